@@ -1,0 +1,75 @@
+/**
+ * Composition of bijectors: `chain([a, b, c])` applies a, then b, then c in the
+ * forward (data -> latent) direction; the inverse runs them in reverse. The
+ * log-determinants add up. Parameters are the list of each layer's parameters.
+ */
+import { tree, type Array } from "@jax-js/jax";
+import type { Bijector, CallOptions, InitOptions, Params } from "../core/types.js";
+import { splitKey } from "../core/keys.js";
+
+export function chain(layers: Bijector[]): Bijector<Params[]> {
+  if (layers.length === 0) throw new Error("chain: needs at least one layer");
+  const eventShape = layers[0].eventShape;
+  const contextDim = Math.max(...layers.map((l) => l.contextDim));
+  return {
+    kind: "chain",
+    eventShape,
+    contextDim,
+    init(key: Array, options: InitOptions = {}): Params[] {
+      const keys = splitKey(key, layers.length);
+      let { x, cond } = options;
+      const params: Params[] = [];
+      layers.forEach((layer, i) => {
+        const p = layer.init(keys[i], { dtype: options.dtype, x: x?.ref, cond: cond?.ref });
+        if (x !== undefined) {
+          // Feed the batch on so the next layer's data-dependent init sees its own input.
+          const [y, logDet] = layer.forward(tree.ref(p), x, cond?.ref);
+          logDet.dispose();
+          x = y;
+        }
+        params.push(p);
+      });
+      x?.dispose();
+      cond?.dispose();
+      return params;
+    },
+    forward(params, x, cond, options?: CallOptions) {
+      let logDet: Array | null = null;
+      layers.forEach((layer, i) => {
+        const [y, ld] = layer.forward(params[i], x, cond?.ref, options);
+        x = y;
+        logDet = logDet === null ? ld : logDet.add(ld);
+      });
+      cond?.dispose();
+      return [x, logDet!];
+    },
+    inverse(params, y, cond, options?: CallOptions) {
+      let logDet: Array | null = null;
+      for (let i = layers.length - 1; i >= 0; i--) {
+        const [x, ld] = layers[i].inverse(params[i], y, cond?.ref, options);
+        y = x;
+        logDet = logDet === null ? ld : logDet.add(ld);
+      }
+      cond?.dispose();
+      return [y, logDet!];
+    },
+    updateState: !layers.some((l) => l.updateState) ? undefined : (params, x, cond) => {
+      const out: Params[] = [];
+      layers.forEach((layer, i) => {
+        const p = params[i];
+        const last = i === layers.length - 1;
+        // Each layer's statistics come from its own input: push the batch through.
+        let next: Array | null = null;
+        if (!last) {
+          const [y, logDet] = layer.forward(tree.ref(p), x.ref, cond?.ref, { training: true });
+          logDet.dispose();
+          next = y;
+        }
+        out.push(layer.updateState ? layer.updateState(p, x, cond?.ref) : (x.dispose(), p));
+        if (next) x = next;
+      });
+      cond?.dispose();
+      return out;
+    },
+  };
+}

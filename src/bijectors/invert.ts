@@ -1,0 +1,21 @@
+/**
+ * `invert(b)` swaps a bijector's directions: its forward is b's inverse. This
+ * turns a masked autoregressive flow (fast density) into an inverse
+ * autoregressive flow (fast sampling), and any layer into its inverse.
+ */
+import type { Bijector, Params } from "../core/types.js";
+
+export function invert<P extends Params>(inner: Bijector<P>): Bijector<P> {
+  if (inner.updateState) {
+    // Its statistics would be those of its own output, which training never sees.
+    throw new Error(`invert: cannot invert ${inner.kind}, a layer with running statistics`);
+  }
+  return {
+    kind: `invert(${inner.kind})`,
+    eventShape: inner.eventShape,
+    contextDim: inner.contextDim,
+    init: (key, options) => inner.init(key, options),
+    forward: (params, x, cond, options) => inner.inverse(params, x, cond, options),
+    inverse: (params, y, cond, options) => inner.forward(params, y, cond, options),
+  };
+}

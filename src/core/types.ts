@@ -1,0 +1,53 @@
+/**
+ * The core abstractions. Parameters are plain trees of arrays (jax-js treats
+ * class instances as leaves), configuration is plain JSON, and every function
+ * consumes the arrays passed to it (the jax-js ownership convention): pass
+ * `x.ref` or `tree.ref(params)` to keep using them.
+ */
+import type { Array, DType } from "@jax-js/jax";
+
+/** A parameter tree: arrays in nested plain objects and lists. */
+export type Params = Array | Params[] | { [key: string]: Params };
+
+/**
+ * Options for `init`. `x` (and `cond`) is a representative batch for
+ * data-dependent initialisation (ActNorm); bijectors without such an
+ * initialisation ignore it. Both are consumed.
+ */
+export interface InitOptions {
+  dtype?: DType;
+  x?: Array;
+  cond?: Array;
+}
+
+/** Per-call options. `training` selects batch statistics in batch-norm layers. */
+export interface CallOptions {
+  training?: boolean;
+}
+
+/**
+ * An invertible, differentiable map. `forward` goes from data to the base
+ * (latent) space, the density direction, so `logProb` is one pass; `inverse`
+ * goes back. Both return `[output, logDet]` with `logDet` of shape [batch]:
+ * log|det J| of the map that was applied.
+ *
+ * Every bijector takes an optional context `cond` ([batch, contextDim]); those
+ * without a conditioner ignore it.
+ */
+export interface Bijector<P extends Params = Params> {
+  /** A short, stable name of the kind of layer, e.g. "affineCoupling". */
+  readonly kind: string;
+  /** Shape of one event (without the batch axis), e.g. [D] or [H, W, C]. */
+  readonly eventShape: number[];
+  /** Context width the conditioner expects, or 0 for an unconditional layer. */
+  readonly contextDim: number;
+  init(key: Array, options?: InitOptions): P;
+  forward(params: P, x: Array, cond?: Array, options?: CallOptions): [Array, Array];
+  inverse(params: P, y: Array, cond?: Array, options?: CallOptions): [Array, Array];
+  /**
+   * Layers with running statistics (batch norm) return their parameters with the
+   * statistics updated from the batch `x`; other layers return `params` as is.
+   * Consumes its arguments.
+   */
+  updateState?(params: P, x: Array, cond?: Array): P;
+}

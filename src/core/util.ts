@@ -1,0 +1,23 @@
+/** Small numeric helpers shared by bijectors and distributions. */
+import { numpy as np, type Array, type DType } from "@jax-js/jax";
+
+/** Sum over every axis but the first (batch): per-sample totals. Consumes `x`. */
+export function sumEvent(x: Array): Array {
+  if (x.ndim === 1) return x;
+  return x.sum(globalThis.Array.from({ length: x.ndim - 1 }, (_, i) => i + 1));
+}
+
+/** softplus(x) = log(1 + e^x), without overflow in float32. Consumes `x`. */
+export function softplus(x: Array): Array {
+  return np.logaddexp(x, 0);
+}
+
+/** A [batch] array filled with `value` in `dtype`. */
+export function fillBatch(batch: number, value: number, dtype: DType): Array {
+  return np.full([batch], value, { dtype });
+}
+
+/** dtype of a float array, or float32 for anything else. */
+export function floatDtype(x: Array): DType {
+  return x.dtype === np.float64 ? np.float64 : np.float32;
+}

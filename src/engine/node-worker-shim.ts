@@ -1,0 +1,136 @@
+/**
+ * A Web `Worker` for Node (which has none), so that jax-js runs its wasm kernels
+ * on several threads.
+ *
+ * jax-js builds its kernel pool when the library is first imported: it reads
+ * `navigator.hardwareConcurrency`, and later creates that many workers from a
+ * `blob:` URL. Each message it posts to a worker gets exactly one reply. This
+ * shim makes those workers *virtual*: each message is routed, at post time, to
+ * one of `threads` real `node:worker_threads` workers, or, with one thread, to
+ * an executor on the main thread (no thread hop: the fastest for tiny kernels).
+ * So the thread count can be chosen after import, and changed between runs.
+ *
+ * Real workers are referenced only while a reply is outstanding, so a process
+ * that used the engine exits normally.
+ */
+import { Worker as NodeWorker } from "node:worker_threads";
+import { resolveObjectURL } from "node:buffer";
+
+type Reply = (data: unknown) => void;
+
+interface Executor {
+  post(message: unknown, reply: Reply): void;
+}
+
+const BOOTSTRAP = `
+const { parentPort } = require("node:worker_threads");
+globalThis.self = globalThis;
+globalThis.postMessage = (m) => parentPort.postMessage(m);
+parentPort.once("message", (source) => {
+  (0, eval)(source);
+  parentPort.on("message", (data) => globalThis.self.onmessage({ data }));
+});
+`;
+
+/** A real thread. Replies come back in the order the messages went out. */
+class ThreadExecutor implements Executor {
+  readonly #worker: NodeWorker;
+  readonly #waiting: Reply[] = [];
+
+  constructor(source: string) {
+    this.#worker = new NodeWorker(BOOTSTRAP, { eval: true });
+    this.#worker.unref();
+    this.#worker.postMessage(source);
+    this.#worker.on("message", (data) => {
+      const reply = this.#waiting.shift()!;
+      if (this.#waiting.length === 0) this.#worker.unref();
+      reply(data);
+    });
+    this.#worker.on("error", (err) => {
+      const pending = this.#waiting.splice(0);
+      for (const reply of pending) reply({ type: "done", ok: false, error: String(err) });
+    });
+  }
+
+  post(message: unknown, reply: Reply): void {
+    if (this.#waiting.length === 0) this.#worker.ref();
+    this.#waiting.push(reply);
+    this.#worker.postMessage(message);
+  }
+}
+
+/** The worker source evaluated on the main thread; runs each message on a microtask. */
+class MainThreadExecutor implements Executor {
+  readonly #self: { onmessage?: (e: { data: unknown }) => void } = {};
+  #reply: Reply | null = null;
+
+  constructor(source: string) {
+    // The source assigns self.onmessage and calls postMessage(reply) once per message.
+    new Function("self", "postMessage", source)(this.#self, (data: unknown) => this.#reply!(data));
+  }
+
+  post(message: unknown, reply: Reply): void {
+    queueMicrotask(() => {
+      this.#reply = reply;
+      this.#self.onmessage!({ data: message });
+    });
+  }
+}
+
+let threads = 1;
+let source: string | null = null;
+const pool: Executor[] = [];
+let mainThread: MainThreadExecutor | null = null;
+let nextVirtualId = 0;
+
+/** Route kernels to `n` real threads (n > 1) or the main thread (n = 1). */
+export function setShimThreads(n: number): void {
+  threads = n;
+}
+
+/**
+ * Kernel chunks with fewer output elements than this run on the main thread even
+ * when threads > 1: a thread hop costs more than the work. The pool runs one
+ * dispatch at a time, so mixing executors keeps the kernel order.
+ */
+const SMALL_CHUNK_ELEMENTS = 32768;
+
+function isSmallKernel(message: unknown): boolean {
+  const m = message as { type?: string; begin?: number; end?: number };
+  return m.type === "kernel" && m.end! - m.begin! < SMALL_CHUNK_ELEMENTS;
+}
+
+function executorFor(virtualId: number, message: unknown): Executor {
+  if (threads <= 1 || isSmallKernel(message)) return (mainThread ??= new MainThreadExecutor(source!));
+  const slot = virtualId % threads;
+  while (pool.length <= slot) pool.push(new ThreadExecutor(source!));
+  return pool[slot];
+}
+
+export class VirtualWorker {
+  onmessage: ((event: { data: unknown }) => void) | null = null;
+  onerror: ((event: { message: string }) => void) | null = null;
+  readonly #id = nextVirtualId++;
+  #ready: Promise<void> | null = null;
+
+  constructor(url: string | URL) {
+    if (source === null) {
+      const blob = resolveObjectURL(String(url));
+      if (!blob) throw new Error(`worker source not found at ${String(url)}`);
+      this.#ready = blob.text().then((text) => {
+        source ??= text;
+      });
+    }
+  }
+
+  postMessage(message: unknown): void {
+    const send = () => executorFor(this.#id, message).post(message, (data) => this.onmessage?.({ data }));
+    if (this.#ready) {
+      const ready = this.#ready;
+      this.#ready = null;
+      void ready.then(send);
+    } else send();
+  }
+
+  terminate(): void {}
+}

@@ -1,0 +1,6 @@
+/** Every bijector the suite proves. Add an entry (or a file of entries) here. */
+import type { RegistryEntry } from "./types.js";
+import { basicEntries } from "./basic.js";
+
+export const registry: RegistryEntry[] = [...basicEntries];
+export type { RegistryEntry };
