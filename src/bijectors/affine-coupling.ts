@@ -1,0 +1,83 @@
+/**
+ * Affine coupling (RealNVP; Dinh, Sohl-Dickstein & Bengio 2016, "Density
+ * estimation using Real NVP", arXiv:1605.08803). With a the masked (`true`)
+ * coordinates and b the rest, one conditioner gives [raw, t] = NN(x_a, cond):
+ *   s = B * tanh(raw / B)                       (soft clamp to (-B, B), B = scaleBound)
+ *   forward: y_a = x_a,  y_b = x_b * exp(s) + t,     log|det J| = sum(s);
+ *   inverse: x_a = y_a,  x_b = (y_b - t) * exp(-s),  log|det J| = -sum(s).
+ * The bound keeps exp(s) within [e^-B, e^B], which stops one layer from
+ * blowing up early in training; tanh(raw / B) * B ~ raw near zero so small
+ * scales are unaffected. The conditioner's output layer starts at zero, so the
+ * layer starts as the identity.
+ */
+import { numpy as np, type Array } from "@jax-js/jax";
+import type { Bijector } from "../core/types.js";
+import { assertPositiveInt, checkInput } from "../core/checks.js";
+import { sumEvent } from "../core/util.js";
+import { mlp, type Activation, type MlpParams } from "../nn/mlp.js";
+import { maskSplit, validateMask, type Mask } from "./masks.js";
+
+export type AffineCouplingOptions = {
+  dim: number;
+  /** `true` = passed through and conditions the transform; see masks.ts. */
+  mask: Mask;
+  hidden: number[];
+  contextDim?: number;
+  activation?: Activation;
+  /** Bound B on |log-scale|; default 3. */
+  scaleBound?: number;
+};
+
+export type AffineCouplingParams = { net: MlpParams };
+
+export function affineCoupling(options: AffineCouplingOptions): Bijector<AffineCouplingParams> {
+  const where = "affineCoupling";
+  const { dim, mask, hidden, activation } = options;
+  const contextDim = options.contextDim ?? 0;
+  const bound = options.scaleBound ?? 3;
+  assertPositiveInt(where, "dim", dim);
+  validateMask(where, mask, dim);
+  if (!(typeof bound === "number" && bound > 0 && Number.isFinite(bound))) {
+    throw new Error(`${where}: scaleBound must be a positive finite number, got ${JSON.stringify(bound)}`);
+  }
+  const parts = maskSplit(mask);
+  const nb = parts.transformIndices.length;
+  const net = mlp({ inDim: parts.passIndices.length, outDim: 2 * nb, hidden, contextDim, activation });
+  const eventShape = [dim];
+
+  /** Split x, run the conditioner on the pass-through part: [x_a, x_b, s, t]. */
+  const condition = (params: AffineCouplingParams, x: Array, cond?: Array): [Array, Array, Array, Array] => {
+    const [xa, xb] = parts.split(x);
+    const h = net.apply(params.net, xa.ref, cond); // disposes cond when unconditional
+    // The bound as an array of h's dtype: under jit, jax-js 0.1.25 rounds plain
+    // JS scalars to float32 (x * (1/3) loses 1e-8 in float64), eager does not.
+    const b = np.array(bound, { dtype: h.dtype, device: h.device });
+    const raw = h.ref.slice([], [0, nb]);
+    const t = h.slice([], [nb, 2 * nb]);
+    const s = np.tanh(raw.div(b.ref)).mul(b);
+    return [xa, xb, s, t];
+  };
+
+  return {
+    kind: "affineCoupling",
+    eventShape,
+    contextDim,
+    init(key, options = {}) {
+      options.x?.dispose();
+      options.cond?.dispose();
+      return { net: net.init(key, options.dtype ?? np.float32) };
+    },
+    forward(params, x, cond) {
+      checkInput(where, eventShape, contextDim, x, cond);
+      const [xa, xb, s, t] = condition(params, x, cond);
+      const yb = xb.mul(np.exp(s.ref)).add(t);
+      return [parts.merge(xa, yb), sumEvent(s)];
+    },
+    inverse(params, y, cond) {
+      checkInput(where, eventShape, contextDim, y, cond);
+      const [ya, yb, s, t] = condition(params, y, cond);
+      const xb = yb.sub(t).mul(np.exp(s.ref.neg()));
+      return [parts.merge(ya, xb), sumEvent(s).neg()];
+    },
+  };
+}
