@@ -4,12 +4,14 @@
  * Distribution Estimation", https://arxiv.org/abs/1502.03509).
  *
  * Each input coordinate c gets a degree r(c) in 1..D, its rank in the ordering
- * (1 = first). Each hidden unit gets a degree m in 1..D-1. Connections kept:
+ * (1 = first). Each hidden unit gets a degree m in 1..D-1 (0..D-1 with a
+ * context: degree-0 units see only the context). Connections kept:
  *   input c -> first hidden unit   iff  m >= r(c)
  *   hidden  -> next hidden unit    iff  m_next >= m_prev
  *   hidden  -> output of coord i   iff  r(i) > m
  * so output i depends only on the inputs c with r(c) < r(i). The context, when
- * there is one, is concatenated to the input with every connection kept.
+ * there is one, is concatenated to the input with degree 0: every hidden unit
+ * sees it, and through the degree-0 units so does every output.
  *
  * The masks are constants derived from the JSON config alone (a seeded
  * random ordering uses the small PRNG below), rebuilt as arrays in every
@@ -33,7 +35,7 @@ export interface MadeOptions {
   outputsPerDim: number;
   /** Default "natural". */
   order?: MadeOrder;
-  /** Seed of the random ordering and random hidden degrees; default 0. */
+  /** Seed of the "random" ordering; default 0. */
   seed?: number;
   /** Default "relu". */
   activation?: "relu" | "tanh";
@@ -124,24 +126,18 @@ export function made(options: MadeOptions): Made {
   const degrees = new globalThis.Array<number>(dim);
   order.forEach((c, rank) => (degrees[c] = rank + 1));
 
-  // Hidden degrees. Deterministic orders cycle through 1..D-1 (every allowed
-  // pair is connected once a layer has D-1 units); the random order also draws
-  // hidden degrees, from [min of the previous layer, D-1] so that no unit is
-  // cut off from all inputs (Germain et al. 2015, section 4). With D = 1 the
-  // hidden units get degree 0: they see only the context (degree 0 too).
-  const rand = mulberry32(seed ^ 0x9e3779b9);
-  const maxDeg = dim - 1;
-  const hiddenDegrees: number[][] = [];
-  let prevMin = 1;
-  for (const width of hidden) {
-    const degs = globalThis.Array.from({ length: width }, (_, k) => {
-      if (maxDeg < 1) return 0;
-      if (options.order !== "random") return (k % maxDeg) + 1;
-      return prevMin + Math.floor(rand() * (maxDeg - prevMin + 1));
-    });
-    prevMin = Math.min(...degs);
-    hiddenDegrees.push(degs);
-  }
+  // Hidden degrees cycle through minDeg..D-1, so every allowed dependence is
+  // realised once each layer has that many units. (Germain et al. also draw
+  // hidden degrees at random, which matters when masks are resampled during
+  // training; for one fixed mask it can only drop dependences.) With a context,
+  // degree-0 units see the context and no input, so that even the first
+  // coordinate's outputs depend on the context; without one they would be
+  // constants, so degrees start at 1.
+  const minDeg = contextDim > 0 ? 0 : 1;
+  const span = Math.max(dim - minDeg, 1);
+  const hiddenDegrees = hidden.map((width) =>
+    globalThis.Array.from({ length: width }, (_, k) => (dim - 1 < minDeg ? 0 : minDeg + (k % span))),
+  );
 
   // Context inputs get degree 0: every hidden unit (degree >= 0) sees them.
   const inputDegrees = [...degrees, ...new globalThis.Array<number>(contextDim).fill(0)];
