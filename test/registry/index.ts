@@ -2,6 +2,8 @@
 import type { RegistryEntry } from "./types.js";
 import { basicEntries } from "./basic.js";
 import { couplingEntries } from "./coupling.js";
+import { autoregressiveEntries } from "./autoregressive.js";
+import { layerEntries } from "./layers.js";
 
-export const registry: RegistryEntry[] = [...basicEntries, ...couplingEntries];
+export const registry: RegistryEntry[] = [...basicEntries, ...couplingEntries, ...autoregressiveEntries, ...layerEntries];
 export type { RegistryEntry };

@@ -1,0 +1,100 @@
+/**
+ * Masked autoregressive flow layer (MAF; Papamakarios, Pavlakou, Murray 2017,
+ * "Masked Autoregressive Flow for Density Estimation",
+ * https://arxiv.org/abs/1705.07057). A MADE network gives, for each
+ * coordinate i, a shift mu_i and a raw log-scale from the coordinates before i
+ * in the ordering (and the context):
+ *   forward (data -> latent): z_i = (x_i - mu_i(x_<i)) * exp(-s_i(x_<i)),
+ *                             log|det J| = -sum_i s_i,
+ *   s = scaleBound * tanh(raw / scaleBound)   (keeps exp(±s) finite).
+ * The forward (density) direction is one pass of the network; the inverse
+ * (sampling) needs D sequential passes, each fixing one more coordinate.
+ * Starts as the identity (zero output layer).
+ */
+import { numpy as np, tree, type Array } from "@jax-js/jax";
+import type { Bijector } from "../core/types.js";
+import { checkInput } from "../core/checks.js";
+import { made, type MadeOrder, type MadeParams } from "../nn/made.js";
+
+export interface MaskedAutoregressiveOptions {
+  dim: number;
+  /** Hidden widths of the MADE conditioner. */
+  hidden: number[];
+  /** Context width; default 0 (unconditional). */
+  contextDim?: number;
+  /** Autoregressive ordering; default "natural". */
+  order?: MadeOrder;
+  /** Seed of a "random" ordering; default 0. */
+  seed?: number;
+  activation?: "relu" | "tanh";
+  /** Bound on |s|; default 3. */
+  scaleBound?: number;
+}
+
+export type MaskedAutoregressiveParams = MadeParams;
+
+export function maskedAutoregressive(options: MaskedAutoregressiveOptions): Bijector<MaskedAutoregressiveParams> {
+  const where = "maskedAutoregressive";
+  const { dim } = options;
+  const contextDim = options.contextDim ?? 0;
+  const scaleBound = options.scaleBound ?? 3;
+  if (!(scaleBound > 0 && Number.isFinite(scaleBound))) {
+    throw new Error(`${where}: scaleBound must be a positive number, got ${JSON.stringify(options.scaleBound)}`);
+  }
+  const net = made({
+    dim,
+    hidden: options.hidden,
+    contextDim,
+    outputsPerDim: 2,
+    order: options.order,
+    seed: options.seed,
+    activation: options.activation,
+  });
+
+  /** Shift and bounded log-scale, each [batch, dim]. Consumes its arguments. */
+  const shiftAndLogScale = (params: MadeParams, x: Array, cond?: Array): [Array, Array] => {
+    const out = contextDim > 0 ? net.apply(params, x, cond) : net.apply(params, x);
+    const mu = out.ref.slice([], [], 0);
+    const raw = out.slice([], [], 1);
+    // The bound as an array of the input's dtype, not a JS number: under jit,
+    // jax-js 0.1.25 rounds JS scalar operands to float32 even on float64 arrays.
+    const bound = np.array(scaleBound, { dtype: raw.dtype });
+    return [mu, np.tanh(raw.div(bound.ref)).mul(bound)];
+  };
+
+  return {
+    kind: "maskedAutoregressive",
+    eventShape: [dim],
+    contextDim,
+    init(key, opts = {}) {
+      opts.x?.dispose();
+      opts.cond?.dispose();
+      return net.init(key, opts.dtype ?? np.float32);
+    },
+    forward(params, x, cond) {
+      checkInput(where, [dim], contextDim, x, cond);
+      if (contextDim === 0) cond?.dispose();
+      const [mu, s] = shiftAndLogScale(params, x.ref, contextDim > 0 ? cond : undefined);
+      const z = x.sub(mu).mul(np.exp(s.ref.neg()));
+      return [z, s.sum(1).neg()];
+    },
+    inverse(params, z, cond) {
+      checkInput(where, [dim], contextDim, z, cond);
+      if (contextDim === 0) cond?.dispose();
+      const c = contextDim > 0 ? cond : undefined;
+      // Pass k fixes the coordinate of rank k: its shift and scale depend only on
+      // coordinates of lower rank, already exact. After D passes every coordinate
+      // is exact, and so are the last pass's mu and s (they never read the last
+      // coordinate), so they give the log-determinant directly.
+      let x = np.zerosLike(z.ref);
+      let logDet: Array | null = null;
+      for (let k = 0; k < dim; k++) {
+        const last = k === dim - 1;
+        const [mu, s] = shiftAndLogScale(last ? params : tree.ref(params), x, last ? c : c?.ref);
+        if (last) logDet = s.ref.sum(1);
+        x = (last ? z : z.ref).mul(np.exp(s)).add(mu);
+      }
+      return [x, logDet!];
+    },
+  };
+}

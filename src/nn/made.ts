@@ -1,0 +1,193 @@
+/**
+ * MADE: a masked dense network whose outputs are autoregressive in its inputs
+ * (Germain, Gregor, Murray, Larochelle 2015, "MADE: Masked Autoencoder for
+ * Distribution Estimation", https://arxiv.org/abs/1502.03509).
+ *
+ * Each input coordinate c gets a degree r(c) in 1..D, its rank in the ordering
+ * (1 = first). Each hidden unit gets a degree m in 1..D-1 (0..D-1 with a
+ * context: degree-0 units see only the context). Connections kept:
+ *   input c -> first hidden unit   iff  m >= r(c)
+ *   hidden  -> next hidden unit    iff  m_next >= m_prev
+ *   hidden  -> output of coord i   iff  r(i) > m
+ * so output i depends only on the inputs c with r(c) < r(i). The context, when
+ * there is one, is concatenated to the input with degree 0: every hidden unit
+ * sees it, and through the degree-0 units so does every output.
+ *
+ * The masks are constants derived from the JSON config alone (a seeded
+ * random ordering uses the small PRNG below), rebuilt as arrays in every
+ * `apply`: they are not parameters, so an optimizer never touches them.
+ */
+import { numpy as np, nn, random, type Array, type DType } from "@jax-js/jax";
+import { splitKey } from "../core/keys.js";
+import { assertPositiveInt } from "../core/checks.js";
+
+/** "natural": 0, 1, ..., D-1; "reversed": D-1, ..., 0; "random": a seeded permutation; or the permutation itself. */
+export type MadeOrder = "natural" | "reversed" | "random" | number[];
+
+export interface MadeOptions {
+  /** Number of autoregressive input coordinates D. */
+  dim: number;
+  /** Widths of the hidden layers (may be empty: a single masked linear map). */
+  hidden: number[];
+  /** Width of the context, fully connected to the first layer; default 0. */
+  contextDim?: number;
+  /** Outputs per coordinate (e.g. 2 for a shift and a log-scale). */
+  outputsPerDim: number;
+  /** Default "natural". */
+  order?: MadeOrder;
+  /** Seed of the "random" ordering; default 0. */
+  seed?: number;
+  /** Default "relu". */
+  activation?: "relu" | "tanh";
+}
+
+export type MadeLayerParams = { w: Array; b: Array };
+export type MadeParams = { layers: MadeLayerParams[] };
+
+export interface Made {
+  /** The coordinates in autoregressive order: `order[0]` depends on no input, `order[D-1]` on all others. */
+  readonly order: number[];
+  /** Degree (1-based rank in `order`) of each input coordinate. */
+  readonly degrees: number[];
+  /** Output width per coordinate. */
+  readonly outputsPerDim: number;
+  init(key: Array, dtype?: DType): MadeParams;
+  /**
+   * x: [batch, dim], cond: [batch, contextDim] -> [batch, dim, outputsPerDim];
+   * out[:, i, :] depends only on x[:, c] with degrees[c] < degrees[i] (and on cond).
+   * Consumes params, x and cond.
+   */
+  apply(params: MadeParams, x: Array, cond?: Array): Array;
+}
+
+/** mulberry32: a tiny seeded 32-bit PRNG, enough to derive reproducible masks from a JSON seed. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The ordering (a permutation of 0..dim-1) that `made` uses for these options. */
+export function madeOrder(dim: number, order: MadeOrder = "natural", seed = 0): number[] {
+  const where = "made";
+  if (globalThis.Array.isArray(order)) {
+    const ok = order.length === dim && [...order].sort((a, b) => a - b).every((v, i) => v === i);
+    if (!ok) throw new Error(`${where}: order must be a permutation of 0..${dim - 1}, got ${JSON.stringify(order)}`);
+    return [...order];
+  }
+  const natural = globalThis.Array.from({ length: dim }, (_, i) => i);
+  if (order === "natural") return natural;
+  if (order === "reversed") return natural.reverse();
+  if (order === "random") {
+    const rand = mulberry32(seed);
+    // Fisher-Yates.
+    for (let i = dim - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [natural[i], natural[j]] = [natural[j], natural[i]];
+    }
+    return natural;
+  }
+  throw new Error(`${where}: order must be "natural", "reversed", "random" or a permutation, got ${JSON.stringify(order)}`);
+}
+
+/** A mask as flat row-major data of shape [rows, cols]. */
+type Mask = { data: number[]; shape: [number, number] };
+
+function buildMask(inDeg: number[], outDeg: number[], keep: (mIn: number, mOut: number) => boolean): Mask {
+  const data: number[] = [];
+  for (const a of inDeg) for (const b of outDeg) data.push(keep(a, b) ? 1 : 0);
+  return { data, shape: [inDeg.length, outDeg.length] };
+}
+
+export function made(options: MadeOptions): Made {
+  const where = "made";
+  const { dim, hidden, outputsPerDim } = options;
+  const contextDim = options.contextDim ?? 0;
+  const activation = options.activation ?? "relu";
+  const seed = options.seed ?? 0;
+  assertPositiveInt(where, "dim", dim);
+  assertPositiveInt(where, "outputsPerDim", outputsPerDim);
+  if (!globalThis.Array.isArray(hidden)) throw new Error(`${where}: hidden must be a list of widths, got ${JSON.stringify(hidden)}`);
+  hidden.forEach((h, i) => assertPositiveInt(where, `hidden[${i}]`, h));
+  if (!Number.isInteger(contextDim) || contextDim < 0) {
+    throw new Error(`${where}: contextDim must be a non-negative integer, got ${JSON.stringify(contextDim)}`);
+  }
+  if (!Number.isInteger(seed)) throw new Error(`${where}: seed must be an integer, got ${JSON.stringify(seed)}`);
+  if (activation !== "relu" && activation !== "tanh") {
+    throw new Error(`${where}: activation must be "relu" or "tanh", got ${JSON.stringify(activation)}`);
+  }
+
+  const order = madeOrder(dim, options.order, seed);
+  const degrees = new globalThis.Array<number>(dim);
+  order.forEach((c, rank) => (degrees[c] = rank + 1));
+
+  // Hidden degrees cycle through minDeg..D-1, so every allowed dependence is
+  // realised once each layer has that many units. (Germain et al. also draw
+  // hidden degrees at random, which matters when masks are resampled during
+  // training; for one fixed mask it can only drop dependences.) With a context,
+  // degree-0 units see the context and no input, so that even the first
+  // coordinate's outputs depend on the context; without one they would be
+  // constants, so degrees start at 1.
+  const minDeg = contextDim > 0 ? 0 : 1;
+  const span = Math.max(dim - minDeg, 1);
+  const hiddenDegrees = hidden.map((width) =>
+    globalThis.Array.from({ length: width }, (_, k) => (dim - 1 < minDeg ? 0 : minDeg + (k % span))),
+  );
+
+  // Context inputs get degree 0: every hidden unit (degree >= 0) sees them.
+  const inputDegrees = [...degrees, ...new globalThis.Array<number>(contextDim).fill(0)];
+  const outputDegrees = degrees.flatMap((d) => new globalThis.Array<number>(outputsPerDim).fill(d));
+  const masks: Mask[] = [];
+  let prev = inputDegrees;
+  for (const degs of hiddenDegrees) {
+    masks.push(buildMask(prev, degs, (a, b) => b >= a));
+    prev = degs;
+  }
+  // Strict inequality at the output: coordinate i never sees itself.
+  masks.push(buildMask(prev, outputDegrees, (a, b) => b > a));
+
+  return {
+    order,
+    degrees,
+    outputsPerDim,
+    init(key, dtype = np.float32) {
+      const keys = splitKey(key, masks.length);
+      const layers = masks.map(({ shape: [fanIn, fanOut] }, l) => {
+        const last = l === masks.length - 1;
+        // The output layer starts at zero so a flow built on it starts as the identity.
+        if (last) {
+          keys[l].dispose();
+          return { w: np.zeros([fanIn, fanOut], { dtype }), b: np.zeros([fanOut], { dtype }) };
+        }
+        const w = random.normal(keys[l], [fanIn, fanOut]).mul(1 / Math.sqrt(fanIn)).astype(dtype);
+        return { w, b: np.zeros([fanOut], { dtype }) };
+      });
+      return { layers };
+    },
+    apply(params, x, cond) {
+      if (x.ndim !== 2 || x.shape[1] !== dim) {
+        throw new Error(`${where}: expected input of shape [batch, ${dim}], got [${x.shape.join(", ")}]`);
+      }
+      const batch = x.shape[0];
+      let h = x;
+      if (contextDim > 0) {
+        if (cond === undefined) throw new Error(`${where}: this network is conditional: pass a context`);
+        h = np.concatenate([h, cond.astype(x.dtype)], 1);
+      } else {
+        cond?.dispose();
+      }
+      const dtype = x.dtype;
+      params.layers.forEach(({ w, b }, l) => {
+        const mask = np.array(masks[l].data, { shape: masks[l].shape, dtype });
+        h = np.matmul(h, w.mul(mask)).add(b);
+        if (l < masks.length - 1) h = activation === "relu" ? nn.relu(h) : np.tanh(h);
+      });
+      return h.reshape([batch, dim, outputsPerDim]);
+    },
+  };
+}
