@@ -1,8 +1,15 @@
 import { permute, reversePermutation, randomPermutation } from "../../src/bijectors/permute.js";
 import { sigmoid, logit, tanh } from "../../src/bijectors/elementwise.js";
+import { actNorm } from "../../src/bijectors/actnorm.js";
+import { luLinear } from "../../src/bijectors/lu-linear.js";
 import type { RegistryEntry } from "./types.js";
 
 export const layerEntries: RegistryEntry[] = [
+  { name: "actNorm([4]) with data init", make: () => actNorm([4]), dataInit: true },
+  { name: "actNorm([2, 2, 3]) with data init", make: () => actNorm([2, 2, 3]), dataInit: true },
+  { name: "luLinear([4])", make: () => luLinear([4], { seed: 1 }) },
+  { name: "luLinear([2, 2, 3]) (1x1 convolution)", make: () => luLinear([2, 2, 3], { seed: 2 }) },
+  { name: "luLinear([3], identity init)", make: () => luLinear([3], { init: "identity" }) },
   { name: "permute([2, 0, 3, 1])", make: () => permute([2, 0, 3, 1]) },
   { name: "reversePermutation(5)", make: () => reversePermutation(5) },
   { name: "randomPermutation(6, seed 3)", make: () => randomPermutation(6, 3) },
