@@ -2,7 +2,28 @@ import { permute, reversePermutation, randomPermutation } from "../../src/biject
 import { sigmoid, logit, tanh } from "../../src/bijectors/elementwise.js";
 import { actNorm } from "../../src/bijectors/actnorm.js";
 import { luLinear } from "../../src/bijectors/lu-linear.js";
+import { batchNorm, type BatchNormParams } from "../../src/bijectors/batch-norm.js";
+import { perturbParams } from "../helpers/arrays.js";
+import { splitKey } from "../../src/core/keys.js";
+import { numpy as np, random, type Array } from "@jax-js/jax";
+import type { Params } from "../../src/core/types.js";
 import type { RegistryEntry } from "./types.js";
+
+/**
+ * Batch norm: perturb logGamma, beta and the running mean additively, and the
+ * running variance multiplicatively (var * exp(0.3 * N(0, 1))) so it stays positive.
+ */
+function perturbBatchNorm(params: Params, key: Array): Params {
+  const { logGamma, beta, state } = params as BatchNormParams;
+  const [k1, k2] = splitKey(key, 2);
+  const moved = perturbParams({ logGamma, beta, mean: state.mean }, k1) as { [k: string]: Array };
+  const noise = random.normal(k2, state.var.shape).astype(state.var.dtype).mul(0.3);
+  return {
+    logGamma: moved.logGamma,
+    beta: moved.beta,
+    state: { mean: moved.mean, var: state.var.mul(np.exp(noise)) },
+  };
+}
 
 export const layerEntries: RegistryEntry[] = [
   { name: "actNorm([4]) with data init", make: () => actNorm([4]), dataInit: true },
@@ -14,6 +35,7 @@ export const layerEntries: RegistryEntry[] = [
   { name: "reversePermutation(5)", make: () => reversePermutation(5) },
   { name: "randomPermutation(6, seed 3)", make: () => randomPermutation(6, 3) },
   { name: "randomPermutation(3, seed 1) over channels of [2, 2, 3]", make: () => randomPermutation(3, 1, { eventShape: [2, 2, 3] }) },
+  { name: "batchNorm(4) (evaluation mode)", make: () => batchNorm(4), perturb: perturbBatchNorm },
   { name: "sigmoid([3])", make: () => sigmoid([3]), inverseExtremes: [0, 1] },
   { name: "tanh([3])", make: () => tanh([3]), inverseExtremes: [-1, 1] },
   {
