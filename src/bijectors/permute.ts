@@ -1,0 +1,119 @@
+/**
+ * Fixed permutations of the last (feature / channel) axis:
+ *   forward: y[..., i] = x[..., perm[i]],   inverse: x[..., perm[i]] = y[..., i],
+ *   log|det J| = 0 (a permutation matrix has determinant ±1).
+ * Placed between coupling layers so every coordinate gets transformed
+ * (Dinh et al. 2016, "Density estimation using Real NVP"; Kingma & Dhariwal
+ * 2018, "Glow", where the reverse and the random shuffle are the baselines of
+ * the 1x1 convolution).
+ *
+ * The permutation is configuration (plain JSON), not a parameter: there is
+ * nothing to train, and `randomPermutation` is reproducible from its seed.
+ */
+import { numpy as np, type Array } from "@jax-js/jax";
+import type { Bijector } from "../core/types.js";
+import { checkInput, assertPositiveInt } from "../core/checks.js";
+
+/** No trainable parameters. */
+export type PermuteParams = Record<string, never>;
+
+export interface PermuteOptions {
+  /**
+   * Event shape, for permuting the channels of images: the last axis must have
+   * perm.length entries. Default [perm.length].
+   */
+  eventShape?: number[];
+}
+
+/**
+ * mulberry32: a tiny seeded 32-bit PRNG giving floats in [0, 1). Used for
+ * configuration-time randomness (permutations, initial rotations) that must be
+ * reproducible from a JSON seed and known on the host without an async read.
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function validatePermutation(where: string, perm: unknown): asserts perm is number[] {
+  if (!globalThis.Array.isArray(perm) || perm.length === 0) {
+    throw new Error(`${where}: perm must be a non-empty list of indices, got ${JSON.stringify(perm)}`);
+  }
+  const seen = new Set<number>();
+  for (const i of perm) {
+    if (!Number.isInteger(i) || i < 0 || i >= perm.length || seen.has(i)) {
+      throw new Error(
+        `${where}: perm must contain each of 0..${perm.length - 1} exactly once, got ${JSON.stringify(perm)}`,
+      );
+    }
+    seen.add(i);
+  }
+}
+
+/** Permute the last axis by `perm` (a permutation of 0..n-1). */
+export function permute(perm: number[], options: PermuteOptions = {}): Bijector<PermuteParams> {
+  const where = "permute";
+  validatePermutation(where, perm);
+  const n = perm.length;
+  const eventShape = options.eventShape ?? [n];
+  if (eventShape.length === 0 || eventShape[eventShape.length - 1] !== n) {
+    throw new Error(`${where}: the last axis of eventShape ${JSON.stringify(eventShape)} must have ${n} entries`);
+  }
+  const perm0 = [...perm];
+  const inv = new globalThis.Array<number>(n);
+  perm0.forEach((p, i) => (inv[p] = i));
+  const apply = (x: Array, order: number[]): [Array, Array] => {
+    // The index array is created per call: under jit it becomes a constant of the trace.
+    const logDet = np.zeros([x.shape[0]], { dtype: x.dtype });
+    return [np.take(x, np.array(order, { dtype: np.int32 }), -1), logDet];
+  };
+  return {
+    kind: "permute",
+    eventShape,
+    contextDim: 0,
+    init(key, options = {}) {
+      key.dispose();
+      options.x?.dispose();
+      options.cond?.dispose();
+      return {};
+    },
+    forward(_p, x, cond) {
+      checkInput(where, eventShape, 0, x);
+      cond?.dispose();
+      return apply(x, perm0);
+    },
+    inverse(_p, y, cond) {
+      checkInput(where, eventShape, 0, y);
+      cond?.dispose();
+      return apply(y, inv);
+    },
+  };
+}
+
+/** Reverse the order of the last axis (RealNVP / Glow's "reverse"). */
+export function reversePermutation(dim: number, options: PermuteOptions = {}): Bijector<PermuteParams> {
+  assertPositiveInt("reversePermutation", "dim", dim);
+  return permute(globalThis.Array.from({ length: dim }, (_, i) => dim - 1 - i), options);
+}
+
+/**
+ * A uniformly random permutation of the last axis, drawn by Fisher-Yates from
+ * mulberry32(seed): the same seed gives the same permutation everywhere.
+ */
+export function randomPermutation(dim: number, seed: number, options: PermuteOptions = {}): Bijector<PermuteParams> {
+  assertPositiveInt("randomPermutation", "dim", dim);
+  if (!Number.isInteger(seed)) throw new Error(`randomPermutation: seed must be an integer, got ${JSON.stringify(seed)}`);
+  const rand = mulberry32(seed);
+  const perm = globalThis.Array.from({ length: dim }, (_, i) => i);
+  for (let i = dim - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [perm[i], perm[j]] = [perm[j], perm[i]];
+  }
+  return permute(perm, options);
+}
