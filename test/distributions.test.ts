@@ -6,7 +6,7 @@
 import "./helpers/setup.js";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { numpy as np, random, tree, defaultDevice, type Array, type DType } from "@jax-js/jax";
+import { numpy as np, random, tree, jit, defaultDevice, type Array, type DType } from "@jax-js/jax";
 import { standardNormal } from "../src/distributions/standard-normal.js";
 import { diagNormal } from "../src/distributions/diag-normal.js";
 import { gaussianMixture } from "../src/distributions/mixture.js";
@@ -18,7 +18,7 @@ import { values, assertClose, f32, f64 } from "./helpers/arrays.js";
 const LOG_2PI = Math.log(2 * Math.PI);
 
 /** Midpoint rule for the integral of exp(logProb) over [-L, L]^2 (float64 on "cpu"). */
-export async function integrate2d(logProb: (x: Array) => Array, L = 10, m = 200): Promise<number> {
+async function integrate2d(logProb: (x: Array) => Array, L = 10, m = 200): Promise<number> {
   const h = (2 * L) / m;
   const pts: number[] = [];
   for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) pts.push(-L + (i + 0.5) * h, -L + (j + 0.5) * h);
@@ -114,6 +114,15 @@ for (const c of cases) {
       const pts = [[0, 0], [1.3, -0.7], [-3, 2.5], [10, -8]];
       const got = await values(c.dist.logProb(c.params(f64), np.array(pts, { dtype: f64 })));
       assertClose(got, pts.map(c.logDensity), 1e-12, 1e-12, "logProb");
+    });
+
+    it("jit gives the same logProb as eager (float64)", async () => {
+      defaultDevice("cpu");
+      const z = np.array([[0.3, 0.7], [-2, 1.1]], { dtype: f64 });
+      const f = jit((p: Params, v: Array) => c.dist.logProb(p, v));
+      const eager = await values(c.dist.logProb(c.params(f64), z.ref));
+      assertClose(await values(f(c.params(f64), z)), eager, 1e-12, 1e-12, "jit logProb");
+      f.dispose();
     });
 
     it("samples have the right mean and spread; temperature scales it", async () => {

@@ -6,7 +6,7 @@
  */
 import { numpy as np, random, type Array } from "@jax-js/jax";
 import { sumEvent } from "../core/util.js";
-import { checkEvent, checkSample, HALF_LOG_2PI, type Distribution } from "./types.js";
+import { checkEvent, checkSample, constant, HALF_LOG_2PI, type Distribution } from "./types.js";
 
 export type DiagNormalParams = { loc: Array; logScale: Array };
 
@@ -23,14 +23,16 @@ export function diagNormal(eventShape: number[]): Distribution<DiagNormalParams>
     },
     logProb({ loc, logScale }, z) {
       checkEvent(`${where}.logProb`, eventShape, z);
-      const u = z.astype(loc.dtype).sub(loc).mul(np.exp(logScale.ref.neg()));
+      const dtype = loc.dtype;
+      const u = z.astype(dtype).sub(loc).mul(np.exp(logScale.ref.neg()));
       // The log-scale term is the same for every row: sum it once, broadcast over the batch.
-      return sumEvent(u.ref.mul(u)).mul(-0.5).sub(logScale.sum()).sub(size * HALF_LOG_2PI);
+      return sumEvent(u.ref.mul(u)).mul(-0.5).sub(logScale.sum()).sub(constant(size * HALF_LOG_2PI, dtype));
     },
     sample({ loc, logScale }, key, n, options = {}) {
       const t = checkSample(`${where}.sample`, n, options);
-      const eps = random.normal(key, [n, ...eventShape]).astype(loc.dtype);
-      const scale = t === 1 ? np.exp(logScale) : np.exp(logScale).mul(t);
+      const dtype = loc.dtype;
+      const eps = random.normal(key, [n, ...eventShape]).astype(dtype);
+      const scale = t === 1 ? np.exp(logScale) : np.exp(logScale).mul(constant(t, dtype));
       return eps.mul(scale).add(loc);
     },
   };

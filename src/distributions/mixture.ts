@@ -11,7 +11,7 @@
 import { numpy as np, nn, random, type Array } from "@jax-js/jax";
 import { assertPositiveInt } from "../core/checks.js";
 import { splitKey } from "../core/keys.js";
-import { checkEvent, checkSample, HALF_LOG_2PI, type Distribution } from "./types.js";
+import { checkEvent, checkSample, constant, HALF_LOG_2PI, type Distribution } from "./types.js";
 
 export type GaussianMixtureParams = {
   /** [K] unnormalised log mixture weights. */
@@ -41,22 +41,24 @@ export function gaussianMixture(dim: number, components: number): Distribution<G
     logProb({ logits, means, logScales }, z) {
       checkEvent(`${where}.logProb`, eventShape, z);
       const batch = z.shape[0];
+      const dtype = means.dtype;
       // [batch, 1, dim] against [K, dim] -> [batch, K, dim]
-      const u = z.astype(means.dtype).reshape([batch, 1, dim]).sub(means).mul(np.exp(logScales.ref.neg()));
+      const u = z.astype(dtype).reshape([batch, 1, dim]).sub(means).mul(np.exp(logScales.ref.neg()));
       const perComponent = u.ref.mul(u).mul(-0.5).sum(2)
         .sub(logScales.sum(1)) // [K]
-        .sub(dim * HALF_LOG_2PI)
+        .sub(constant(dim * HALF_LOG_2PI, dtype))
         .add(nn.logSoftmax(logits)); // [K]
       return nn.logsumexp(perComponent, 1);
     },
     sample({ logits, means, logScales }, key, n, options = {}) {
       const t = checkSample(`${where}.sample`, n, options);
+      const dtype = means.dtype;
       const [kComponent, kNoise] = splitKey(key, 2);
       const k = random.categorical(kComponent, logits, { shape: [n] });
       const mu = np.take(means, k.ref, 0); // [n, dim]
       const scale = np.exp(np.take(logScales, k, 0));
-      const eps = random.normal(kNoise, [n, dim]).astype(mu.dtype);
-      return eps.mul(t === 1 ? scale : scale.mul(t)).add(mu);
+      const eps = random.normal(kNoise, [n, dim]).astype(dtype);
+      return eps.mul(t === 1 ? scale : scale.mul(constant(t, dtype))).add(mu);
     },
   };
 }

@@ -3,7 +3,7 @@
  * configuration plus a parameter tree, and every method consumes its array
  * arguments (params included): pass `tree.ref(params)` to keep them.
  */
-import type { Array, DType } from "@jax-js/jax";
+import { numpy as np, type Array, type DType } from "@jax-js/jax";
 import type { Params } from "../core/types.js";
 import { assertPositiveInt, checkInput } from "../core/checks.js";
 
@@ -37,8 +37,17 @@ export interface Distribution<P extends Params = Params> {
   sample(params: P, key: Array, n: number, options?: SampleOptions): Array;
 }
 
-/** -0.5 * log(2 pi): the normal's log-normaliser per dimension. */
+/** 0.5 * log(2 pi): the normal's log-normaliser, subtracted once per dimension. */
 export const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
+
+/**
+ * A scalar constant in `dtype`. Plain JS numbers in arithmetic are rounded to
+ * float32 inside jit (jax-js 0.1.25), which breaks float64 exactness for values
+ * such as log(2 pi); a typed constant keeps full precision.
+ */
+export function constant(value: number, dtype: DType): Array {
+  return np.array(value, { dtype });
+}
 
 /** Validate `z` as [batch, ...eventShape] (does not consume it). */
 export function checkEvent(where: string, eventShape: readonly number[], z: Array): void {
