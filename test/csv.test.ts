@@ -1,0 +1,123 @@
+import "./helpers/setup.js";
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseCsv, readCsvFile } from "../src/data/csv.js";
+import {
+  fitStandardizer,
+  standardizeInverse,
+  standardizeTransform,
+  standardizerFromJSON,
+  standardizerLogDet,
+} from "../src/data/standardize.js";
+import { splitRows, takeRows } from "../src/data/split.js";
+
+test("csv: header detected, values row-major, trailing newline and blank lines ignored", () => {
+  const t = parseCsv("a,b\n1,2\n\n3.5,-4e-1\n   \n");
+  assert.equal(t.hasHeader, true);
+  assert.deepEqual(t.columns, ["a", "b"]);
+  assert.equal(t.rows, 2);
+  assert.equal(t.cols, 2);
+  assert.deepEqual([...t.data], [1, 2, 3.5, -0.4]);
+});
+
+test("csv: no header when the first row is numeric; CRLF, BOM, whitespace around numbers", () => {
+  const t = parseCsv("\ufeff1, 2\r\n3 ,4\r\n");
+  assert.equal(t.hasHeader, false);
+  assert.deepEqual(t.columns, ["col1", "col2"]);
+  assert.deepEqual([...t.data], [1, 2, 3, 4]);
+});
+
+test("csv: header option forces the choice", () => {
+  const t = parseCsv("1,2\n3,4\n", { header: true });
+  assert.deepEqual(t.columns, ["1", "2"]);
+  assert.deepEqual([...t.data], [3, 4]);
+});
+
+test("csv: semicolon and tab are detected; quoted fields with delimiters, quotes and newlines", () => {
+  assert.deepEqual([...parseCsv("x;y\n1;2\n").data], [1, 2]);
+  assert.equal(parseCsv("x;y\n1;2\n").delimiter, ";");
+  assert.deepEqual([...parseCsv("x\ty\n1\t2\n").data], [1, 2]);
+  const t = parseCsv('"a, the ""first""","b\nsecond"\n"1.5",2\n');
+  assert.deepEqual(t.columns, ['a, the "first"', "b\nsecond"]);
+  assert.deepEqual([...t.data], [1.5, 2]);
+  assert.equal(parseCsv("5\n6\n").cols, 1);
+});
+
+test("csv: errors name file, line and column", () => {
+  const opts = { file: "d.csv" };
+  assert.throws(() => parseCsv("a,b\n1,2\n3,x\n", opts), { message: 'd.csv:3: column 2 (b): "x" is not a number' });
+  assert.throws(() => parseCsv("a,b\n1,\n", opts), { message: "d.csv:2: column 2 (b): missing value" });
+  assert.throws(() => parseCsv("a,b\n\n1,2\n,2\n", opts), { message: "d.csv:4: column 1 (a): missing value" });
+  assert.throws(() => parseCsv("a,b\n1,NaN\n", opts), /d\.csv:2: column 2 \(b\): "NaN" is not allowed/);
+  assert.throws(() => parseCsv("a,b\n-Infinity,1\n", opts), /d\.csv:2: column 1 \(a\): "-Infinity" is not allowed/);
+  assert.throws(() => parseCsv("a,b\n1e999,1\n", opts), /d\.csv:2: column 1 \(a\): "1e999" overflows/);
+  assert.throws(() => parseCsv("a,b\n0x10,1\n", opts), /"0x10" is not a number/);
+  assert.throws(() => parseCsv("a,b\n1,2\n3,4,5\n", opts), { message: "d.csv:3: expected 2 columns (as in line 1), got 3" });
+  assert.throws(() => parseCsv("1,2\n3\n", opts), { message: "d.csv:2: expected 2 columns (as in line 1), got 1" });
+  assert.throws(() => parseCsv("", opts), { message: "d.csv: empty CSV file (no rows)" });
+  assert.throws(() => parseCsv("\n \n", opts), /empty CSV file/);
+  assert.throws(() => parseCsv("a,b\n", opts), { message: "d.csv: header on line 1 but no data rows" });
+  assert.throws(() => parseCsv('a,b\n"1,2\n', opts), { message: "d.csv:2: unterminated quoted field" });
+});
+
+test("csv: readCsvFile names the path in errors", () => {
+  const dir = mkdtempSync(join(tmpdir(), "clayflow-csv-"));
+  try {
+    const p = join(dir, "t.csv");
+    writeFileSync(p, "u,v\n1,2\n3,oops\n");
+    assert.throws(() => readCsvFile(p), { message: `${p}:3: column 2 (v): "oops" is not a number` });
+    writeFileSync(p, "u,v\n1,2\n");
+    assert.deepEqual([...readCsvFile(p).data], [1, 2]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("standardizer: fitted on given rows, round trip, log-det, constant column note, JSON", () => {
+  // Columns: (1, 3, 5 | 100), (2, 2, 2 | -7); row 3 is held out and must not affect the fit.
+  const data = new Float64Array([1, 2, 3, 2, 5, 2, 100, -7]);
+  const s = fitStandardizer(data, 2, [0, 1, 2], ["a", "b"]);
+  assert.deepEqual(s.mean, [3, 2]);
+  assert.ok(Math.abs(s.std[0] - Math.sqrt(8 / 3)) < 1e-12);
+  assert.equal(s.std[1], 1);
+  assert.equal(s.notes.length, 1);
+  assert.match(s.notes[0], /column 2 \(b\) is constant \(2\).*std is set to 1/);
+  const z = standardizeTransform(s, data);
+  assert.ok(z instanceof Float64Array);
+  assert.ok(Math.abs(z[0] + 2 / Math.sqrt(8 / 3)) < 1e-12);
+  const back = standardizeInverse(s, z);
+  back.forEach((v, i) => assert.ok(Math.abs(v - data[i]) < 1e-12));
+  assert.ok(Math.abs(standardizerLogDet(s) + 0.5 * Math.log(8 / 3)) < 1e-12);
+  // log-det equals log|det dz/dx| by finite differences on one coordinate.
+  const eps = 1e-6;
+  const z2 = standardizeTransform(s, new Float64Array([1 + eps, 2]));
+  assert.ok(Math.abs(Math.log((z2[0] - z[0]) / eps) - standardizerLogDet(s)) < 1e-6);
+  const s2 = standardizerFromJSON(JSON.parse(JSON.stringify(s)));
+  assert.deepEqual(s2, s);
+  assert.throws(() => standardizerFromJSON({ kind: "standardizer", mean: [0], std: [0] }), /positive/);
+  assert.ok(standardizeTransform(s, new Float32Array([1, 2])) instanceof Float32Array);
+  assert.throws(() => standardizeTransform(s, new Float64Array(3)), /not a multiple of 2 columns/);
+  assert.throws(() => fitStandardizer(data, 2, []), /no rows/);
+  assert.throws(() => fitStandardizer(data, 2, [4]), /row index 4 out of range/);
+});
+
+test("splitRows: sizes, disjoint cover, deterministic by seed, sorted; takeRows gathers", () => {
+  const s = splitRows(100, { valid: 0.1, test: 0.2, seed: 5 });
+  assert.equal(s.train.length, 70);
+  assert.equal(s.valid.length, 10);
+  assert.equal(s.test.length, 20);
+  const all = [...s.train, ...s.valid, ...s.test].sort((a, b) => a - b);
+  assert.deepEqual(all, Array.from({ length: 100 }, (_, i) => i));
+  for (const part of [s.train, s.valid, s.test]) for (let i = 1; i < part.length; i++) assert.ok(part[i - 1] < part[i]);
+  assert.deepEqual(splitRows(100, { valid: 0.1, test: 0.2, seed: 5 }), s);
+  assert.notDeepEqual(splitRows(100, { valid: 0.1, test: 0.2, seed: 6 }).test, s.test);
+  assert.equal(splitRows(10).train.length, 10);
+  assert.throws(() => splitRows(10, { valid: 1.5 }), /valid must be a fraction in \[0, 1\), got 1.5/);
+  assert.throws(() => splitRows(2, { valid: 0.5, test: 0.5 }), /no training rows left/);
+  const data = new Float32Array([0, 1, 10, 11, 20, 21]);
+  assert.deepEqual([...takeRows(data, 2, [2, 0])], [20, 21, 0, 1]);
+  assert.throws(() => takeRows(data, 2, [3]), /row index 3 out of range/);
+});
