@@ -33,8 +33,10 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
   readonly eventShape: number[];
   /** Context width (0 for an unconditional flow). */
   readonly contextDim: number;
+  /** The JSON config that rebuilds this flow (set by the model factories), if any. */
+  readonly config?: unknown;
 
-  constructor({ bijector, base }: { bijector: Bijector<P>; base: Distribution<Q> }) {
+  constructor({ bijector, base, config }: { bijector: Bijector<P>; base: Distribution<Q>; config?: unknown }) {
     const a = bijector.eventShape;
     const b = base.eventShape;
     if (a.length !== b.length || a.some((d, i) => d !== b[i])) {
@@ -46,6 +48,7 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
     this.base = base;
     this.eventShape = a;
     this.contextDim = bijector.contextDim;
+    this.config = config;
   }
 
   /**

@@ -1,0 +1,151 @@
+/**
+ * Flows for vector data, built from a plain JSON config: the config alone
+ * rebuilds the model (checkpoints store it beside the weights).
+ *
+ *   buildFlow({ model: "realnvp", dim: 2, layers: 8, hidden: [64, 64] })
+ *   buildFlow({ model: "maf", dim: 32, layers: 5, hidden: [256, 256], contextDim: 10 })
+ */
+import type { Bijector } from "../core/types.js";
+import { assertPositiveInt } from "../core/checks.js";
+import { chain } from "../bijectors/chain.js";
+import { affine } from "../bijectors/affine.js";
+import { additiveCoupling } from "../bijectors/additive-coupling.js";
+import { affineCoupling } from "../bijectors/affine-coupling.js";
+import { alternatingMask, halfMask } from "../bijectors/masks.js";
+import { maskedAutoregressive } from "../bijectors/masked-autoregressive.js";
+import { inverseAutoregressive } from "../bijectors/inverse-autoregressive.js";
+import { actNorm } from "../bijectors/actnorm.js";
+import { batchNorm } from "../bijectors/batch-norm.js";
+import { standardNormal } from "../distributions/standard-normal.js";
+import { diagNormal } from "../distributions/diag-normal.js";
+import { gaussianMixture } from "../distributions/mixture.js";
+import type { Distribution } from "../distributions/types.js";
+import { Flow } from "../distributions/flow.js";
+
+export const VECTOR_MODELS = ["nice", "realnvp", "maf", "iaf"] as const;
+export type VectorModel = (typeof VECTOR_MODELS)[number];
+
+export type BaseConfig =
+  | { kind: "standardNormal" }
+  | { kind: "diagNormal" }
+  | { kind: "mixture"; components: number };
+
+export interface VectorFlowConfig {
+  model: VectorModel;
+  /** Event dimension. */
+  dim: number;
+  /** Number of coupling / autoregressive layers. */
+  layers?: number;
+  /** Hidden widths of each conditioner. */
+  hidden?: number[];
+  /** Width of the context vector; 0 (default) for an unconditional flow. */
+  contextDim?: number;
+  activation?: "relu" | "tanh" | "gelu";
+  /** Normalisation between layers: ActNorm (default for RealNVP), batch norm, or none. */
+  norm?: "actnorm" | "batchnorm" | "none";
+  /** Base distribution; default standard normal. */
+  base?: BaseConfig;
+  /** Seed for the random parts of the architecture (orders), not the weights. */
+  seed?: number;
+}
+
+const DEFAULTS: Record<VectorModel, Required<Pick<VectorFlowConfig, "layers" | "hidden" | "norm">>> = {
+  nice: { layers: 4, hidden: [64, 64], norm: "none" },
+  realnvp: { layers: 8, hidden: [64, 64], norm: "actnorm" },
+  maf: { layers: 5, hidden: [64, 64], norm: "none" },
+  iaf: { layers: 5, hidden: [64, 64], norm: "none" },
+};
+
+/** The config with every default filled in (what a checkpoint stores). */
+export function resolveVectorConfig(config: VectorFlowConfig): Required<VectorFlowConfig> {
+  const where = "flow config";
+  if (!config || typeof config !== "object") throw new Error(`${where}: expected an object`);
+  if (!VECTOR_MODELS.includes(config.model)) {
+    throw new Error(`${where}: unknown model "${config.model}"; expected one of ${VECTOR_MODELS.join(", ")}`);
+  }
+  const d = DEFAULTS[config.model];
+  const full: Required<VectorFlowConfig> = {
+    model: config.model,
+    dim: config.dim,
+    layers: config.layers ?? d.layers,
+    hidden: config.hidden ?? d.hidden,
+    contextDim: config.contextDim ?? 0,
+    activation: config.activation ?? "relu",
+    norm: config.norm ?? d.norm,
+    base: config.base ?? { kind: "standardNormal" },
+    seed: config.seed ?? 0,
+  };
+  assertPositiveInt(where, "dim", full.dim);
+  assertPositiveInt(where, "layers", full.layers);
+  if (!Array.isArray(full.hidden) || full.hidden.length === 0) {
+    throw new Error(`${where}: hidden must be a non-empty list of widths`);
+  }
+  full.hidden.forEach((h) => assertPositiveInt(where, "each hidden width", h));
+  if (!Number.isInteger(full.contextDim) || full.contextDim < 0) {
+    throw new Error(`${where}: contextDim must be a non-negative integer`);
+  }
+  if ((full.model === "nice" || full.model === "realnvp") && full.dim < 2) {
+    throw new Error(`${where}: coupling flows need dim >= 2 (got ${full.dim}); use maf for 1-D data`);
+  }
+  return full;
+}
+
+function normLayer(kind: "actnorm" | "batchnorm" | "none", dim: number): Bijector[] {
+  if (kind === "actnorm") return [actNorm([dim])];
+  if (kind === "batchnorm") return [batchNorm(dim)];
+  return [];
+}
+
+function buildBase(base: BaseConfig, dim: number): Distribution<any> {
+  switch (base.kind) {
+    case "standardNormal":
+      return standardNormal([dim]);
+    case "diagNormal":
+      return diagNormal([dim]);
+    case "mixture":
+      assertPositiveInt("flow config", "base.components", base.components);
+      return gaussianMixture(dim, base.components);
+    default:
+      throw new Error(`flow config: unknown base "${(base as { kind: string }).kind}"`);
+  }
+}
+
+function buildBijector(c: Required<VectorFlowConfig>): Bijector<any> {
+  const { dim, hidden, contextDim, activation } = c;
+  const layers: Bijector[] = [];
+  for (let i = 0; i < c.layers; i++) {
+    switch (c.model) {
+      case "nice":
+      case "realnvp": {
+        // Alternate which half is transformed; for odd dims interleave parities too.
+        const mask = dim === 2 || i % 4 < 2 ? halfMask(dim, i % 2 === 1) : alternatingMask(dim, (i % 2) as 0 | 1);
+        const opts = { dim, mask, hidden, contextDim, activation };
+        layers.push(c.model === "nice" ? additiveCoupling(opts) : affineCoupling(opts));
+        break;
+      }
+      case "maf":
+      case "iaf": {
+        // Alternate natural and reversed orders so every coordinate conditions on every other.
+        const order = i % 2 === 0 ? "natural" : "reversed";
+        const opts = { dim, hidden, contextDim, activation: activation === "gelu" ? "relu" : activation, order } as const;
+        layers.push(c.model === "maf" ? maskedAutoregressive(opts) : inverseAutoregressive(opts));
+        break;
+      }
+    }
+    if (i < c.layers - 1) layers.push(...normLayer(c.norm, dim));
+  }
+  // NICE ends with a learned diagonal scaling (Dinh et al. 2014, section 3.3).
+  if (c.model === "nice") layers.push(affine([dim]));
+  return chain(layers);
+}
+
+/** Build a vector flow from its JSON config. */
+export function buildFlow(config: VectorFlowConfig): Flow<any> {
+  const full = resolveVectorConfig(config);
+  return new Flow({ bijector: buildBijector(full), base: buildBase(full.base, full.dim), config: full });
+}
+
+export const nice = (c: Omit<VectorFlowConfig, "model">) => buildFlow({ ...c, model: "nice" });
+export const realNVP = (c: Omit<VectorFlowConfig, "model">) => buildFlow({ ...c, model: "realnvp" });
+export const maf = (c: Omit<VectorFlowConfig, "model">) => buildFlow({ ...c, model: "maf" });
+export const iaf = (c: Omit<VectorFlowConfig, "model">) => buildFlow({ ...c, model: "iaf" });
