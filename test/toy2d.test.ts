@@ -9,7 +9,7 @@ import {
   logDensity8Gaussians,
   logDensityCheckerboard,
 } from "../src/data/toy2d-density.js";
-import { makeRng } from "../src/data/prng.js";
+import { makeRng } from "../src/core/prng.js";
 
 const N = 20000;
 

@@ -27,7 +27,7 @@
 import { numpy as np, lax, type Array } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
 import { checkInput, assertPositiveInt } from "../core/checks.js";
-import { mulberry32 } from "./permute.js";
+import { mulberry32 } from "../core/prng.js";
 
 export type LuLinearParams = { lower: Array; upper: Array; logS: Array };
 

@@ -13,6 +13,7 @@
 import { numpy as np, type Array } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
 import { checkInput, assertPositiveInt } from "../core/checks.js";
+import { mulberry32 } from "../core/prng.js";
 
 /** No trainable parameters. */
 export type PermuteParams = Record<string, never>;
@@ -25,21 +26,6 @@ export interface PermuteOptions {
   eventShape?: number[];
 }
 
-/**
- * mulberry32: a tiny seeded 32-bit PRNG giving floats in [0, 1). Used for
- * configuration-time randomness (permutations, initial rotations) that must be
- * reproducible from a JSON seed and known on the host without an async read.
- */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function validatePermutation(where: string, perm: unknown): asserts perm is number[] {
   if (!globalThis.Array.isArray(perm) || perm.length === 0) {

@@ -1,5 +1,5 @@
 /** Seeded train/validation/test splits of row indices, and row gathering. */
-import { makeRng } from "./prng.js";
+import { makeRng } from "../core/prng.js";
 import type { FloatData } from "./standardize.js";
 
 export interface SplitOptions {

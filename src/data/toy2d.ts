@@ -7,7 +7,7 @@
  *
  * Output: Float32Array of shape [n, 2], row-major (x0, y0, x1, y1, ...).
  */
-import { makeRng, type Rng } from "./prng.js";
+import { makeRng, type Rng } from "../core/prng.js";
 
 export const TOY_DATASETS = [
   "moons",

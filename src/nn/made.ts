@@ -20,6 +20,7 @@
 import { numpy as np, nn, random, type Array, type DType } from "@jax-js/jax";
 import { splitKey } from "../core/keys.js";
 import { assertPositiveInt } from "../core/checks.js";
+import { mulberry32 } from "../core/prng.js";
 
 /** "natural": 0, 1, ..., D-1; "reversed": D-1, ..., 0; "random": a seeded permutation; or the permutation itself. */
 export type MadeOrder = "natural" | "reversed" | "random" | number[];
@@ -60,17 +61,6 @@ export interface Made {
   apply(params: MadeParams, x: Array, cond?: Array): Array;
 }
 
-/** mulberry32: a tiny seeded 32-bit PRNG, enough to derive reproducible masks from a JSON seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The ordering (a permutation of 0..dim-1) that `made` uses for these options. */
 export function madeOrder(dim: number, order: MadeOrder = "natural", seed = 0): number[] {

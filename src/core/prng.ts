@@ -16,18 +16,27 @@ export interface Rng {
   shuffle<T extends { length: number; [i: number]: any }>(a: T): T;
 }
 
-/** A generator seeded by any finite number (its integer part modulo 2^32 is used). */
-export function makeRng(seed: number): Rng {
-  if (!Number.isFinite(seed)) throw new Error(`makeRng: seed must be a finite number, got ${seed}`);
-  let state = Math.trunc(seed) >>> 0;
-  let spare: number | null = null;
-  const uniform = (): number => {
+/**
+ * mulberry32: uniforms on [0, 1) from a 32-bit seed. Used wherever randomness
+ * must be reproducible from a JSON seed and known on the host (orders,
+ * permutations, initial rotations, data generation).
+ */
+export function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
     state = (state + 0x6d2b79f5) >>> 0;
     let t = state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** A generator seeded by any finite number (its integer part modulo 2^32 is used). */
+export function makeRng(seed: number): Rng {
+  if (!Number.isFinite(seed)) throw new Error(`makeRng: seed must be a finite number, got ${seed}`);
+  let spare: number | null = null;
+  const uniform = mulberry32(Math.trunc(seed));
   const normal = (): number => {
     if (spare !== null) {
       const z = spare;

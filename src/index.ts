@@ -1,0 +1,82 @@
+/**
+ * clayflow: normalizing flows for TypeScript, in Node and in the browser.
+ *
+ * The engine preload comes first: jax-js sizes its kernel pool when it is
+ * first imported, so the Node worker shim must be in place by then.
+ */
+import "./engine/preload.js";
+
+export { startEngine, engineInfo, type EngineOptions, type EngineInfo } from "./engine/index.js";
+
+// Core abstractions
+export type { Bijector, Params, InitOptions, CallOptions } from "./core/types.js";
+export { splitKey } from "./core/keys.js";
+export { mulberry32, makeRng, type Rng } from "./core/prng.js";
+
+// Bijectors
+export { chain } from "./bijectors/chain.js";
+export { invert } from "./bijectors/invert.js";
+export { affine, type AffineParams } from "./bijectors/affine.js";
+export { sigmoid, logit, tanh, type ElementwiseParams } from "./bijectors/elementwise.js";
+export { permute, reversePermutation, randomPermutation, type PermuteParams, type PermuteOptions } from "./bijectors/permute.js";
+export { actNorm, type ActNormParams, type ActNormOptions } from "./bijectors/actnorm.js";
+export { luLinear, type LuLinearParams, type LuLinearOptions } from "./bijectors/lu-linear.js";
+export { batchNorm, type BatchNormParams, type BatchNormOptions } from "./bijectors/batch-norm.js";
+export { halfMask, alternatingMask, checkerboardMask, channelMask, type Mask } from "./bijectors/masks.js";
+export { additiveCoupling, type AdditiveCouplingOptions, type AdditiveCouplingParams } from "./bijectors/additive-coupling.js";
+export { affineCoupling, type AffineCouplingOptions, type AffineCouplingParams } from "./bijectors/affine-coupling.js";
+export {
+  maskedAutoregressive,
+  type MaskedAutoregressiveOptions,
+  type MaskedAutoregressiveParams,
+} from "./bijectors/masked-autoregressive.js";
+export { inverseAutoregressive, type InverseAutoregressiveOptions } from "./bijectors/inverse-autoregressive.js";
+
+// Conditioner networks
+export { mlp, type Mlp, type MlpOptions, type MlpParams, type Activation } from "./nn/mlp.js";
+export { made, madeOrder, type Made, type MadeOptions, type MadeOrder, type MadeParams } from "./nn/made.js";
+
+// Distributions and flows
+export type { Distribution, SampleOptions, DistributionInitOptions } from "./distributions/types.js";
+export { standardNormal, type StandardNormalParams } from "./distributions/standard-normal.js";
+export { diagNormal, type DiagNormalParams } from "./distributions/diag-normal.js";
+export { gaussianMixture, type GaussianMixtureParams } from "./distributions/mixture.js";
+export { Flow, type FlowParams, type FlowSampleOptions } from "./distributions/flow.js";
+export {
+  buildFlow,
+  resolveVectorConfig,
+  nice,
+  realNVP,
+  maf,
+  iaf,
+  VECTOR_MODELS,
+  type VectorFlowConfig,
+  type VectorModel,
+  type BaseConfig,
+} from "./models/vector.js";
+
+// Training
+export { flatten, leafPaths, trainableMask, STATE_KEY, type FlatSpec } from "./train/flat-params.js";
+export { adam, adamw, makeOptimizer, type OptimizerConfig, type OptState } from "./train/optimizer.js";
+export { makeSchedule, scheduleValue, type ScheduleConfig } from "./train/schedules.js";
+export { makeTrainStep, type TrainStepConfig, type TrainStep } from "./train/train-step.js";
+export { nll, bitsPerDim, dequantOffset, reverseKL } from "./train/losses.js";
+
+// Data
+export { sampleToy2d, TOY_DATASETS, type ToyDataset } from "./data/toy2d.js";
+export { ENTROPY_8GAUSSIANS, ENTROPY_CHECKERBOARD } from "./data/toy2d-density.js";
+export { parseCsv, readCsvFile, type CsvTable, type CsvOptions } from "./data/csv.js";
+export {
+  fitStandardizer,
+  standardizeTransform,
+  standardizeInverse,
+  standardizerLogDet,
+  type Standardizer,
+} from "./data/standardize.js";
+export { splitRows, takeRows, type RowSplit } from "./data/split.js";
+
+// Files and pictures
+export { encodeSafetensors, decodeSafetensors, type DecodedSafetensors } from "./io/safetensors.js";
+export { writeFileAtomic } from "./io/atomic-write.js";
+export { encodePng } from "./io/png.js";
+export { linePlot, scatterPlot, heatMap, imageGrid, composePanels, savePng } from "./io/plot.js";
