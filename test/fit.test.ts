@@ -55,7 +55,7 @@ describe("fit", () => {
       onProgress: (info) => progress.push(info),
     });
     const testNLL = await evaluateNLL(flow, result.bestParams, test);
-    console.log(`fit: ${((performance.now() - t0) / 1000).toFixed(1)} s, test NLL ${testNLL}, entropy ${ENTROPY}`, result.history);
+    console.log(`fit: ${((performance.now() - t0) / 1000).toFixed(1)} s, test NLL ${testNLL.toFixed(4)}, entropy ${ENTROPY.toFixed(4)}`);
     assert.ok(Math.abs(testNLL - ENTROPY) < 0.1, `test NLL ${testNLL} vs entropy ${ENTROPY}`);
     assert.equal(result.stopReason, "completed");
     assert.equal(result.state.step, 300);

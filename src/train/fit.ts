@@ -24,8 +24,8 @@
  * (`skipped`); `maxBadSteps` of them IN A ROW stop the run with an error that says what to try.
  *
  * Everything needed to continue is in `TrainState`, plain JS (typed arrays and numbers):
- * `resume` with it continues the run exactly (same params, to float round-off of nothing: the
- * same computations run in the same order).
+ * `resume` with it continues the run exactly: the same computations run in the same order, so
+ * the parameters match those of an uninterrupted run.
  *
  * Ownership: `fit` consumes `params` (as every jax-js function consumes its arrays) and
  * returns fresh device trees in the result.
