@@ -1,0 +1,428 @@
+/**
+ * Run directories: a trained (or training) flow on disk, readable without clayflow
+ * (docs/CHECKPOINTS.md describes the layout for other languages).
+ *
+ *   <dir>/weights.safetensors   params/<leaf>, best/<leaf>, optimizer/m, optimizer/v;
+ *                               __metadata__: format, version, model, training_state (JSON)
+ *   <dir>/config.json           { format: "clayflow-run", version: 1, model, preprocessing, data, training }
+ *
+ * Saving writes the weights first, then config.json, each atomically (temp file, fsync,
+ * rename), so a crash leaves either the previous checkpoint or the new weights beside the
+ * previous config. The training state is read from the weights' metadata (written in the
+ * same file as the tensors it describes), and config.json's model must agree with it.
+ *
+ * Loading trusts nothing: format, version, JSON fields, tensor names, dtypes and shapes are
+ * all checked against the model that config.json describes BEFORE any device array is
+ * built, nothing from the files is executed (JSON.parse only), and each failure is one
+ * sentence naming the file and what is wrong.
+ */
+import { readFile, stat, mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { numpy as np, random } from "@jax-js/jax";
+import type { Flow, FlowParams } from "../distributions/flow.js";
+import { buildFlow, resolveVectorConfig, type VectorFlowConfig } from "../models/vector.js";
+import { standardizerFromJSON, type Standardizer } from "../data/standardize.js";
+import { flatten, type Flattened } from "../train/flat-params.js";
+import type { FitOptions, FloatVector, HistoryEntry, TrainState } from "../train/fit.js";
+import { decodeSafetensors, encodeSafetensors, type SafetensorsTensor } from "./safetensors.js";
+import { writeFileAtomic } from "./atomic-write.js";
+
+export const RUN_FORMAT = "clayflow-run";
+export const RUN_VERSION = 1;
+export const CONFIG_FILE = "config.json";
+export const WEIGHTS_FILE = "weights.safetensors";
+
+/** What the training data was (for the record; not used to load). */
+export interface DataDescription {
+  name: string | null;
+  dim: number;
+  rows: number | null;
+  contextDim: number;
+}
+
+/** The JSON-able training options (callbacks, signals and data are left out). */
+export type TrainingOptionsJSON = Pick<
+  FitOptions,
+  | "steps" | "epochs" | "batchSize" | "optimizer" | "seed" | "validFraction" | "evalEvery"
+  | "evalBatchSize" | "patience" | "minDelta" | "maxBadSteps" | "checkpointEvery"
+>;
+
+export interface RunConfig {
+  format: typeof RUN_FORMAT;
+  version: number;
+  model: Required<VectorFlowConfig>;
+  preprocessing: Standardizer | null;
+  data: DataDescription;
+  training: {
+    options: TrainingOptionsJSON;
+    progress: {
+      step: number;
+      skipped: number;
+      bestStep: number | null;
+      bestValidLoss: number | null;
+      lastTrainLoss: number | null;
+      lastValidLoss: number | null;
+      seconds: number;
+    };
+  };
+}
+
+export interface SaveRunInput {
+  /** A flow built by `buildFlow` (its `config` is stored). */
+  flow: Flow<any, any>;
+  state: TrainState;
+  /** The standardiser applied to the data before the flow, if any. */
+  preprocessing?: Standardizer | null;
+  data?: { name?: string; rows?: number };
+  /** Training options (only the JSON-able fields are kept). */
+  training?: FitOptions | TrainingOptionsJSON;
+}
+
+export interface SaveRunOptions {
+  /** Test hook, passed to `writeFileAtomic` for each file (before its rename). */
+  beforeRename?: (tmpPath: string, file: string) => void | Promise<void>;
+}
+
+export interface LoadedRun {
+  config: RunConfig;
+  /** Rebuilt from `config.model` alone. */
+  flow: Flow<any, any>;
+  params: FlowParams;
+  /** Parameters with the best validation NLL, or null when the run had no validation. */
+  bestParams: FlowParams | null;
+  state: TrainState;
+  preprocessing: Standardizer | null;
+}
+
+const OPTION_KEYS = [
+  "steps", "epochs", "batchSize", "optimizer", "seed", "validFraction", "evalEvery",
+  "evalBatchSize", "patience", "minDelta", "maxBadSteps", "checkpointEvery",
+] as const;
+
+const fmt = (shape: readonly number[]) => `[${shape.join(", ")}]`;
+const SAFE_DTYPE = { float32: "F32", float64: "F64" } as const;
+
+/** JSON with non-finite numbers as the strings "Infinity", "-Infinity", "NaN" (JSON has no such numbers). */
+function stringifyNumbers(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v));
+}
+function parseNumbers(text: string): unknown {
+  return JSON.parse(text, (_k, v) => (v === "Infinity" ? Infinity : v === "-Infinity" ? -Infinity : v === "NaN" ? NaN : v));
+}
+
+/** The flow's own parameter layout (leaf paths, shapes, dtype), from a throwaway init. */
+function layoutOf(flow: Flow<any, any>, dtype: "float32" | "float64"): Pick<Flattened, "spec" | "unravel"> {
+  const { vector, spec, unravel } = flatten(flow.init(random.key(0), { dtype: dtype === "float64" ? np.float64 : np.float32 }));
+  vector.dispose();
+  return { spec, unravel };
+}
+
+function resolvedModel(flow: Flow<any, any>): Required<VectorFlowConfig> {
+  if (flow.config === undefined) throw new Error("saveRun: the flow has no config; build it with buildFlow so the run can rebuild it");
+  return resolveVectorConfig(flow.config as VectorFlowConfig);
+}
+
+/** Save a run (see the module comment). Creates `dir` if needed. */
+export async function saveRun(dir: string, run: SaveRunInput, options: SaveRunOptions = {}): Promise<void> {
+  const { flow, state } = run;
+  const model = resolvedModel(flow);
+  const { spec } = layoutOf(flow, state.layout.dtype);
+  const same =
+    state.layout.paths.length === spec.paths.length &&
+    spec.paths.every((p, i) => p === state.layout.paths[i] && fmt(spec.shapes[i]) === fmt(state.layout.shapes[i]));
+  if (!same) throw new Error("saveRun: the training state's parameters do not match the flow's (different model?)");
+  const size = spec.size;
+  for (const [name, v] of [["params", state.params], ["optimizer.m", state.optimizer.m], ["optimizer.v", state.optimizer.v], ["best.params", state.best?.params]] as const) {
+    if (v !== undefined && v.length !== size) throw new Error(`saveRun: state.${name} has ${v.length} values, the flow has ${size}`);
+  }
+
+  const dtype = SAFE_DTYPE[state.layout.dtype];
+  const tensors = new Map<string, SafetensorsTensor>();
+  const leaves = (prefix: string, vec: FloatVector) =>
+    spec.paths.forEach((path, i) =>
+      tensors.set(`${prefix}/${path}`, { dtype, shape: spec.shapes[i], data: vec.slice(spec.offsets[i], spec.offsets[i] + spec.sizes[i]) }),
+    );
+  leaves("params", state.params);
+  if (state.best) leaves("best", state.best.params);
+  tensors.set("optimizer/m", { dtype, shape: [size], data: state.optimizer.m });
+  tensors.set("optimizer/v", { dtype, shape: [size], data: state.optimizer.v });
+
+  const trainingState = {
+    step: state.step,
+    layout: state.layout,
+    optimizerStep: state.optimizer.step,
+    best: state.best ? { step: state.best.step, validLoss: state.best.validLoss } : null,
+    history: state.history,
+    skipped: state.skipped,
+    badStreak: state.badStreak,
+    evalsSinceBest: state.evalsSinceBest,
+    lossSum: state.lossSum,
+    lossCount: state.lossCount,
+    seconds: state.seconds,
+  };
+  const metadata = {
+    format: RUN_FORMAT,
+    version: String(RUN_VERSION),
+    model: JSON.stringify(model),
+    training_state: stringifyNumbers(trainingState),
+  };
+
+  const last = state.history[state.history.length - 1];
+  const trainingOptions: Record<string, unknown> = {};
+  for (const key of OPTION_KEYS) {
+    const v = (run.training as Record<string, unknown> | undefined)?.[key];
+    if (v !== undefined) trainingOptions[key] = v;
+  }
+  const config: RunConfig = {
+    format: RUN_FORMAT,
+    version: RUN_VERSION,
+    model,
+    preprocessing: run.preprocessing ?? null,
+    data: { name: run.data?.name ?? null, dim: model.dim, rows: run.data?.rows ?? null, contextDim: model.contextDim },
+    training: {
+      options: trainingOptions as TrainingOptionsJSON,
+      progress: {
+        step: state.step,
+        skipped: state.skipped,
+        bestStep: state.best?.step ?? null,
+        bestValidLoss: state.best?.validLoss ?? null,
+        lastTrainLoss: last?.trainLoss ?? null,
+        lastValidLoss: last?.validLoss ?? null,
+        seconds: state.seconds,
+      },
+    },
+  };
+
+  await mkdir(dir, { recursive: true });
+  const hook = (file: string) => (options.beforeRename ? { beforeRename: (tmp: string) => options.beforeRename!(tmp, file) } : {});
+  // Weights first: they carry the training state; config.json only describes the run.
+  await writeFileAtomic(join(dir, WEIGHTS_FILE), encodeSafetensors(tensors, metadata), hook(WEIGHTS_FILE));
+  await writeFileAtomic(join(dir, CONFIG_FILE), stringifyNumbers(config) + "\n", hook(CONFIG_FILE));
+}
+
+// ---------------------------------------------------------------- loading
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isNum = (v: unknown): v is number => typeof v === "number";
+
+async function readRequired(dir: string, file: string): Promise<Buffer> {
+  try {
+    return await readFile(join(dir, file));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") {
+      throw new Error(`loadRun: ${dir} has no ${file} (not a clayflow run directory, or its first save did not finish)`);
+    }
+    throw new Error(`loadRun: cannot read ${join(dir, file)}: ${(e as Error).message}`);
+  }
+}
+
+function checkVersion(where: string, version: unknown): void {
+  if (!Number.isInteger(version) || (version as number) < 1) {
+    throw new Error(`${where}: version must be a positive integer, got ${JSON.stringify(version)}`);
+  }
+  if ((version as number) > RUN_VERSION) {
+    throw new Error(
+      `${where}: version ${version} is newer than this clayflow can read (up to ${RUN_VERSION}); upgrade clayflow to load this run`,
+    );
+  }
+}
+
+function parseConfig(path: string, bytes: Buffer): RunConfig {
+  let raw: unknown;
+  try {
+    raw = parseNumbers(bytes.toString("utf8"));
+  } catch (e) {
+    throw new Error(`${path}: not valid JSON, the file is corrupt or truncated (${(e as Error).message})`);
+  }
+  if (!isObject(raw)) throw new Error(`${path}: expected a JSON object`);
+  if (raw.format !== RUN_FORMAT) throw new Error(`${path}: format is ${JSON.stringify(raw.format)}, expected "${RUN_FORMAT}"`);
+  checkVersion(path, raw.version);
+  let model: Required<VectorFlowConfig>;
+  try {
+    model = resolveVectorConfig(raw.model as VectorFlowConfig);
+  } catch (e) {
+    throw new Error(`${path}: model: ${(e as Error).message}`);
+  }
+  let preprocessing: Standardizer | null = null;
+  if (raw.preprocessing !== null && raw.preprocessing !== undefined) {
+    try {
+      preprocessing = standardizerFromJSON(raw.preprocessing);
+    } catch (e) {
+      throw new Error(`${path}: preprocessing: ${(e as Error).message}`);
+    }
+  }
+  const data = isObject(raw.data) ? raw.data : {};
+  const training = isObject(raw.training) ? raw.training : {};
+  return {
+    format: RUN_FORMAT,
+    version: raw.version as number,
+    model,
+    preprocessing,
+    data: {
+      name: typeof data.name === "string" ? data.name : null,
+      dim: model.dim,
+      rows: isCount(data.rows) ? data.rows : null,
+      contextDim: model.contextDim,
+    },
+    training: training as RunConfig["training"],
+  };
+}
+
+interface SavedTrainingState {
+  step: number;
+  layout: TrainState["layout"];
+  optimizerStep: number;
+  best: { step: number; validLoss: number } | null;
+  history: HistoryEntry[];
+  skipped: number;
+  badStreak: number;
+  evalsSinceBest: number;
+  lossSum: number;
+  lossCount: number;
+  seconds: number;
+}
+
+function parseTrainingState(where: string, text: string | undefined): SavedTrainingState {
+  if (text === undefined) throw new Error(`${where}: __metadata__ has no training_state (not written by clayflow's saveRun?)`);
+  let raw: unknown;
+  try {
+    raw = parseNumbers(text);
+  } catch (e) {
+    throw new Error(`${where}: __metadata__.training_state is not valid JSON (${(e as Error).message})`);
+  }
+  const bad = (field: string, want: string): never => {
+    throw new Error(`${where}: __metadata__.training_state.${field} must be ${want}`);
+  };
+  if (!isObject(raw)) bad("", "an object");
+  const r = raw as Record<string, unknown>;
+  for (const key of ["step", "optimizerStep", "skipped", "badStreak", "evalsSinceBest", "lossCount"]) {
+    if (!isCount(r[key])) bad(key, "a non-negative integer");
+  }
+  for (const key of ["lossSum", "seconds"]) if (!isNum(r[key])) bad(key, "a number");
+  const layout = r.layout as Record<string, unknown>;
+  if (
+    !isObject(layout) ||
+    (layout.dtype !== "float32" && layout.dtype !== "float64") ||
+    !Array.isArray(layout.paths) ||
+    !layout.paths.every((p) => typeof p === "string") ||
+    !Array.isArray(layout.shapes) ||
+    layout.shapes.length !== layout.paths.length ||
+    !layout.shapes.every((s) => Array.isArray(s) && s.every(isCount))
+  ) {
+    bad("layout", "{ paths: string[], shapes: number[][] (one per path), dtype: \"float32\" | \"float64\" }");
+  }
+  if (r.best !== null && !(isObject(r.best) && isCount(r.best.step) && isNum(r.best.validLoss))) {
+    bad("best", "null or { step, validLoss }");
+  }
+  const history = r.history;
+  if (
+    !Array.isArray(history) ||
+    !history.every(
+      (h) =>
+        isObject(h) && isCount(h.step) && isNum(h.seconds) &&
+        (h.trainLoss === null || isNum(h.trainLoss)) && (h.validLoss === null || isNum(h.validLoss)),
+    )
+  ) {
+    bad("history", "a list of { step, trainLoss, validLoss, seconds }");
+  }
+  return r as unknown as SavedTrainingState;
+}
+
+/** Load and validate a run directory (see the module comment). */
+export async function loadRun(dir: string): Promise<LoadedRun> {
+  let info;
+  try {
+    info = await stat(dir);
+  } catch {
+    throw new Error(`loadRun: run directory ${dir} does not exist`);
+  }
+  if (!info.isDirectory()) throw new Error(`loadRun: ${dir} is not a directory`);
+  const configPath = join(dir, CONFIG_FILE);
+  const weightsPath = join(dir, WEIGHTS_FILE);
+  const config = parseConfig(configPath, await readRequired(dir, CONFIG_FILE));
+  const bytes = await readRequired(dir, WEIGHTS_FILE);
+
+  let decoded;
+  try {
+    decoded = decodeSafetensors(bytes);
+  } catch (e) {
+    throw new Error(`${weightsPath}: corrupt or truncated file (${(e as Error).message})`);
+  }
+  const { tensors, metadata } = decoded;
+  if (metadata.format !== RUN_FORMAT) {
+    throw new Error(`${weightsPath}: __metadata__.format is ${JSON.stringify(metadata.format)}, expected "${RUN_FORMAT}" (not written by clayflow's saveRun?)`);
+  }
+  checkVersion(`${weightsPath}: __metadata__`, Number(metadata.version));
+  let savedModel: unknown;
+  try {
+    savedModel = resolveVectorConfig(JSON.parse(metadata.model ?? "null"));
+  } catch (e) {
+    throw new Error(`${weightsPath}: __metadata__.model is not a valid model config (${(e as Error).message})`);
+  }
+  if (JSON.stringify(savedModel) !== JSON.stringify(config.model)) {
+    throw new Error(`${weightsPath} was written for a different model than ${configPath} describes; the two files do not belong together`);
+  }
+  const saved = parseTrainingState(weightsPath, metadata.training_state);
+
+  // The model's own layout, and the file's tensors checked against it.
+  const flow = buildFlow(config.model);
+  const { spec, unravel } = layoutOf(flow, saved.layout.dtype);
+  const sameLayout =
+    saved.layout.paths.length === spec.paths.length &&
+    spec.paths.every((p, i) => p === saved.layout.paths[i] && fmt(spec.shapes[i]) === fmt(saved.layout.shapes[i]));
+  const dtype = SAFE_DTYPE[saved.layout.dtype];
+  const expected = new Map<string, number[]>();
+  const prefixes = ["params", ...(saved.best ? ["best"] : [])];
+  for (const prefix of prefixes) spec.paths.forEach((p, i) => expected.set(`${prefix}/${p}`, spec.shapes[i]));
+  expected.set("optimizer/m", [spec.size]);
+  expected.set("optimizer/v", [spec.size]);
+  for (const [name, shape] of expected) {
+    const t = tensors.get(name);
+    if (!t) throw new Error(`${weightsPath}: ${name} is missing; the model config needs it with shape ${fmt(shape)}`);
+    if (fmt(t.shape) !== fmt(shape)) throw new Error(`${weightsPath}: ${name} has shape ${fmt(t.shape)}, the model config needs ${fmt(shape)}`);
+    if (t.dtype !== dtype) throw new Error(`${weightsPath}: ${name} has dtype ${t.dtype}, expected ${dtype} (the run's ${saved.layout.dtype})`);
+  }
+  for (const name of tensors.keys()) {
+    if (!expected.has(name)) {
+      throw new Error(`${weightsPath}: unexpected tensor ${JSON.stringify(name)}, which is not part of this model's run`);
+    }
+  }
+  if (!sameLayout) {
+    throw new Error(`${weightsPath}: __metadata__.training_state.layout does not match the model's parameter list`);
+  }
+
+  // Everything checked: assemble the flat vectors, then the device arrays.
+  const vector = (prefix: string): FloatVector => {
+    const out = saved.layout.dtype === "float64" ? new Float64Array(spec.size) : new Float32Array(spec.size);
+    spec.paths.forEach((p, i) => out.set(tensors.get(`${prefix}/${p}`)!.data as FloatVector, spec.offsets[i]));
+    return out;
+  };
+  const state: TrainState = {
+    step: saved.step,
+    layout: saved.layout,
+    params: vector("params"),
+    optimizer: {
+      step: saved.optimizerStep,
+      m: tensors.get("optimizer/m")!.data as FloatVector,
+      v: tensors.get("optimizer/v")!.data as FloatVector,
+    },
+    best: saved.best ? { params: vector("best"), validLoss: saved.best.validLoss, step: saved.best.step } : null,
+    history: saved.history,
+    skipped: saved.skipped,
+    badStreak: saved.badStreak,
+    evalsSinceBest: saved.evalsSinceBest,
+    lossSum: saved.lossSum,
+    lossCount: saved.lossCount,
+    seconds: saved.seconds,
+  };
+  const device = (v: FloatVector): FlowParams => unravel(np.array(v, { shape: [v.length], dtype: spec.dtype })) as FlowParams;
+  return {
+    config,
+    flow,
+    params: device(state.params),
+    bestParams: state.best ? device(state.best.params) : null,
+    state,
+    preprocessing: config.preprocessing,
+  };
+}

@@ -1,0 +1,171 @@
+import "./helpers/setup.js";
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm, readFile, writeFile, readdir, unlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { numpy as np, random, tree } from "@jax-js/jax";
+import { buildFlow, type VectorFlowConfig } from "../src/models/vector.js";
+import { makeRng } from "../src/data/prng.js";
+import { fitStandardizer } from "../src/data/standardize.js";
+import { fit, stateToDevice, type FitOptions, type TrainState, type VectorData } from "../src/train/fit.js";
+import { loadRun, saveRun, RUN_VERSION } from "../src/io/checkpoint.js";
+import { decodeSafetensors, encodeSafetensors } from "../src/io/safetensors.js";
+import { values } from "./helpers/arrays.js";
+import { flatten } from "../src/train/flat-params.js";
+
+const config: VectorFlowConfig = { model: "realnvp", dim: 2, layers: 2, hidden: [8] };
+
+function data(rows: number, seed: number): VectorData {
+  const rng = makeRng(seed);
+  const x = new Float32Array(rows * 2);
+  for (let i = 0; i < rows; i++) {
+    const z = rng.normal();
+    x[2 * i] = z;
+    x[2 * i + 1] = 0.8 * z + 0.6 * rng.normal();
+  }
+  return { x, rows };
+}
+
+describe("run directories", () => {
+  let root: string;
+  const flow = buildFlow(config);
+  const train = data(256, 1);
+  const options: FitOptions = { steps: 12, batchSize: 32, validFraction: 0.25, evalEvery: 4, optimizer: { kind: "adam", lr: 1e-2 } };
+  let states: TrainState[] = [];
+  let good: string; // a valid run directory, copied by each corruption case
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), "clayflow-ckpt-"));
+    const result = await fit(flow, flow.init(random.key(0)), train, {
+      ...options,
+      checkpointEvery: 6,
+      onCheckpoint: (s) => void states.push(s),
+    });
+    tree.dispose([result.params, result.bestParams]);
+    good = join(root, "good");
+    await saveRun(good, { flow, state: states[1], training: options, data: { name: "toy", rows: 256 } });
+  });
+  after(() => rm(root, { recursive: true, force: true }));
+
+  /** A fresh copy of the good run, after `edit` (which gets the directory). */
+  async function variant(name: string, edit: (dir: string) => Promise<void>): Promise<string> {
+    const dir = join(root, name);
+    await saveRun(dir, { flow, state: states[1], training: options });
+    await edit(dir);
+    return dir;
+  }
+
+  /** Rewrite weights.safetensors through `edit` of its decoded tensors and metadata. */
+  async function editWeights(dir: string, edit: (t: Map<string, any>, m: Record<string, string>) => void) {
+    const path = join(dir, "weights.safetensors");
+    const { tensors, metadata } = decodeSafetensors(await readFile(path));
+    edit(tensors, metadata);
+    await writeFile(path, encodeSafetensors(tensors, metadata));
+  }
+
+  it("round trip: the loaded flow gives identical logProb, and the state is unchanged", async () => {
+    const std = fitStandardizer(train.x, 2);
+    await saveRun(good, { flow, state: states[1], preprocessing: std, training: { ...options, onProgress: () => {} }, data: { name: "toy", rows: 256 } });
+    const run = await loadRun(good);
+    assert.equal(run.config.format, "clayflow-run");
+    assert.equal(run.config.version, RUN_VERSION);
+    assert.deepEqual(run.config.model, flow.config);
+    assert.deepEqual(run.config.data, { name: "toy", dim: 2, rows: 256, contextDim: 0 });
+    assert.deepEqual(run.preprocessing, std);
+    assert.equal((run.config.training.options as any).onProgress, undefined, "callbacks are not stored");
+    assert.equal(run.config.training.progress.step, 12);
+    const saved = states[1];
+    assert.deepEqual(run.state, saved, "training state round trip");
+    assert.ok(run.bestParams !== null);
+
+    const x = np.array(data(16, 9).x, { shape: [16, 2] });
+    const device = stateToDevice(saved);
+    const unravel = flatten(flow.init(random.key(5))).unravel;
+    const want = await values(flow.logProb(unravel(device.params) as any, x.ref));
+    const wantBest = await values(flow.logProb(unravel(device.best!) as any, x.ref));
+    tree.dispose([device.optState]);
+    assert.deepEqual(await values(run.flow.logProb(run.params, x.ref)), want);
+    assert.deepEqual(await values(run.flow.logProb(run.bestParams!, x)), wantBest);
+  });
+
+  it("gives one clear sentence for every broken run directory", async () => {
+    const cases: [string, () => Promise<string>, RegExp][] = [
+      ["missing directory", async () => join(root, "nope"), /run directory .*nope does not exist/],
+      ["a file, not a directory", async () => {
+        const f = join(root, "file");
+        await writeFile(f, "x");
+        return f;
+      }, /is not a directory/],
+      ["missing config.json", () => variant("noconfig", (d) => unlink(join(d, "config.json"))), /has no config\.json/],
+      ["missing weights", () => variant("noweights", (d) => unlink(join(d, "weights.safetensors"))), /has no weights\.safetensors/],
+      ["truncated config.json", () => variant("tconfig", async (d) => {
+        const p = join(d, "config.json");
+        await writeFile(p, (await readFile(p)).subarray(0, 40));
+      }), /config\.json: not valid JSON, the file is corrupt or truncated/],
+      ["not a run", () => variant("format", (d) => writeFile(join(d, "config.json"), JSON.stringify({ format: "other" }))), /format is "other", expected "clayflow-run"/],
+      ["config from the future", () => variant("future", async (d) => {
+        const p = join(d, "config.json");
+        const c = JSON.parse(await readFile(p, "utf8"));
+        await writeFile(p, JSON.stringify({ ...c, version: RUN_VERSION + 1 }));
+      }), /version 2 is newer than this clayflow can read \(up to 1\); upgrade clayflow/],
+      ["weights from the future", () => variant("wfuture", (d) => editWeights(d, (_t, m) => (m.version = "7"))), /weights\.safetensors: __metadata__: version 7 is newer/],
+      ["truncated weights", () => variant("tweights", async (d) => {
+        const p = join(d, "weights.safetensors");
+        const b = await readFile(p);
+        await writeFile(p, b.subarray(0, b.length - 10));
+      }), /weights\.safetensors: corrupt or truncated file \(safetensors: .*\)/],
+      ["garbage weights", () => variant("gweights", (d) => writeFile(join(d, "weights.safetensors"), "hello, world")), /weights\.safetensors: corrupt or truncated file/],
+      ["config edited to another model", () => variant("othermodel", async (d) => {
+        const p = join(d, "config.json");
+        const c = JSON.parse(await readFile(p, "utf8"));
+        await writeFile(p, JSON.stringify({ ...c, model: { ...c.model, hidden: [12] } }));
+      }), /weights\.safetensors was written for a different model than .*config\.json describes/],
+      ["shape mismatch", () => variant("shape", async (d) => {
+        // Both files claim hidden [12], but the tensors were trained with hidden [8].
+        const p = join(d, "config.json");
+        const c = JSON.parse(await readFile(p, "utf8"));
+        const model = { ...c.model, hidden: [12] };
+        await writeFile(p, JSON.stringify({ ...c, model }));
+        await editWeights(d, (_t, m) => (m.model = JSON.stringify(model)));
+      }), /weights\.safetensors: params\/bijector\.0\.net\.layers\.0\.b has shape \[8\], the model config needs \[12\]/],
+      ["missing tensor", () => variant("missing", (d) => editWeights(d, (t) => t.delete("optimizer/v"))), /optimizer\/v is missing; the model config needs it with shape \[\d+\]/],
+      ["extra tensor", () => variant("extra", (d) => editWeights(d, (t) => t.set("params/evil", { dtype: "F32", shape: [1], data: new Float32Array(1) }))), /unexpected tensor "params\/evil"/],
+      ["wrong dtype", () => variant("dtype", (d) => editWeights(d, (t) => {
+        const m = t.get("optimizer/m");
+        t.set("optimizer/m", { dtype: "F64", shape: m.shape, data: Float64Array.from(m.data) });
+      })), /optimizer\/m has dtype F64, expected F32/],
+      ["broken training state", () => variant("tstate", (d) => editWeights(d, (_t, m) => (m.training_state = "{\"step\": -1}"))), /training_state\.step must be a non-negative integer/],
+    ];
+    for (const [what, make, pattern] of cases) {
+      const dir = await make();
+      await assert.rejects(loadRun(dir), (e: Error) => {
+        assert.match(e.message, pattern, what);
+        assert.ok(!e.message.includes("\n"), `${what}: one line`);
+        return true;
+      }, what);
+    }
+  });
+
+  it("a save killed mid-way leaves a loadable run", async () => {
+    const dir = join(root, "killed");
+    await saveRun(dir, { flow, state: states[0], training: options });
+    const kill = (file: string) => async (_tmp: string, f: string) => {
+      if (f === file) throw new Error("killed");
+    };
+    // Killed before the weights' rename: the previous checkpoint, untouched.
+    await assert.rejects(saveRun(dir, { flow, state: states[1] }, { beforeRename: kill("weights.safetensors") }), /killed/);
+    let run = await loadRun(dir);
+    assert.equal(run.state.step, 6);
+    assert.deepEqual(run.state.params, states[0].params);
+    tree.dispose([run.params, run.bestParams!]);
+    // Killed between the two files: new weights (with their training state) beside the old config.
+    await assert.rejects(saveRun(dir, { flow, state: states[1] }, { beforeRename: kill("config.json") }), /killed/);
+    run = await loadRun(dir);
+    assert.equal(run.state.step, 12, "the training state comes from the weights");
+    assert.equal(run.config.training.progress.step, 6, "config.json is the previous one");
+    assert.deepEqual(run.state.params, states[1].params);
+    tree.dispose([run.params, run.bestParams!]);
+    assert.deepEqual((await readdir(dir)).sort(), ["config.json", "weights.safetensors"], "no temp files left");
+  });
+});
