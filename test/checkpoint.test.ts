@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { numpy as np, random, tree } from "@jax-js/jax";
 import { buildFlow, type VectorFlowConfig } from "../src/models/vector.js";
-import { makeRng } from "../src/data/prng.js";
+import { makeRng } from "../src/core/prng.js";
 import { fitStandardizer } from "../src/data/standardize.js";
 import { fit, stateToDevice, type FitOptions, type TrainState, type VectorData } from "../src/train/fit.js";
 import { loadRun, saveRun, RUN_VERSION } from "../src/io/checkpoint.js";

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { blockUntilReady, numpy as np, random, tree } from "@jax-js/jax";
 import { buildFlow, type VectorFlowConfig } from "../src/models/vector.js";
-import { makeRng } from "../src/data/prng.js";
+import { makeRng } from "../src/core/prng.js";
 import {
   evaluateNLL, fit, trainStateFromJSON, trainStateToJSON,
   type TrainState, type VectorData, type ProgressInfo,

@@ -33,7 +33,7 @@
 import { blockUntilReady, jit, numpy as np, tree, type Array, type DType } from "@jax-js/jax";
 import type { Flow, FlowParams } from "../distributions/flow.js";
 import type { Params } from "../core/types.js";
-import { makeRng } from "../data/prng.js";
+import { makeRng } from "../core/prng.js";
 import { splitRows, takeRows } from "../data/split.js";
 import { flatten, type FlatSpec, type Flattened } from "./flat-params.js";
 import { makeTrainStep, type TrainStepConfig, type TrainStepResult } from "./train-step.js";

@@ -1,0 +1,1 @@
+import type { Command } from "../args.js"; export const COMMANDS: Record<string, Command> = {};

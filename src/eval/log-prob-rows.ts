@@ -1,0 +1,52 @@
+/**
+ * Log-density of many rows held in host memory, evaluated in fixed-size chunks
+ * (one compiled shape; the last chunk is padded and the padding dropped).
+ */
+import { numpy as np, tree, jit, type Array } from "@jax-js/jax";
+import type { Flow, FlowParams } from "../distributions/flow.js";
+
+export interface RowsOptions {
+  /** Context rows aligned with x, [rows, contextDim] row-major. */
+  cond?: Float32Array;
+  /** Rows per chunk. Default 2048. */
+  batch?: number;
+}
+
+/** Copy rows [start, start + batch) of `data` (width `width`), zero-padding past the end. */
+function chunk(data: Float32Array, width: number, start: number, batch: number): Array {
+  const out = new Float32Array(batch * width);
+  out.set(data.subarray(start * width, Math.min(data.length, (start + batch) * width)));
+  return np.array(out).reshape([batch, width]);
+}
+
+/** log p(x) for every row of `x` ([rows, dim] row-major). Does not consume `params`. */
+export async function logProbRows(
+  flow: Flow<any, any>,
+  params: FlowParams<any, any>,
+  x: Float32Array,
+  options: RowsOptions = {},
+): Promise<Float64Array> {
+  const dim = flow.eventShape.reduce((a, d) => a * d, 1);
+  if (x.length % dim !== 0) throw new Error(`logProbRows: ${x.length} values is not a whole number of rows of width ${dim}`);
+  const rows = x.length / dim;
+  const { cond } = options;
+  if (flow.contextDim > 0 && (!cond || cond.length !== rows * flow.contextDim)) {
+    throw new Error(`logProbRows: this flow needs a context of ${flow.contextDim} values per row`);
+  }
+  const batch = Math.max(1, Math.min(options.batch ?? 2048, rows));
+  const logProb = jit((p: FlowParams<any, any>, xb: Array, cb?: Array) => flow.logProb(p, xb, cb));
+  const out = new Float64Array(rows);
+  try {
+    for (let start = 0; start < rows; start += batch) {
+      const xb = chunk(x, dim, start, batch);
+      const lp = cond
+        ? logProb(tree.ref(params), xb, chunk(cond, flow.contextDim, start, batch))
+        : logProb(tree.ref(params), xb);
+      const values = (await lp.data()) as Float32Array;
+      out.set(values.subarray(0, Math.min(batch, rows - start)), start);
+    }
+  } finally {
+    logProb.dispose();
+  }
+  return out;
+}
