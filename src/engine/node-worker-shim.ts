@@ -79,6 +79,8 @@ class MainThreadExecutor implements Executor {
 
 let threads = 1;
 let source: string | null = null;
+/** The pool's "init" message (it carries the shared memory); replayed to executors created later. */
+let initMessage: unknown = null;
 const pool: Executor[] = [];
 let mainThread: MainThreadExecutor | null = null;
 let nextVirtualId = 0;
@@ -100,10 +102,20 @@ function isSmallKernel(message: unknown): boolean {
   return m.type === "kernel" && m.end! - m.begin! < SMALL_CHUNK_ELEMENTS;
 }
 
+/** A new executor must see the shared memory before any kernel: replay the pool's init. */
+function started<E extends Executor>(executor: E, message: unknown): E {
+  const m = message as { type?: string };
+  if (initMessage !== null && m.type !== "init") executor.post(initMessage, () => {});
+  return executor;
+}
+
 function executorFor(virtualId: number, message: unknown): Executor {
-  if (threads <= 1 || isSmallKernel(message)) return (mainThread ??= new MainThreadExecutor(source!));
+  if ((message as { type?: string }).type === "init") initMessage = message;
+  if (threads <= 1 || isSmallKernel(message)) {
+    return (mainThread ??= started(new MainThreadExecutor(source!), message));
+  }
   const slot = virtualId % threads;
-  while (pool.length <= slot) pool.push(new ThreadExecutor(source!));
+  while (pool.length <= slot) pool.push(started(new ThreadExecutor(source!), message));
   return pool[slot];
 }
 
@@ -124,7 +136,13 @@ export class VirtualWorker {
   }
 
   postMessage(message: unknown): void {
-    const send = () => executorFor(this.#id, message).post(message, (data) => this.onmessage?.({ data }));
+    const send = () =>
+      executorFor(this.#id, message).post(message, (data) => {
+        // jax-js drops a failed kernel's error silently (its outputs stay stale): say so.
+        const reply = data as { ok?: boolean; error?: string };
+        if (reply.ok === false) process.stderr.write(`clayflow engine: a kernel failed: ${reply.error}\n`);
+        this.onmessage?.({ data });
+      });
     if (this.#ready) {
       const ready = this.#ready;
       this.#ready = null;
