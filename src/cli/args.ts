@@ -60,6 +60,13 @@ function convert(name: string, o: OptionSpec, raw: string): string | number | bo
   return n;
 }
 
+const given = new WeakMap<ParsedOptions, Set<string>>();
+
+/** Whether the user typed `--name` (rather than it taking its default). */
+export function wasGiven(options: ParsedOptions, name: string): boolean {
+  return given.get(options)?.has(name) ?? false;
+}
+
 /** Parse `argv` (after the command name) against `spec`. Returns null when help was asked for. */
 export function parseArgs(spec: CommandSpec, argv: string[]): ParsedOptions | null {
   const out: ParsedOptions = {};
@@ -90,6 +97,7 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedOptions | nu
     if (raw === undefined) throw new UsageError(`--${name} needs a value`);
     out[name] = convert(name, o, raw);
   }
+  given.set(out, new Set(Object.keys(out)));
   for (const [name, o] of Object.entries(spec.options)) {
     if (out[name] === undefined && o.default !== undefined) out[name] = o.default;
     if (out[name] === undefined && o.required) throw new UsageError(`--${name} is required (see --help)`);

@@ -35,6 +35,8 @@ export const WEIGHTS_FILE = "weights.safetensors";
 /** What the training data was (for the record; not used to load). */
 export interface DataDescription {
   name: string | null;
+  /** Column names of the data (CSV header), or null. */
+  columns: string[] | null;
   dim: number;
   rows: number | null;
   contextDim: number;
@@ -73,7 +75,7 @@ export interface SaveRunInput {
   state: TrainState;
   /** The standardiser applied to the data before the flow, if any. */
   preprocessing?: Standardizer | null;
-  data?: { name?: string; rows?: number };
+  data?: { name?: string; rows?: number; columns?: string[] };
   /** Training options (only the JSON-able fields are kept). */
   training?: FitOptions | TrainingOptionsJSON;
 }
@@ -178,7 +180,13 @@ export async function saveRun(dir: string, run: SaveRunInput, options: SaveRunOp
     version: RUN_VERSION,
     model,
     preprocessing: run.preprocessing ?? null,
-    data: { name: run.data?.name ?? null, dim: model.dim, rows: run.data?.rows ?? null, contextDim: model.contextDim },
+    data: {
+      name: run.data?.name ?? null,
+      columns: run.data?.columns ?? null,
+      dim: model.dim,
+      rows: run.data?.rows ?? null,
+      contextDim: model.contextDim,
+    },
     training: {
       options: trainingOptions as TrainingOptionsJSON,
       progress: {
@@ -261,6 +269,10 @@ function parseConfig(path: string, bytes: Buffer): RunConfig {
     preprocessing,
     data: {
       name: typeof data.name === "string" ? data.name : null,
+      columns:
+        Array.isArray(data.columns) && data.columns.length === model.dim && data.columns.every((c) => typeof c === "string")
+          ? (data.columns as string[])
+          : null,
       dim: model.dim,
       rows: isCount(data.rows) ? data.rows : null,
       contextDim: model.contextDim,

@@ -1,1 +1,7 @@
-import type { Command } from "../args.js"; export const COMMANDS: Record<string, Command> = {};
+import type { Command } from "../args.js";
+import { train } from "./train.js";
+import { sample } from "./sample.js";
+import { score } from "./score.js";
+import { demo } from "./demo.js";
+
+export const COMMANDS: Record<string, Command> = { train, sample, score, demo };

@@ -1,0 +1,63 @@
+/** `clayflow sample`: draw samples from a trained run, as CSV rows or a PNG scatter plot. */
+import { extname } from "node:path";
+import { startEngine } from "../../engine/index.js";
+import { writeFileAtomic } from "../../io/atomic-write.js";
+import { savePng, composePanels, scatterPlot } from "../../io/plot.js";
+import { UsageError, type Command } from "../args.js";
+import { inferenceParams, openRun, sampleRows } from "../run-dir.js";
+import { tree } from "@jax-js/jax";
+import { toCsv } from "../csv-out.js";
+
+const MAX_SAMPLES = 10_000_000;
+
+export const sample: Command = {
+  spec: {
+    name: "sample",
+    summary: "draw samples from a trained run (CSV rows, or a PNG for 2-D data)",
+    usage: "clayflow sample --run DIR -n N --out FILE.csv|FILE.png [--temperature T] [--seed S]",
+    options: {
+      run: { type: "string", help: "run directory written by clayflow train", value: "DIR", required: true },
+      n: { type: "int", short: "n", help: "number of samples", default: 1000 },
+      out: { type: "string", help: "output file: .csv (rows in the data's units) or .png (2-D scatter)", value: "FILE", required: true },
+      temperature: { type: "string", help: "scale of the base noise; several comma-separated values give PNG panels side by side", default: "1" },
+      seed: { type: "int", help: "random seed", default: 0 },
+      threads: { type: "int", help: "engine threads" },
+    },
+    examples: ["clayflow sample --run runs/8g -n 5000 --out samples.png --temperature 0.5,0.8,1"],
+  },
+  async run(o) {
+    const n = o.n as number;
+    if (n < 1 || n > MAX_SAMPLES) throw new UsageError(`-n must be between 1 and ${MAX_SAMPLES}, got ${n}`);
+    const temps = String(o.temperature).split(",").map(Number);
+    if (temps.some((t) => !Number.isFinite(t) || t < 0)) throw new UsageError(`--temperature must be non-negative numbers, got "${o.temperature}"`);
+    const out = o.out as string;
+    const ext = extname(out).toLowerCase();
+    if (ext !== ".csv" && ext !== ".png") throw new UsageError(`--out must end in .csv or .png, got "${out}"`);
+    if (ext === ".csv" && temps.length > 1) throw new UsageError("CSV output takes one --temperature");
+    await startEngine(o.threads ? { threads: o.threads as number } : {});
+    const run = await openRun(o.run as string);
+    if (run.flow.contextDim > 0) throw new UsageError("this model is conditional; sampling it from the command line is not supported yet");
+    const params = inferenceParams(run);
+    const dim = run.config.model.dim;
+    if (ext === ".png" && dim !== 2) {
+      tree.dispose(params);
+      throw new UsageError(`PNG output shows 2-D data; this model has ${dim} dimensions: write --out FILE.csv`);
+    }
+    const sets: Float32Array[] = [];
+    for (const t of temps) sets.push(await sampleRows(run, tree.ref(params), n, o.seed as number, t));
+    tree.dispose(params);
+    if (ext === ".csv") {
+      const columns = run.config.data.columns ?? Array.from({ length: dim }, (_, i) => `x${i}`);
+      await writeFileAtomic(out, toCsv(columns, sets[0], dim));
+    } else {
+      const all = sets.flatMap((s) => Array.from(s));
+      const lim = (axis: number): [number, number] => {
+        const v = all.filter((_, i) => i % 2 === axis).sort((a, b) => a - b);
+        return [v[Math.floor(v.length * 0.002)], v[Math.ceil(v.length * 0.998) - 1]];
+      };
+      const panels = sets.map((s, i) => scatterPlot(s, { title: `temperature ${temps[i]}`, xlim: lim(0), ylim: lim(1), alpha: 0.3, color: [214, 39, 40] }));
+      await savePng(out, composePanels(panels));
+    }
+    process.stdout.write(`wrote ${n} samples${temps.length > 1 ? ` at ${temps.length} temperatures` : ""} to ${out}\n`);
+  },
+};

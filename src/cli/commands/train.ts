@@ -1,0 +1,266 @@
+/** `clayflow train`: fit a flow to a toy density or a CSV file, with checkpoints and pictures. */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { numpy as np, random, tree } from "@jax-js/jax";
+import { startEngine } from "../../engine/index.js";
+import { buildFlow, VECTOR_MODELS, type VectorFlowConfig, type VectorModel } from "../../models/vector.js";
+import { fit, evaluateNLL, type FitOptions, type TrainState } from "../../train/fit.js";
+import { saveRun, loadRun } from "../../io/checkpoint.js";
+import { writeFileAtomic } from "../../io/atomic-write.js";
+import { savePng } from "../../io/plot.js";
+import { densityFigure, lossFigure, samplesFigure } from "../../io/flow-plots.js";
+import { ENTROPY_8GAUSSIANS, ENTROPY_CHECKERBOARD } from "../../data/toy2d-density.js";
+import { standardizerLogDet } from "../../data/standardize.js";
+import type { FlowParams } from "../../distributions/flow.js";
+import { UsageError, wasGiven, type Command, type ParsedOptions } from "../args.js";
+import { Progress } from "../progress.js";
+import { loadDataSource, type DataSource } from "../data-source.js";
+import { checkFreshRunDir } from "../run-dir.js";
+
+/** Known best-possible test NLLs (the densities' entropies, in nats). */
+const ENTROPY: Record<string, number> = { "8gaussians": ENTROPY_8GAUSSIANS, checkerboard: ENTROPY_CHECKERBOARD };
+
+export interface TrainSettings {
+  model: VectorModel;
+  data: string;
+  out: string;
+  steps: number;
+  batchSize: number;
+  lr: number;
+  layers?: number;
+  hidden?: number[];
+  samples: number;
+  seed: number;
+  evalEvery: number;
+  patience?: number;
+  checkpointEvery: number;
+  clipNorm?: number;
+  schedule: "constant" | "cosine";
+  threads?: number;
+  plots: boolean;
+}
+
+export interface TrainReport {
+  out: string;
+  steps: number;
+  seconds: number;
+  testNLL: number;
+  entropy: number | null;
+  skipped: number;
+}
+
+function parseHidden(raw: string | undefined): number[] | undefined {
+  if (raw === undefined) return undefined;
+  const widths = raw.split(",").map((s) => Number(s.trim()));
+  if (widths.length === 0 || widths.some((w) => !Number.isInteger(w) || w < 1)) {
+    throw new UsageError(`--hidden must be comma-separated positive integers, e.g. 64,64; got "${raw}"`);
+  }
+  return widths;
+}
+
+function fitOptions(s: TrainSettings): FitOptions {
+  const lr = s.schedule === "cosine" ? { kind: "cosine" as const, lr: s.lr, warmupSteps: Math.min(200, s.steps / 10), totalSteps: s.steps, finalFraction: 0.02 } : s.lr;
+  return {
+    steps: s.steps,
+    batchSize: s.batchSize,
+    optimizer: { kind: "adam", lr, ...(s.clipNorm ? { clipNorm: s.clipNorm } : {}) },
+    seed: s.seed,
+    evalEvery: s.evalEvery,
+    patience: s.patience,
+    checkpointEvery: s.checkpointEvery,
+  };
+}
+
+async function writePictures(s: TrainSettings, data: DataSource, run: Awaited<ReturnType<typeof loadRun>>, params: FlowParams): Promise<string[]> {
+  const written: string[] = [];
+  const history = run.state.history.map((h) => ({ step: h.step, trainLoss: h.trainLoss ?? undefined, validLoss: h.validLoss ?? undefined }));
+  if (history.some((h) => Number.isFinite(h.trainLoss) || Number.isFinite(h.validLoss))) {
+    await savePng(join(s.out, "loss.png"), lossFigure(history));
+    written.push("loss.png");
+  }
+  if (data.dim === 2) {
+    await savePng(join(s.out, "density.png"), await densityFigure(run.flow, params, data.test.x));
+    const x = run.flow.sample(tree.ref(params), random.key(s.seed + 7), 5000);
+    const samples = Float32Array.from((await x.data()) as Float32Array);
+    await savePng(join(s.out, "samples.png"), samplesFigure(samples, data.test.x));
+    written.push("density.png", "samples.png");
+  }
+  return written;
+}
+
+/** Train (or resume) a run; returns what a report needs. */
+export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<TrainReport> {
+  await startEngine(s.threads ? { threads: s.threads } : {});
+  const data = loadDataSource(s.data, { samples: s.samples, seed: s.seed });
+  const config: VectorFlowConfig = { model: s.model, dim: data.dim, layers: s.layers, hidden: s.hidden, seed: s.seed };
+  const flow = buildFlow(config);
+  // ActNorm's data-dependent initialisation sees a representative batch.
+  const initRows = Math.min(data.train.rows, 1024);
+  const initBatch = np.array(data.train.x.slice(0, initRows * data.dim)).reshape([initRows, data.dim]);
+  const params = flow.init(random.key(s.seed), { x: initBatch });
+  mkdirSync(s.out, { recursive: true });
+
+  const options = fitOptions(s);
+  const describe = { name: s.data, rows: data.train.rows, columns: data.columns };
+  const save = (state: TrainState) =>
+    saveRun(s.out, { flow, state, preprocessing: data.standardizer, data: describe, training: options });
+
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const progress = new Progress(`train ${s.model} on ${s.data}`);
+  let result;
+  try {
+    result = await fit(flow, params, data.train, {
+      ...options,
+      valid: data.valid,
+      resume,
+      signal: abort.signal,
+      onCheckpoint: save,
+      onProgress: (p) => progress.update({ step: p.step, total: p.totalSteps, loss: p.loss, validLoss: p.validLoss, stepsPerSecond: p.stepsPerSecond, etaSeconds: p.etaSeconds, skipped: p.skipped }),
+    });
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  progress.done();
+  if (result.stopReason === "aborted") {
+    tree.dispose(result.params);
+    tree.dispose(result.bestParams);
+    throw new Error(`interrupted at step ${result.state.step}; the checkpoint in ${s.out} is saved: continue with clayflow train --resume ${s.out}`);
+  }
+  tree.dispose(result.params);
+  const testNLL = await evaluateNLL(flow, tree.ref(result.bestParams), data.test);
+  // Report the likelihood of the data in its own units (undo the standardisation's Jacobian).
+  const testNLLData = data.standardizer ? testNLL - standardizerLogDet(data.standardizer) : testNLL;
+  const run = await loadRun(s.out);
+  tree.dispose(run.params);
+  if (run.bestParams) tree.dispose(run.bestParams);
+  const pictures = s.plots ? await writePictures(s, data, run, result.bestParams) : [];
+  tree.dispose(result.bestParams);
+  const entropy = ENTROPY[s.data] ?? null;
+  const report: TrainReport = { out: s.out, steps: result.state.step, seconds: result.state.seconds, testNLL: testNLLData, entropy, skipped: result.skipped };
+  await writeFileAtomic(join(s.out, "report.json"), JSON.stringify({ ...report, testRows: data.test.rows, pictures }, null, 2) + "\n");
+  const gap = entropy === null ? "" : ` (best possible ${entropy.toFixed(3)}: gap ${(testNLLData - entropy).toFixed(3)})`;
+  process.stdout.write(
+    `trained ${s.model} for ${report.steps} steps in ${report.seconds.toFixed(0)} s` +
+      (report.skipped ? ` (${report.skipped} non-finite steps skipped)` : "") +
+      `\ntest NLL ${testNLLData.toFixed(4)} nats on ${data.test.rows} rows${gap}` +
+      `\nrun saved in ${s.out}${pictures.length ? `; pictures: ${pictures.join(", ")}` : ""}\n`,
+  );
+  return report;
+}
+
+/** Settings of a run being resumed, read back from its config. */
+async function resumeSettings(dir: string, o: ParsedOptions): Promise<[TrainSettings, TrainState]> {
+  const run = await loadRun(dir);
+  tree.dispose(run.params);
+  if (run.bestParams) tree.dispose(run.bestParams);
+  const t = run.config.training.options;
+  const m = run.config.model;
+  if (!run.config.data.name) throw new Error(`${dir}: the run does not record its data set, so it cannot be resumed`);
+  const s: TrainSettings = {
+    model: m.model,
+    data: run.config.data.name,
+    out: dir,
+    steps: wasGiven(o, "steps") ? (o.steps as number) : (t.steps ?? 1000),
+    batchSize: t.batchSize ?? 256,
+    lr: typeof t.optimizer?.lr === "number" ? t.optimizer.lr : (t.optimizer?.lr?.lr ?? 1e-3),
+    layers: m.layers,
+    hidden: m.hidden,
+    samples: run.config.data.rows ?? 20000,
+    seed: t.seed ?? 0,
+    evalEvery: t.evalEvery ?? 250,
+    patience: t.patience,
+    checkpointEvery: t.checkpointEvery ?? 500,
+    clipNorm: t.optimizer?.clipNorm,
+    schedule: typeof t.optimizer?.lr === "object" ? "cosine" : "constant",
+    threads: o.threads as number | undefined,
+    plots: !o["no-plots"],
+  };
+  for (const name of ["model", "data", "out", "batch-size", "lr", "schedule", "layers", "hidden", "samples", "seed", "eval-every", "checkpoint-every", "clip-norm", "patience"]) {
+    if (wasGiven(o, name)) throw new UsageError(`--${name} cannot change when resuming: the run keeps its own settings (only --steps, --threads and --no-plots apply)`);
+  }
+  return [s, run.state];
+}
+
+export function settingsFrom(o: ParsedOptions): TrainSettings {
+  const model = o.model as string;
+  if (!(VECTOR_MODELS as readonly string[]).includes(model)) {
+    throw new UsageError(`unknown model "${model}": use one of ${VECTOR_MODELS.join(", ")}`);
+  }
+  if (!o.data) throw new UsageError("--data is required: a toy density name or a CSV file (see --help)");
+  if (!o.out) throw new UsageError("--out DIR is required: where the run is saved");
+  for (const k of ["steps", "batch-size", "samples", "eval-every", "checkpoint-every"] as const) {
+    if ((o[k] as number) < 1) throw new UsageError(`--${k} must be at least 1`);
+  }
+  if (!((o.lr as number) > 0)) throw new UsageError("--lr must be positive");
+  const schedule = o.schedule as string;
+  if (schedule !== "constant" && schedule !== "cosine") throw new UsageError(`--schedule must be constant or cosine, got "${schedule}"`);
+  return {
+    model: model as VectorModel,
+    data: o.data as string,
+    out: o.out as string,
+    steps: o.steps as number,
+    batchSize: o["batch-size"] as number,
+    lr: o.lr as number,
+    layers: o.layers as number | undefined,
+    hidden: parseHidden(o.hidden as string | undefined),
+    samples: o.samples as number,
+    seed: o.seed as number,
+    evalEvery: o["eval-every"] as number,
+    patience: o.patience as number | undefined,
+    checkpointEvery: o["checkpoint-every"] as number,
+    clipNorm: o["clip-norm"] as number | undefined,
+    schedule,
+    threads: o.threads as number | undefined,
+    plots: !o["no-plots"],
+  };
+}
+
+export const train: Command = {
+  spec: {
+    name: "train",
+    summary: "fit a flow to a 2-D toy density or a CSV file; saves checkpoints and pictures",
+    usage: "clayflow train --data NAME|FILE.csv --out DIR [options]   |   clayflow train --resume DIR",
+    options: {
+      model: { type: "string", help: `flow: ${VECTOR_MODELS.join(", ")}`, default: "realnvp", value: "NAME" },
+      data: { type: "string", help: "moons, 8gaussians, checkerboard, rings, pinwheel, 2spirals, circles, swissroll, or a CSV file", value: "NAME|FILE" },
+      out: { type: "string", help: "run directory to create", value: "DIR" },
+      resume: { type: "string", help: "continue the run in DIR from its last checkpoint", value: "DIR" },
+      steps: { type: "int", help: "training steps in total", default: 5000 },
+      "batch-size": { type: "int", help: "rows per step", default: 256 },
+      lr: { type: "number", help: "learning rate (Adam)", default: 1e-3 },
+      schedule: { type: "string", help: "learning-rate schedule: constant or cosine", default: "cosine" },
+      "clip-norm": { type: "number", help: "clip gradients to this global norm" },
+      layers: { type: "int", help: "coupling / autoregressive layers (default per model)" },
+      hidden: { type: "string", help: "hidden widths of each conditioner, e.g. 64,64", value: "W,W" },
+      samples: { type: "int", help: "training rows drawn from a toy density", default: 20000 },
+      seed: { type: "int", help: "seed for initialisation, batches and toy data", default: 0 },
+      "eval-every": { type: "int", help: "steps between validation evaluations", default: 250 },
+      patience: { type: "int", help: "stop after this many evaluations without improvement" },
+      "checkpoint-every": { type: "int", help: "steps between checkpoints", default: 500 },
+      threads: { type: "int", help: "engine threads (default: CLAYFLOW_THREADS or the core count)" },
+      "no-plots": { type: "boolean", help: "do not write PNG pictures" },
+    },
+    examples: [
+      "clayflow train --data 8gaussians --out runs/8g",
+      "clayflow train --model maf --data table.csv --out runs/table --steps 20000",
+      "clayflow train --resume runs/8g",
+    ],
+  },
+  async run(o) {
+    if (o.resume) {
+      const [settings, state] = await resumeSettings(o.resume as string, o);
+      if (state.step >= settings.steps) {
+        throw new UsageError(`${settings.out} already finished its ${settings.steps} steps; pass a larger --steps to train further`);
+      }
+      await trainRun(settings, state);
+      return;
+    }
+    const settings = settingsFrom(o);
+    checkFreshRunDir(settings.out);
+    await trainRun(settings);
+  },
+};

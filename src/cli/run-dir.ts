@@ -1,0 +1,56 @@
+/** What several commands share about run directories and the model inside them. */
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { tree, random, type Array } from "@jax-js/jax";
+import { CONFIG_FILE, loadRun, type LoadedRun } from "../io/checkpoint.js";
+import type { FlowParams } from "../distributions/flow.js";
+import { standardizeInverse, standardizerLogDet } from "../data/standardize.js";
+import { UsageError } from "./args.js";
+
+/** Refuse to write a new run over an existing one (nothing on disk gets damaged). */
+export function checkFreshRunDir(dir: string, { allowReplaceRun = false } = {}): void {
+  if (!existsSync(dir)) return;
+  const entries = readdirSync(dir);
+  if (entries.length === 0) return;
+  if (entries.includes(CONFIG_FILE)) {
+    if (allowReplaceRun) return;
+    throw new UsageError(`${dir} already holds a run: continue it with --resume ${dir}, or choose another --out`);
+  }
+  throw new UsageError(`${dir} is not empty and is not a clayflow run: choose an empty or new --out directory`);
+}
+
+/** The parameters to use for inference: the best validation ones when the run kept them. */
+export function inferenceParams(run: LoadedRun): FlowParams {
+  if (run.bestParams) {
+    tree.dispose(run.params);
+    return run.bestParams;
+  }
+  return run.params;
+}
+
+export async function openRun(dir: string | undefined): Promise<LoadedRun> {
+  if (!dir) throw new UsageError("--run DIR is required: the directory written by `clayflow train`");
+  return loadRun(dir);
+}
+
+/** Log-likelihoods in the data's own units: add the standardisation's log-det. */
+export function toDataUnits(run: LoadedRun, logp: Float64Array): Float64Array {
+  if (!run.preprocessing) return logp;
+  const shift = standardizerLogDet(run.preprocessing);
+  return logp.map((v) => v + shift);
+}
+
+/** Draw `n` samples (in the data's units) as host rows. Consumes `params`. */
+export async function sampleRows(
+  run: LoadedRun,
+  params: FlowParams,
+  n: number,
+  seed: number,
+  temperature: number,
+): Promise<Float32Array> {
+  const x: Array = run.flow.sample(params, random.key(seed), n, { temperature });
+  const z = Float32Array.from((await x.data()) as Float32Array);
+  return run.preprocessing ? Float32Array.from(standardizeInverse(run.preprocessing, z)) : z;
+}
+
+export const runFile = (dir: string, name: string) => join(dir, name);

@@ -1,0 +1,158 @@
+/**
+ * The `clayflow` command end to end, as a user runs it: train, resume after a
+ * kill, sample, score, and clear one-sentence errors that damage nothing.
+ */
+import { describe, it, before } from "node:test";
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync, readFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { decodeSafetensors } from "../src/io/safetensors.js";
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli", "main.js");
+const ENV = { ...process.env, CLAYFLOW_THREADS: "1" };
+
+interface Result { code: number; stdout: string; stderr: string }
+
+function clayflow(...args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: ENV, timeout: 120_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const SMALL = ["--layers", "2", "--hidden", "16", "--samples", "2000", "--eval-every", "50", "--no-plots"];
+
+function paramsOf(dir: string): Float32Array {
+  const { tensors } = decodeSafetensors(readFileSync(join(dir, "weights.safetensors")));
+  const parts = [...tensors].filter(([name]) => name.startsWith("params/")).sort(([a], [b]) => a.localeCompare(b));
+  return Float32Array.from(parts.flatMap(([, t]) => Array.from(t.data as Float32Array)));
+}
+
+let tmp: string;
+before(() => {
+  tmp = mkdtempSync(join(tmpdir(), "clayflow-cli-"));
+});
+
+describe("clayflow train / sample / score", () => {
+  it("trains on a toy density, writes a run, samples CSV and PNG, and scores rows", async () => {
+    const out = join(tmp, "moons");
+    const r = await clayflow("train", "--data", "moons", "--out", out, "--steps", "150", ...SMALL.filter((a) => a !== "--no-plots"));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /test NLL \d+\.\d+ nats/);
+    for (const f of ["config.json", "weights.safetensors", "report.json", "loss.png", "density.png", "samples.png"]) {
+      assert.ok(existsSync(join(out, f)), `${f} missing`);
+    }
+    const s = await clayflow("sample", "--run", out, "-n", "50", "--out", join(tmp, "s.csv"), "--temperature", "0.7");
+    assert.equal(s.code, 0, s.stderr);
+    const lines = readFileSync(join(tmp, "s.csv"), "utf8").trim().split("\n");
+    assert.equal(lines[0], "x,y");
+    assert.equal(lines.length, 51);
+    const p = await clayflow("sample", "--run", out, "-n", "500", "--out", join(tmp, "s.png"), "--temperature", "0.5,1");
+    assert.equal(p.code, 0, p.stderr);
+    assert.ok(readFileSync(join(tmp, "s.png")).subarray(1, 4).toString() === "PNG");
+    const sc = await clayflow("score", "--run", out, "--data", join(tmp, "s.csv"), "--out", join(tmp, "scores.csv"));
+    assert.equal(sc.code, 0, sc.stderr);
+    const scored = readFileSync(join(tmp, "scores.csv"), "utf8").trim().split("\n");
+    assert.equal(scored[0], "x,y,log_likelihood");
+    assert.ok(scored.slice(1).every((l) => Number.isFinite(Number(l.split(",")[2]))));
+  });
+
+  it("a run killed mid-training resumes and ends where the uninterrupted run ends", async () => {
+    const whole = join(tmp, "whole");
+    const args = ["--data", "8gaussians", "--steps", "240", "--checkpoint-every", "40", "--schedule", "constant", ...SMALL];
+    assert.equal((await clayflow("train", "--out", whole, ...args)).code, 0);
+
+    const killed = join(tmp, "killed");
+    const child = spawn(process.execPath, [CLI, "train", "--out", killed, ...args], { env: ENV, stdio: "ignore" });
+    // Kill it hard once a checkpoint exists (and before it finishes).
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (existsSync(join(killed, "config.json"))) {
+          child.kill("SIGKILL");
+          clearInterval(poll);
+        }
+      }, 20);
+      child.on("exit", () => {
+        clearInterval(poll);
+        resolve();
+      });
+    });
+    const config = JSON.parse(readFileSync(join(killed, "config.json"), "utf8"));
+    assert.ok(config.training.progress.step < 240, "the run finished before it could be killed");
+    const r = await clayflow("train", "--resume", killed);
+    assert.equal(r.code, 0, r.stderr);
+    const a = paramsOf(whole);
+    const b = paramsOf(killed);
+    assert.equal(a.length, b.length);
+    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-5 * (1 + Math.abs(a[i])), `param ${i}: ${a[i]} vs ${b[i]}`);
+    const again = await clayflow("train", "--resume", killed);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /already finished/);
+  });
+
+  it("trains MAF on a CSV file and reports likelihoods in the data's units", async () => {
+    const rows = ["a,b,c"];
+    let s = 1;
+    const rnd = () => ((s = (s * 16807) % 2147483647) / 2147483647);
+    for (let i = 0; i < 600; i++) {
+      const u = rnd() * 2 - 1;
+      rows.push(`${(100 + 10 * u).toFixed(4)},${(5 * u + rnd()).toFixed(4)},${(rnd() * 1000).toFixed(3)}`);
+    }
+    const csv = join(tmp, "table.csv");
+    writeFileSync(csv, rows.join("\n") + "\n");
+    const out = join(tmp, "table");
+    const r = await clayflow("train", "--model", "maf", "--data", csv, "--out", out, "--steps", "100", ...SMALL);
+    assert.equal(r.code, 0, r.stderr);
+    const config = JSON.parse(readFileSync(join(out, "config.json"), "utf8"));
+    assert.deepEqual(config.data.columns, ["a", "b", "c"]);
+    assert.ok(config.preprocessing, "the standardisation is stored with the model");
+    const samples = join(tmp, "table-samples.csv");
+    assert.equal((await clayflow("sample", "--run", out, "-n", "200", "--out", samples)).code, 0);
+    const values = readFileSync(samples, "utf8").trim().split("\n").slice(1).map((l) => Number(l.split(",")[0]));
+    const mean = values.reduce((x, y) => x + y, 0) / values.length;
+    assert.ok(Math.abs(mean - 100) < 5, `samples are in the data's units (mean of a = ${mean})`);
+  });
+});
+
+describe("clayflow errors", () => {
+  const expectError = async (args: string[], pattern: RegExp, code = 1) => {
+    const r = await clayflow(...args);
+    assert.equal(r.code, code, `exit code for ${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+    assert.ok(!/\n\s+at /.test(r.stderr), "no stack trace without --verbose");
+  };
+
+  it("names what was wrong, in one sentence, with a non-zero exit", async () => {
+    await expectError(["frobnicate"], /unknown command "frobnicate"/, 2);
+    await expectError(["train", "--data", "moons", "--out", join(tmp, "x"), "--model", "glowish"], /unknown model "glowish"/, 2);
+    await expectError(["train", "--data", "spirals3", "--out", join(tmp, "x")], /unknown dataset "spirals3"/, 2);
+    await expectError(["train", "--data", "moons", "--out", join(tmp, "x"), "--steps", "ten"], /--steps must be a number/, 2);
+    await expectError(["sample", "--run", join(tmp, "nowhere"), "--out", join(tmp, "a.csv")], /does not exist/);
+    const ragged = join(tmp, "ragged.csv");
+    writeFileSync(ragged, "a,b\n1,2\n3\n");
+    await expectError(["train", "--data", ragged, "--out", join(tmp, "r")], /ragged\.csv:3.*expected 2 columns/);
+    const nan = join(tmp, "nan.csv");
+    writeFileSync(nan, "a,b\n1,2\n3,NaN\n");
+    await expectError(["train", "--data", nan, "--out", join(tmp, "n")], /nan\.csv:3.*NaN/);
+    const empty = join(tmp, "empty.csv");
+    writeFileSync(empty, "");
+    await expectError(["train", "--data", empty, "--out", join(tmp, "e")], /empty/);
+  });
+
+  it("refuses to overwrite a run or to score data of the wrong width, leaving files intact", async () => {
+    const out = join(tmp, "moons");
+    const before = readFileSync(join(out, "weights.safetensors"));
+    await expectError(["train", "--data", "moons", "--out", out], /already holds a run.*--resume/, 2);
+    const wide = join(tmp, "wide.csv");
+    writeFileSync(wide, "a,b,c\n1,2,3\n");
+    await expectError(["score", "--run", out, "--data", wide, "--out", join(tmp, "w.csv")], /3 columns.*trained on 2/);
+    assert.deepEqual(readFileSync(join(out, "weights.safetensors")), before);
+    writeFileSync(join(tmp, "broken-run"), "");
+    await expectError(["sample", "--run", join(tmp, "broken-run"), "--out", join(tmp, "b.csv")], /not a directory/);
+  });
+});
