@@ -66,12 +66,12 @@ describe("run directories", () => {
 
   it("round trip: the loaded flow gives identical logProb, and the state is unchanged", async () => {
     const std = fitStandardizer(train.x, 2);
-    await saveRun(good, { flow, state: states[1], preprocessing: std, training: { ...options, onProgress: () => {} }, data: { name: "toy", rows: 256 } });
+    await saveRun(good, { flow, state: states[1], preprocessing: std, training: { ...options, onProgress: () => {} }, data: { name: "toy", rows: 256, columns: ["u", "v"] } });
     const run = await loadRun(good);
     assert.equal(run.config.format, "clayflow-run");
     assert.equal(run.config.version, RUN_VERSION);
     assert.deepEqual(run.config.model, flow.config);
-    assert.deepEqual(run.config.data, { name: "toy", dim: 2, rows: 256, contextDim: 0 });
+    assert.deepEqual(run.config.data, { name: "toy", columns: ["u", "v"], dim: 2, rows: 256, contextDim: 0 });
     assert.deepEqual(run.preprocessing, std);
     assert.equal((run.config.training.options as any).onProgress, undefined, "callbacks are not stored");
     assert.equal(run.config.training.progress.step, 12);

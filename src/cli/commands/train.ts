@@ -229,7 +229,7 @@ export const train: Command = {
       data: { type: "string", help: "moons, 8gaussians, checkerboard, rings, pinwheel, 2spirals, circles, swissroll, or a CSV file", value: "NAME|FILE" },
       out: { type: "string", help: "run directory to create", value: "DIR" },
       resume: { type: "string", help: "continue the run in DIR from its last checkpoint", value: "DIR" },
-      steps: { type: "int", help: "training steps in total", default: 5000 },
+      steps: { type: "int", help: "training steps in total", default: 10000 },
       "batch-size": { type: "int", help: "rows per step", default: 256 },
       lr: { type: "number", help: "learning rate (Adam)", default: 1e-3 },
       schedule: { type: "string", help: "learning-rate schedule: constant or cosine", default: "cosine" },
