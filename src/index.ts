@@ -7,6 +7,8 @@
 import "./engine/preload.js";
 
 export { startEngine, engineInfo, type EngineOptions, type EngineInfo } from "./engine/index.js";
+// The engine's namespaces, re-exported so that importing clayflow first is natural.
+export { numpy, random, tree, jit, grad, valueAndGrad, type Array } from "@jax-js/jax";
 
 // Core abstractions
 export type { Bijector, Params, InitOptions, CallOptions } from "./core/types.js";
@@ -61,6 +63,18 @@ export { adam, adamw, makeOptimizer, type OptimizerConfig, type OptState } from 
 export { makeSchedule, scheduleValue, type ScheduleConfig } from "./train/schedules.js";
 export { makeTrainStep, type TrainStepConfig, type TrainStep } from "./train/train-step.js";
 export { nll, bitsPerDim, dequantOffset, reverseKL } from "./train/losses.js";
+export {
+  fit,
+  evaluateNLL,
+  type FitOptions,
+  type FitResult,
+  type VectorData,
+  type ProgressInfo,
+  type HistoryEntry,
+  type TrainState,
+} from "./train/fit.js";
+export { fitDensity, type FitDensityOptions, type FitDensityResult } from "./train/fit-density.js";
+export { logProbRows } from "./eval/log-prob-rows.js";
 
 // Data
 export { sampleToy2d, TOY_DATASETS, type ToyDataset } from "./data/toy2d.js";
@@ -78,5 +92,7 @@ export { splitRows, takeRows, type RowSplit } from "./data/split.js";
 // Files and pictures
 export { encodeSafetensors, decodeSafetensors, type DecodedSafetensors } from "./io/safetensors.js";
 export { writeFileAtomic } from "./io/atomic-write.js";
+export { saveRun, loadRun, type RunConfig, type LoadedRun } from "./io/checkpoint.js";
+export { densityFigure, samplesFigure, lossFigure } from "./io/flow-plots.js";
 export { encodePng } from "./io/png.js";
 export { linePlot, scatterPlot, heatMap, imageGrid, composePanels, savePng } from "./io/plot.js";
