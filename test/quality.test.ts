@@ -1,0 +1,57 @@
+/**
+ * A short real training run, judged by numbers that come from the data: the
+ * test NLL must sit above the density's entropy (minus sampling error; below it
+ * would mean a wrong log-determinant) and well below the best single Gaussian.
+ * The full-length figures are in docs/QUALITY.md (npm run quality).
+ */
+import "./helpers/setup.js";
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { random, tree } from "@jax-js/jax";
+import { buildFlow } from "../src/models/vector.js";
+import { fit } from "../src/train/fit.js";
+import { logProbRows } from "../src/eval/log-prob-rows.js";
+import { sampleToy2d } from "../src/data/toy2d.js";
+import { ENTROPY_8GAUSSIANS } from "../src/data/toy2d-density.js";
+
+/** NLL of `test` under the maximum-likelihood Gaussian of `train` (full covariance). */
+function gaussianBaseline(train: Float32Array, test: Float32Array): number {
+  const n = train.length / 2;
+  let mx = 0, my = 0;
+  for (let i = 0; i < n; i++) { mx += train[2 * i] / n; my += train[2 * i + 1] / n; }
+  let sxx = 0, syy = 0, sxy = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = train[2 * i] - mx, dy = train[2 * i + 1] - my;
+    sxx += (dx * dx) / n; syy += (dy * dy) / n; sxy += (dx * dy) / n;
+  }
+  const det = sxx * syy - sxy * sxy;
+  const m = test.length / 2;
+  let total = 0;
+  for (let i = 0; i < m; i++) {
+    const dx = test[2 * i] - mx, dy = test[2 * i + 1] - my;
+    const q = (syy * dx * dx - 2 * sxy * dx * dy + sxx * dy * dy) / det;
+    total += Math.log(2 * Math.PI) + 0.5 * Math.log(det) + 0.5 * q;
+  }
+  return total / m;
+}
+
+describe("quality on 8 gaussians (short run)", () => {
+  it("test NLL lies between the entropy and the best Gaussian, far from the latter", async () => {
+    const train = sampleToy2d("8gaussians", 20000, 0);
+    const test = sampleToy2d("8gaussians", 20000, 2);
+    const flow = buildFlow({ model: "realnvp", dim: 2 });
+    const result = await fit(flow, flow.init(random.key(0)), { x: train, rows: 20000 }, {
+      steps: 1500,
+      optimizer: { kind: "adam", lr: { kind: "cosine", lr: 1e-3, warmupSteps: 100, totalSteps: 1500, finalFraction: 0.02 } },
+    });
+    tree.dispose(result.params);
+    const logp = await logProbRows(flow, result.bestParams, test);
+    tree.dispose(result.bestParams);
+    const nll = -logp.reduce((a, b) => a + b, 0) / logp.length;
+    const sd = Math.sqrt(logp.reduce((a, b) => a + (b + nll) ** 2, 0) / logp.length);
+    const se = sd / Math.sqrt(logp.length);
+    const baseline = gaussianBaseline(train, test);
+    assert.ok(nll >= ENTROPY_8GAUSSIANS - 4 * se, `NLL ${nll} is below the entropy ${ENTROPY_8GAUSSIANS}: the density is not normalised`);
+    assert.ok(nll <= baseline - 0.75, `NLL ${nll} is not well below the best Gaussian's ${baseline}`);
+  });
+});
