@@ -60,6 +60,9 @@ describe("clayflow train / sample / score", () => {
     const scored = readFileSync(join(tmp, "scores.csv"), "utf8").trim().split("\n");
     assert.equal(scored[0], "x,y,log_likelihood");
     assert.ok(scored.slice(1).every((l) => Number.isFinite(Number(l.split(",")[2]))));
+    const d = await clayflow("doctor", "--run", out, "--samples", "64", "--jacobians", "4");
+    assert.equal(d.code, 0, d.stderr);
+    assert.match(d.stdout, /verdict: healthy/);
   });
 
   it("a run killed mid-training resumes and ends where the uninterrupted run ends", async () => {

@@ -1,0 +1,161 @@
+/**
+ * Health checks for a trained flow, with a verdict a user can act on:
+ * - invertibility: decode(encode(x)) = x on data rows, encode(decode(z)) = z on base samples;
+ * - log-determinants: the model's forward log-det against log|det| of the exact Jacobian
+ *   (jacfwd + slogdet) in float64 on the "cpu" device (the wasm kernels compute exp/log to
+ *   float32 accuracy even on float64 arrays, too coarse for this comparison);
+ * - finiteness of log-densities on the data and of samples.
+ */
+import { numpy as np, random, tree, jacfwd, defaultDevice, type Array } from "@jax-js/jax";
+import type { Flow, FlowParams } from "../distributions/flow.js";
+import { logProbRows } from "./log-prob-rows.js";
+
+export interface DoctorOptions {
+  /** Data rows ([rows, dim] row-major, in the model's units). Default: the model's own samples. */
+  data?: Float32Array;
+  /** Rows for the round-trip checks. Default 64. */
+  samples?: number;
+  /** Rows for the exact-Jacobian check (each costs one Jacobian). Default 8. */
+  jacobianSamples?: number;
+  seed?: number;
+  /**
+   * Largest acceptable round-trip error relative to the data scale. Default 1e-3: float32
+   * carries 7 digits, and a deep flow loses a few of them; beyond this the model is unstable.
+   */
+  roundTripTolerance?: number;
+  /** Largest acceptable |log-det - exact| in nats, in float64. Default 1e-6. */
+  logDetTolerance?: number;
+}
+
+export type Verdict = "healthy" | "warning" | "broken";
+
+export interface DoctorCheck {
+  name: string;
+  value: number;
+  limit: number;
+  verdict: Verdict;
+  /** One sentence saying what it means and what to do (empty when healthy). */
+  advice: string;
+}
+
+export interface DoctorReport {
+  verdict: Verdict;
+  checks: DoctorCheck[];
+}
+
+const rank: Record<Verdict, number> = { healthy: 0, warning: 1, broken: 2 };
+
+const host = async (x: Array) => Float64Array.from((await x.data()) as Float32Array);
+
+/** A float64 copy of `params` on the cpu device (does not consume `params`). */
+async function toCpu64(params: FlowParams<any, any>): Promise<FlowParams<any, any>> {
+  const [leaves, def] = tree.flatten(tree.ref(params) as FlowParams<any, any>) as unknown as [Array[], Parameters<typeof tree.unflatten>[0]];
+  const copies: Array[] = [];
+  for (const leaf of leaves) {
+    const shape = leaf.shape;
+    copies.push(np.array(await host(leaf), { shape, dtype: np.float64, device: "cpu" }));
+  }
+  return tree.unflatten(def, copies) as FlowParams<any, any>;
+}
+
+function rowsArray(rows: Float32Array, width: number, n: number): Array {
+  return np.array(rows.subarray(0, n * width)).reshape([n, width]);
+}
+
+async function roundTrip(flow: Flow<any, any>, params: FlowParams<any, any>, x: Array): Promise<{ error: number; scale: number }> {
+  const scaleValues = await host(x.ref);
+  const back = flow.decode(tree.ref(params), flow.encode(tree.ref(params), x.ref));
+  const diff = await host(back.sub(x));
+  let error = 0;
+  for (const v of diff) error = Math.max(error, Number.isNaN(v) ? Infinity : Math.abs(v));
+  const scale = Math.max(1, ...scaleValues.map(Math.abs));
+  return { error, scale };
+}
+
+/** The largest |forward log-det - log|det J|| over the rows, in float64 on the cpu device. */
+async function logDetError(flow: Flow<any, any>, params: FlowParams<any, any>, rows: Float32Array, n: number): Promise<number> {
+  const dim = flow.eventShape.reduce((a, d) => a * d, 1);
+  const previous = defaultDevice();
+  const p64 = await toCpu64(params);
+  defaultDevice("cpu");
+  try {
+    let worst = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = np.array(Float64Array.from(rows.subarray(i * dim, (i + 1) * dim)), { dtype: np.float64 });
+      const [, ld] = flow.bijector.forward(tree.ref(p64.bijector), xi.ref.reshape([1, ...flow.eventShape]));
+      const f = (v: Array) => {
+        const [y, l] = flow.bijector.forward(tree.ref(p64.bijector), v.reshape([1, ...flow.eventShape]));
+        l.dispose();
+        return y.reshape([dim]);
+      };
+      const [, exact] = np.linalg.slogdet(jacfwd(f)(xi));
+      const a = (await host(ld))[0];
+      const b = (await host(exact))[0];
+      const err = Number.isFinite(a) && Number.isFinite(b) ? Math.abs(a - b) : Infinity;
+      worst = Math.max(worst, err);
+    }
+    return worst;
+  } finally {
+    tree.dispose(p64);
+    defaultDevice(previous);
+  }
+}
+
+/** Run every check. Does not consume `params`. */
+export async function diagnose(flow: Flow<any, any>, params: FlowParams<any, any>, options: DoctorOptions = {}): Promise<DoctorReport> {
+  if (flow.contextDim > 0) throw new Error("diagnose: conditional flows need a context per row; not supported yet");
+  const { samples = 64, jacobianSamples = 8, seed = 0, roundTripTolerance = 1e-3, logDetTolerance = 1e-6 } = options;
+  const dim = flow.eventShape.reduce((a, d) => a * d, 1);
+  const [kData, kBase] = [...random.split(random.key(seed), 2)];
+
+  // Data rows (or the model's own samples when none are given).
+  let rows = options.data;
+  const generated = await host(flow.sample(tree.ref(params), kData, samples));
+  if (!rows) rows = Float32Array.from(generated);
+  if (rows.length % dim !== 0) throw new Error(`diagnose: data has ${rows.length} values, not a whole number of rows of ${dim}`);
+  const n = Math.min(samples, rows.length / dim);
+  const checks: DoctorCheck[] = [];
+  const add = (name: string, value: number, limit: number, bad: Verdict, advice: string) =>
+    checks.push({ name, value, limit, verdict: value <= limit ? "healthy" : bad, advice: value <= limit ? "" : advice });
+
+  const samplesFinite = generated.every(Number.isFinite);
+  add("sample() is finite", samplesFinite ? 0 : 1, 0, "broken",
+    "sampling produced NaN or infinite values: the parameters are corrupt or the model diverged; retrain from an earlier checkpoint with a lower learning rate");
+
+  const logp = await logProbRows(flow, params, rows.subarray(0, n * dim));
+  const nonFinite = logp.filter((v) => !Number.isFinite(v)).length / n;
+  add("log-density finite on data (fraction not)", nonFinite, 0, options.data ? "warning" : "broken",
+    `${(nonFinite * 100).toFixed(1)}% of rows get log-density -Infinity or NaN: they lie outside the model's support or overflow it; check the data's preprocessing matches training`);
+
+  const fwd = await roundTrip(flow, params, rowsArray(rows, dim, n));
+  add("decode(encode(x)) error, relative", fwd.error / fwd.scale, roundTripTolerance, "broken",
+    `decode(encode(x)) differs from x by ${(fwd.error / fwd.scale).toExponential(1)} (relative): the model is numerically unstable at this scale; train with a lower learning rate or a smaller scale bound`);
+
+  const z = flow.base.sample(tree.ref(params.base), kBase, n, { dtype: np.float32 });
+  const zRows = Float32Array.from(await host(z.ref));
+  const back = flow.encode(tree.ref(params), flow.decode(tree.ref(params), z.ref));
+  const diff = await host(back.sub(z));
+  const inv = diff.reduce((m, v) => Math.max(m, Number.isNaN(v) ? Infinity : Math.abs(v)), 0) / Math.max(1, ...zRows.map(Math.abs));
+  add("encode(decode(z)) error, relative", inv, roundTripTolerance, "broken",
+    `encode(decode(z)) differs from z by ${inv.toExponential(1)} (relative): sampling is not the exact inverse of the density; the model is numerically unstable`);
+
+  const finiteRows = Float32Array.from(rows.subarray(0, n * dim)).filter((_, i) => Number.isFinite(logp[Math.floor(i / dim)]));
+  const k = Math.min(jacobianSamples, finiteRows.length / dim);
+  if (k > 0) {
+    const err = await logDetError(flow, params, finiteRows, k);
+    add("log-det vs exact Jacobian (nats, float64)", err, logDetTolerance, "broken",
+      `the log-determinant differs from the exact Jacobian's by ${err.toExponential(1)} nats: this is a bug in a bijector; please report it with this output`);
+  }
+  const verdict = checks.reduce<Verdict>((v, c) => (rank[c.verdict] > rank[v] ? c.verdict : v), "healthy");
+  return { verdict, checks };
+}
+
+export function formatReport(report: DoctorReport): string {
+  const width = Math.max(...report.checks.map((c) => c.name.length));
+  const lines = report.checks.map((c) => {
+    const value = c.value === 0 ? "0" : c.value.toExponential(2);
+    return `  ${c.verdict === "healthy" ? "ok  " : c.verdict === "warning" ? "WARN" : "FAIL"}  ${c.name.padEnd(width)}  ${value.padStart(9)}  (limit ${c.limit.toExponential(0)})`;
+  });
+  const advice = report.checks.filter((c) => c.advice).map((c) => `- ${c.advice}`);
+  return [`verdict: ${report.verdict}`, ...lines, ...(advice.length ? ["", ...advice] : [])].join("\n");
+}

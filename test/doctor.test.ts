@@ -1,0 +1,68 @@
+/** The doctor finds what is wrong with a model and says so; a healthy model passes. */
+import "./helpers/setup.js";
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { numpy as np, random, tree } from "@jax-js/jax";
+import { buildFlow } from "../src/models/vector.js";
+import { Flow } from "../src/distributions/flow.js";
+import { standardNormal } from "../src/distributions/standard-normal.js";
+import { affine } from "../src/bijectors/affine.js";
+import type { Bijector } from "../src/core/types.js";
+import { diagnose, formatReport } from "../src/eval/doctor.js";
+import { perturbParams } from "./helpers/arrays.js";
+import { liveBuffers } from "./helpers/live-buffers.js";
+
+/** A test-only bug: an affine layer whose forward log-det is off by 0.1 nats. */
+function wrongLogDet(): Bijector<any> {
+  const inner = affine([2]);
+  return { ...inner, kind: "buggy", forward: (p, x, c) => { const [y, ld] = inner.forward(p, x, c); return [y, ld.add(0.1)]; } };
+}
+
+/** A test-only bug: the inverse is not the inverse. */
+function wrongInverse(): Bijector<any> {
+  const inner = affine([2]);
+  return { ...inner, kind: "buggy", inverse: (p, y, c) => { const [x, ld] = inner.inverse(p, y, c); return [x.mul(1.01), ld]; } };
+}
+
+describe("doctor", () => {
+  for (const model of ["realnvp", "maf"] as const) {
+    it(`calls a ${model} with generic parameters healthy`, async () => {
+      const flow = buildFlow({ model, dim: 3, layers: 3, hidden: [16] });
+      const params = perturbParams(flow.init(random.key(0)) as any, random.key(1), 0.05) as any;
+      const data = Float32Array.from({ length: 300 }, (_, i) => Math.sin(i * 1.7) * 2);
+      const report = await diagnose(flow, params, { data, samples: 32, jacobianSamples: 4 });
+      assert.equal(report.verdict, "healthy", formatReport(report));
+      const before = liveBuffers();
+      await diagnose(flow, params, { data, samples: 32, jacobianSamples: 4 });
+      assert.equal(liveBuffers(), before, "diagnose leaks buffers");
+      tree.dispose(params);
+    });
+  }
+
+  it("flags a log-det that disagrees with the exact Jacobian as a bug", async () => {
+    const flow = new Flow({ bijector: wrongLogDet(), base: standardNormal([2]) });
+    const params = perturbParams(flow.init(random.key(0)) as any, random.key(1)) as any;
+    const report = await diagnose(flow, params, { samples: 16, jacobianSamples: 2 });
+    assert.equal(report.verdict, "broken");
+    assert.match(formatReport(report), /log-determinant differs from the exact Jacobian's by 1\.0e-1 nats: this is a bug/);
+    tree.dispose(params);
+  });
+
+  it("flags an inverse that does not invert", async () => {
+    const flow = new Flow({ bijector: wrongInverse(), base: standardNormal([2]) });
+    const params = flow.init(random.key(0));
+    const report = await diagnose(flow, params, { samples: 16, jacobianSamples: 2 });
+    assert.equal(report.verdict, "broken");
+    assert.match(formatReport(report), /decode\(encode\(x\)\) differs from x/);
+    tree.dispose(params);
+  });
+
+  it("flags NaN parameters", async () => {
+    const flow = new Flow({ bijector: affine([2]), base: standardNormal([2]) });
+    const params = { bijector: { loc: np.array([0, NaN]), logScale: np.zeros([2]) }, base: {} };
+    const report = await diagnose(flow, params, { samples: 8, jacobianSamples: 1 });
+    assert.equal(report.verdict, "broken");
+    assert.match(formatReport(report), /sampling produced NaN/);
+    tree.dispose(params);
+  });
+});
