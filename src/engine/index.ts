@@ -12,6 +12,7 @@ import "./preload.js";
 import { init, defaultDevice, type Device } from "@jax-js/jax";
 import { poolSize, shimInstalled } from "./preload.js";
 import { setShimThreads } from "./node-worker-shim.js";
+import { isNode } from "./node-builtins.js";
 
 export interface EngineOptions {
   /** Device to run on. Default "auto": WebGPU where the platform has it, else wasm. */
@@ -31,7 +32,7 @@ export interface EngineInfo {
 let started: EngineInfo | null = null;
 
 function threadsFromEnv(): number | undefined {
-  const raw = process.env.CLAYFLOW_THREADS;
+  const raw = isNode ? process.env.CLAYFLOW_THREADS : undefined;
   if (raw === undefined || raw === "") return undefined;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) {

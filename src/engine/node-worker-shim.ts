@@ -13,8 +13,8 @@
  * Real workers are referenced only while a reply is outstanding, so a process
  * that used the engine exits normally.
  */
-import { Worker as NodeWorker } from "node:worker_threads";
-import { resolveObjectURL } from "node:buffer";
+import type { Worker as NodeWorkerType } from "node:worker_threads";
+import { nodeModule } from "./node-builtins.js";
 
 type Reply = (data: unknown) => void;
 
@@ -34,11 +34,12 @@ parentPort.once("message", (source) => {
 
 /** A real thread. Replies come back in the order the messages went out. */
 class ThreadExecutor implements Executor {
-  readonly #worker: NodeWorker;
+  readonly #worker: NodeWorkerType;
   readonly #waiting: Reply[] = [];
 
   constructor(source: string) {
-    this.#worker = new NodeWorker(BOOTSTRAP, { eval: true });
+    const { Worker } = nodeModule<typeof import("node:worker_threads")>("node:worker_threads");
+    this.#worker = new Worker(BOOTSTRAP, { eval: true });
     this.#worker.unref();
     this.#worker.postMessage(source);
     this.#worker.on("message", (data) => {
@@ -127,7 +128,7 @@ export class VirtualWorker {
 
   constructor(url: string | URL) {
     if (source === null) {
-      const blob = resolveObjectURL(String(url));
+      const blob = nodeModule<typeof import("node:buffer")>("node:buffer").resolveObjectURL(String(url));
       if (!blob) throw new Error(`worker source not found at ${String(url)}`);
       this.#ready = blob.text().then((text) => {
         source ??= text;

@@ -3,8 +3,8 @@
  * pool when it is first imported, so the Node `Worker` shim and the pool size
  * must be in place by then. `src/index.ts` imports this first.
  */
-import { availableParallelism } from "node:os";
 import { VirtualWorker } from "./node-worker-shim.js";
+import { isNode, nodeModule } from "./node-builtins.js";
 
 const g = globalThis as Record<string, unknown>;
 
@@ -14,9 +14,12 @@ if (typeof g.Float16Array === "undefined") {
 }
 
 /** Number of virtual workers jax-js will create (an upper bound on threads). */
-export const poolSize = Math.max(availableParallelism(), Number(process.env.CLAYFLOW_THREADS) || 1);
+export const poolSize = isNode
+  ? Math.max(nodeModule<typeof import("node:os")>("node:os").availableParallelism(), Number(process.env.CLAYFLOW_THREADS) || 1)
+  : 1;
 
-if (g.Worker === undefined && typeof SharedArrayBuffer !== "undefined") {
+// Browsers have Workers of their own; only Node needs the shim.
+if (isNode && g.Worker === undefined && typeof SharedArrayBuffer !== "undefined") {
   g.Worker = VirtualWorker;
   const nav = (g.navigator ?? {}) as Record<string, unknown>;
   Object.defineProperty(nav, "hardwareConcurrency", { value: poolSize, configurable: true });
