@@ -75,6 +75,7 @@ export {
 } from "./train/fit.js";
 export { fitDensity, type FitDensityOptions, type FitDensityResult } from "./train/fit-density.js";
 export { logProbRows } from "./eval/log-prob-rows.js";
+export { diagnose, formatReport, type DoctorReport, type DoctorOptions } from "./eval/doctor.js";
 
 // Data
 export { sampleToy2d, TOY_DATASETS, type ToyDataset } from "./data/toy2d.js";
