@@ -1,0 +1,65 @@
+/** The command line's parts: the option parser and the progress display. */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { parseArgs, helpText, wasGiven, UsageError, type CommandSpec } from "../src/cli/args.js";
+import { Progress, formatProgress } from "../src/cli/progress.js";
+
+const spec: CommandSpec = {
+  name: "t",
+  summary: "test command",
+  usage: "t [options]",
+  options: {
+    steps: { type: "int", help: "steps", default: 10 },
+    lr: { type: "number", help: "rate" },
+    out: { type: "string", help: "dir", required: true, value: "DIR" },
+    quiet: { type: "boolean", help: "hush" },
+    n: { type: "int", short: "n", help: "count" },
+  },
+};
+
+describe("parseArgs", () => {
+  it("parses typed values, defaults, short flags and --name=value", () => {
+    const o = parseArgs(spec, ["--out", "d", "--lr=0.5", "-n", "3", "--quiet"])!;
+    assert.deepEqual({ ...o }, { out: "d", lr: 0.5, n: 3, quiet: true, steps: 10 });
+    assert.equal(wasGiven(o, "steps"), false);
+    assert.equal(wasGiven(o, "lr"), true);
+  });
+  it("rejects what it does not know, with the option named", () => {
+    const bad = (args: string[], re: RegExp) => assert.throws(() => parseArgs(spec, args), (e: Error) => e instanceof UsageError && re.test(e.message));
+    bad(["--out", "d", "--bogus"], /unknown option --bogus/);
+    bad(["--out", "d", "--steps", "1.5"], /--steps must be an integer/);
+    bad(["--out", "d", "--lr", "fast"], /--lr must be a number/);
+    bad(["--out"], /--out needs a value/);
+    bad([], /--out is required/);
+    bad(["--out", "d", "stray"], /unexpected argument "stray"/);
+  });
+  it("returns null for --help, and the help lists every option", () => {
+    assert.equal(parseArgs(spec, ["--help"]), null);
+    const text = helpText(spec);
+    for (const name of ["--steps", "--lr", "--out DIR", "-n, --n", "--quiet", "--help"]) assert.ok(text.includes(name), name);
+  });
+});
+
+describe("Progress", () => {
+  const sink = (isTTY: boolean) => {
+    const chunks: string[] = [];
+    return { chunks, stream: { isTTY, columns: 120, write: (s: string) => (chunks.push(s), true) } as unknown as NodeJS.WriteStream };
+  };
+  it("formats step, loss, speed and ETA", () => {
+    assert.equal(formatProgress({ step: 5, total: 10, loss: 1.23456, stepsPerSecond: 2, etaSeconds: 125 }), "step 5/10  loss 1.2346  2.0 steps/s  ETA 2m05s");
+  });
+  it("draws a bar in place on a terminal and plain lines elsewhere", () => {
+    const tty = sink(true);
+    const p = new Progress("train", tty.stream);
+    p.update({ step: 1, total: 4, loss: 1 });
+    p.update({ step: 4, total: 4, loss: 0.5 });
+    p.done();
+    assert.ok(tty.chunks[0].startsWith("\rtrain [") && tty.chunks.at(-1) === "\n");
+    const log = sink(false);
+    const q = new Progress("train", log.stream, 3600);
+    q.update({ step: 1, total: 4 });
+    q.update({ step: 2, total: 4 }); // within the log interval: not written
+    q.update({ step: 4, total: 4 }); // the last step is always written
+    assert.deepEqual(log.chunks, ["train: step 1/4\n", "train: step 4/4\n"]);
+  });
+});
