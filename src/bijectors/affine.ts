@@ -6,6 +6,7 @@
 import { numpy as np, type Array } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
 import { checkInput } from "../core/checks.js";
+import { discardInitInputs } from "../core/util.js";
 
 export type AffineParams = { loc: Array; logScale: Array };
 
@@ -22,9 +23,7 @@ export function affine(eventShape: number[]): Bijector<AffineParams> {
     eventShape,
     contextDim: 0,
     init(key, options = {}) {
-      key.dispose();
-      options.x?.dispose();
-      options.cond?.dispose();
+      discardInitInputs(key, options);
       const dtype = options.dtype ?? np.float32;
       return { loc: np.zeros(eventShape, { dtype }), logScale: np.zeros(eventShape, { dtype }) };
     },

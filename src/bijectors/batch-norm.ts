@@ -24,6 +24,7 @@
 import { numpy as np, lax, type Array, type DType } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
 import { checkInput, assertPositiveInt } from "../core/checks.js";
+import { discardInitInputs } from "../core/util.js";
 
 export type BatchNormParams = {
   logGamma: Array;
@@ -83,9 +84,7 @@ export function batchNorm(dim: number, options: BatchNormOptions = {}): Bijector
     eventShape,
     contextDim: 0,
     init(key, initOptions = {}) {
-      key.dispose();
-      initOptions.x?.dispose();
-      initOptions.cond?.dispose();
+      discardInitInputs(key, initOptions);
       const dtype = initOptions.dtype ?? np.float32;
       return {
         logGamma: np.zeros([dim], { dtype }),

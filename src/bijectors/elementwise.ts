@@ -20,7 +20,7 @@
 import { numpy as np, type Array, type DType } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
 import { checkInput } from "../core/checks.js";
-import { softplus, sumEvent } from "../core/util.js";
+import { softplus, sumEvent, discardInitInputs } from "../core/util.js";
 
 /** No trainable parameters. */
 export type ElementwiseParams = Record<string, never>;
@@ -50,9 +50,7 @@ function elementwise(kind: string, eventShape: number[], fwd: Half, inv: Half): 
     eventShape,
     contextDim: 0,
     init(key, options = {}) {
-      key.dispose();
-      options.x?.dispose();
-      options.cond?.dispose();
+      discardInitInputs(key, options);
       return {};
     },
     forward(_p, x, cond) {

@@ -28,6 +28,7 @@ import { numpy as np, lax, type Array } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
 import { checkInput, assertPositiveInt } from "../core/checks.js";
 import { mulberry32 } from "../core/prng.js";
+import { discardInitInputs } from "../core/util.js";
 
 export type LuLinearParams = { lower: Array; upper: Array; logS: Array };
 
@@ -143,9 +144,7 @@ export function luLinear(eventShape: number[], options: LuLinearOptions = {}): B
     eventShape,
     contextDim: 0,
     init(key, initOptions = {}) {
-      key.dispose();
-      initOptions.x?.dispose();
-      initOptions.cond?.dispose();
+      discardInitInputs(key, initOptions);
       const dtype = initOptions.dtype ?? np.float32;
       return {
         lower: np.array(f.lower, { dtype }),

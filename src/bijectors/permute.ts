@@ -14,6 +14,7 @@ import { numpy as np, type Array } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
 import { checkInput, assertPositiveInt } from "../core/checks.js";
 import { mulberry32 } from "../core/prng.js";
+import { discardInitInputs } from "../core/util.js";
 
 /** No trainable parameters. */
 export type PermuteParams = Record<string, never>;
@@ -64,9 +65,7 @@ export function permute(perm: number[], options: PermuteOptions = {}): Bijector<
     eventShape,
     contextDim: 0,
     init(key, options = {}) {
-      key.dispose();
-      options.x?.dispose();
-      options.cond?.dispose();
+      discardInitInputs(key, options);
       return {};
     },
     forward(_p, x, cond) {

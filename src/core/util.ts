@@ -1,5 +1,6 @@
 /** Small numeric helpers shared by bijectors and distributions. */
 import { numpy as np, type Array, type DType } from "@jax-js/jax";
+import type { InitOptions } from "./types.js";
 
 /** Sum over every axis but the first (batch): per-sample totals. Consumes `x`. */
 export function sumEvent(x: Array): Array {
@@ -20,4 +21,11 @@ export function fillBatch(batch: number, value: number, dtype: DType): Array {
 /** dtype of a float array, or float32 for anything else. */
 export function floatDtype(x: Array): DType {
   return x.dtype === np.float64 ? np.float64 : np.float32;
+}
+
+/** Release what `init` received but does not need (layers without data-dependent init). */
+export function discardInitInputs(key: Array, options: InitOptions = {}): void {
+  key.dispose();
+  options.x?.dispose();
+  options.cond?.dispose();
 }
