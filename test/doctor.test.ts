@@ -57,6 +57,17 @@ describe("doctor", () => {
     tree.dispose(params);
   });
 
+  it("warns about, rather than blames a bijector for, Jacobians too extreme to check", async () => {
+    const flow = new Flow({ bijector: affine([2]), base: standardNormal([2]) });
+    // Scales e^30 and e^-30: det J = 1, but the Jacobian's entries span e^60.
+    const params = { bijector: { loc: np.zeros([2]), logScale: np.array([30, -30]) }, base: {} };
+    const report = await diagnose(flow, params, { data: new Float32Array([0.1, 0.2, 0.3, 0.4]), samples: 2, jacobianSamples: 2 });
+    const text = formatReport(report);
+    assert.ok(!/bug in a bijector/.test(text), text);
+    assert.match(text, /too ill-conditioned to check/);
+    tree.dispose(params);
+  });
+
   it("flags NaN parameters", async () => {
     const flow = new Flow({ bijector: affine([2]), base: standardNormal([2]) });
     const params = { bijector: { loc: np.array([0, NaN]), logScale: np.zeros([2]) }, base: {} };
