@@ -9,15 +9,13 @@ import { gzipSync } from "node:zlib";
 import {
   DatasetNotFoundError,
   IMAGE_DATASETS,
-  downloadVerified,
   imageDatasetSearchPlaces,
   loadImageDataset,
   locateImageDataset,
-  sha256Hex,
   userCacheDir,
-  type FetchLike,
   type ImageDatasetOptions,
 } from "../src/data/image-datasets.js";
+import { downloadVerified, sha256Hex, type FetchLike } from "../src/data/download.js";
 
 function idxBytes(dims: number[], payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + 4 * dims.length + payload.length);

@@ -22,13 +22,10 @@
  * Downloads must match the official archive's SHA-256 and are written atomically.
  */
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { createHash } from "node:crypto";
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseIdx, type IdxArray } from "./idx.js";
-import { writeFileAtomic } from "../io/atomic-write.js";
+import { downloadVerified, sha256Hex, type FetchLike } from "./download.js";
 
 export type ImageDatasetName = "fashion-mnist" | "mnist";
 export type ImageSplit = "train" | "test";
@@ -139,15 +136,6 @@ export const IMAGE_DATASETS: Record<ImageDatasetName, ImageDatasetInfo> = {
   },
 };
 
-/** The part of a fetch Response that downloads use (the global `fetch` fits). */
-export interface FetchResponseLike {
-  ok: boolean;
-  status: number;
-  statusText?: string;
-  arrayBuffer(): Promise<ArrayBuffer>;
-}
-export type FetchLike = (url: string) => Promise<FetchResponseLike>;
-
 export interface ImageDatasetOptions {
   /** A folder to search first (the CLI's --data-dir): `<dataDir>/<name>/`, then `<dataDir>/`. */
   dataDir?: string;
@@ -208,13 +196,6 @@ export class DatasetNotFoundError extends Error {
     super(message);
     this.name = "DatasetNotFoundError";
   }
-}
-
-/** SHA-256 of bytes, lower-case hex. */
-export function sha256Hex(...chunks: Uint8Array[]): string {
-  const h = createHash("sha256");
-  for (const c of chunks) h.update(c);
-  return h.digest("hex");
 }
 
 /** `$XDG_CACHE_HOME/clayflow/<name>` (an absolute XDG_CACHE_HOME only, per the XDG spec), else `~/.cache/clayflow/<name>`. */
@@ -341,42 +322,6 @@ export async function loadImageDataset(
     verified: img.verified && lab.verified,
     origin: found.origin,
   };
-}
-
-/**
- * Downloads `url` to `dest` if its SHA-256 equals `sha256` (lower-case hex); nothing is written
- * otherwise, and the file appears atomically (complete or not at all).
- */
-export async function downloadVerified(
-  url: string,
-  dest: string,
-  sha256: string,
-  options: Pick<ImageDatasetOptions, "fetch" | "maxDownloadBytes"> = {},
-): Promise<void> {
-  const fetchImpl = options.fetch ?? defaultFetch;
-  const maxBytes = options.maxDownloadBytes ?? 64 * 2 ** 20;
-  const res = await fetchImpl(url);
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}`);
-  const bytes = new Uint8Array(await res.arrayBuffer());
-  if (bytes.length > maxBytes) throw new Error(`${url}: ${bytes.length} bytes, more than the limit of ${maxBytes}`);
-  const got = sha256Hex(bytes);
-  if (got !== sha256.toLowerCase()) {
-    throw new Error(`${url}: SHA-256 ${got} does not match the expected ${sha256} (${bytes.length} bytes; not saved)`);
-  }
-  await writeFileAtomic(dest, bytes);
-}
-
-/** Global fetch, plus file: URLs read from disk (for local mirrors; Node's fetch has no file:). */
-async function defaultFetch(url: string): Promise<FetchResponseLike> {
-  if (url.startsWith("file:")) {
-    try {
-      const data = await readFile(fileURLToPath(url));
-      return { ok: true, status: 200, arrayBuffer: async () => data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer };
-    } catch (err) {
-      return { ok: false, status: 404, statusText: (err as Error).message, arrayBuffer: async () => new ArrayBuffer(0) };
-    }
-  }
-  return fetch(url);
 }
 
 /** Downloads the split's missing files into `cache`; returns the failures (null on success). */
