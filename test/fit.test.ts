@@ -102,6 +102,22 @@ describe("fit", () => {
     tree.dispose([result.params, result.bestParams]);
   });
 
+  it("passes every training batch through `augment` with its global step", async () => {
+    const flow = buildFlow(config);
+    const steps: number[] = [];
+    const result = await fit(flow, initParams(flow, gaussian(64, 4)), gaussian(64, 4), {
+      steps: 6, batchSize: 16, maxBadSteps: 3,
+      // Spoil the batch of step 3 only: exactly that step must be skipped.
+      augment: (batch, step) => {
+        steps.push(step);
+        if (step === 3) batch[0] = NaN;
+      },
+    });
+    assert.deepEqual(steps, [0, 1, 2, 3, 4, 5]);
+    assert.equal(result.skipped, 1);
+    tree.dispose([result.params, result.bestParams]);
+  });
+
   it("stops with advice after maxBadSteps non-finite steps in a row, freeing its buffers", async () => {
     const flow = buildFlow(config);
     const good = gaussian(64, 5);

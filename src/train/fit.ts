@@ -131,6 +131,12 @@ export interface FitOptions {
   /** Call `onCheckpoint` every this many steps (and when the run ends). */
   checkpointEvery?: number;
   onCheckpoint?: (state: TrainState) => void | Promise<void>;
+  /**
+   * Called on every training batch (host memory, row-major) before it goes to the
+   * engine, e.g. to add dequantisation noise. It must depend only on the batch and
+   * `step` (the global step) so that a resumed run sees the same batches.
+   */
+  augment?: (batch: FloatVector, step: number) => void;
   /** Continue from a saved state; `params` then only gives the tree structure. */
   resume?: TrainState;
   /** Stop cleanly after the current step when aborted. */
@@ -188,12 +194,20 @@ function positiveInt(name: string, v: unknown): number {
 }
 
 /** Rows `idx` of row-major `src` ([*, cols]) into a device array [idx.length, cols] of `dtype`. */
-function gather(src: FloatVector, cols: number, idx: ArrayLike<number>, dtype: DType, count = idx.length): Array {
+function gather(
+  src: FloatVector,
+  cols: number,
+  idx: ArrayLike<number>,
+  dtype: DType,
+  count = idx.length,
+  augment?: (batch: FloatVector) => void,
+): Array {
   const buf = newVector(dtype, idx.length * cols);
   for (let k = 0; k < count; k++) {
     const r = idx[k];
     for (let j = 0; j < cols; j++) buf[k * cols + j] = src[r * cols + j];
   }
+  augment?.(buf);
   return np.array(buf, { shape: [idx.length, cols], dtype });
 }
 
@@ -478,7 +492,9 @@ export async function fit<P extends Params, Q extends Params>(
       }
       const at = (step % stepsPerEpoch) * batchSize;
       const idx = order.subarray(at, at + batchSize);
-      const x = gather(data.x, dim, idx, dtype).reshape([batchSize, ...flow.eventShape]);
+      const stepNow = step;
+      const augment = options.augment ? (b: FloatVector) => options.augment!(b, stepNow) : undefined;
+      const x = gather(data.x, dim, idx, dtype, idx.length, augment).reshape([batchSize, ...flow.eventShape]);
       const cond = data.cond ? [gather(data.cond, contextDim, idx, dtype)] : [];
 
       const [p2, s2, lossA, gradNorm, finiteA]: TrainStepResult = trainStep(p, s!, ...(refresh ? [x.ref, ...cond.map((c) => c.ref)] : [x, ...cond]));
