@@ -7,7 +7,7 @@
 import "./helpers/setup.js";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { numpy as np, random, tree, defaultDevice, type Array } from "@jax-js/jax";
+import { numpy as np, random, tree, defaultDevice } from "@jax-js/jax";
 import { Flow, type FlowParams } from "../src/distributions/flow.js";
 import { standardNormal } from "../src/distributions/standard-normal.js";
 import { squeeze, spaceToDepth } from "../src/bijectors/squeeze.js";

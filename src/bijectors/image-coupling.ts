@@ -64,8 +64,8 @@ export function imageCouplingChannels(options: {
   additive?: boolean;
 }): { inChannels: number; outChannels: number } {
   const c = options.shape[2];
-  const transformed = options.mask === "checkerboard" ? c : passSplit(c, options.parity)[1];
-  const inChannels = options.mask === "checkerboard" ? c : passSplit(c, options.parity)[0];
+  // Checkerboard: the conditioner sees all channels (masked) and drives all of them.
+  const [inChannels, transformed] = options.mask === "checkerboard" ? [c, c] : passSplit(c, options.parity);
   return { inChannels, outChannels: options.additive ? transformed : 2 * transformed };
 }
 
