@@ -2,18 +2,37 @@
  * Composition of bijectors: `chain([a, b, c])` applies a, then b, then c in the
  * forward (data -> latent) direction; the inverse runs them in reverse. The
  * log-determinants add up. Parameters are the list of each layer's parameters.
+ *
+ * Layers may change the event shape (a squeeze maps [H, W, C] to
+ * [H/2, W/2, 4C]): each layer's output shape must be the next layer's event
+ * shape, and the chain's output shape is the last layer's.
  */
 import { tree, type Array } from "@jax-js/jax";
-import type { Bijector, CallOptions, InitOptions, Params } from "../core/types.js";
+import { outputShapeOf, type Bijector, type CallOptions, type InitOptions, type Params } from "../core/types.js";
 import { splitKey } from "../core/keys.js";
 
 export function chain(layers: Bijector[]): Bijector<Params[]> {
   if (layers.length === 0) throw new Error("chain: needs at least one layer");
   const eventShape = layers[0].eventShape;
+  const same = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+  for (let i = 0; i + 1 < layers.length; i++) {
+    const out = outputShapeOf(layers[i]);
+    const next = layers[i + 1].eventShape;
+    if (!same(out, next)) {
+      throw new Error(
+        `chain: layer ${i} (${layers[i].kind}) outputs events of shape [${out.join(", ")}] but layer ${i + 1} ` +
+          `(${layers[i + 1].kind}) expects [${next.join(", ")}]`,
+      );
+    }
+  }
+  const last = outputShapeOf(layers[layers.length - 1]);
+  // Only set when it differs, so chains of same-shape layers look as before.
+  const outputShape = same(last, eventShape) ? undefined : last;
   const contextDim = Math.max(...layers.map((l) => l.contextDim));
   return {
     kind: "chain",
     eventShape,
+    ...(outputShape ? { outputShape } : {}),
     contextDim,
     init(key: Array, options: InitOptions = {}): Params[] {
       const keys = splitKey(key, layers.length);

@@ -1,9 +1,10 @@
 /**
  * `invert(b)` swaps a bijector's directions: its forward is b's inverse. This
  * turns a masked autoregressive flow (fast density) into an inverse
- * autoregressive flow (fast sampling), and any layer into its inverse.
+ * autoregressive flow (fast sampling), and any layer into its inverse. A
+ * shape-changing layer's shapes swap: invert(squeeze) is depth-to-space.
  */
-import type { Bijector, Params } from "../core/types.js";
+import { outputShapeOf, type Bijector, type Params } from "../core/types.js";
 
 export function invert<P extends Params>(inner: Bijector<P>): Bijector<P> {
   if (inner.updateState) {
@@ -12,7 +13,8 @@ export function invert<P extends Params>(inner: Bijector<P>): Bijector<P> {
   }
   return {
     kind: `invert(${inner.kind})`,
-    eventShape: inner.eventShape,
+    eventShape: outputShapeOf(inner),
+    ...(inner.outputShape ? { outputShape: inner.eventShape } : {}),
     contextDim: inner.contextDim,
     init: (key, options) => inner.init(key, options),
     forward: (params, x, cond, options) => inner.inverse(params, x, cond, options),

@@ -39,6 +39,13 @@ export interface Bijector<P extends Params = Params> {
   readonly kind: string;
   /** Shape of one event (without the batch axis), e.g. [D] or [H, W, C]. */
   readonly eventShape: number[];
+  /**
+   * Shape of one event of `forward`'s output (the input of `inverse`), when it
+   * differs from `eventShape`: a squeeze maps [H, W, C] to [H/2, W/2, 4C], a
+   * multi-scale stack to [H * W * C]. Absent means `eventShape`; read it with
+   * `outputShapeOf`. The number of entries is always the same (a bijection).
+   */
+  readonly outputShape?: number[];
   /** Context width the conditioner expects, or 0 for an unconditional layer. */
   readonly contextDim: number;
   init(key: Array, options?: InitOptions): P;
@@ -50,4 +57,9 @@ export interface Bijector<P extends Params = Params> {
    * Consumes its arguments.
    */
   updateState?(params: P, x: Array, cond?: Array): P;
+}
+
+/** The shape of one event of `b`'s forward output: `b.outputShape ?? b.eventShape`. */
+export function outputShapeOf(b: Pick<Bijector<any>, "eventShape" | "outputShape">): number[] {
+  return b.outputShape ?? b.eventShape;
 }

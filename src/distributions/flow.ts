@@ -10,7 +10,7 @@
  * Params are `{ bijector, base }`; every method consumes its array arguments.
  */
 import { numpy as np, tree, type Array, type DType } from "@jax-js/jax";
-import type { Bijector, CallOptions, InitOptions, Params } from "../core/types.js";
+import { outputShapeOf, type Bijector, type CallOptions, type InitOptions, type Params } from "../core/types.js";
 import { checkInput } from "../core/checks.js";
 import { splitKey } from "../core/keys.js";
 import type { Distribution } from "./types.js";
@@ -31,22 +31,30 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
   readonly bijector: Bijector<P>;
   readonly base: Distribution<Q>;
   readonly eventShape: number[];
+  /**
+   * Shape of one latent event: the bijector's output shape, which the base
+   * distribution's event shape must equal. It differs from `eventShape` for
+   * shape-changing bijectors (a multi-scale stack maps [H, W, C] to [H * W * C]).
+   */
+  readonly latentShape: number[];
   /** Context width (0 for an unconditional flow). */
   readonly contextDim: number;
   /** The JSON config that rebuilds this flow (set by the model factories), if any. */
   readonly config?: unknown;
 
   constructor({ bijector, base, config }: { bijector: Bijector<P>; base: Distribution<Q>; config?: unknown }) {
-    const a = bijector.eventShape;
+    const a = outputShapeOf(bijector);
     const b = base.eventShape;
     if (a.length !== b.length || a.some((d, i) => d !== b[i])) {
+      const what = bijector.outputShape ? "output shape" : "event shape";
       throw new Error(
-        `Flow: the bijector's event shape ${fmt(a)} differs from the base distribution's ${fmt(b)}`,
+        `Flow: the bijector's ${what} ${fmt(a)} differs from the base distribution's event shape ${fmt(b)}`,
       );
     }
     this.bijector = bijector;
     this.base = base;
-    this.eventShape = a;
+    this.eventShape = bijector.eventShape;
+    this.latentShape = a;
     this.contextDim = bijector.contextDim;
     this.config = config;
   }
@@ -103,7 +111,7 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
     return [x, finiteOrNegInf(logPz.sub(logDetInv))];
   }
 
-  /** Data to latent: z = f(x). */
+  /** Data to latent: z = f(x), of shape [batch, ...latentShape]. */
   encode(params: FlowParams<P, Q>, x: Array, cond?: Array): Array {
     this.check("Flow.encode", x, cond);
     tree.dispose(params.base);
@@ -112,9 +120,9 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
     return z;
   }
 
-  /** Latent to data: x = f^-1(z). */
+  /** Latent to data: x = f^-1(z), z of shape [batch, ...latentShape]. */
   decode(params: FlowParams<P, Q>, z: Array, cond?: Array): Array {
-    this.check("Flow.decode", z, cond);
+    this.check("Flow.decode", z, cond, this.latentShape);
     tree.dispose(params.base);
     const [x, logDet] = this.bijector.inverse(params.bijector, z, cond);
     logDet.dispose();
@@ -135,9 +143,9 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
     return { bijector: this.bijector.updateState(params.bijector, x, cond), base: params.base };
   }
 
-  /** x is [batch, ...eventShape]; cond is [batch, contextDim] when conditional, absent otherwise. */
-  private check(where: string, x: Array, cond: Array | undefined): void {
-    checkInput(where, this.eventShape, this.contextDim, x, cond);
+  /** x is [batch, ...shape] (default eventShape); cond is [batch, contextDim] when conditional, absent otherwise. */
+  private check(where: string, x: Array, cond: Array | undefined, shape = this.eventShape): void {
+    checkInput(where, shape, this.contextDim, x, cond);
     if (this.contextDim === 0 && cond !== undefined) {
       throw new Error(`${where}: this flow is unconditional (contextDim 0): do not pass a context`);
     }

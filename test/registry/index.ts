@@ -4,6 +4,7 @@ import { basicEntries } from "./basic.js";
 import { couplingEntries } from "./coupling.js";
 import { autoregressiveEntries } from "./autoregressive.js";
 import { layerEntries } from "./layers.js";
+import { imageEntries } from "./image.js";
 
-export const registry: RegistryEntry[] = [...basicEntries, ...couplingEntries, ...autoregressiveEntries, ...layerEntries];
+export const registry: RegistryEntry[] = [...basicEntries, ...couplingEntries, ...autoregressiveEntries, ...layerEntries, ...imageEntries];
 export type { RegistryEntry };
