@@ -44,8 +44,10 @@ export { standardNormal, type StandardNormalParams } from "./distributions/stand
 export { diagNormal, type DiagNormalParams } from "./distributions/diag-normal.js";
 export { gaussianMixture, type GaussianMixtureParams } from "./distributions/mixture.js";
 export { Flow, type FlowParams, type FlowSampleOptions } from "./distributions/flow.js";
+export { buildFlow, resolveFlowConfig, type FlowConfig, type ResolvedFlowConfig } from "./models/index.js";
+export { buildImageFlow, resolveImageConfig, IMAGE_MODELS, type ImageFlowConfig, type ImageModel } from "./models/image.js";
 export {
-  buildFlow,
+  buildVectorFlow,
   resolveVectorConfig,
   nice,
   realNVP,

@@ -5,7 +5,8 @@ import { mkdtemp, rm, readFile, writeFile, readdir, unlink } from "node:fs/promi
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { numpy as np, random, tree } from "@jax-js/jax";
-import { buildFlow, type VectorFlowConfig } from "../src/models/vector.js";
+import { buildFlow } from "../src/models/index.js";
+import { type VectorFlowConfig } from "../src/models/vector.js";
 import { makeRng } from "../src/core/prng.js";
 import { fitStandardizer } from "../src/data/standardize.js";
 import { fit, stateToDevice, type FitOptions, type TrainState, type VectorData } from "../src/train/fit.js";

@@ -3,7 +3,7 @@ import "./helpers/setup.js";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { numpy as np, random, tree } from "@jax-js/jax";
-import { buildFlow } from "../src/models/vector.js";
+import { buildFlow } from "../src/models/index.js";
 import { Flow } from "../src/distributions/flow.js";
 import { standardNormal } from "../src/distributions/standard-normal.js";
 import { affine } from "../src/bijectors/affine.js";

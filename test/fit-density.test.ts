@@ -3,7 +3,7 @@ import "./helpers/setup.js";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { numpy as np, random, tree, type Array } from "@jax-js/jax";
-import { buildFlow } from "../src/models/vector.js";
+import { buildFlow } from "../src/models/index.js";
 import { fitDensity } from "../src/train/fit-density.js";
 import { values } from "./helpers/arrays.js";
 

@@ -2,7 +2,8 @@ import "./helpers/setup.js";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { blockUntilReady, numpy as np, random, tree } from "@jax-js/jax";
-import { buildFlow, type VectorFlowConfig } from "../src/models/vector.js";
+import { buildFlow } from "../src/models/index.js";
+import { type VectorFlowConfig } from "../src/models/vector.js";
 import { makeRng } from "../src/core/prng.js";
 import {
   evaluateNLL, fit, trainStateFromJSON, trainStateToJSON,

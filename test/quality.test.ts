@@ -8,7 +8,7 @@ import "./helpers/setup.js";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { random, tree } from "@jax-js/jax";
-import { buildFlow } from "../src/models/vector.js";
+import { buildFlow } from "../src/models/index.js";
 import { fit } from "../src/train/fit.js";
 import { logProbRows } from "../src/eval/log-prob-rows.js";
 import { sampleToy2d } from "../src/data/toy2d.js";

@@ -138,6 +138,15 @@ export function luLinear(eventShape: number[], options: LuLinearOptions = {}): B
     np.ones([x.shape[0]], { dtype: x.dtype }).mul(logS.sum().mul(positions));
   // Gathers with constant indices (under jit the index array becomes a constant of the trace).
   const gather = (x: Array, order: number[]) => np.take(x, np.array(order, { dtype: np.int32 }), -1);
+  /**
+   * The same reordering as a product with a one-hot matrix: its gradient is a
+   * matmul, where a gather's is a scatter, which jax-js 0.1.25 cannot jit here.
+   */
+  const permuteColumns = (x: Array, order: number[]) => {
+    const onehot = x.dtype === np.float64 ? new Float64Array(c * c) : new Float32Array(c * c);
+    order.forEach((from, to) => (onehot[from * c + to] = 1));
+    return np.matmul(x, np.array(onehot, { shape: [c, c], dtype: x.dtype }));
+  };
 
   return {
     kind: "luLinear",
@@ -162,7 +171,7 @@ export function luLinear(eventShape: number[], options: LuLinearOptions = {}): B
       // Rows are vectors: (L U x)^T = x^T U^T L^T, then P reorders the entries.
       const rows = x.reshape([-1, c]);
       const z = np.matmul(np.matmul(rows, U.transpose()), L.transpose());
-      return [gather(z, f.perm).reshape(shape), logDet];
+      return [permuteColumns(z, f.perm).reshape(shape), logDet];
     },
     inverse({ lower, upper, logS }, y, cond) {
       checkInput(where, eventShape, 0, y);

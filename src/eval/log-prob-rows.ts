@@ -12,11 +12,12 @@ export interface RowsOptions {
   batch?: number;
 }
 
-/** Copy rows [start, start + batch) of `data` (width `width`), zero-padding past the end. */
-function chunk(data: Float32Array, width: number, start: number, batch: number): Array {
+/** Copy rows [start, start + batch) of `data` (rows of `shape`), zero-padding past the end. */
+function chunk(data: Float32Array, shape: number[], start: number, batch: number): Array {
+  const width = shape.reduce((a, d) => a * d, 1);
   const out = new Float32Array(batch * width);
   out.set(data.subarray(start * width, Math.min(data.length, (start + batch) * width)));
-  return np.array(out).reshape([batch, width]);
+  return np.array(out).reshape([batch, ...shape]);
 }
 
 /** log p(x) for every row of `x` ([rows, dim] row-major). Does not consume `params`. */
@@ -38,9 +39,9 @@ export async function logProbRows(
   const out = new Float64Array(rows);
   try {
     for (let start = 0; start < rows; start += batch) {
-      const xb = chunk(x, dim, start, batch);
+      const xb = chunk(x, flow.eventShape, start, batch);
       const lp = cond
-        ? logProb(tree.ref(params), xb, chunk(cond, flow.contextDim, start, batch))
+        ? logProb(tree.ref(params), xb, chunk(cond, [flow.contextDim], start, batch))
         : logProb(tree.ref(params), xb);
       const values = (await lp.data()) as Float32Array;
       out.set(values.subarray(0, Math.min(batch, rows - start)), start);

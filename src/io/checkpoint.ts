@@ -20,7 +20,7 @@ import { readFile, stat, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { numpy as np, random } from "@jax-js/jax";
 import type { Flow, FlowParams } from "../distributions/flow.js";
-import { buildFlow, resolveVectorConfig, type VectorFlowConfig } from "../models/vector.js";
+import { buildFlow, resolveFlowConfig, configDim, configContextDim, type FlowConfig, type ResolvedFlowConfig } from "../models/index.js";
 import { standardizerFromJSON, type Standardizer } from "../data/standardize.js";
 import { flatten, type Flattened } from "../train/flat-params.js";
 import type { FitOptions, FloatVector, HistoryEntry, TrainState } from "../train/fit.js";
@@ -52,7 +52,7 @@ export type TrainingOptionsJSON = Pick<
 export interface RunConfig {
   format: typeof RUN_FORMAT;
   version: number;
-  model: Required<VectorFlowConfig>;
+  model: ResolvedFlowConfig;
   preprocessing: Standardizer | null;
   data: DataDescription;
   training: {
@@ -119,9 +119,9 @@ function layoutOf(flow: Flow<any, any>, dtype: "float32" | "float64"): Pick<Flat
   return { spec, unravel };
 }
 
-function resolvedModel(flow: Flow<any, any>): Required<VectorFlowConfig> {
+function resolvedModel(flow: Flow<any, any>): ResolvedFlowConfig {
   if (flow.config === undefined) throw new Error("saveRun: the flow has no config; build it with buildFlow so the run can rebuild it");
-  return resolveVectorConfig(flow.config as VectorFlowConfig);
+  return resolveFlowConfig(flow.config as FlowConfig);
 }
 
 /** Save a run (see the module comment). Creates `dir` if needed. */
@@ -183,9 +183,9 @@ export async function saveRun(dir: string, run: SaveRunInput, options: SaveRunOp
     data: {
       name: run.data?.name ?? null,
       columns: run.data?.columns ?? null,
-      dim: model.dim,
+      dim: configDim(model),
       rows: run.data?.rows ?? null,
-      contextDim: model.contextDim,
+      contextDim: configContextDim(model),
     },
     training: {
       options: trainingOptions as TrainingOptionsJSON,
@@ -246,9 +246,9 @@ function parseConfig(path: string, bytes: Buffer): RunConfig {
   if (!isObject(raw)) throw new Error(`${path}: expected a JSON object`);
   if (raw.format !== RUN_FORMAT) throw new Error(`${path}: format is ${JSON.stringify(raw.format)}, expected "${RUN_FORMAT}"`);
   checkVersion(path, raw.version);
-  let model: Required<VectorFlowConfig>;
+  let model: ResolvedFlowConfig;
   try {
-    model = resolveVectorConfig(raw.model as VectorFlowConfig);
+    model = resolveFlowConfig(raw.model as FlowConfig);
   } catch (e) {
     throw new Error(`${path}: model: ${(e as Error).message}`);
   }
@@ -270,12 +270,12 @@ function parseConfig(path: string, bytes: Buffer): RunConfig {
     data: {
       name: typeof data.name === "string" ? data.name : null,
       columns:
-        Array.isArray(data.columns) && data.columns.length === model.dim && data.columns.every((c) => typeof c === "string")
+        Array.isArray(data.columns) && data.columns.length === configDim(model) && data.columns.every((c) => typeof c === "string")
           ? (data.columns as string[])
           : null,
-      dim: model.dim,
+      dim: configDim(model),
       rows: isCount(data.rows) ? data.rows : null,
-      contextDim: model.contextDim,
+      contextDim: configContextDim(model),
     },
     training: training as RunConfig["training"],
   };
@@ -368,7 +368,7 @@ export async function loadRun(dir: string): Promise<LoadedRun> {
   checkVersion(`${weightsPath}: __metadata__`, Number(metadata.version));
   let savedModel: unknown;
   try {
-    savedModel = resolveVectorConfig(JSON.parse(metadata.model ?? "null"));
+    savedModel = resolveFlowConfig(JSON.parse(metadata.model ?? "null"));
   } catch (e) {
     throw new Error(`${weightsPath}: __metadata__.model is not a valid model config (${(e as Error).message})`);
   }

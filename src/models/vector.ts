@@ -140,12 +140,12 @@ function buildBijector(c: Required<VectorFlowConfig>): Bijector<any> {
 }
 
 /** Build a vector flow from its JSON config. */
-export function buildFlow(config: VectorFlowConfig): Flow<any> {
+export function buildVectorFlow(config: VectorFlowConfig): Flow<any> {
   const full = resolveVectorConfig(config);
   return new Flow({ bijector: buildBijector(full), base: buildBase(full.base, full.dim), config: full });
 }
 
-export const nice = (c: Omit<VectorFlowConfig, "model">) => buildFlow({ ...c, model: "nice" });
-export const realNVP = (c: Omit<VectorFlowConfig, "model">) => buildFlow({ ...c, model: "realnvp" });
-export const maf = (c: Omit<VectorFlowConfig, "model">) => buildFlow({ ...c, model: "maf" });
-export const iaf = (c: Omit<VectorFlowConfig, "model">) => buildFlow({ ...c, model: "iaf" });
+export const nice = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "nice" });
+export const realNVP = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "realnvp" });
+export const maf = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "maf" });
+export const iaf = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "iaf" });

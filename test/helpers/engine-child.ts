@@ -1,7 +1,7 @@
 /** Run by test/engine.test.ts in a child process with CLAYFLOW_THREADS set. */
 import { startEngine } from "../../src/engine/index.js";
 import { numpy as np, random, jit } from "@jax-js/jax";
-import { buildFlow } from "../../src/models/vector.js";
+import { buildFlow } from "../../src/models/index.js";
 import { fit } from "../../src/train/fit.js";
 import { sampleToy2d } from "../../src/data/toy2d.js";
 

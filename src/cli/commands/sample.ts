@@ -4,6 +4,7 @@ import { startEngine } from "../../engine/index.js";
 import { writeFileAtomic } from "../../io/atomic-write.js";
 import { savePng, composePanels, scatterPlot } from "../../io/plot.js";
 import { UsageError, type Command } from "../args.js";
+import { configDim } from "../../models/index.js";
 import { inferenceParams, openRun, sampleRows } from "../run-dir.js";
 import { tree } from "@jax-js/jax";
 import { toCsv } from "../csv-out.js";
@@ -38,7 +39,7 @@ export const sample: Command = {
     const run = await openRun(o.run as string);
     if (run.flow.contextDim > 0) throw new UsageError("this model is conditional; sampling it from the command line is not supported yet");
     const params = inferenceParams(run);
-    const dim = run.config.model.dim;
+    const dim = configDim(run.config.model);
     if (ext === ".png" && dim !== 2) {
       tree.dispose(params);
       throw new UsageError(`PNG output shows 2-D data; this model has ${dim} dimensions: write --out FILE.csv`);

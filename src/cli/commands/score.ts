@@ -6,6 +6,7 @@ import { standardizeTransform } from "../../data/standardize.js";
 import { writeFileAtomic } from "../../io/atomic-write.js";
 import { logProbRows } from "../../eval/log-prob-rows.js";
 import { UsageError, type Command } from "../args.js";
+import { configDim } from "../../models/index.js";
 import { inferenceParams, openRun, toDataUnits } from "../run-dir.js";
 import { toCsv } from "../csv-out.js";
 
@@ -29,7 +30,7 @@ export const score: Command = {
     const run = await openRun(o.run as string);
     if (run.flow.contextDim > 0) throw new UsageError("this model is conditional; scoring it from the command line is not supported yet");
     const table = readCsvFile(o.data as string);
-    const dim = run.config.model.dim;
+    const dim = configDim(run.config.model);
     if (table.cols !== dim) {
       throw new Error(`${o.data} has ${table.cols} columns, the model in ${o.run} was trained on ${dim}`);
     }

@@ -3,9 +3,12 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { numpy as np, random, tree } from "@jax-js/jax";
 import { startEngine } from "../../engine/index.js";
-import { buildFlow, VECTOR_MODELS, type VectorFlowConfig, type VectorModel } from "../../models/vector.js";
+import { buildVectorFlow as buildFlow, VECTOR_MODELS, type VectorFlowConfig, type VectorModel } from "../../models/vector.js";
 import { fit, evaluateNLL, type FitOptions, type TrainState } from "../../train/fit.js";
 import { saveRun, loadRun } from "../../io/checkpoint.js";
+import { isImageConfig, IMAGE_MODELS, type ImageModel } from "../../models/image.js";
+import { IMAGE_DATASET_NAMES, type ImageDatasetName } from "../../data/image-datasets.js";
+import { trainImageRun, type ImageTrainSettings } from "./train-image.js";
 import { writeFileAtomic } from "../../io/atomic-write.js";
 import { savePng } from "../../io/plot.js";
 import { densityFigure, lossFigure, samplesFigure } from "../../io/flow-plots.js";
@@ -159,6 +162,7 @@ async function resumeSettings(dir: string, o: ParsedOptions): Promise<[TrainSett
   if (run.bestParams) tree.dispose(run.bestParams);
   const t = run.config.training.options;
   const m = run.config.model;
+  if (isImageConfig(m)) throw new UsageError(`${dir} holds an image model: use clayflow train --resume ${dir} (image runs resume through the same command)`);
   if (!run.config.data.name) throw new Error(`${dir}: the run does not record its data set, so it cannot be resumed`);
   const s: TrainSettings = {
     model: m.model,
@@ -219,14 +223,70 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
   };
 }
 
+const isImageData = (name: unknown): name is ImageDatasetName => (IMAGE_DATASET_NAMES as readonly unknown[]).includes(name);
+
+function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
+  const model = o.model as string;
+  if (!(IMAGE_MODELS as readonly string[]).includes(model)) {
+    throw new UsageError(`image data needs an image model: ${IMAGE_MODELS.join(" or ")} (got "${model}")`);
+  }
+  if (!o.out) throw new UsageError("--out DIR is required: where the run is saved");
+  const hidden = o.hidden === undefined ? undefined : Number(o.hidden);
+  if (hidden !== undefined && !(Number.isInteger(hidden) && hidden > 0)) throw new UsageError(`--hidden for image models is one channel count, e.g. 64; got "${o.hidden}"`);
+  return {
+    model: model as ImageModel,
+    data: o.data as ImageDatasetName,
+    dataDir: o["data-dir"] as string | undefined,
+    out: o.out as string,
+    steps: o.steps as number,
+    batchSize: wasGiven(o, "batch-size") ? (o["batch-size"] as number) : 64,
+    lr: o.lr as number,
+    levels: o.levels as number | undefined,
+    flowSteps: o["flow-steps"] as number | undefined,
+    hidden,
+    blocks: o.blocks as number | undefined,
+    seed: o.seed as number,
+    evalEvery: o["eval-every"] as number,
+    checkpointEvery: o["checkpoint-every"] as number,
+    validImages: 2000,
+    threads: o.threads as number | undefined,
+  };
+}
+
+/** Settings of an image run being resumed, read back from its config. */
+async function resumeImage(dir: string, o: ParsedOptions): Promise<void> {
+  const run = await loadRun(dir);
+  tree.dispose(run.params);
+  if (run.bestParams) tree.dispose(run.bestParams);
+  const m = run.config.model;
+  if (!isImageConfig(m) || !isImageData(run.config.data.name)) throw new Error(`${dir}: not an image run`);
+  const t = run.config.training.options;
+  const lr = typeof t.optimizer?.lr === "number" ? t.optimizer.lr : (t.optimizer?.lr?.lr ?? 1e-3);
+  const steps = wasGiven(o, "steps") ? (o.steps as number) : (t.steps ?? 1000);
+  if (run.state.step >= steps) throw new UsageError(`${dir} already finished its ${steps} steps; pass a larger --steps to train further`);
+  await trainImageRun(
+    {
+      model: m.model, data: run.config.data.name, dataDir: o["data-dir"] as string | undefined, out: dir, steps,
+      batchSize: t.batchSize ?? 64, lr, levels: m.levels, flowSteps: m.steps, hidden: m.hidden, blocks: m.blocks,
+      seed: t.seed ?? 0, evalEvery: t.evalEvery ?? 500, checkpointEvery: t.checkpointEvery ?? 500,
+      trainImages: run.config.data.rows ?? undefined, validImages: 2000, threads: o.threads as number | undefined,
+    },
+    run.state,
+  );
+}
+
 export const train: Command = {
   spec: {
     name: "train",
     summary: "fit a flow to a 2-D toy density or a CSV file; saves checkpoints and pictures",
     usage: "clayflow train --data NAME|FILE.csv --out DIR [options]   |   clayflow train --resume DIR",
     options: {
-      model: { type: "string", help: `flow: ${VECTOR_MODELS.join(", ")}`, default: "realnvp", value: "NAME" },
-      data: { type: "string", help: "moons, 8gaussians, checkerboard, rings, pinwheel, 2spirals, circles, swissroll, or a CSV file", value: "NAME|FILE" },
+      model: { type: "string", help: `flow: ${VECTOR_MODELS.join(", ")} (vectors); glow, realnvp (images)`, default: "realnvp", value: "NAME" },
+      data: { type: "string", help: "moons, 8gaussians, checkerboard, rings, pinwheel, 2spirals, circles, swissroll, a CSV file, or fashion-mnist / mnist", value: "NAME|FILE" },
+      "data-dir": { type: "string", help: "folder holding the image datasets (else CLAYFLOW_DATA_DIR, the cache, /usr/share/datasets)", value: "DIR" },
+      levels: { type: "int", help: "image models: multi-scale levels (default 2)" },
+      "flow-steps": { type: "int", help: "glow: flow steps per level (default 4)" },
+      blocks: { type: "int", help: "image models: residual blocks per conditioner (default 1)" },
       out: { type: "string", help: "run directory to create", value: "DIR" },
       resume: { type: "string", help: "continue the run in DIR from its last checkpoint", value: "DIR" },
       steps: { type: "int", help: "training steps in total", default: 10000 },
@@ -235,7 +295,7 @@ export const train: Command = {
       schedule: { type: "string", help: "learning-rate schedule: constant or cosine", default: "cosine" },
       "clip-norm": { type: "number", help: "clip gradients to this global norm" },
       layers: { type: "int", help: "coupling / autoregressive layers (default per model)" },
-      hidden: { type: "string", help: "hidden widths of each conditioner, e.g. 64,64", value: "W,W" },
+      hidden: { type: "string", help: "hidden widths of each conditioner, e.g. 64,64 (image models: one channel count)", value: "W,W" },
       samples: { type: "int", help: "training rows drawn from a toy density", default: 20000 },
       seed: { type: "int", help: "seed for initialisation, batches and toy data", default: 0 },
       "eval-every": { type: "int", help: "steps between validation evaluations", default: 250 },
@@ -248,15 +308,26 @@ export const train: Command = {
       "clayflow train --data 8gaussians --out runs/8g",
       "clayflow train --model maf --data table.csv --out runs/table --steps 20000",
       "clayflow train --resume runs/8g",
+      "clayflow train --model glow --data fashion-mnist --out runs/fashion --steps 20000",
     ],
   },
   async run(o) {
     if (o.resume) {
+      const peek = await loadRun(o.resume as string);
+      tree.dispose(peek.params);
+      if (peek.bestParams) tree.dispose(peek.bestParams);
+      if (isImageConfig(peek.config.model)) return resumeImage(o.resume as string, o);
       const [settings, state] = await resumeSettings(o.resume as string, o);
       if (state.step >= settings.steps) {
         throw new UsageError(`${settings.out} already finished its ${settings.steps} steps; pass a larger --steps to train further`);
       }
       await trainRun(settings, state);
+      return;
+    }
+    if (isImageData(o.data)) {
+      const settings = imageSettingsFrom(o);
+      checkFreshRunDir(settings.out);
+      await trainImageRun(settings);
       return;
     }
     const settings = settingsFrom(o);

@@ -1,0 +1,155 @@
+/**
+ * Flows for images [H, W, C], from a plain JSON config:
+ * - "glow" (Kingma & Dhariwal 2018): L levels; each squeezes, then runs K steps of
+ *   ActNorm, an LU-parametrised 1x1 convolution and an affine coupling on channel
+ *   halves; every level but the last factors out half its channels under a learned
+ *   conditional prior;
+ * - "realnvp" (multi-scale RealNVP, Dinh et al. 2016): each level runs 3 checkerboard
+ *   couplings, squeezes, then 3 channel couplings (with ActNorm between couplings),
+ *   and factors out half its channels; the last level runs 4 checkerboard couplings.
+ * The first layer maps dequantised pixels x in [0, 1) to logit space (counted in the
+ * log-det), so `logProb` is the density of x and bits/dim follow from it.
+ * Conditioners are ResNets on shifted-matmul convolutions. With `classes > 0` the
+ * flow is class-conditional: a one-hot label (the context) is broadcast over the
+ * pixels and fed to every coupling and every prior.
+ */
+import { numpy as np, type Array, type DType } from "@jax-js/jax";
+import type { Bijector } from "../core/types.js";
+import { assertPositiveInt } from "../core/checks.js";
+import { chain } from "../bijectors/chain.js";
+import { actNorm } from "../bijectors/actnorm.js";
+import { luLinear } from "../bijectors/lu-linear.js";
+import { squeeze } from "../bijectors/squeeze.js";
+import { scaledLogit } from "../bijectors/scaled-logit.js";
+import { imageAffineCoupling, imageCouplingChannels, type ImageConditioner } from "../bijectors/image-coupling.js";
+import { multiScale, type MultiScaleLevel } from "../bijectors/split.js";
+import { resnet } from "../nn/resnet.js";
+import { standardNormal } from "../distributions/standard-normal.js";
+import { Flow } from "../distributions/flow.js";
+import { DEFAULT_LOGIT_ALPHA } from "../data/dequantize.js";
+
+export const IMAGE_MODELS = ["glow", "realnvp"] as const;
+export type ImageModel = (typeof IMAGE_MODELS)[number];
+
+export interface ImageFlowConfig {
+  model: ImageModel;
+  /** Image shape [H, W, C]; H and W divisible by 2^(levels - 1) (Glow: 2^levels). */
+  shape: number[];
+  /** Multi-scale levels. Default 2. */
+  levels?: number;
+  /** Glow: flow steps per level. Default 4. RealNVP ignores it. */
+  steps?: number;
+  /** Channels of each ResNet conditioner. Default 64. */
+  hidden?: number;
+  /** Residual blocks per conditioner. Default 1. */
+  blocks?: number;
+  /** Number of classes for a class-conditional flow (context = one-hot label); 0 for none. */
+  classes?: number;
+  /** Logit preprocessing: y = logit(alpha + (1 - 2 alpha) x). Default 0.05. */
+  logitAlpha?: number;
+  /** Seed of the fixed parts of the architecture (the 1x1 convolutions' permutations). */
+  seed?: number;
+}
+
+export type ResolvedImageFlowConfig = Required<ImageFlowConfig>;
+
+export function isImageConfig(c: unknown): c is ImageFlowConfig {
+  return !!c && typeof c === "object" && globalThis.Array.isArray((c as ImageFlowConfig).shape);
+}
+
+export function resolveImageConfig(config: ImageFlowConfig): ResolvedImageFlowConfig {
+  const where = "image flow config";
+  if (!IMAGE_MODELS.includes(config.model)) {
+    throw new Error(`${where}: unknown model "${config.model}"; expected one of ${IMAGE_MODELS.join(", ")}`);
+  }
+  const full: ResolvedImageFlowConfig = {
+    model: config.model,
+    shape: config.shape,
+    levels: config.levels ?? 2,
+    steps: config.steps ?? 4,
+    hidden: config.hidden ?? 64,
+    blocks: config.blocks ?? 1,
+    classes: config.classes ?? 0,
+    logitAlpha: config.logitAlpha ?? DEFAULT_LOGIT_ALPHA,
+    seed: config.seed ?? 0,
+  };
+  if (full.shape.length !== 3) throw new Error(`${where}: shape must be [H, W, C], got [${full.shape.join(", ")}]`);
+  full.shape.forEach((d) => assertPositiveInt(where, "each shape entry", d));
+  for (const k of ["levels", "steps", "hidden"] as const) assertPositiveInt(where, k, full[k]);
+  if (!Number.isInteger(full.blocks) || full.blocks < 0) throw new Error(`${where}: blocks must be a non-negative integer`);
+  if (!Number.isInteger(full.classes) || full.classes < 0) throw new Error(`${where}: classes must be a non-negative integer`);
+  const squeezes = full.model === "glow" ? full.levels : full.levels - 1;
+  const f = 2 ** squeezes;
+  if (full.shape[0] % f !== 0 || full.shape[1] % f !== 0) {
+    throw new Error(`${where}: ${full.model} with ${full.levels} levels squeezes ${squeezes} times, so H and W must be divisible by ${f}; got [${full.shape.join(", ")}]`);
+  }
+  return full;
+}
+
+/** A ResNet conditioner; a class context [B, K] is broadcast to [B, h, w, K] and concatenated. */
+function conditioner(c: ResolvedImageFlowConfig, inChannels: number, outChannels: number): ImageConditioner<any> {
+  const net = resnet({ inChannels, outChannels, hidden: c.hidden, blocks: c.blocks, contextChannels: c.classes });
+  if (c.classes === 0) return { init: (key, dtype) => net.init(key, dtype), apply: (p, x, cond) => net.apply(p, x, cond) };
+  return {
+    contextDim: c.classes,
+    init: (key, dtype?: DType) => net.init(key, dtype),
+    apply: (p, x: Array, cond?: Array) => {
+      const [b, h, w] = x.shape;
+      const image = cond!.reshape([b, 1, 1, c.classes]).mul(np.ones([1, h, w, 1], { dtype: x.dtype }));
+      return net.apply(p, x, image);
+    },
+  };
+}
+
+function coupling(c: ResolvedImageFlowConfig, shape: number[], mask: "checkerboard" | "channel", parity: 0 | 1): Bijector<any> {
+  const { inChannels, outChannels } = imageCouplingChannels({ shape, mask, parity });
+  return imageAffineCoupling({ shape, mask, parity, conditioner: conditioner(c, inChannels, outChannels) });
+}
+
+function glowLevel(c: ResolvedImageFlowConfig, shape: number[], level: number): Bijector<any> {
+  const [h, w, ch] = shape;
+  const s = [h / 2, w / 2, 4 * ch];
+  const layers: Bijector<any>[] = [squeeze(shape)];
+  for (let k = 0; k < c.steps; k++) {
+    layers.push(actNorm(s), luLinear(s, { seed: c.seed * 1000 + level * 100 + k }), coupling(c, s, "channel", (k % 2) as 0 | 1));
+  }
+  return chain(layers);
+}
+
+function realNVPLevel(c: ResolvedImageFlowConfig, shape: number[], last: boolean): Bijector<any> {
+  const layers: Bijector<any>[] = [];
+  const couplings = last ? 4 : 3;
+  for (let k = 0; k < couplings; k++) {
+    if (k > 0) layers.push(actNorm(shape));
+    layers.push(coupling(c, shape, "checkerboard", (k % 2) as 0 | 1));
+  }
+  if (!last) {
+    const [h, w, ch] = shape;
+    const s = [h / 2, w / 2, 4 * ch];
+    layers.push(squeeze(shape));
+    for (let k = 0; k < 3; k++) layers.push(actNorm(s), coupling(c, s, "channel", (k % 2) as 0 | 1));
+  }
+  return chain(layers);
+}
+
+function buildImageBijector(c: ResolvedImageFlowConfig): Bijector<any> {
+  const levels: MultiScaleLevel[] = [];
+  let shape = c.shape;
+  for (let l = 0; l < c.levels; l++) {
+    const last = l === c.levels - 1;
+    const bijector = c.model === "glow" ? glowLevel(c, shape, l) : realNVPLevel(c, shape, last);
+    // Both level kinds end squeezed ([h/2, w/2, 4c]) except RealNVP's last; half the channels go on.
+    const [h, w, ch] = c.model === "glow" || !last ? [shape[0] / 2, shape[1] / 2, shape[2] * 4] : shape;
+    const prior = last ? undefined : conditioner(c, ch / 2, ch);
+    levels.push({ bijector, prior });
+    shape = [h, w, ch / 2];
+  }
+  return chain([scaledLogit(c.shape, c.logitAlpha), multiScale({ levels, squeeze: false })]);
+}
+
+export function buildImageFlow(config: ImageFlowConfig): Flow<any, any> {
+  const full = resolveImageConfig(config);
+  const bijector = buildImageBijector(full);
+  const D = full.shape.reduce((a, d) => a * d, 1);
+  return new Flow({ bijector, base: standardNormal([D]), config: full });
+}

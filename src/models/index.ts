@@ -1,0 +1,28 @@
+/**
+ * Any flow from its JSON config: vector models (`dim`) or image models (`shape`).
+ * A checkpoint's config.json holds the resolved config, and this rebuilds it.
+ */
+import type { Flow } from "../distributions/flow.js";
+import { buildVectorFlow, resolveVectorConfig, type VectorFlowConfig } from "./vector.js";
+import { buildImageFlow, isImageConfig, resolveImageConfig, type ImageFlowConfig, type ResolvedImageFlowConfig } from "./image.js";
+
+export type FlowConfig = VectorFlowConfig | ImageFlowConfig;
+export type ResolvedFlowConfig = Required<VectorFlowConfig> | ResolvedImageFlowConfig;
+
+export function resolveFlowConfig(config: FlowConfig): ResolvedFlowConfig {
+  return isImageConfig(config) ? resolveImageConfig(config) : resolveVectorConfig(config as VectorFlowConfig);
+}
+
+export function buildFlow(config: FlowConfig): Flow<any, any> {
+  return isImageConfig(config) ? buildImageFlow(config) : buildVectorFlow(config as VectorFlowConfig);
+}
+
+/** Number of values in one event (the data's dimension). */
+export function configDim(config: ResolvedFlowConfig): number {
+  return isImageConfig(config) ? config.shape.reduce((a, d) => a * d, 1) : (config as Required<VectorFlowConfig>).dim;
+}
+
+/** Context width: a vector model's contextDim, an image model's number of classes. */
+export function configContextDim(config: ResolvedFlowConfig): number {
+  return isImageConfig(config) ? config.classes : (config as Required<VectorFlowConfig>).contextDim;
+}
