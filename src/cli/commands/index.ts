@@ -4,5 +4,6 @@ import { sample } from "./sample.js";
 import { score } from "./score.js";
 import { demo } from "./demo.js";
 import { doctor } from "./doctor.js";
+import { evaluate } from "./eval.js";
 
-export const COMMANDS: Record<string, Command> = { train, sample, score, doctor, demo };
+export const COMMANDS: Record<string, Command> = { train, sample, score, eval: evaluate, doctor, demo };

@@ -1,0 +1,41 @@
+/** `clayflow eval`: test bits/dim of an image run, with its 95% confidence interval. */
+import { tree } from "@jax-js/jax";
+import { startEngine } from "../../engine/index.js";
+import { isImageConfig } from "../../models/image.js";
+import { IMAGE_DATASET_NAMES, loadImageDataset, type ImageDatasetName } from "../../data/image-datasets.js";
+import { UsageError, type Command } from "../args.js";
+import { inferenceParams, openRun } from "../run-dir.js";
+import { evaluateImages } from "./train-image.js";
+
+export const evaluate: Command = {
+  spec: {
+    name: "eval",
+    summary: "test bits/dim of an image run (FashionMNIST / MNIST) with a 95% confidence interval",
+    usage: "clayflow eval --run DIR [--images N]",
+    options: {
+      run: { type: "string", help: "run directory written by clayflow train", value: "DIR", required: true },
+      images: { type: "int", help: "test images to evaluate (default: all 10,000)" },
+      "data-dir": { type: "string", help: "folder holding the datasets", value: "DIR" },
+      threads: { type: "int", help: "engine threads" },
+    },
+  },
+  async run(o) {
+    await startEngine(o.threads ? { threads: o.threads as number } : {});
+    const run = await openRun(o.run as string);
+    const name = run.config.data.name;
+    if (!isImageConfig(run.config.model) || !(IMAGE_DATASET_NAMES as readonly unknown[]).includes(name)) {
+      tree.dispose(run.params);
+      if (run.bestParams) tree.dispose(run.bestParams);
+      throw new UsageError(`${o.run} is not an image run; for tabular data use clayflow score`);
+    }
+    const test = await loadImageDataset(name as ImageDatasetName, "test", { dataDir: o["data-dir"] as string | undefined });
+    const params = inferenceParams(run);
+    try {
+      const dims = test.height * test.width;
+      const r = await evaluateImages(run.flow, params, test.images, dims, (o.images as number | undefined) ?? test.n, (run.config.training.options.seed ?? 0) + 3);
+      process.stdout.write(`${o.run}: test ${r.testBitsPerDim.toFixed(3)} ± ${r.testBitsPerDimCI.toFixed(3)} bits/dim on ${r.testImages} images (95% CI), step ${run.state.step}\n`);
+    } finally {
+      tree.dispose(params);
+    }
+  },
+};
