@@ -33,10 +33,21 @@ export {
   type MaskedAutoregressiveParams,
 } from "./bijectors/masked-autoregressive.js";
 export { inverseAutoregressive, type InverseAutoregressiveOptions } from "./bijectors/inverse-autoregressive.js";
+export { squeeze } from "./bijectors/squeeze.js";
+export { scaledLogit } from "./bijectors/scaled-logit.js";
+export {
+  imageAffineCoupling,
+  imageCouplingChannels,
+  type ImageConditioner,
+  type ImageAffineCouplingOptions,
+} from "./bijectors/image-coupling.js";
+export { multiScale, type MultiScaleLevel, type MultiScaleOptions } from "./bijectors/split.js";
 
 // Conditioner networks
 export { mlp, type Mlp, type MlpOptions, type MlpParams, type Activation } from "./nn/mlp.js";
 export { made, madeOrder, type Made, type MadeOptions, type MadeOrder, type MadeParams } from "./nn/made.js";
+export { conv2d, type Conv2d, type Conv2dOptions, type ConvParams } from "./nn/conv.js";
+export { resnet, type Resnet, type ResnetOptions, type ResnetParams } from "./nn/resnet.js";
 
 // Distributions and flows
 export type { Distribution, SampleOptions, DistributionInitOptions } from "./distributions/types.js";
@@ -91,6 +102,17 @@ export {
   type Standardizer,
 } from "./data/standardize.js";
 export { splitRows, takeRows, type RowSplit } from "./data/split.js";
+export { parseIdx, readIdxFile, type IdxArray } from "./data/idx.js";
+export {
+  loadImageDataset,
+  locateImageDataset,
+  IMAGE_DATASET_NAMES,
+  DatasetNotFoundError,
+  type ImageDataset,
+  type ImageDatasetName,
+  type ImageDatasetOptions,
+} from "./data/image-datasets.js";
+export { dequantize, logitTransform, logitInverse, bitsPerDimFromLogProb } from "./data/dequantize.js";
 
 // Files and pictures
 export { encodeSafetensors, decodeSafetensors, type DecodedSafetensors } from "./io/safetensors.js";
