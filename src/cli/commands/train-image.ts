@@ -35,6 +35,8 @@ export interface ImageTrainSettings {
   flowSteps?: number;
   hidden?: number;
   blocks?: number;
+  /** Condition on the class label (one-hot context for every coupling and prior). */
+  conditional?: boolean;
   seed: number;
   evalEvery: number;
   checkpointEvery: number;
@@ -62,6 +64,13 @@ function scaled(pixels: Uint8Array, from: number, count: number, dims: number): 
   return out;
 }
 
+/** One-hot rows [count, classes] of labels[from, from + count). */
+function oneHotRows(labels: Uint8Array, from: number, count: number, classes: number): Float32Array {
+  const out = new Float32Array(count * classes);
+  for (let i = 0; i < count; i++) out[i * classes + labels[from + i]] = 1;
+  return out;
+}
+
 /** Fixed dequantisation noise for evaluation sets (seeded; the same every run). */
 function dequantizeOnce(x: Float32Array, seed: number): Float32Array {
   const rng = makeRng(seed);
@@ -76,14 +85,23 @@ function dequantizer(seed: number): (batch: FloatVector, step: number) => void {
   };
 }
 
-/** A grid of samples at several temperatures, side by side. Does not consume `params`. */
+/**
+ * A grid of samples at several temperatures, side by side; for a class-conditional
+ * flow each row is one class. Does not consume `params`.
+ */
 export async function sampleGrid(flow: Flow<any, any>, params: FlowParams, n: number, seed: number, temperatures: number[]) {
   const [h, w] = flow.eventShape;
+  const classes = flow.contextDim;
+  const perRow = classes > 0 ? Math.max(1, Math.round(n / classes)) : Math.ceil(Math.sqrt(n));
+  const count = classes > 0 ? perRow * classes : n;
   const panels = [];
   for (const t of temperatures) {
-    const x = flow.sample(tree.ref(params), random.key(seed), n, { temperature: t });
+    const cond = classes > 0
+      ? np.array(oneHotRows(Uint8Array.from({ length: count }, (_, i) => Math.floor(i / perRow)), 0, count, classes)).reshape([count, classes])
+      : undefined;
+    const x = flow.sample(tree.ref(params), random.key(seed), count, { temperature: t, cond });
     const pixels = Float32Array.from((await x.data()) as Float32Array).map((v) => Math.min(1, Math.max(0, v)));
-    panels.push(imageGrid(pixels, n, h, w, { cols: Math.ceil(Math.sqrt(n)), scale: 2 }));
+    panels.push(imageGrid(pixels, count, h, w, { cols: perRow, scale: 2 }));
   }
   return composePanels(panels, 12);
 }
@@ -99,10 +117,12 @@ export async function evaluateImages(
   dims: number,
   count: number,
   seed: number,
+  labels?: Uint8Array,
 ): Promise<{ testBitsPerDim: number; testBitsPerDimCI: number; testImages: number }> {
   const n = Math.min(count, pixels.length / dims);
   const x = dequantizeOnce(scaled(pixels, 0, n, dims), seed);
-  const logp = await logProbRows(flow, params, x, { batch: Math.min(100, n) });
+  const cond = flow.contextDim > 0 ? oneHotRows(labels!, 0, n, flow.contextDim) : undefined;
+  const logp = await logProbRows(flow, params, x, { batch: Math.min(100, n), cond });
   const bpds = Array.from(logp, (v) => bitsPerDim(-v, dims));
   const mean = bpds.reduce((a, b) => a + b, 0) / n;
   const sd = Math.sqrt(bpds.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, n - 1));
@@ -119,11 +139,15 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   const trainCount = Math.min(s.trainImages ?? train.n - validCount, train.n - validCount);
   const trainX = scaled(train.images, 0, trainCount, dims);
   const validX = dequantizeOnce(scaled(train.images, train.n - validCount, validCount, dims), s.seed + 1);
-  const config: ImageFlowConfig = { model: s.model, shape, levels: s.levels, steps: s.flowSteps, hidden: s.hidden, blocks: s.blocks, seed: s.seed };
+  const classes = s.conditional ? 10 : 0;
+  const trainCond = classes ? oneHotRows(train.labels, 0, trainCount, classes) : undefined;
+  const validCond = classes ? oneHotRows(train.labels, train.n - validCount, validCount, classes) : undefined;
+  const config: ImageFlowConfig = { model: s.model, shape, levels: s.levels, steps: s.flowSteps, hidden: s.hidden, blocks: s.blocks, classes, seed: s.seed };
   const flow = buildImageFlow(config);
   const initCount = Math.min(64, trainCount);
   const initX = np.array(dequantizeOnce(trainX.slice(0, initCount * dims), s.seed + 2)).reshape([initCount, ...shape]);
-  const params = flow.init(random.key(s.seed), { x: initX });
+  const initCond = trainCond ? np.array(trainCond.slice(0, initCount * classes)).reshape([initCount, classes]) : undefined;
+  const params = flow.init(random.key(s.seed), { x: initX, cond: initCond });
   mkdirSync(s.out, { recursive: true });
 
   const options: FitOptions = {
@@ -143,9 +167,9 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   process.once("SIGTERM", onSignal);
   let result;
   try {
-    result = await fit(flow, params, { x: trainX, rows: trainCount }, {
+    result = await fit(flow, params, { x: trainX, rows: trainCount, cond: trainCond }, {
       ...options,
-      valid: { x: validX, rows: validCount },
+      valid: { x: validX, rows: validCount, cond: validCond },
       augment: dequantizer(s.seed),
       resume,
       signal: abort.signal,
@@ -173,7 +197,7 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
     tree.dispose(result.bestParams);
     throw new Error(`interrupted at step ${result.state.step}; the checkpoint in ${s.out} is saved: continue with clayflow train --resume ${s.out}`);
   }
-  const evaluation = await evaluateImages(flow, result.bestParams, test.images, dims, s.testImages ?? test.n, s.seed + 3);
+  const evaluation = await evaluateImages(flow, result.bestParams, test.images, dims, s.testImages ?? test.n, s.seed + 3, test.labels);
   const report: ImageTrainReport = { steps: result.state.step, seconds: result.state.seconds, ...evaluation };
   const testCount = evaluation.testImages;
   await savePng(join(s.out, "samples.png"), await sampleGrid(flow, result.bestParams, 64, s.seed, [0.7, 1]));
@@ -191,7 +215,7 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   process.stdout.write(
     `trained ${s.model} on ${s.data} for ${report.steps} steps in ${(report.seconds / 60).toFixed(1)} min\n` +
       `test ${report.testBitsPerDim.toFixed(3)} ± ${report.testBitsPerDimCI.toFixed(3)} bits/dim on ${testCount} images (95% CI)\n` +
-      `run saved in ${s.out}; pictures: samples.png (temperatures 0.7 and 1)${history.length > 1 ? ", learning-curve.png" : ""}\n`,
+      `run saved in ${s.out}; pictures: samples.png (temperatures 0.7 and 1${classes ? ", a row per class" : ""})${history.length > 1 ? ", learning-curve.png" : ""}\n`,
   );
   return report;
 }

@@ -245,6 +245,7 @@ function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
     flowSteps: o["flow-steps"] as number | undefined,
     hidden,
     blocks: o.blocks as number | undefined,
+    conditional: !!o.conditional,
     seed: o.seed as number,
     evalEvery: o["eval-every"] as number,
     checkpointEvery: o["checkpoint-every"] as number,
@@ -267,7 +268,7 @@ async function resumeImage(dir: string, o: ParsedOptions): Promise<void> {
   await trainImageRun(
     {
       model: m.model, data: run.config.data.name, dataDir: o["data-dir"] as string | undefined, out: dir, steps,
-      batchSize: t.batchSize ?? 64, lr, levels: m.levels, flowSteps: m.steps, hidden: m.hidden, blocks: m.blocks,
+      batchSize: t.batchSize ?? 64, lr, levels: m.levels, flowSteps: m.steps, hidden: m.hidden, blocks: m.blocks, conditional: m.classes > 0,
       seed: t.seed ?? 0, evalEvery: t.evalEvery ?? 500, checkpointEvery: t.checkpointEvery ?? 500,
       trainImages: run.config.data.rows ?? undefined, validImages: 2000, threads: o.threads as number | undefined,
     },
@@ -287,6 +288,7 @@ export const train: Command = {
       levels: { type: "int", help: "image models: multi-scale levels (default 2)" },
       "flow-steps": { type: "int", help: "glow: flow steps per level (default 4)" },
       blocks: { type: "int", help: "image models: residual blocks per conditioner (default 1)" },
+      conditional: { type: "boolean", help: "image models: condition on the class label (sample grids get a row per class)" },
       out: { type: "string", help: "run directory to create", value: "DIR" },
       resume: { type: "string", help: "continue the run in DIR from its last checkpoint", value: "DIR" },
       steps: { type: "int", help: "training steps in total", default: 10000 },
