@@ -16,6 +16,14 @@ import { buildImageFlow } from "../src/models/image.js";
 import { trainImageRun, evaluateImages } from "../src/cli/commands/train-image.js";
 import { loadImageDataset } from "../src/data/image-datasets.js";
 import { loadRun } from "../src/io/checkpoint.js";
+import { execFileSync } from "node:child_process";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { slerp } from "../src/cli/commands/interpolate.js";
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli", "main.js");
+const clayflow = (...args: string[]) =>
+  execFileSync(process.execPath, [CLI, ...args], { env: { ...process.env, CLAYFLOW_THREADS: "1" }, encoding: "utf8" });
 
 const available = locateImageDataset("fashion-mnist", "test").found !== null;
 const TINY = { levels: 2, flowSteps: 1, hidden: 8, blocks: 0 };
@@ -46,5 +54,22 @@ describe("FashionMNIST (short real-data run)", { skip: available ? false : "data
     const err = (await np.abs(back.sub(x)).max().data())[0];
     assert.ok(err < 1e-4, `reconstruction error ${err}`);
     tree.dispose(run.bestParams!);
+
+    // The image commands on the saved run.
+    assert.match(clayflow("eval", "--run", out, "--images", "50"), /test \d+\.\d+ ± \d+\.\d+ bits\/dim on 50 images/);
+    clayflow("sample", "--run", out, "-n", "8", "--out", join(out, "grid.png"), "--temperature", "0.5,1");
+    clayflow("interpolate", "--run", out, "--out", join(out, "interp.png"), "--pairs", "1", "--steps", "4");
+    for (const f of ["grid.png", "interp.png"]) assert.ok(readFileSync(join(out, f)).subarray(1, 4).toString() === "PNG", f);
+  });
+});
+
+describe("slerp", () => {
+  it("keeps the ends and the norm of equal-norm endpoints", () => {
+    const a = Float32Array.from([1, 0, 0]);
+    const b = Float32Array.from([0, 1, 0]);
+    assert.deepEqual(Array.from(slerp(a, b, 0)), [1, 0, 0]);
+    const mid = slerp(a, b, 0.5);
+    assert.ok(Math.abs(Math.hypot(...mid) - 1) < 1e-6);
+    assert.ok(Math.abs(mid[0] - Math.SQRT1_2) < 1e-6 && Math.abs(mid[1] - Math.SQRT1_2) < 1e-6);
   });
 });

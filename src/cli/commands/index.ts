@@ -5,5 +5,6 @@ import { score } from "./score.js";
 import { demo } from "./demo.js";
 import { doctor } from "./doctor.js";
 import { evaluate } from "./eval.js";
+import { interpolate } from "./interpolate.js";
 
-export const COMMANDS: Record<string, Command> = { train, sample, score, eval: evaluate, doctor, demo };
+export const COMMANDS: Record<string, Command> = { train, sample, score, eval: evaluate, interpolate, doctor, demo };

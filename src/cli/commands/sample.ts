@@ -8,13 +8,15 @@ import { configDim } from "../../models/index.js";
 import { inferenceParams, openRun, sampleRows } from "../run-dir.js";
 import { tree } from "@jax-js/jax";
 import { toCsv } from "../csv-out.js";
+import { isImageConfig } from "../../models/image.js";
+import { sampleGrid } from "./train-image.js";
 
 const MAX_SAMPLES = 10_000_000;
 
 export const sample: Command = {
   spec: {
     name: "sample",
-    summary: "draw samples from a trained run (CSV rows, or a PNG for 2-D data)",
+    summary: "draw samples from a trained run (CSV rows; PNG for 2-D data and image grids)",
     usage: "clayflow sample --run DIR -n N --out FILE.csv|FILE.png [--temperature T] [--seed S]",
     options: {
       run: { type: "string", help: "run directory written by clayflow train", value: "DIR", required: true },
@@ -37,6 +39,17 @@ export const sample: Command = {
     if (ext === ".csv" && temps.length > 1) throw new UsageError("CSV output takes one --temperature");
     await startEngine(o.threads ? { threads: o.threads as number } : {});
     const run = await openRun(o.run as string);
+    if (isImageConfig(run.config.model)) {
+      if (ext !== ".png") throw new UsageError("image models write PNG grids: use --out FILE.png");
+      const params = inferenceParams(run);
+      try {
+        await savePng(out, await sampleGrid(run.flow, params, n, o.seed as number, temps));
+      } finally {
+        tree.dispose(params);
+      }
+      process.stdout.write(`wrote a grid of ${n} samples${run.flow.contextDim ? " (a row per class)" : ""} at temperature ${temps.join(", ")} to ${out}\n`);
+      return;
+    }
     if (run.flow.contextDim > 0) throw new UsageError("this model is conditional; sampling it from the command line is not supported yet");
     const params = inferenceParams(run);
     const dim = configDim(run.config.model);
