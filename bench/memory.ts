@@ -57,6 +57,9 @@ for (let i = 1; i <= totalSteps; i++) {
   s = s2;
   loss = (await l.data())[0] as number;
   if (i % 1000 === 0 || i === first || i === totalSteps) {
+    // A full GC first (node --expose-gc, as npm run bench:memory starts it), so RSS shows what is
+    // retained rather than where the JS heap happens to be in its collection cycle.
+    (globalThis as { gc?: () => void }).gc?.();
     const u = process.memoryUsage();
     if (!samples.some((x) => x.step === i)) samples.push({ step: i, rss: mib(u.rss), heap: mib(u.heapUsed), external: mib(u.external + u.arrayBuffers) });
     process.stderr.write(`step ${i}: rss ${mib(u.rss).toFixed(1)} MiB, loss ${loss.toFixed(3)}\n`);
@@ -69,7 +72,7 @@ const change = (100 * (b.rss - a.rss)) / a.rss;
 const flatOk = Math.abs(change) <= 5;
 const section = `${MEMORY_START}
 clayflow (engine ${engine.device}, ${engine.threads} thread(s)), workload w1 for ${totalSteps.toLocaleString("en-US")} steps in ${seconds.toFixed(0)} s
-(final loss ${loss.toFixed(3)}), with the jitted train step \`fit\` uses. Run on ${new Date().toISOString().slice(0, 10)}.
+(final loss ${loss.toFixed(3)}), with the jitted train step \`fit\` uses; RSS read ${"gc" in globalThis ? "after a full GC (--expose-gc)" : "without forcing a GC"}. Run on ${new Date().toISOString().slice(0, 10)}.
 
 - RSS after step ${first.toLocaleString("en-US")}: **${a.rss.toFixed(1)} MiB**; after step ${totalSteps.toLocaleString("en-US")}: **${b.rss.toFixed(1)} MiB**
   (${change >= 0 ? "+" : ""}${change.toFixed(1)}%): **${flatOk ? "flat (within 5%)" : "NOT flat (more than 5%)"}**.
