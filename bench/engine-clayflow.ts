@@ -16,7 +16,7 @@ import { jit, numpy as np, random, tree, type Array } from "@jax-js/jax";
 import { readFileSync } from "node:fs";
 import { startEngine } from "../src/engine/index.js";
 import { VirtualWorker } from "../src/engine/node-worker-shim.js";
-import { buildFlow } from "../src/models/vector.js";
+import { buildFlow } from "../src/models/index.js";
 import { flatten } from "../src/train/flat-params.js";
 import { makeTrainStep, valueAndGradFlat } from "../src/train/train-step.js";
 import type { OptState } from "../src/train/optimizer.js";

@@ -12,7 +12,7 @@ import { numpy as np, random, type Array } from "@jax-js/jax";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startEngine } from "../src/engine/index.js";
-import { buildFlow } from "../src/models/vector.js";
+import { buildFlow } from "../src/models/index.js";
 import { flatten } from "../src/train/flat-params.js";
 import { makeTrainStep } from "../src/train/train-step.js";
 import type { OptState } from "../src/train/optimizer.js";
