@@ -19,8 +19,8 @@
  */
 import { numpy as np, type Array, type DType } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
-import { checkInput } from "../core/checks.js";
-import { softplus, sumEvent, discardInitInputs } from "../core/util.js";
+import { softplus, sumEvent } from "../core/util.js";
+import { parameterFree } from "./parameter-free.js";
 
 /** No trainable parameters. */
 export type ElementwiseParams = Record<string, never>;
@@ -45,25 +45,7 @@ function elementwise(kind: string, eventShape: number[], fwd: Half, inv: Half): 
     const [y, logDeriv] = half(x);
     return [y, sumEvent(logDeriv)];
   };
-  return {
-    kind,
-    eventShape,
-    contextDim: 0,
-    init(key, options = {}) {
-      discardInitInputs(key, options);
-      return {};
-    },
-    forward(_p, x, cond) {
-      checkInput(kind, eventShape, 0, x);
-      cond?.dispose();
-      return run(fwd, x);
-    },
-    inverse(_p, y, cond) {
-      checkInput(kind, eventShape, 0, y);
-      cond?.dispose();
-      return run(inv, y);
-    },
-  };
+  return parameterFree({ kind, eventShape, forward: (x) => run(fwd, x), inverse: (y) => run(inv, y) });
 }
 
 /** σ(x) and log σ'(x), stable for any finite x. */

@@ -12,9 +12,9 @@
  */
 import { numpy as np, type Array } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
-import { checkInput, assertPositiveInt } from "../core/checks.js";
+import { assertPositiveInt } from "../core/checks.js";
 import { mulberry32 } from "../core/prng.js";
-import { discardInitInputs } from "../core/util.js";
+import { parameterFree } from "./parameter-free.js";
 
 /** No trainable parameters. */
 export type PermuteParams = Record<string, never>;
@@ -60,25 +60,7 @@ export function permute(perm: number[], options: PermuteOptions = {}): Bijector<
     const logDet = np.zeros([x.shape[0]], { dtype: x.dtype });
     return [np.take(x, np.array(order, { dtype: np.int32 }), -1), logDet];
   };
-  return {
-    kind: "permute",
-    eventShape,
-    contextDim: 0,
-    init(key, options = {}) {
-      discardInitInputs(key, options);
-      return {};
-    },
-    forward(_p, x, cond) {
-      checkInput(where, eventShape, 0, x);
-      cond?.dispose();
-      return apply(x, perm0);
-    },
-    inverse(_p, y, cond) {
-      checkInput(where, eventShape, 0, y);
-      cond?.dispose();
-      return apply(y, inv);
-    },
-  };
+  return parameterFree({ kind: "permute", eventShape, forward: (x) => apply(x, perm0), inverse: (y) => apply(y, inv) });
 }
 
 /** Reverse the order of the last axis (RealNVP / Glow's "reverse"). */

@@ -6,30 +6,16 @@
  * the division by 256). No parameters.
  */
 import type { Bijector } from "../core/types.js";
-import { checkInput } from "../core/checks.js";
-import { discardInitInputs } from "../core/util.js";
+import { parameterFree } from "./parameter-free.js";
 import { logitTransform, logitInverse, DEFAULT_LOGIT_ALPHA } from "../data/dequantize.js";
 
 export function scaledLogit(eventShape: number[], alpha = DEFAULT_LOGIT_ALPHA): Bijector<Record<string, never>> {
   const where = "scaledLogit";
   if (!(alpha >= 0 && alpha < 0.5)) throw new Error(`${where}: alpha must be in [0, 0.5), got ${alpha}`);
-  return {
-    kind: "scaledLogit",
+  return parameterFree({
+    kind: where,
     eventShape,
-    contextDim: 0,
-    init(key, options) {
-      discardInitInputs(key, options);
-      return {};
-    },
-    forward(_p, x, cond) {
-      checkInput(where, eventShape, 0, x);
-      cond?.dispose();
-      return logitTransform(x, alpha);
-    },
-    inverse(_p, y, cond) {
-      checkInput(where, eventShape, 0, y);
-      cond?.dispose();
-      return logitInverse(y, alpha);
-    },
-  };
+    forward: (x) => logitTransform(x, alpha),
+    inverse: (y) => logitInverse(y, alpha),
+  });
 }

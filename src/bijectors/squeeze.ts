@@ -13,8 +13,8 @@
  */
 import { numpy as np, type Array } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
-import { assertPositiveInt, checkInput } from "../core/checks.js";
-import { discardInitInputs } from "../core/util.js";
+import { assertPositiveInt } from "../core/checks.js";
+import { parameterFree } from "./parameter-free.js";
 
 /** Space-to-depth 2x2 of a batch [B, H, W, C] -> [B, H/2, W/2, 4C] (H, W even). Consumes `x`. */
 export function spaceToDepth(x: Array): Array {
@@ -49,26 +49,17 @@ export function squeeze(eventShape: number[]): Bijector<Record<string, never>> {
   const outputShape = squeezedShape(where, eventShape);
   eventShape = [...eventShape];
   const zeros = (x: Array) => np.zeros([x.shape[0]], { dtype: x.dtype });
-  return {
+  return parameterFree({
     kind: "squeeze",
     eventShape,
     outputShape,
-    contextDim: 0,
-    init(key, options) {
-      discardInitInputs(key, options);
-      return {};
-    },
-    forward(_params, x, cond) {
-      checkInput(where, eventShape, 0, x);
-      cond?.dispose();
+    forward: (x) => {
       const logDet = zeros(x);
       return [spaceToDepth(x), logDet];
     },
-    inverse(_params, y, cond) {
-      checkInput(`${where}.inverse`, outputShape, 0, y);
-      cond?.dispose();
+    inverse: (y) => {
       const logDet = zeros(y);
       return [depthToSpace(y), logDet];
     },
-  };
+  });
 }
