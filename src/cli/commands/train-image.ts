@@ -20,6 +20,12 @@ import type { Flow, FlowParams } from "../../distributions/flow.js";
 import { Progress } from "../progress.js";
 
 const LN2 = Math.LN2;
+/**
+ * Images per evaluation or sampling call. A jitted Glow forward on 100 images
+ * peaks near 2 GB in jax-js (intermediates are not reused within a program),
+ * and all of wasm shares one 4 GiB memory with the training step.
+ */
+const IMAGE_CHUNK = 16;
 /** Bits per dimension of the discrete pixels from the NLL (nats) of x = (pixel + u) / 256. */
 export const bitsPerDim = (nll: number, dims: number) => (nll / dims + Math.log(256)) / LN2;
 
@@ -99,8 +105,15 @@ export async function sampleGrid(flow: Flow<any, any>, params: FlowParams, n: nu
     const cond = classes > 0
       ? np.array(oneHotRows(Uint8Array.from({ length: count }, (_, i) => Math.floor(i / perRow)), 0, count, classes)).reshape([count, classes])
       : undefined;
-    const x = flow.sample(tree.ref(params), random.key(seed), count, { temperature: t, cond });
-    const pixels = Float32Array.from((await x.data()) as Float32Array).map((v) => Math.min(1, Math.max(0, v)));
+    const pixels = new Float32Array(count * h * w);
+    const keys = [...random.split(random.key(seed), Math.ceil(count / IMAGE_CHUNK))];
+    for (let at = 0, k = 0; at < count; at += IMAGE_CHUNK, k++) {
+      const m = Math.min(IMAGE_CHUNK, count - at);
+      const c = cond ? cond.ref.slice([at, at + m]) : undefined;
+      const x = flow.sample(tree.ref(params), keys[k], m, { temperature: t, cond: c });
+      pixels.set(((await x.data()) as Float32Array).map((v) => Math.min(1, Math.max(0, v))), at * h * w);
+    }
+    cond?.dispose();
     panels.push(imageGrid(pixels, count, h, w, { cols: perRow, scale: 2 }));
   }
   return composePanels(panels, 12);
@@ -122,7 +135,7 @@ export async function evaluateImages(
   const n = Math.min(count, pixels.length / dims);
   const x = dequantizeOnce(scaled(pixels, 0, n, dims), seed);
   const cond = flow.contextDim > 0 ? oneHotRows(labels!, 0, n, flow.contextDim) : undefined;
-  const logp = await logProbRows(flow, params, x, { batch: Math.min(100, n), cond });
+  const logp = await logProbRows(flow, params, x, { batch: Math.min(IMAGE_CHUNK, n), cond });
   const bpds = Array.from(logp, (v) => bitsPerDim(-v, dims));
   const mean = bpds.reduce((a, b) => a + b, 0) / n;
   const sd = Math.sqrt(bpds.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, n - 1));
@@ -156,7 +169,7 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
     optimizer: { kind: "adam", lr: { kind: "warmup", lr: s.lr, warmupSteps: Math.min(500, Math.ceil(s.steps / 10)) }, clipNorm: 50 },
     seed: s.seed,
     evalEvery: s.evalEvery,
-    evalBatchSize: 100,
+    evalBatchSize: IMAGE_CHUNK,
     checkpointEvery: s.checkpointEvery,
   };
   const describe = { name: s.data, rows: trainCount };
