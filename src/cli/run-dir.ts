@@ -1,6 +1,5 @@
 /** What several commands share about run directories and the model inside them. */
 import { existsSync, readdirSync } from "node:fs";
-import { join } from "node:path";
 import { tree, random, type Array } from "@jax-js/jax";
 import { CONFIG_FILE, loadRun, type LoadedRun } from "../io/checkpoint.js";
 import type { FlowParams } from "../distributions/flow.js";
@@ -52,5 +51,3 @@ export async function sampleRows(
   const z = Float32Array.from((await x.data()) as Float32Array);
   return run.preprocessing ? Float32Array.from(standardizeInverse(run.preprocessing, z)) : z;
 }
-
-export const runFile = (dir: string, name: string) => join(dir, name);

@@ -13,10 +13,6 @@ export function softplus(x: Array): Array {
   return np.logaddexp(x, 0);
 }
 
-/** A [batch] array filled with `value` in `dtype`. */
-export function fillBatch(batch: number, value: number, dtype: DType): Array {
-  return np.full([batch], value, { dtype });
-}
 
 /** dtype of a float array, or float32 for anything else. */
 export function floatDtype(x: Array): DType {

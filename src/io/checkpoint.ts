@@ -281,19 +281,11 @@ function parseConfig(path: string, bytes: Buffer): RunConfig {
   };
 }
 
-interface SavedTrainingState {
-  step: number;
-  layout: TrainState["layout"];
+/** The training state as stored in the metadata: TrainState without its vectors. */
+type SavedTrainingState = Omit<TrainState, "params" | "optimizer" | "best"> & {
   optimizerStep: number;
   best: { step: number; validLoss: number } | null;
-  history: HistoryEntry[];
-  skipped: number;
-  badStreak: number;
-  evalsSinceBest: number;
-  lossSum: number;
-  lossCount: number;
-  seconds: number;
-}
+};
 
 function parseTrainingState(where: string, text: string | undefined): SavedTrainingState {
   if (text === undefined) throw new Error(`${where}: __metadata__ has no training_state (not written by clayflow's saveRun?)`);
