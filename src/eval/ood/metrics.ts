@@ -65,8 +65,14 @@ function walkDescending(inS: Float64Array, outS: Float64Array, visit: (s: Step) 
     const v = i < 0 ? outS[j] : j < 0 ? inS[i] : Math.max(inS[i], outS[j]);
     let inEq = 0;
     let outEq = 0;
-    while (i >= 0 && inS[i] === v) (i--, inEq++);
-    while (j >= 0 && outS[j] === v) (j--, outEq++);
+    while (i >= 0 && inS[i] === v) {
+      i--;
+      inEq++;
+    }
+    while (j >= 0 && outS[j] === v) {
+      j--;
+      outEq++;
+    }
     if (visit({ inEq, outEq }) === true) return;
   }
 }
