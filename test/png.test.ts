@@ -57,3 +57,46 @@ test("png: grayscale colour type and input checks", () => {
   assert.throws(() => encodePng({ width: 0, height: 2, channels: 1, data: new Uint8Array(0) }), /positive integers/);
   assert.throws(() => encodePng({ width: 1, height: 1, channels: 4 as any, data: new Uint8Array(4) }), /channels must be 1 or 3/);
 });
+
+/** Undoes PNG filters (spec 9.2-9.4) on inflated IDAT bytes; returns the image bytes and the filter types used. */
+function unfilter(raw: Uint8Array, height: number, stride: number, bpp: number): { data: Uint8Array; filters: number[] } {
+  const data = new Uint8Array(height * stride);
+  const filters: number[] = [];
+  for (let y = 0; y < height; y++) {
+    const f = raw[y * (stride + 1)];
+    filters.push(f);
+    for (let i = 0; i < stride; i++) {
+      const a = i >= bpp ? data[y * stride + i - bpp] : 0;
+      const b = y > 0 ? data[(y - 1) * stride + i] : 0;
+      const c = y > 0 && i >= bpp ? data[(y - 1) * stride + i - bpp] : 0;
+      const p = a + b - c;
+      const paeth = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c;
+      const pred = [0, a, b, (a + b) >> 1, paeth][f];
+      data[y * stride + i] = (raw[y * (stride + 1) + 1 + i] + pred) & 0xff;
+    }
+  }
+  return { data, filters };
+}
+
+test("png: adaptive filters decode back to the image and shrink a smooth image", () => {
+  for (const channels of [1, 3] as const) {
+    const width = 17;
+    const height = 11;
+    // Smooth ramps plus a little structure, so Sub/Up/Average/Paeth all have something to win.
+    const data = Uint8Array.from({ length: width * height * channels }, (_, i) => {
+      const x = Math.floor(i / channels) % width;
+      const y = Math.floor(i / (channels * width));
+      return (3 * x + 5 * y + 40 * (i % channels) + ((x * y) % 3)) & 0xff;
+    });
+    const plain = encodePng({ width, height, channels, data });
+    const png = encodePng({ width, height, channels, data }, { filter: "adaptive" });
+    const idat = readChunks(png)[1].data;
+    const { data: back, filters } = unfilter(inflateSync(idat), height, width * channels, channels);
+    assert.deepEqual([...back], [...data]);
+    assert.ok(filters.some((f) => f !== 0), `filters ${filters}`);
+    assert.ok(png.length < plain.length, `${png.length} >= ${plain.length}`);
+  }
+  const data = new Uint8Array(4);
+  assert.throws(() => encodePng({ width: 2, height: 2, channels: 1, data }, { level: 10 }), /level must be an integer 0..9, got 10/);
+  assert.throws(() => encodePng({ width: 2, height: 2, channels: 1, data }, { filter: "paeth" as any }), /filter must be "none" or "adaptive"/);
+});

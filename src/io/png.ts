@@ -1,6 +1,9 @@
 /**
  * Minimal PNG encoder (PNG spec, ISO/IEC 15948 / W3C PNG 2nd ed.): 8-bit grayscale or RGB,
- * no interlace, filter 0 on every row, one IDAT chunk compressed with zlib (node:zlib).
+ * no interlace, one IDAT chunk compressed with zlib (node:zlib). By default filter 0 (None) on
+ * every row; `filter: "adaptive"` picks per row the filter (None, Sub, Up, Average, Paeth) with the
+ * smallest sum of |byte as signed|, the heuristic of PNG spec section 12.8 and libpng, which is what
+ * makes PNG a real compressor for smooth images (used to measure input complexity, src/eval/ood).
  * Chunks are [length u32 BE][type][data][CRC-32 of type+data, u32 BE].
  */
 import { deflateSync } from "node:zlib";
@@ -41,8 +44,55 @@ function chunk(type: string, data: Uint8Array): Buffer {
   return out;
 }
 
+export interface PngOptions {
+  /** zlib level 0..9. Default 9 (smallest file). */
+  level?: number;
+  /** Row filters: "none" (filter 0 on every row, the default) or "adaptive" (best of the 5 per row). */
+  filter?: "none" | "adaptive";
+}
+
+/** The Paeth predictor (PNG spec 9.4): whichever of left, up, upper-left is closest to left + up - upper-left. */
+function paeth(a: number, b: number, c: number): number {
+  const p = a + b - c;
+  const pa = Math.abs(p - a);
+  const pb = Math.abs(p - b);
+  const pc = Math.abs(p - c);
+  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+}
+
+/**
+ * Writes row y of `data` into `raw` (filter-type byte then filtered bytes), choosing among the five
+ * filters the one with the smallest sum of |residual as a signed byte|; `scratch` holds 5 rows.
+ */
+function filterRowAdaptive(data: Uint8Array, y: number, stride: number, bpp: number, raw: Buffer, scratch: Uint8Array[]): void {
+  const row = data.subarray(y * stride, (y + 1) * stride);
+  // The row above the first is all zeros (PNG spec 9.2).
+  const up = y > 0 ? data.subarray((y - 1) * stride, y * stride) : new Uint8Array(stride);
+  let best = 0;
+  let bestSum = Infinity;
+  for (let f = 0; f < 5; f++) {
+    const out = scratch[f];
+    let sum = 0;
+    for (let i = 0; i < stride; i++) {
+      const a = i >= bpp ? row[i - bpp] : 0;
+      const b = up[i];
+      const c = i >= bpp ? up[i - bpp] : 0;
+      const pred = f === 0 ? 0 : f === 1 ? a : f === 2 ? b : f === 3 ? (a + b) >> 1 : paeth(a, b, c);
+      const v = (row[i] - pred) & 0xff;
+      out[i] = v;
+      sum += v < 128 ? v : 256 - v;
+    }
+    if (sum < bestSum) {
+      bestSum = sum;
+      best = f;
+    }
+  }
+  raw[y * (stride + 1)] = best;
+  raw.set(scratch[best], y * (stride + 1) + 1);
+}
+
 /** Encodes an 8-bit gray or RGB image as a PNG file. */
-export function encodePng(img: Image8): Buffer {
+export function encodePng(img: Image8, options: PngOptions = {}): Buffer {
   const { width, height, channels, data } = img;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new Error(`encodePng: width and height must be positive integers, got ${width}x${height}`);
@@ -60,15 +110,24 @@ export function encodePng(img: Image8): Buffer {
   ihdr[10] = 0; // compression: deflate
   ihdr[11] = 0; // filter method 0
   ihdr[12] = 0; // no interlace
+  const level = options.level ?? 9;
+  if (!Number.isInteger(level) || level < 0 || level > 9) throw new Error(`encodePng: level must be an integer 0..9, got ${level}`);
+  const filter = options.filter ?? "none";
+  if (filter !== "none" && filter !== "adaptive") throw new Error(`encodePng: filter must be "none" or "adaptive", got ${filter}`);
   // Each scanline is preceded by its filter-type byte (0 = None).
   const raw = Buffer.alloc((stride + 1) * height);
-  for (let y = 0; y < height; y++) {
-    Buffer.from(data.buffer, data.byteOffset + y * stride, stride).copy(raw, y * (stride + 1) + 1);
+  if (filter === "adaptive") {
+    const scratch = Array.from({ length: 5 }, () => new Uint8Array(stride));
+    for (let y = 0; y < height; y++) filterRowAdaptive(data, y, stride, channels, raw, scratch);
+  } else {
+    for (let y = 0; y < height; y++) {
+      Buffer.from(data.buffer, data.byteOffset + y * stride, stride).copy(raw, y * (stride + 1) + 1);
+    }
   }
   return Buffer.concat([
     PNG_SIGNATURE,
     chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(raw, { level: 9 })),
+    chunk("IDAT", deflateSync(raw, { level })),
     chunk("IEND", new Uint8Array(0)),
   ]);
 }
