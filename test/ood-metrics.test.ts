@@ -149,3 +149,9 @@ test("clear errors for empty sets, NaN scores and a bad tpr", () => {
   assert.throws(() => fprAtTpr([1], [2], 1.5), /tpr must be in \(0, 1\], got 1.5/);
   assert.throws(() => fprAtTpr([1], [2], NaN), /tpr must be in \(0, 1\], got NaN/);
 });
+
+test("aupr: a perfect ranking of many scores is exactly 1 (no rounding above it)", () => {
+  const inS = Array.from({ length: 1000 }, (_, i) => i / 1000);
+  const outS = Array.from({ length: 1000 }, (_, i) => 2 + i / 3);
+  assert.equal(aupr(inS, outS), 1);
+});

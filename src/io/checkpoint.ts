@@ -40,6 +40,8 @@ export interface DataDescription {
   dim: number;
   rows: number | null;
   contextDim: number;
+  /** Fraction of pixels replaced by random values during training (a background model for likelihood ratios); absent when 0. */
+  perturb?: number;
 }
 
 /** The JSON-able training options (callbacks, signals and data are left out). */
@@ -75,7 +77,7 @@ export interface SaveRunInput {
   state: TrainState;
   /** The standardiser applied to the data before the flow, if any. */
   preprocessing?: Standardizer | null;
-  data?: { name?: string; rows?: number; columns?: string[] };
+  data?: { name?: string; rows?: number; columns?: string[]; perturb?: number };
   /** Training options (only the JSON-able fields are kept). */
   training?: FitOptions | TrainingOptionsJSON;
 }
@@ -186,6 +188,7 @@ export async function saveRun(dir: string, run: SaveRunInput, options: SaveRunOp
       dim: configDim(model),
       rows: run.data?.rows ?? null,
       contextDim: configContextDim(model),
+      ...(run.data?.perturb ? { perturb: run.data.perturb } : {}),
     },
     training: {
       options: trainingOptions as TrainingOptionsJSON,
@@ -276,6 +279,7 @@ function parseConfig(path: string, bytes: Buffer): RunConfig {
       dim: configDim(model),
       rows: isCount(data.rows) ? data.rows : null,
       contextDim: configContextDim(model),
+      ...(typeof data.perturb === "number" && data.perturb > 0 && data.perturb < 1 ? { perturb: data.perturb } : {}),
     },
     training: training as RunConfig["training"],
   };

@@ -321,3 +321,53 @@ export function canvasToPng(canvas: Canvas): Buffer {
 export async function savePng(path: string, canvas: Canvas): Promise<void> {
   await writeFileAtomic(path, canvasToPng(canvas));
 }
+
+export interface HistogramGroup {
+  values: ArrayLike<number>;
+  label?: string;
+  color?: RGB;
+}
+
+export interface HistogramOptions extends PlotOptions {
+  /** Bins across the range. Default 40. */
+  bins?: number;
+}
+
+/**
+ * Overlaid density histograms (step outlines, each integrating to 1) of several groups on
+ * shared bins, e.g. the scores of in- and out-of-distribution inputs. The range spans the
+ * finite values from the 0.5% to the 99.5% quantile of all groups (a few extreme scores would
+ * otherwise squeeze the rest into one bin); values outside it, and infinities, are counted in the
+ * end bins.
+ */
+export function histogramPlot(groups: HistogramGroup[], o: HistogramOptions = {}): Canvas {
+  const bins = o.bins ?? 40;
+  if (!Number.isInteger(bins) || bins < 1) throw new Error(`histogramPlot: bins must be a positive integer, got ${bins}`);
+  const all = groups.flatMap((g) => Array.from(g.values).filter(Number.isFinite)).sort((a, b) => a - b);
+  const at = (q: number) => all[Math.min(all.length - 1, Math.floor(q * all.length))];
+  let [lo, hi] = all.length > 0 ? [at(0.005), at(0.995)] : [0, 1];
+  if (!(hi > lo)) [lo, hi] = [lo - 0.5, lo + 0.5];
+  const width = (hi - lo) / bins;
+  const series: LineSeries[] = groups.map((g, k) => {
+    const counts = new Float64Array(bins);
+    let n = 0;
+    for (let i = 0; i < g.values.length; i++) {
+      const v = g.values[i];
+      if (Number.isNaN(v)) continue;
+      counts[Math.min(bins - 1, Math.max(0, Math.floor((v - lo) / width)))]++;
+      n++;
+    }
+    const x: number[] = [lo];
+    const y: number[] = [0];
+    for (let b = 0; b < bins; b++) {
+      const d = n > 0 ? counts[b] / (n * width) : 0;
+      x.push(lo + b * width, lo + (b + 1) * width);
+      y.push(d, d);
+    }
+    x.push(hi);
+    y.push(0);
+    return { x, y, label: g.label, color: g.color ?? PALETTE[k % PALETTE.length] };
+  });
+  const top = Math.max(1e-12, ...series.map((s) => Math.max(...(s.y as number[]))));
+  return linePlot(series, { ...o, xlim: o.xlim ?? [lo - width, hi + width], ylim: o.ylim ?? [0, top * 1.1], ylabel: o.ylabel ?? "density" });
+}

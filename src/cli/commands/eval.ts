@@ -31,8 +31,7 @@ export const evaluate: Command = {
     const test = await loadImageDataset(name as ImageDatasetName, "test", { dataDir: o["data-dir"] as string | undefined });
     const params = inferenceParams(run);
     try {
-      const dims = test.height * test.width;
-      const r = await evaluateImages(run.flow, params, test.images, dims, (o.images as number | undefined) ?? test.n, (run.config.training.options.seed ?? 0) + 3, test.labels);
+      const r = await evaluateImages(run.flow, params, test.images, (o.images as number | undefined) ?? test.n, (run.config.training.options.seed ?? 0) + 3, test.labels);
       process.stdout.write(`${o.run}: test ${r.testBitsPerDim.toFixed(3)} ± ${r.testBitsPerDimCI.toFixed(3)} bits/dim on ${r.testImages} images (95% CI), step ${run.state.step}\n`);
     } finally {
       tree.dispose(params);

@@ -6,5 +6,6 @@ import { demo } from "./demo.js";
 import { doctor } from "./doctor.js";
 import { evaluate } from "./eval.js";
 import { interpolate } from "./interpolate.js";
+import { ood } from "./ood.js";
 
-export const COMMANDS: Record<string, Command> = { train, sample, score, eval: evaluate, interpolate, doctor, demo };
+export const COMMANDS: Record<string, Command> = { train, sample, score, eval: evaluate, interpolate, ood, doctor, demo };

@@ -15,19 +15,10 @@ import { fit, type FitOptions, type TrainState, type FloatVector } from "../../t
 import { saveRun, loadRun } from "../../io/checkpoint.js";
 import { writeFileAtomic } from "../../io/atomic-write.js";
 import { savePng, imageGrid, linePlot, composePanels } from "../../io/plot.js";
-import { logProbRows } from "../../eval/log-prob-rows.js";
+import { bitsPerDim, dequantizeOnce, IMAGE_CHUNK, imageBitsPerDim, oneHotRows, scaledPixels } from "../../eval/image-bits.js";
 import type { Flow, FlowParams } from "../../distributions/flow.js";
 import { Progress } from "../progress.js";
 
-const LN2 = Math.LN2;
-/**
- * Images per evaluation or sampling call. A jitted Glow forward on 100 images
- * peaks near 2 GB in jax-js (intermediates are not reused within a program),
- * and all of wasm shares one 4 GiB memory with the training step.
- */
-const IMAGE_CHUNK = 16;
-/** Bits per dimension of the discrete pixels from the NLL (nats) of x = (pixel + u) / 256. */
-export const bitsPerDim = (nll: number, dims: number) => (nll / dims + Math.log(256)) / LN2;
 
 export interface ImageTrainSettings {
   model: ImageModel;
@@ -43,6 +34,11 @@ export interface ImageTrainSettings {
   blocks?: number;
   /** Condition on the class label (one-hot context for every coupling and prior). */
   conditional?: boolean;
+  /**
+   * Replace each training pixel by a uniformly random byte with this probability
+   * (Ren et al. 2019): a background model for likelihood-ratio OOD scores. Default 0.
+   */
+  perturb?: number;
   seed: number;
   evalEvery: number;
   checkpointEvery: number;
@@ -63,31 +59,18 @@ export interface ImageTrainReport {
   testImages: number;
 }
 
-/** Pixels [n, D] (0..255) to floats in [0, 1) on the 1/256 grid (noise comes later). */
-function scaled(pixels: Uint8Array, from: number, count: number, dims: number): Float32Array {
-  const out = new Float32Array(count * dims);
-  for (let i = 0; i < out.length; i++) out[i] = pixels[from * dims + i] / 256;
-  return out;
-}
-
-/** One-hot rows [count, classes] of labels[from, from + count). */
-function oneHotRows(labels: Uint8Array, from: number, count: number, classes: number): Float32Array {
-  const out = new Float32Array(count * classes);
-  for (let i = 0; i < count; i++) out[i * classes + labels[from + i]] = 1;
-  return out;
-}
-
-/** Fixed dequantisation noise for evaluation sets (seeded; the same every run). */
-function dequantizeOnce(x: Float32Array, seed: number): Float32Array {
-  const rng = makeRng(seed);
-  return x.map((v) => v + rng.uniform() / 256);
-}
-
-/** Fresh uniform noise for each training batch, a function of the global step only. */
-function dequantizer(seed: number): (batch: FloatVector, step: number) => void {
+/**
+ * Fresh uniform noise for each training batch, a function of the global step only
+ * (so a resumed run sees the same batches); with `perturb` > 0, each pixel is first
+ * replaced by a random byte with that probability.
+ */
+function dequantizer(seed: number, perturb = 0): (batch: FloatVector, step: number) => void {
   return (batch, step) => {
     const rng = makeRng((Math.imul(seed + 1, 0x9e3779b1) ^ step) >>> 0);
-    for (let i = 0; i < batch.length; i++) batch[i] += rng.uniform() / 256;
+    for (let i = 0; i < batch.length; i++) {
+      if (perturb > 0 && rng.uniform() < perturb) batch[i] = Math.floor(rng.uniform() * 256) / 256;
+      batch[i] += rng.uniform() / 256;
+    }
   };
 }
 
@@ -127,16 +110,12 @@ export async function evaluateImages(
   flow: Flow<any, any>,
   params: FlowParams,
   pixels: Uint8Array,
-  dims: number,
   count: number,
   seed: number,
   labels?: Uint8Array,
 ): Promise<{ testBitsPerDim: number; testBitsPerDimCI: number; testImages: number }> {
-  const n = Math.min(count, pixels.length / dims);
-  const x = dequantizeOnce(scaled(pixels, 0, n, dims), seed);
-  const cond = flow.contextDim > 0 ? oneHotRows(labels!, 0, n, flow.contextDim) : undefined;
-  const logp = await logProbRows(flow, params, x, { batch: Math.min(IMAGE_CHUNK, n), cond });
-  const bpds = Array.from(logp, (v) => bitsPerDim(-v, dims));
+  const bpds = await imageBitsPerDim(flow, params, pixels, count, seed, labels);
+  const n = bpds.length;
   const mean = bpds.reduce((a, b) => a + b, 0) / n;
   const sd = Math.sqrt(bpds.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, n - 1));
   return { testBitsPerDim: mean, testBitsPerDimCI: (1.96 * sd) / Math.sqrt(n), testImages: n };
@@ -150,8 +129,8 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   const dims = train.height * train.width;
   const validCount = Math.min(s.validImages, train.n - 1);
   const trainCount = Math.min(s.trainImages ?? train.n - validCount, train.n - validCount);
-  const trainX = scaled(train.images, 0, trainCount, dims);
-  const validX = dequantizeOnce(scaled(train.images, train.n - validCount, validCount, dims), s.seed + 1);
+  const trainX = scaledPixels(train.images, 0, trainCount, dims);
+  const validX = dequantizeOnce(scaledPixels(train.images, train.n - validCount, validCount, dims), s.seed + 1);
   const classes = s.conditional ? 10 : 0;
   const trainCond = classes ? oneHotRows(train.labels, 0, trainCount, classes) : undefined;
   const validCond = classes ? oneHotRows(train.labels, train.n - validCount, validCount, classes) : undefined;
@@ -172,7 +151,7 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
     evalBatchSize: IMAGE_CHUNK,
     checkpointEvery: s.checkpointEvery,
   };
-  const describe = { name: s.data, rows: trainCount };
+  const describe = { name: s.data, rows: trainCount, perturb: s.perturb };
   const progress = new Progress(`train ${s.model} on ${s.data}`);
   const abort = new AbortController();
   const onSignal = () => abort.abort();
@@ -183,7 +162,7 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
     result = await fit(flow, params, { x: trainX, rows: trainCount, cond: trainCond }, {
       ...options,
       valid: { x: validX, rows: validCount, cond: validCond },
-      augment: dequantizer(s.seed),
+      augment: dequantizer(s.seed, s.perturb ?? 0),
       resume,
       signal: abort.signal,
       onProgress: (p) => {
@@ -210,7 +189,7 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
     tree.dispose(result.bestParams);
     throw new Error(`interrupted at step ${result.state.step}; the checkpoint in ${s.out} is saved: continue with clayflow train --resume ${s.out}`);
   }
-  const evaluation = await evaluateImages(flow, result.bestParams, test.images, dims, s.testImages ?? test.n, s.seed + 3, test.labels);
+  const evaluation = await evaluateImages(flow, result.bestParams, test.images, s.testImages ?? test.n, s.seed + 3, test.labels);
   const report: ImageTrainReport = { steps: result.state.step, seconds: result.state.seconds, ...evaluation };
   const testCount = evaluation.testImages;
   await savePng(join(s.out, "samples.png"), await sampleGrid(flow, result.bestParams, 64, s.seed, [0.7, 1]));

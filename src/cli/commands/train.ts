@@ -233,6 +233,8 @@ function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
   if (!o.out) throw new UsageError("--out DIR is required: where the run is saved");
   const hidden = o.hidden === undefined ? undefined : Number(o.hidden);
   if (hidden !== undefined && !(Number.isInteger(hidden) && hidden > 0)) throw new UsageError(`--hidden for image models is one channel count, e.g. 64; got "${o.hidden}"`);
+  const perturb = (o.perturb as number | undefined) ?? 0;
+  if (!(perturb >= 0 && perturb < 1)) throw new UsageError(`--perturb is a probability in [0, 1), e.g. 0.2; got ${o.perturb}`);
   return {
     model: model as ImageModel,
     data: o.data as ImageDatasetName,
@@ -246,6 +248,7 @@ function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
     hidden,
     blocks: o.blocks as number | undefined,
     conditional: !!o.conditional,
+    perturb,
     seed: o.seed as number,
     evalEvery: o["eval-every"] as number,
     checkpointEvery: o["checkpoint-every"] as number,
@@ -269,7 +272,7 @@ async function resumeImage(dir: string, o: ParsedOptions): Promise<void> {
     {
       model: m.model, data: run.config.data.name, dataDir: o["data-dir"] as string | undefined, out: dir, steps,
       batchSize: t.batchSize ?? 64, lr, levels: m.levels, flowSteps: m.steps, hidden: m.hidden, blocks: m.blocks, conditional: m.classes > 0,
-      seed: t.seed ?? 0, evalEvery: t.evalEvery ?? 500, checkpointEvery: t.checkpointEvery ?? 500,
+      perturb: run.config.data.perturb, seed: t.seed ?? 0, evalEvery: t.evalEvery ?? 500, checkpointEvery: t.checkpointEvery ?? 500,
       trainImages: run.config.data.rows ?? undefined, validImages: 2000, threads: o.threads as number | undefined,
     },
     run.state,
@@ -289,6 +292,7 @@ export const train: Command = {
       "flow-steps": { type: "int", help: "glow: flow steps per level (default 4)" },
       blocks: { type: "int", help: "image models: residual blocks per conditioner (default 1)" },
       conditional: { type: "boolean", help: "image models: condition on the class label (sample grids get a row per class)" },
+      perturb: { type: "number", help: "image models: replace each training pixel by a random one with this probability (a background model for clayflow ood --score ratio, e.g. 0.2)" },
       out: { type: "string", help: "run directory to create", value: "DIR" },
       resume: { type: "string", help: "continue the run in DIR from its last checkpoint", value: "DIR" },
       steps: { type: "int", help: "training steps in total", default: 10000 },

@@ -97,10 +97,11 @@ function auprSorted(inS: Float64Array, outS: Float64Array): number {
   walkDescending(inS, outS, ({ inEq, outEq }) => {
     tp += outEq;
     fp += inEq;
-    // (R_k - R_{k-1}) = outEq / n_out; a step with no new positives adds nothing.
-    if (outEq > 0) ap += (outEq / outS.length) * (tp / (tp + fp));
+    // (R_k - R_{k-1}) = outEq / n_out, divided out once at the end (so a perfect ranking is exactly
+    // 1, not 1 + rounding); a step with no new positives adds nothing.
+    if (outEq > 0) ap += outEq * (tp / (tp + fp));
   });
-  return ap;
+  return Math.min(1, ap / outS.length);
 }
 
 function fprSorted(inS: Float64Array, outS: Float64Array, tpr: number): number {
