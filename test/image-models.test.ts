@@ -15,13 +15,14 @@ const CONFIGS: ImageFlowConfig[] = [
   { model: "glow", shape: [4, 4, 1], levels: 2, steps: 2, hidden: 4, blocks: 1 },
   { model: "realnvp", shape: [4, 4, 1], levels: 2, hidden: 4, blocks: 0 },
   { model: "glow", shape: [4, 4, 1], levels: 2, steps: 1, hidden: 4, blocks: 0, classes: 3 },
+  { model: "glow", shape: [4, 4, 1], levels: 2, steps: 1, hidden: 4, blocks: 0, dequantization: "variational" },
 ];
 
 const oneHot = (labels: number[], k: number) =>
   np.array(labels.flatMap((l) => Array.from({ length: k }, (_, j) => (j === l ? 1 : 0))), { shape: [labels.length, k] });
 
 for (const config of CONFIGS) {
-  describe(`${config.model}${config.classes ? ` conditioned on ${config.classes} classes` : ""}`, () => {
+  describe(`${config.model}${config.classes ? ` conditioned on ${config.classes} classes` : ""}${config.dequantization ? `, ${config.dequantization} dequantisation` : ""}`, () => {
     it("samples with the density logProb gives, and reconstructs exactly (float64)", async () => {
       defaultDevice("cpu");
       try {
@@ -71,5 +72,27 @@ describe("image configs", () => {
   it("reject shapes the levels cannot squeeze, with the reason", () => {
     assert.throws(() => buildFlow({ model: "glow", shape: [6, 6, 1], levels: 2 }), /divisible by 4/);
     assert.throws(() => buildFlow({ model: "glow", shape: [28, 28], levels: 2 } as never), /\[H, W, C\]/);
+  });
+});
+
+describe("variational dequantisation", () => {
+  it("starts as uniform dequantisation: the same log-density as the model without it (float64)", async () => {
+    defaultDevice("cpu");
+    try {
+      const base: ImageFlowConfig = { model: "glow", shape: [4, 4, 1], levels: 2, steps: 1, hidden: 4, blocks: 0 };
+      const plain = buildFlow(base);
+      const vd = buildFlow({ ...base, dequantization: "variational" });
+      const p = vd.init(random.key(0), { dtype: f64 }) as any;
+      // Inputs inside the cells (the noise is clamped within 2^-13 of a cell's edge).
+      const x = random.uniform(random.key(3), [5, 4, 4, 1], { minval: 0.01, maxval: 0.99 }).astype(f64);
+      // The chain's first layer is the noise flow; the rest is the plain model's parameter tree.
+      const [noise, ...rest] = p.bijector as unknown[];
+      tree.dispose(noise as any);
+      const lpPlain = plain.logProb({ bijector: rest, base: p.base } as any, x.ref);
+      const lpVd = vd.logProb(vd.init(random.key(0), { dtype: f64 }) as any, x);
+      assertClose(await values(lpVd), await values(lpPlain), 1e-9, 1e-9, "log-density at init");
+    } finally {
+      defaultDevice("wasm");
+    }
   });
 });

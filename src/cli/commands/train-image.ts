@@ -39,6 +39,8 @@ export interface ImageTrainSettings {
    * (Ren et al. 2019): a background model for likelihood-ratio OOD scores. Default 0.
    */
   perturb?: number;
+  /** "variational": learn the dequantisation noise too (see models/image.ts). Default "uniform". */
+  dequantization?: "uniform" | "variational";
   seed: number;
   evalEvery: number;
   checkpointEvery: number;
@@ -134,7 +136,7 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   const classes = s.conditional ? 10 : 0;
   const trainCond = classes ? oneHotRows(train.labels, 0, trainCount, classes) : undefined;
   const validCond = classes ? oneHotRows(train.labels, train.n - validCount, validCount, classes) : undefined;
-  const config: ImageFlowConfig = { model: s.model, shape, levels: s.levels, steps: s.flowSteps, hidden: s.hidden, blocks: s.blocks, classes, seed: s.seed };
+  const config: ImageFlowConfig = { model: s.model, shape, levels: s.levels, steps: s.flowSteps, hidden: s.hidden, blocks: s.blocks, classes, seed: s.seed, dequantization: s.dequantization };
   const flow = buildImageFlow(config);
   const initCount = Math.min(64, trainCount);
   const initX = np.array(dequantizeOnce(trainX.slice(0, initCount * dims), s.seed + 2)).reshape([initCount, ...shape]);

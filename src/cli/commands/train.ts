@@ -225,6 +225,11 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
 
 const isImageData = (name: unknown): name is ImageDatasetName => (IMAGE_DATASET_NAMES as readonly unknown[]).includes(name);
 
+function dequantizationOption(v: unknown): "uniform" | "variational" {
+  if (v === undefined || v === "uniform" || v === "variational") return (v ?? "uniform") as "uniform" | "variational";
+  throw new UsageError(`--dequantization must be uniform or variational, got "${v}"`);
+}
+
 function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
   const model = o.model as string;
   if (!(IMAGE_MODELS as readonly string[]).includes(model)) {
@@ -249,6 +254,7 @@ function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
     blocks: o.blocks as number | undefined,
     conditional: !!o.conditional,
     perturb,
+    dequantization: dequantizationOption(o.dequantization),
     seed: o.seed as number,
     evalEvery: o["eval-every"] as number,
     checkpointEvery: o["checkpoint-every"] as number,
@@ -272,7 +278,7 @@ async function resumeImage(dir: string, o: ParsedOptions): Promise<void> {
     {
       model: m.model, data: run.config.data.name, dataDir: o["data-dir"] as string | undefined, out: dir, steps,
       batchSize: t.batchSize ?? 64, lr, levels: m.levels, flowSteps: m.steps, hidden: m.hidden, blocks: m.blocks, conditional: m.classes > 0,
-      perturb: run.config.data.perturb, seed: t.seed ?? 0, evalEvery: t.evalEvery ?? 500, checkpointEvery: t.checkpointEvery ?? 500,
+      perturb: run.config.data.perturb, dequantization: m.dequantization, seed: t.seed ?? 0, evalEvery: t.evalEvery ?? 500, checkpointEvery: t.checkpointEvery ?? 500,
       trainImages: run.config.data.rows ?? undefined, validImages: 2000, threads: o.threads as number | undefined,
     },
     run.state,
@@ -292,6 +298,7 @@ export const train: Command = {
       "flow-steps": { type: "int", help: "glow: flow steps per level (default 4)" },
       blocks: { type: "int", help: "image models: residual blocks per conditioner (default 1)" },
       conditional: { type: "boolean", help: "image models: condition on the class label (sample grids get a row per class)" },
+      dequantization: { type: "string", help: "image models: uniform, or variational (a learned noise flow per pixel, a tighter bound)", value: "KIND" },
       perturb: { type: "number", help: "image models: replace each training pixel by a random one with this probability (a background model for clayflow ood --score ratio, e.g. 0.2)" },
       out: { type: "string", help: "run directory to create", value: "DIR" },
       resume: { type: "string", help: "continue the run in DIR from its last checkpoint", value: "DIR" },
