@@ -18,7 +18,10 @@ import type { FlowParams } from "../../distributions/flow.js";
 import { UsageError, wasGiven, type Command, type ParsedOptions } from "../args.js";
 import { Progress } from "../progress.js";
 import { loadDataSource, type DataSource } from "../data-source.js";
-import { checkFreshRunDir } from "../run-dir.js";
+import { checkFreshRunDir, inferenceParams, toDataUnits } from "../run-dir.js";
+import type { LoadedRun } from "../../io/checkpoint.js";
+import { logProbRows } from "../../eval/log-prob-rows.js";
+import { evenRows, summarizeLogLik, summaryQuantile, writeLogLikSummary, LOGLIK_FILE, type LogLikSummary } from "../../eval/loglik-quantiles.js";
 
 /** Known best-possible test NLLs (the densities' entropies, in nats). */
 const ENTROPY: Record<string, number> = { "8gaussians": ENTROPY_8GAUSSIANS, checkerboard: ENTROPY_CHECKERBOARD };
@@ -91,6 +94,29 @@ async function writePictures(s: TrainSettings, data: DataSource, run: Awaited<Re
   return written;
 }
 
+/**
+ * Score the training rows (up to LOGLIK_MAX_ROWS, evenly spaced) with the parameters `score`
+ * uses and store their log-likelihood quantiles beside the run, so `score --flag-quantile`
+ * needs no training data. Consumes the loaded run's parameters.
+ */
+async function writeTrainingLogLik(dir: string, run: LoadedRun, data: DataSource): Promise<LogLikSummary> {
+  const params = inferenceParams(run);
+  let logp: Float64Array;
+  try {
+    logp = toDataUnits(run, await logProbRows(run.flow, params, evenRows(data.train.x, data.dim)));
+  } finally {
+    tree.dispose(params);
+  }
+  const summary = summarizeLogLik(logp, {
+    source: "training rows",
+    ofRows: data.train.rows,
+    step: run.state.step,
+    paramsStep: run.state.best?.step ?? run.state.step,
+  });
+  await writeLogLikSummary(dir, summary);
+  return summary;
+}
+
 /** Train (or resume) a run; returns what a report needs. */
 export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<TrainReport> {
   await startEngine(s.threads ? { threads: s.threads } : {});
@@ -138,8 +164,7 @@ export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<T
   // Report the likelihood of the data in its own units (undo the standardisation's Jacobian).
   const testNLLData = data.standardizer ? testNLL - standardizerLogDet(data.standardizer) : testNLL;
   const run = await loadRun(s.out);
-  tree.dispose(run.params);
-  if (run.bestParams) tree.dispose(run.bestParams);
+  const loglik = await writeTrainingLogLik(s.out, run, data);
   const pictures = s.plots ? await writePictures(s, data, run, result.bestParams) : [];
   tree.dispose(result.bestParams);
   const entropy = ENTROPY[s.data] ?? null;
@@ -150,6 +175,8 @@ export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<T
     `trained ${s.model} for ${report.steps} steps in ${report.seconds.toFixed(0)} s` +
       (report.skipped ? ` (${report.skipped} non-finite steps skipped)` : "") +
       `\ntest NLL ${testNLLData.toFixed(4)} nats on ${data.test.rows} rows${gap}` +
+      `\ntraining log-likelihood quantiles in ${LOGLIK_FILE}: 1% ${summaryQuantile(loglik, 0.01).toFixed(4)} nats, ` +
+      `median ${summaryQuantile(loglik, 0.5).toFixed(4)} (flag unlikely rows: clayflow score --flag-quantile 0.01)` +
       `\nrun saved in ${s.out}${pictures.length ? `; pictures: ${pictures.join(", ")}` : ""}\n`,
   );
   return report;
