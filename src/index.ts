@@ -36,6 +36,11 @@ export { inverseAutoregressive, type InverseAutoregressiveOptions } from "./bije
 export { squeeze } from "./bijectors/squeeze.js";
 export { scaledLogit } from "./bijectors/scaled-logit.js";
 export {
+  variationalDequantization,
+  type VariationalDequantizationOptions,
+  type VariationalDequantizationParams,
+} from "./bijectors/variational-dequantization.js";
+export {
   imageAffineCoupling,
   imageCouplingChannels,
   type ImageConditioner,
@@ -89,6 +94,9 @@ export {
 export { fitDensity, type FitDensityOptions, type FitDensityResult } from "./train/fit-density.js";
 export { logProbRows } from "./eval/log-prob-rows.js";
 export { diagnose, formatReport, type DoctorReport, type DoctorOptions } from "./eval/doctor.js";
+export { imageBitsPerDim } from "./eval/image-bits.js";
+export * from "./eval/ood/index.js";
+export { summarizeLogLik, summaryQuantile, readLogLikSummary } from "./eval/loglik-quantiles.js";
 
 // Data
 export { sampleToy2d, TOY_DATASETS, type ToyDataset } from "./data/toy2d.js";
@@ -113,6 +121,7 @@ export {
   type ImageDatasetOptions,
 } from "./data/image-datasets.js";
 export { dequantize, logitTransform, logitInverse, bitsPerDimFromLogProb } from "./data/dequantize.js";
+export { makeAnomalyTable, writeAnomalyTable, anomalyTableLogDensity, type AnomalyTable } from "./data/anomaly-table.js";
 
 // Files and pictures
 export { encodeSafetensors, decodeSafetensors, type DecodedSafetensors } from "./io/safetensors.js";
@@ -120,4 +129,4 @@ export { writeFileAtomic } from "./io/atomic-write.js";
 export { saveRun, loadRun, type RunConfig, type LoadedRun } from "./io/checkpoint.js";
 export { densityFigure, samplesFigure, lossFigure } from "./io/flow-plots.js";
 export { encodePng } from "./io/png.js";
-export { linePlot, scatterPlot, heatMap, imageGrid, composePanels, savePng } from "./io/plot.js";
+export { linePlot, scatterPlot, heatMap, histogramPlot, imageGrid, composePanels, savePng } from "./io/plot.js";
