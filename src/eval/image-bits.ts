@@ -39,8 +39,9 @@ export function oneHotRows(labels: Uint8Array, from: number, count: number, clas
 }
 
 /**
- * Bits/dim of each of the first `count` images of `pixels` ([n, D], 0..255); a
- * class-conditional flow is given each image's label. Does not consume `params`.
+ * Bits/dim of each of the first `count` images of `pixels` ([n, D], 0..255). A conditional
+ * flow is given `cond`: one context row per image (a one-hot label, a context image), and the
+ * figure is then -log2 p(x | context) per dimension. Does not consume `params`.
  */
 export async function imageBitsPerDim(
   flow: Flow<any, any>,
@@ -48,13 +49,14 @@ export async function imageBitsPerDim(
   pixels: Uint8Array,
   count: number,
   seed: number,
-  labels?: Uint8Array,
+  cond?: Float32Array,
 ): Promise<Float64Array> {
   const dims = flow.eventShape.reduce((a, d) => a * d, 1);
   const n = Math.min(count, Math.floor(pixels.length / dims));
-  if (flow.contextDim > 0 && !labels) throw new Error("imageBitsPerDim: this flow is class-conditional and needs the images' labels");
+  if (flow.contextDim > 0 && cond?.length !== n * flow.contextDim) {
+    throw new Error(`imageBitsPerDim: this flow is conditional and needs ${flow.contextDim} context values per image`);
+  }
   const x = dequantizeOnce(scaledPixels(pixels, 0, n, dims), seed);
-  const cond = flow.contextDim > 0 ? oneHotRows(labels!, 0, n, flow.contextDim) : undefined;
-  const logp = await logProbRows(flow, params, x, { batch: Math.min(IMAGE_CHUNK, n), cond });
+  const logp = await logProbRows(flow, params, x, { batch: Math.min(IMAGE_CHUNK, n), cond: flow.contextDim > 0 ? cond : undefined });
   return Float64Array.from(logp, (v) => bitsPerDim(-v, dims));
 }

@@ -11,7 +11,13 @@
  * log-det), so `logProb` is the density of x and bits/dim follow from it.
  * Conditioners are ResNets on shifted-matmul convolutions. With `classes > 0` the
  * flow is class-conditional: a one-hot label (the context) is broadcast over the
- * pixels and fed to every coupling and every prior.
+ * pixels and fed to every coupling and every prior. With `context` it is
+ * image-conditional: the context is an image computed from the pixels (a thumbnail,
+ * or the left half; data/image-context.ts), resized to each coupling's and prior's
+ * level (nn/context-image.ts) and concatenated to the conditioner's input channels.
+ * Either way `logProb(params, x, cond)` is the exact log p(x | cond): the context
+ * only feeds the conditioners and is never transformed, so there is no log-det
+ * term for it.
  */
 import { numpy as np, type Array, type DType } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
@@ -28,6 +34,8 @@ import { resnet } from "../nn/resnet.js";
 import { standardNormal } from "../distributions/standard-normal.js";
 import { Flow } from "../distributions/flow.js";
 import { DEFAULT_LOGIT_ALPHA } from "../data/dequantize.js";
+import { checkContextSpec, contextSize, type ImageContextSpec } from "../data/image-context.js";
+import { contextImage, contextImageChannels } from "../nn/context-image.js";
 
 export const IMAGE_MODELS = ["glow", "realnvp"] as const;
 export type ImageModel = (typeof IMAGE_MODELS)[number];
@@ -46,6 +54,12 @@ export interface ImageFlowConfig {
   blocks?: number;
   /** Number of classes for a class-conditional flow (context = one-hot label); 0 for none. */
   classes?: number;
+  /**
+   * An image-conditional flow: the context is this function of the image, e.g.
+   * { kind: "downsample", factor: 4 } (the 7x7 thumbnail of a 28x28 image) or
+   * { kind: "left-half" }; null or absent for none. Not together with `classes`.
+   */
+  context?: ImageContextSpec | null;
   /** Logit preprocessing: y = logit(alpha + (1 - 2 alpha) x). Default 0.05. */
   logitAlpha?: number;
   /** Seed of the fixed parts of the architecture (the 1x1 convolutions' permutations). */
@@ -58,7 +72,7 @@ export interface ImageFlowConfig {
   dequantization?: "uniform" | "variational";
 }
 
-export type ResolvedImageFlowConfig = Required<ImageFlowConfig>;
+export type ResolvedImageFlowConfig = Required<Omit<ImageFlowConfig, "context">> & { context: ImageContextSpec | null };
 
 export function isImageConfig(c: unknown): c is ImageFlowConfig {
   return !!c && typeof c === "object" && globalThis.Array.isArray((c as ImageFlowConfig).shape);
@@ -77,6 +91,7 @@ export function resolveImageConfig(config: ImageFlowConfig): ResolvedImageFlowCo
     hidden: config.hidden ?? 64,
     blocks: config.blocks ?? 1,
     classes: config.classes ?? 0,
+    context: null,
     logitAlpha: config.logitAlpha ?? DEFAULT_LOGIT_ALPHA,
     seed: config.seed ?? 0,
     dequantization: config.dequantization ?? "uniform",
@@ -94,12 +109,43 @@ export function resolveImageConfig(config: ImageFlowConfig): ResolvedImageFlowCo
   if (full.shape[0] % f !== 0 || full.shape[1] % f !== 0) {
     throw new Error(`${where}: ${full.model} with ${full.levels} levels squeezes ${squeezes} times, so H and W must be divisible by ${f}; got [${full.shape.join(", ")}]`);
   }
+  if (config.context !== undefined && config.context !== null) {
+    if (full.classes > 0) throw new Error(`${where}: a flow conditions on classes or on a context image, not both`);
+    const context = checkContextSpec(where, config.context, full.shape);
+    // Every conditioner works at H / 2^k for k from (glow) 1 or (realnvp) 0 up to the squeezes.
+    for (let k = full.model === "glow" ? 1 : 0; k <= squeezes; k++) {
+      const [h, w] = [full.shape[0] / 2 ** k, full.shape[1] / 2 ** k];
+      try {
+        contextImageChannels(context, full.shape, h, w);
+      } catch (e) {
+        throw new Error(`${where}: ${(e as Error).message}; choose another downsample factor`);
+      }
+    }
+    full.context = context;
+  }
   return full;
 }
 
-/** A ResNet conditioner; a class context [B, K] is broadcast to [B, h, w, K] and concatenated. */
-function conditioner(c: ResolvedImageFlowConfig, inChannels: number, outChannels: number): ImageConditioner<any> {
-  const net = resnet({ inChannels, outChannels, hidden: c.hidden, blocks: c.blocks, contextChannels: c.classes });
+/** Context width of a resolved config: the classes, the context image's size, or 0. */
+export function imageContextDim(c: ResolvedImageFlowConfig): number {
+  return c.context ? contextSize(c.context, c.shape) : c.classes;
+}
+
+/**
+ * A ResNet conditioner working at [h, w]: a class context [B, K] is broadcast to
+ * [B, h, w, K], a context image is resized to [h, w]; either is concatenated.
+ */
+function conditioner(c: ResolvedImageFlowConfig, [h, w]: number[], inChannels: number, outChannels: number): ImageConditioner<any> {
+  const spec = c.context;
+  const contextChannels = spec ? contextImageChannels(spec, c.shape, h, w) : c.classes;
+  const net = resnet({ inChannels, outChannels, hidden: c.hidden, blocks: c.blocks, contextChannels });
+  if (spec) {
+    return {
+      contextDim: contextSize(spec, c.shape),
+      init: (key, dtype?: DType) => net.init(key, dtype),
+      apply: (p, x: Array, cond?: Array) => net.apply(p, x, contextImage(cond!, spec, c.shape, h, w, x.dtype, x.device)),
+    };
+  }
   if (c.classes === 0) return { init: (key, dtype) => net.init(key, dtype), apply: (p, x, cond) => net.apply(p, x, cond) };
   return {
     contextDim: c.classes,
@@ -114,7 +160,7 @@ function conditioner(c: ResolvedImageFlowConfig, inChannels: number, outChannels
 
 function coupling(c: ResolvedImageFlowConfig, shape: number[], mask: "checkerboard" | "channel", parity: 0 | 1): Bijector<any> {
   const { inChannels, outChannels } = imageCouplingChannels({ shape, mask, parity });
-  return imageAffineCoupling({ shape, mask, parity, conditioner: conditioner(c, inChannels, outChannels) });
+  return imageAffineCoupling({ shape, mask, parity, conditioner: conditioner(c, shape, inChannels, outChannels) });
 }
 
 function glowLevel(c: ResolvedImageFlowConfig, shape: number[], level: number): Bijector<any> {
@@ -151,7 +197,7 @@ function buildImageBijector(c: ResolvedImageFlowConfig): Bijector<any> {
     const bijector = c.model === "glow" ? glowLevel(c, shape, l) : realNVPLevel(c, shape, last);
     // Both level kinds end squeezed ([h/2, w/2, 4c]) except RealNVP's last; half the channels go on.
     const [h, w, ch] = c.model === "glow" || !last ? [shape[0] / 2, shape[1] / 2, shape[2] * 4] : shape;
-    const prior = last ? undefined : conditioner(c, ch / 2, ch);
+    const prior = last ? undefined : conditioner(c, [h, w], ch / 2, ch);
     levels.push({ bijector, prior });
     shape = [h, w, ch / 2];
   }

@@ -4,7 +4,7 @@
  */
 import type { Flow } from "../distributions/flow.js";
 import { buildVectorFlow, resolveVectorConfig, type VectorFlowConfig } from "./vector.js";
-import { buildImageFlow, isImageConfig, resolveImageConfig, type ImageFlowConfig, type ResolvedImageFlowConfig } from "./image.js";
+import { buildImageFlow, imageContextDim, isImageConfig, resolveImageConfig, type ImageFlowConfig, type ResolvedImageFlowConfig } from "./image.js";
 
 export type FlowConfig = VectorFlowConfig | ImageFlowConfig;
 export type ResolvedFlowConfig = Required<VectorFlowConfig> | ResolvedImageFlowConfig;
@@ -22,7 +22,7 @@ export function configDim(config: ResolvedFlowConfig): number {
   return isImageConfig(config) ? config.shape.reduce((a, d) => a * d, 1) : (config as Required<VectorFlowConfig>).dim;
 }
 
-/** Context width: a vector model's contextDim, an image model's number of classes. */
+/** Context width: a vector model's contextDim; an image model's classes or context image size. */
 export function configContextDim(config: ResolvedFlowConfig): number {
-  return isImageConfig(config) ? config.classes : (config as Required<VectorFlowConfig>).contextDim;
+  return isImageConfig(config) ? imageContextDim(config) : (config as Required<VectorFlowConfig>).contextDim;
 }

@@ -1,7 +1,8 @@
 /** `clayflow eval`: test bits/dim of an image run, with its 95% confidence interval. */
 import { tree } from "@jax-js/jax";
 import { startEngine } from "../../engine/index.js";
-import { isImageConfig } from "../../models/image.js";
+import { isImageConfig, type ResolvedImageFlowConfig } from "../../models/image.js";
+import { contextName } from "../../data/image-context.js";
 import { IMAGE_DATASET_NAMES, loadImageDataset, type ImageDatasetName } from "../../data/image-datasets.js";
 import { UsageError, type Command } from "../args.js";
 import { inferenceParams, openRun } from "../run-dir.js";
@@ -32,7 +33,10 @@ export const evaluate: Command = {
     const params = inferenceParams(run);
     try {
       const r = await evaluateImages(run.flow, params, test.images, (o.images as number | undefined) ?? test.n, (run.config.training.options.seed ?? 0) + 3, test.labels);
-      process.stdout.write(`${o.run}: test ${r.testBitsPerDim.toFixed(3)} ± ${r.testBitsPerDimCI.toFixed(3)} bits/dim on ${r.testImages} images (95% CI), step ${run.state.step}\n`);
+      const m = run.config.model as ResolvedImageFlowConfig;
+      // Conditional runs: log p(x | label or context), each test image given its own.
+      const given = m.context ? `, each given its ${contextName(m.context)} context` : m.classes ? ", each given its label" : "";
+      process.stdout.write(`${o.run}: test ${r.testBitsPerDim.toFixed(3)} ± ${r.testBitsPerDimCI.toFixed(3)} bits/dim on ${r.testImages} images${given} (95% CI), step ${run.state.step}\n`);
     } finally {
       tree.dispose(params);
     }

@@ -11,6 +11,7 @@ import { makeRng } from "../../core/prng.js";
 import { imageGrid, savePng } from "../../io/plot.js";
 import { UsageError, type Command } from "../args.js";
 import { inferenceParams, openRun } from "../run-dir.js";
+import { contextRowsAt } from "./train-image.js";
 
 /** Spherical interpolation between rows a and b (host vectors). */
 export function slerp(a: Float32Array, b: Float32Array, t: number): Float32Array {
@@ -60,25 +61,26 @@ export const interpolate: Command = {
       picks.forEach((p, k) => {
         for (let i = 0; i < dims; i++) x[k * dims + i] = (test.images[p * dims + i] + 0.5) / 256;
       });
-      const classes = flow.contextDim;
-      const labelRows = (labels: number[]) =>
-        np.array(Float32Array.from(labels.flatMap((l) => Array.from({ length: classes }, (_, j) => (j === l ? 1 : 0))))).reshape([labels.length, classes]);
-      const cond = classes ? labelRows(picks.map((p) => test.labels[p])) : undefined;
+      const contextDim = flow.contextDim;
+      // Conditional runs: each image's own label or context image.
+      const contexts = (indices: number[]) =>
+        contextDim ? np.array(contextRowsAt(flow, test.images, test.labels, indices)!).reshape([indices.length, contextDim]) : undefined;
+      const cond = contexts(picks);
       const z = flow.encode(tree.ref(params), np.array(x).reshape([picks.length, h, w, c]), cond);
       const zs = Float32Array.from((await z.data()) as Float32Array);
       const latent = zs.length / picks.length;
       const path = new Float32Array(pairs * steps * latent);
-      const rowLabels: number[] = [];
+      const rowPicks: number[] = [];
       for (let r = 0; r < pairs; r++) {
         const a = zs.subarray(2 * r * latent, (2 * r + 1) * latent);
         const b = zs.subarray((2 * r + 1) * latent, (2 * r + 2) * latent);
         for (let k = 0; k < steps; k++) {
           path.set(slerp(a, b, k / (steps - 1)), (r * steps + k) * latent);
-          // A conditional model decodes the first half of a row with a's label, the rest with b's.
-          rowLabels.push(test.labels[picks[k < steps / 2 ? 2 * r : 2 * r + 1]]);
+          // A conditional model decodes the first half of a row with a's label (context), the rest with b's.
+          rowPicks.push(picks[k < steps / 2 ? 2 * r : 2 * r + 1]);
         }
       }
-      const decoded = flow.decode(tree.ref(params), np.array(path).reshape([pairs * steps, latent]), classes ? labelRows(rowLabels) : undefined);
+      const decoded = flow.decode(tree.ref(params), np.array(path).reshape([pairs * steps, latent]), contexts(rowPicks));
       const pixels = Float32Array.from((await decoded.data()) as Float32Array).map((v) => Math.min(1, Math.max(0, v)));
       await savePng(o.out as string, imageGrid(pixels, pairs * steps, h, w, { cols: steps, scale: 2 }));
       process.stdout.write(`wrote ${pairs} interpolations of ${steps} steps to ${o.out}\n`);

@@ -8,10 +8,15 @@ import { configDim } from "../../models/index.js";
 import { inferenceParams, openRun, sampleRows } from "../run-dir.js";
 import { tree } from "@jax-js/jax";
 import { toCsv } from "../csv-out.js";
-import { isImageConfig } from "../../models/image.js";
-import { sampleGrid } from "./train-image.js";
+import { isImageConfig, type ResolvedImageFlowConfig } from "../../models/image.js";
+import { IMAGE_DATASET_NAMES, loadImageDataset, type ImageDatasetName } from "../../data/image-datasets.js";
+import { contextName } from "../../data/image-context.js";
+import { contextGrid } from "../../eval/context-samples.js";
+import { pickImages, sampleGrid } from "./train-image.js";
 
 const MAX_SAMPLES = 10_000_000;
+/** Rows (test contexts) of an image-conditional grid. */
+const MAX_CONTEXT_ROWS = 32;
 
 export const sample: Command = {
   spec: {
@@ -20,10 +25,11 @@ export const sample: Command = {
     usage: "clayflow sample --run DIR -n N --out FILE.csv|FILE.png [--temperature T] [--seed S]",
     options: {
       run: { type: "string", help: "run directory written by clayflow train", value: "DIR", required: true },
-      n: { type: "int", short: "n", help: "number of samples", default: 1000 },
+      n: { type: "int", short: "n", help: `number of samples (image-conditional runs: test images whose contexts are sampled, one row each, at most ${MAX_CONTEXT_ROWS})`, default: 1000 },
       out: { type: "string", help: "output file: .csv (rows in the data's units) or .png (2-D scatter)", value: "FILE", required: true },
       temperature: { type: "string", help: "scale of the base noise; several comma-separated values give PNG panels side by side", default: "1" },
-      seed: { type: "int", help: "random seed", default: 0 },
+      seed: { type: "int", help: "random seed (image-conditional runs: also which test images)", default: 0 },
+      "data-dir": { type: "string", help: "image-conditional runs: folder holding the datasets (the contexts come from test images)", value: "DIR" },
       threads: { type: "int", help: "engine threads" },
     },
     examples: ["clayflow sample --run runs/8g -n 5000 --out samples.png --temperature 0.5,0.8,1"],
@@ -41,6 +47,21 @@ export const sample: Command = {
     const run = await openRun(o.run as string);
     if (isImageConfig(run.config.model)) {
       if (ext !== ".png") throw new UsageError("image models write PNG grids: use --out FILE.png");
+      const m = run.config.model as ResolvedImageFlowConfig;
+      if (m.context) {
+        const name = run.config.data.name;
+        if (!(IMAGE_DATASET_NAMES as readonly unknown[]).includes(name)) throw new UsageError(`${o.run} does not record an image data set to take test contexts from`);
+        const test = await loadImageDataset(name as ImageDatasetName, "test", { dataDir: o["data-dir"] as string | undefined });
+        const params = inferenceParams(run);
+        const picks = pickImages(test.n, Math.min(n, MAX_CONTEXT_ROWS), o.seed as number);
+        try {
+          await savePng(out, await contextGrid(run.flow, params, test.images, picks, o.seed as number, temps));
+        } finally {
+          tree.dispose(params);
+        }
+        process.stdout.write(`wrote ${picks.length} rows (${contextName(m.context)} context | test image | 3 samples per temperature) at temperature ${temps.join(", ")} to ${out}\n`);
+        return;
+      }
       const params = inferenceParams(run);
       try {
         await savePng(out, await sampleGrid(run.flow, params, n, o.seed as number, temps));

@@ -9,7 +9,9 @@ import { mkdirSync } from "node:fs";
 import { numpy as np, random, tree } from "@jax-js/jax";
 import { startEngine } from "../../engine/index.js";
 import { makeRng } from "../../core/prng.js";
-import { buildImageFlow, type ImageFlowConfig, type ImageModel } from "../../models/image.js";
+import { buildImageFlow, type ImageFlowConfig, type ImageModel, type ResolvedImageFlowConfig } from "../../models/image.js";
+import { contextName, imageContext, type ImageContextSpec } from "../../data/image-context.js";
+import { contextAgreement, contextGrid, type ContextAgreement } from "../../eval/context-samples.js";
 import { loadImageDataset, type ImageDatasetName } from "../../data/image-datasets.js";
 import { fit, type FitOptions, type TrainState, type FloatVector } from "../../train/fit.js";
 import { saveRun, loadRun } from "../../io/checkpoint.js";
@@ -41,6 +43,8 @@ export interface ImageTrainSettings {
   perturb?: number;
   /** "variational": learn the dequantisation noise too (see models/image.ts). Default "uniform". */
   dequantization?: "uniform" | "variational";
+  /** Condition on a context image computed from each image (a thumbnail, the left half). */
+  context?: ImageContextSpec;
   seed: number;
   evalEvery: number;
   checkpointEvery: number;
@@ -59,6 +63,44 @@ export interface ImageTrainReport {
   /** Half-width of the 95% confidence interval of the test bits/dim. */
   testBitsPerDimCI: number;
   testImages: number;
+  /** Image-conditional runs: how well samples agree with their contexts (see eval/context-samples.ts). */
+  agreement?: ContextAgreement[];
+}
+
+/** Test images whose contexts the agreement metric samples from, and the grid's rows. */
+const AGREEMENT_IMAGES = 64;
+const GRID_ROWS = 8;
+
+/**
+ * Context rows of images [from, from + count) for the flow's config: one-hot labels
+ * (class-conditional), context images (image-conditional), or undefined.
+ */
+export function contextRows(flow: Flow<any, any>, pixels: Uint8Array, labels: Uint8Array | undefined, from: number, count: number): Float32Array | undefined {
+  const c = flow.config as ResolvedImageFlowConfig;
+  if (c.context) {
+    const dims = c.shape.reduce((a, d) => a * d, 1);
+    return imageContext(pixels.subarray(from * dims, (from + count) * dims), count, c.context, c.shape);
+  }
+  if (c.classes > 0) {
+    if (!labels) throw new Error("this flow is class-conditional: labels are needed");
+    return oneHotRows(labels, from, count, c.classes);
+  }
+  return undefined;
+}
+
+/** Context rows of the images at `indices` (see `contextRows`). */
+export function contextRowsAt(flow: Flow<any, any>, pixels: Uint8Array, labels: Uint8Array | undefined, indices: number[]): Float32Array | undefined {
+  const k = flow.contextDim;
+  if (k === 0) return undefined;
+  const out = new Float32Array(indices.length * k);
+  indices.forEach((i, r) => out.set(contextRows(flow, pixels, labels, i, 1)!, r * k));
+  return out;
+}
+
+/** `count` distinct image indices below `n`, chosen by `seed`. */
+export function pickImages(n: number, count: number, seed: number): number[] {
+  const order = makeRng(seed).shuffle(Array.from({ length: n }, (_, i) => i));
+  return order.slice(0, Math.min(count, n));
 }
 
 /**
@@ -116,11 +158,19 @@ export async function evaluateImages(
   seed: number,
   labels?: Uint8Array,
 ): Promise<{ testBitsPerDim: number; testBitsPerDimCI: number; testImages: number }> {
-  const bpds = await imageBitsPerDim(flow, params, pixels, count, seed, labels);
+  // Conditional flows: each test image's own label or context; log p(x | context) needs no other term.
+  const bpds = await imageBitsPerDim(flow, params, pixels, count, seed, contextRows(flow, pixels, labels, 0, Math.min(count, pixels.length / flow.eventShape.reduce((x, d) => x * d, 1))));
   const n = bpds.length;
   const mean = bpds.reduce((a, b) => a + b, 0) / n;
   const sd = Math.sqrt(bpds.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, n - 1));
   return { testBitsPerDim: mean, testBitsPerDimCI: (1.96 * sd) / Math.sqrt(n), testImages: n };
+}
+
+/** The agreement metric as printed lines. */
+export function agreementLines(agreement: ContextAgreement[], spec: ImageContextSpec): string {
+  return agreement
+    .map((a) => `samples vs their ${contextName(spec)} context (${a.images} test images, temperature ${a.temperature}): mean abs error ${a.matchedMAE.toFixed(4)}, against wrong contexts ${a.shuffledMAE.toFixed(4)}\n`)
+    .join("");
 }
 
 export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState): Promise<ImageTrainReport> {
@@ -134,15 +184,19 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   const trainX = scaledPixels(train.images, 0, trainCount, dims);
   const validX = dequantizeOnce(scaledPixels(train.images, train.n - validCount, validCount, dims), s.seed + 1);
   const classes = s.conditional ? 10 : 0;
-  const trainCond = classes ? oneHotRows(train.labels, 0, trainCount, classes) : undefined;
-  const validCond = classes ? oneHotRows(train.labels, train.n - validCount, validCount, classes) : undefined;
-  const config: ImageFlowConfig = { model: s.model, shape, levels: s.levels, steps: s.flowSteps, hidden: s.hidden, blocks: s.blocks, classes, seed: s.seed, dequantization: s.dequantization };
+  const config: ImageFlowConfig = { model: s.model, shape, levels: s.levels, steps: s.flowSteps, hidden: s.hidden, blocks: s.blocks, classes, context: s.context, seed: s.seed, dequantization: s.dequantization };
   const flow = buildImageFlow(config);
+  const k = flow.contextDim;
+  const trainCond = contextRows(flow, train.images, train.labels, 0, trainCount);
+  const validCond = contextRows(flow, train.images, train.labels, train.n - validCount, validCount);
   const initCount = Math.min(64, trainCount);
   const initX = np.array(dequantizeOnce(trainX.slice(0, initCount * dims), s.seed + 2)).reshape([initCount, ...shape]);
-  const initCond = trainCond ? np.array(trainCond.slice(0, initCount * classes)).reshape([initCount, classes]) : undefined;
+  const initCond = trainCond ? np.array(trainCond.slice(0, initCount * k)).reshape([initCount, k]) : undefined;
   const params = flow.init(random.key(s.seed), { x: initX, cond: initCond });
   mkdirSync(s.out, { recursive: true });
+  const gridPicks = pickImages(test.n, GRID_ROWS, s.seed);
+  const grid = (p: FlowParams) =>
+    s.context ? contextGrid(flow, p, test.images, gridPicks, s.seed, [0.7]) : sampleGrid(flow, p, 64, s.seed, [0.7, 1]);
 
   const options: FitOptions = {
     steps: s.steps,
@@ -176,7 +230,7 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
         tree.dispose(run.params);
         const shown = run.bestParams ?? null;
         if (shown) {
-          await savePng(join(s.out, "samples.png"), await sampleGrid(flow, shown, 64, s.seed, [0.7, 1]));
+          await savePng(join(s.out, "samples.png"), await grid(shown));
           tree.dispose(shown);
         }
       },
@@ -193,8 +247,12 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   }
   const evaluation = await evaluateImages(flow, result.bestParams, test.images, s.testImages ?? test.n, s.seed + 3, test.labels);
   const report: ImageTrainReport = { steps: result.state.step, seconds: result.state.seconds, ...evaluation };
+  if (s.context) {
+    report.agreement = [];
+    for (const t of [0.7, 1]) report.agreement.push(await contextAgreement(flow, result.bestParams, test.images, AGREEMENT_IMAGES, s.seed + 5, t));
+  }
   const testCount = evaluation.testImages;
-  await savePng(join(s.out, "samples.png"), await sampleGrid(flow, result.bestParams, 64, s.seed, [0.7, 1]));
+  await savePng(join(s.out, "samples.png"), await grid(result.bestParams));
   tree.dispose(result.bestParams);
   const history = result.state.history.filter((h) => h.validLoss !== null);
   if (history.length > 1) {
@@ -209,7 +267,8 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   process.stdout.write(
     `trained ${s.model} on ${s.data} for ${report.steps} steps in ${(report.seconds / 60).toFixed(1)} min\n` +
       `test ${report.testBitsPerDim.toFixed(3)} ± ${report.testBitsPerDimCI.toFixed(3)} bits/dim on ${testCount} images (95% CI)\n` +
-      `run saved in ${s.out}; pictures: samples.png (temperatures 0.7 and 1${classes ? ", a row per class" : ""})${history.length > 1 ? ", learning-curve.png" : ""}\n`,
+      (report.agreement ? agreementLines(report.agreement, s.context!) : "") +
+      `run saved in ${s.out}; pictures: samples.png (${s.context ? `context | real | 3 samples at temperature 0.7, for ${gridPicks.length} test images` : `temperatures 0.7 and 1${classes ? ", a row per class" : ""}`})${history.length > 1 ? ", learning-curve.png" : ""}\n`,
   );
   return report;
 }

@@ -9,6 +9,7 @@ import { saveRun, loadRun } from "../../io/checkpoint.js";
 import { isImageConfig, IMAGE_MODELS, type ImageModel } from "../../models/image.js";
 import { IMAGE_DATASET_NAMES, type ImageDatasetName } from "../../data/image-datasets.js";
 import { trainImageRun, type ImageTrainSettings } from "./train-image.js";
+import { parseContextName, type ImageContextSpec } from "../../data/image-context.js";
 import { writeFileAtomic } from "../../io/atomic-write.js";
 import { savePng } from "../../io/plot.js";
 import { densityFigure, lossFigure, samplesFigure } from "../../io/flow-plots.js";
@@ -222,6 +223,7 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
     throw new UsageError(`unknown model "${model}": use one of ${VECTOR_MODELS.join(", ")}`);
   }
   if (!o.data) throw new UsageError("--data is required: a toy density name or a CSV file (see --help)");
+  if (o.context !== undefined) throw new UsageError(`--context conditions an image model on part of each image, so it needs image data (--data ${IMAGE_DATASET_NAMES.join(" or ")}), not "${o.data}"`);
   if (!o.out) throw new UsageError("--out DIR is required: where the run is saved");
   for (const k of ["steps", "batch-size", "samples", "eval-every", "checkpoint-every"] as const) {
     if ((o[k] as number) < 1) throw new UsageError(`--${k} must be at least 1`);
@@ -263,6 +265,7 @@ function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
     throw new UsageError(`image data needs an image model: ${IMAGE_MODELS.join(" or ")} (got "${model}")`);
   }
   if (!o.out) throw new UsageError("--out DIR is required: where the run is saved");
+  const context = imageContextOption(o);
   const hidden = o.hidden === undefined ? undefined : Number(o.hidden);
   if (hidden !== undefined && !(Number.isInteger(hidden) && hidden > 0)) throw new UsageError(`--hidden for image models is one channel count, e.g. 64; got "${o.hidden}"`);
   const perturb = (o.perturb as number | undefined) ?? 0;
@@ -282,12 +285,26 @@ function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
     conditional: !!o.conditional,
     perturb,
     dequantization: dequantizationOption(o.dequantization),
+    context,
     seed: o.seed as number,
     evalEvery: o["eval-every"] as number,
     checkpointEvery: o["checkpoint-every"] as number,
     validImages: 2000,
     threads: o.threads as number | undefined,
   };
+}
+
+/** --context downsampleN | left-half, as a spec (undefined when not given). */
+function imageContextOption(o: ParsedOptions): ImageContextSpec | undefined {
+  if (o.context === undefined) return undefined;
+  const spec = parseContextName(o.context as string);
+  if (!spec) throw new UsageError(`--context must be downsampleN (e.g. downsample4: the 7x7 thumbnail of a 28x28 image) or left-half, got "${o.context}"`);
+  if (o.conditional) throw new UsageError("--context and --conditional cannot be combined: a model conditions on the class label or on a context image");
+  // Both image data sets are 28x28; a factor of 1 would give the whole image as its own context.
+  if (spec.kind === "downsample" && (28 % spec.factor !== 0 || spec.factor < 2)) {
+    throw new UsageError(`--context downsample${spec.factor}: the factor must divide 28 (the images' side) and be at least 2, e.g. downsample4`);
+  }
+  return spec;
 }
 
 /** Settings of an image run being resumed, read back from its config. */
@@ -301,10 +318,13 @@ async function resumeImage(dir: string, o: ParsedOptions): Promise<void> {
   const lr = typeof t.optimizer?.lr === "number" ? t.optimizer.lr : (t.optimizer?.lr?.lr ?? 1e-3);
   const steps = wasGiven(o, "steps") ? (o.steps as number) : (t.steps ?? 1000);
   if (run.state.step >= steps) throw new UsageError(`${dir} already finished its ${steps} steps; pass a larger --steps to train further`);
+  for (const name of ["model", "data", "context", "conditional", "levels", "flow-steps", "hidden", "blocks", "perturb", "dequantization"]) {
+    if (wasGiven(o, name)) throw new UsageError(`--${name} cannot change when resuming: the run keeps its own settings (only --steps, --threads and --data-dir apply)`);
+  }
   await trainImageRun(
     {
       model: m.model, data: run.config.data.name, dataDir: o["data-dir"] as string | undefined, out: dir, steps,
-      batchSize: t.batchSize ?? 64, lr, levels: m.levels, flowSteps: m.steps, hidden: m.hidden, blocks: m.blocks, conditional: m.classes > 0,
+      batchSize: t.batchSize ?? 64, lr, levels: m.levels, flowSteps: m.steps, hidden: m.hidden, blocks: m.blocks, conditional: m.classes > 0, context: m.context ?? undefined,
       perturb: run.config.data.perturb, dequantization: m.dequantization, seed: t.seed ?? 0, evalEvery: t.evalEvery ?? 500, checkpointEvery: t.checkpointEvery ?? 500,
       trainImages: run.config.data.rows ?? undefined, validImages: 2000, threads: o.threads as number | undefined,
     },
@@ -327,6 +347,7 @@ export const train: Command = {
       conditional: { type: "boolean", help: "image models: condition on the class label (sample grids get a row per class)" },
       dequantization: { type: "string", help: "image models: uniform, or variational (a learned noise flow per pixel, a tighter bound)", value: "KIND" },
       perturb: { type: "number", help: "image models: replace each training pixel by a random one with this probability (a background model for clayflow ood --score ratio, e.g. 0.2)" },
+      context: { type: "string", help: "image models: condition on part of each image: downsample4 (its 7x7 thumbnail) or left-half", value: "KIND" },
       out: { type: "string", help: "run directory to create", value: "DIR" },
       resume: { type: "string", help: "continue the run in DIR from its last checkpoint", value: "DIR" },
       steps: { type: "int", help: "training steps in total", default: 10000 },
@@ -349,6 +370,7 @@ export const train: Command = {
       "clayflow train --model maf --data table.csv --out runs/table --steps 20000",
       "clayflow train --resume runs/8g",
       "clayflow train --model glow --data fashion-mnist --out runs/fashion --steps 20000",
+      "clayflow train --model glow --data fashion-mnist --context downsample4 --out runs/fashion-7x7",
     ],
   },
   async run(o) {
