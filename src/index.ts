@@ -61,7 +61,17 @@ export { diagNormal, type DiagNormalParams } from "./distributions/diag-normal.j
 export { gaussianMixture, type GaussianMixtureParams } from "./distributions/mixture.js";
 export { Flow, type FlowParams, type FlowSampleOptions } from "./distributions/flow.js";
 export { buildFlow, resolveFlowConfig, type FlowConfig, type ResolvedFlowConfig } from "./models/index.js";
-export { buildImageFlow, resolveImageConfig, IMAGE_MODELS, type ImageFlowConfig, type ImageModel } from "./models/image.js";
+export {
+  buildImageFlow,
+  resolveImageConfig,
+  imageContextDim,
+  IMAGE_MODELS,
+  type ImageFlowConfig,
+  type ResolvedImageFlowConfig,
+  type ImageModel,
+} from "./models/image.js";
+export { imageContext, contextSize, contextName, parseContextName, IMAGE_CONTEXT_KINDS, type ImageContextSpec } from "./data/image-context.js";
+export { contextAgreement, sampleGivenContexts, contextGrid, type ContextAgreement } from "./eval/context-samples.js";
 export {
   buildVectorFlow,
   resolveVectorConfig,

@@ -6,7 +6,7 @@
 import "./helpers/setup.js";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { numpy as np, random, tree, jit, defaultDevice, type Array, type DType } from "@jax-js/jax";
+import { numpy as np, random, tree, jit, grad, defaultDevice, type Array, type DType } from "@jax-js/jax";
 import { Flow, type FlowParams } from "../src/distributions/flow.js";
 import { standardNormal } from "../src/distributions/standard-normal.js";
 import { diagNormal } from "../src/distributions/diag-normal.js";
@@ -183,6 +183,9 @@ describe("Flow", () => {
       await values(s);
       await values(lp);
       await values(flow.decode(tree.ref(params), flow.encode(tree.ref(params), x.ref)));
+      // An eager gradient of the log-likelihood (the jitted train step is tested elsewhere).
+      const g = grad((p: any) => flow.logProb(p, x.ref).sum())(tree.ref(params));
+      await Promise.all((tree.leaves(g) as Array[]).map((a) => a.data()));
     };
     await step(); // warm-up: constants cached by the first trace may stay alive
     const before = liveBuffers();

@@ -9,7 +9,7 @@
  *
  * Params are `{ bijector, base }`; every method consumes its array arguments.
  */
-import { numpy as np, tree, type Array, type DType } from "@jax-js/jax";
+import { lax, numpy as np, tree, type Array, type DType } from "@jax-js/jax";
 import { outputShapeOf, type Bijector, type CallOptions, type InitOptions, type Params } from "../core/types.js";
 import { checkInput } from "../core/checks.js";
 import { splitKey } from "../core/keys.js";
@@ -168,7 +168,9 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
 
 /** NaN and +-Infinity become -Infinity: a point the model cannot produce. Consumes `lp`. */
 function finiteOrNegInf(lp: Array): Array {
-  return np.where(np.isfinite(lp.ref), lp, -Infinity);
+  // The mask is computed from a stopped-gradient copy: differentiating through isfinite leaks
+  // buffers under an eager `grad` in jax-js 0.1.25 (the mask has no gradient anyway).
+  return np.where(np.isfinite(lax.stopGradient(lp.ref)), lp, -Infinity);
 }
 
 /** dtype to sample in: that of the parameters (float32 when there are none). */

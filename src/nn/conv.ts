@@ -23,6 +23,7 @@
  */
 import { numpy as np, random, tree, type Array, type DType } from "@jax-js/jax";
 import { assertPositiveInt } from "../core/checks.js";
+import { inGradientTrace } from "../core/gradient-scope.js";
 
 export type ConvKernel = 1 | 3;
 
@@ -65,6 +66,7 @@ export function convSame(x: Array, w: Array): Array {
     return out.reshape([B, H, W, cout]);
   }
   const p = (k - 1) / 2;
+  const materialise = !inGradientTrace();
   const xpad = np.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]);
   let out: Array | null = null;
   for (let i = 0; i < k; i++) {
@@ -72,9 +74,12 @@ export function convSame(x: Array, w: Array): Array {
       const window = xpad.ref.slice([], [i, i + H], [j, j + W], []).reshape([rows, cin]);
       // (-window) @ (-w) = window @ w. The negation makes jax-js materialise the
       // window contiguously: read through the pad and slice views, the matmul
-      // falls off its SIMD path and a jitted forward pass ran 8x slower (a
-      // backward pass materialises the windows anyway, so training is unchanged).
-      const term = np.matmul(np.negative(window), np.negative(w.ref.slice(i, j)));
+      // falls off its SIMD path and a jitted forward pass ran 6-8x slower. A
+      // gradient trace keeps windows for its backward pass anyway, so there the
+      // copies would only add memory (core/gradient-scope.ts).
+      const term = materialise
+        ? np.matmul(np.negative(window), np.negative(w.ref.slice(i, j)))
+        : np.matmul(window, w.ref.slice(i, j));
       out = out === null ? term : out.add(term);
     }
   }

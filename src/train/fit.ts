@@ -505,6 +505,9 @@ export async function fit<P extends Params, Q extends Params>(
       // Reading back flushes the queued work (hundreds of unread steps overflow the engine's stack).
       const loss = (await lossA.data())[0] as number;
       const finite = !!(await finiteA.data())[0];
+      // With one thread the kernels run as microtasks, so nothing above lets the event loop
+      // turn: yield once per step, or a Ctrl-C (SIGINT) waits for the end of training.
+      await new Promise((resolve) => setImmediate(resolve));
       step++;
 
       if (finite) {

@@ -17,6 +17,7 @@
  */
 import { jit, numpy as np, tree, vjp, type Array } from "@jax-js/jax";
 import type { Params } from "../core/types.js";
+import { tracingGradient } from "../core/gradient-scope.js";
 import { allTrainable, trainableMask, type Flattened } from "./flat-params.js";
 import { adamUpdate, globalNorm, resolveOptimizerConfig, type OptimizerConfig, type OptState } from "./optimizer.js";
 import { makeSchedule, type ScheduleConfig } from "./schedules.js";
@@ -72,7 +73,7 @@ export function makeTrainStep(
   const dtype = flat.spec.dtype;
   const schedule = makeSchedule(typeof config.lr === "number" ? { kind: "constant", lr: config.lr } : config.lr, dtype);
   const { unravel } = flat;
-  const loss = (v: Array, ...batch: Array[]) => lossFn(unravel(v) as Params, ...batch);
+  const loss = (v: Array, ...batch: Array[]) => tracingGradient(() => lossFn(unravel(v) as Params, ...batch));
 
   const body = (p: Array, state: OptState, mask: Array | null, batch: Array[]): TrainStepResult => {
     const [value, rawGrads] = valueAndGradFlat(loss)(p.ref, ...batch);

@@ -189,7 +189,9 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   const k = flow.contextDim;
   const trainCond = contextRows(flow, train.images, train.labels, 0, trainCount);
   const validCond = contextRows(flow, train.images, train.labels, train.n - validCount, validCount);
-  const initCount = Math.min(64, trainCount);
+  // ActNorm's data-dependent init: 16 images give each channel thousands of pixels, and an
+  // eager Glow pass on 64 left jax-js's one 4 GiB wasm memory too fragmented for a batch-64 step.
+  const initCount = Math.min(16, trainCount);
   const initX = np.array(dequantizeOnce(trainX.slice(0, initCount * dims), s.seed + 2)).reshape([initCount, ...shape]);
   const initCond = trainCond ? np.array(trainCond.slice(0, initCount * k)).reshape([initCount, k]) : undefined;
   const params = flow.init(random.key(s.seed), { x: initX, cond: initCond });
