@@ -2,6 +2,7 @@ import "./helpers/setup.js";
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { lax, numpy as np, random, tree, jit, grad, defaultDevice, type Array, type DType } from "@jax-js/jax";
+import { tracingGradient } from "../src/core/gradient-scope.js";
 import { conv2d, convSame } from "../src/nn/conv.js";
 import { splitKey } from "../src/core/keys.js";
 import { liveBuffers } from "./helpers/live-buffers.js";
@@ -75,12 +76,17 @@ describe("conv2d matches lax.conv", () => {
           const jitted = jit(grad(loss(convSame), { argnums: [0, 1] }));
           const gJit = jitted(...args()) as Array[];
           jitted.dispose();
+          // The training step traces its loss in the gradient scope: windows read as views.
+          const scoped = jit(grad((...a: Array[]) => tracingGradient(() => (loss(convSame) as any)(...a)), { argnums: [0, 1] }));
+          const gScoped = scoped(...args()) as Array[];
+          scoped.dispose();
           for (const [i, arg] of ["x", "w"].entries()) {
             const want = await values(gWant[i]);
             const s = scaleOf(want);
             const what = `${name} d/d${arg}`;
             assertClose(await values(gEager[i]), want, TOL[dtype] * s, TOL[dtype], `${what} eager vs lax.conv`);
             assertClose(await values(gJit[i]), want, TOL[dtype] * s, TOL[dtype], `${what} jit vs lax.conv`);
+            assertClose(await values(gScoped[i]), want, TOL[dtype] * s, TOL[dtype], `${what} jit in the gradient scope vs lax.conv`);
           }
         }
         x.dispose();
