@@ -109,7 +109,7 @@ const spec: Spec = loadSpec();
 const workloads = spec.workloads.filter((w) => !onlyWorkloads || onlyWorkloads.includes(w.id));
 const work = mkdtempSync(join(tmpdir(), "clayflow-bench-"));
 const dataDir = join(work, "data");
-writeData(spec, dataDir);
+await writeData(workloads.filter((w) => !w.unavailable), dataDir);
 const started = Date.now();
 const loadBefore = loadavg();
 const log = (s: string) => process.stderr.write(s + "\n");
