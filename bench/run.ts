@@ -117,6 +117,15 @@ const ALL_ENGINES: Engine[] = [
   },
 ];
 const ENGINES = ALL_ENGINES.filter((e) => !onlyEngines || onlyEngines.includes(e.id));
+// Run order: PyTorch right after clayflow (policy threads), so the pair the targets compare runs
+// back to back under the same load (and the peer finds clayflow's initial weights); tables keep
+// the order above.
+const RUN_ORDER = ["clayflow", "pytorch"];
+const runOrder = [...ENGINES].sort((a, b) => rank(a.id) - rank(b.id));
+function rank(id: string): number {
+  const i = RUN_ORDER.indexOf(id);
+  return i >= 0 ? i : RUN_ORDER.length + ALL_ENGINES.findIndex((e) => e.id === id);
+}
 
 // ---- run ----
 const spec: Spec = loadSpec();
@@ -146,7 +155,7 @@ for (const w of workloads) {
   }
   const list: Outcome[] = [];
   outcomes.set(w.id, list);
-  for (const engine of ENGINES) {
+  for (const engine of runOrder) {
     // Not installed, or not written for this workload: reported the same way.
     const skip = engine.skip ?? w.skip?.[engine.id] ?? null;
     if (skip) {
@@ -208,7 +217,11 @@ if (outcomes.size > 0) {
 }
 for (const w of workloads) {
   const list = outcomes.get(w.id);
-  if (list) stored.workloads[w.id] = { run: runId, spec: w, outcomes: list.map((o) => ({ ...o, engine: { id: o.engine.id, label: o.engine.label } })) };
+  const tableOrder = (o: Outcome) => ALL_ENGINES.findIndex((e) => e.id === o.engine.id);
+  if (list) {
+    const sorted = [...list].sort((a, b) => tableOrder(a) - tableOrder(b));
+    stored.workloads[w.id] = { run: runId, spec: w, outcomes: sorted.map((o) => ({ ...o, engine: { id: o.engine.id, label: o.engine.label } })) };
+  }
   else delete stored.workloads[w.id];
 }
 for (const id of Object.keys(stored.runs)) {
@@ -321,7 +334,9 @@ TensorFlow.js wasm runs on ${wasmThreads ?? "?"} thread(s) (the Node build of th
   spread (max − min) relative to the median; a repetition stops after ${spec.secondsPerRep} s
   (unless the workload says otherwise).
   "est." = estimated from a smaller call because one full call would exceed ${spec.secondsPerCallCap} s.
-- Ratios are clayflow (policy threads) ÷ peer, from medians of the same run.
+- Ratios are clayflow (policy threads) ÷ peer, from medians of the same run. Within a run each
+  workload's engines run back to back, one process at a time: clayflow (policy threads) first,
+  PyTorch right after it, then the others (runs before 2026-11-29 10:40 UTC: in table order).
 `);
 
 for (const current of spec.workloads) {
