@@ -8,8 +8,9 @@ import { readFileSync, writeFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { makeRng } from "../src/core/prng.js";
 import { sampleToy2d } from "../src/data/toy2d.js";
+import { loadImageDataset } from "../src/data/image-datasets.js";
 
-export interface ModelSpec {
+export interface VectorModelSpec {
   model: "realnvp" | "maf";
   dim: number;
   layers: number;
@@ -20,6 +21,26 @@ export interface ModelSpec {
   scaleBound: number;
 }
 
+/** An image flow exactly as clayflow's `buildImageFlow` config (src/models/image.ts); peers mirror it. */
+export interface ImageModelSpec {
+  model: "glow";
+  /** [H, W, C]. */
+  shape: number[];
+  levels: number;
+  steps: number;
+  hidden: number;
+  blocks: number;
+  logitAlpha: number;
+  seed: number;
+}
+
+export type ModelSpec = VectorModelSpec | ImageModelSpec;
+
+export const isImageModel = (m: ModelSpec): m is ImageModelSpec => "shape" in m;
+
+/** Values per row of a workload's data: dim, or H * W * C for images. */
+export const rowSize = (m: ModelSpec) => (isImageModel(m) ? m.shape.reduce((a, d) => a * d, 1) : m.dim);
+
 export interface Workload {
   id: string;
   title: string;
@@ -27,11 +48,34 @@ export interface Workload {
   repetitions?: number;
   /** Set when the workload cannot be run at all (reported as such). */
   unavailable?: string;
+  /** Engines that do not run this workload, with the reason (shown as "skipped" like a missing engine). */
+  skip?: Record<string, string>;
+  /** Overrides the spec's secondsPerRep (slow steps). */
+  secondsPerRep?: number;
   model?: ModelSpec;
-  data?: { kind: "8gaussians" | "tabular32"; rows: number; seed: number };
-  optimizer?: { kind: "adam"; lr: number; b1: number; b2: number; eps: number };
-  /** Training: `warmup` steps (compilation included), then `steps` timed steps per repetition. */
-  train?: { batch: number; warmup: number; steps: number };
+  /**
+   * "fashion-mnist": the first `rows` training images of the Debian package (see
+   * src/data/image-datasets.ts), dequantised once: x = (pixel + u) / 256, u ~ U[0, 1) from `seed`.
+   */
+  data?: { kind: "8gaussians" | "tabular32" | "fashion-mnist"; rows: number; seed: number };
+  /**
+   * Adam; `warmupSteps` (linear lr warm-up, lr * (s + 1) / W) and `clipNorm` (global-norm
+   * clipping) as clayflow's schedules.ts / optimizer.ts, when given.
+   */
+  optimizer?: { kind: "adam"; lr: number; b1: number; b2: number; eps: number; warmupSteps?: number; clipNorm?: number };
+  /**
+   * Training: `warmup` steps (compilation included), then `steps` timed steps per repetition.
+   * `microbatch` (clayflow only): the batch's gradient is accumulated over batch / microbatch
+   * jitted passes, then one jitted update (one jitted step over the whole batch does not fit).
+   */
+  train?: { batch: number; warmup: number; steps: number; microbatch?: number };
+  /**
+   * Image models: ActNorm's data-dependent initialisation sees the first `initRows` rows
+   * (default: the training batch).
+   */
+  initRows?: number;
+  /** clayflow's --profile: timed calls per measurement (default max(10, steps / 2)). */
+  profileIters?: number;
   /** Log-density of `batch` rows (no gradient): `warmup` calls, then `iters` timed calls per repetition. */
   logProb?: { batch: number; warmup: number; iters: number };
   /**
@@ -56,11 +100,20 @@ export interface Spec {
 /** Repository root, from build/bench/*.js or bench/*.ts. */
 export const ROOT = new URL("../../", import.meta.url).pathname;
 
+/** The workload spec: bench/workloads.json, or the file CLAYFLOW_BENCH_SPEC names (small trial runs). */
 export function loadSpec(): Spec {
-  return JSON.parse(readFileSync(join(ROOT, "bench", "workloads.json"), "utf8")) as Spec;
+  return JSON.parse(readFileSync(process.env.CLAYFLOW_BENCH_SPEC || join(ROOT, "bench", "workloads.json"), "utf8")) as Spec;
 }
 
 export const repetitionsOf = (spec: Spec, w: Workload) => w.repetitions ?? spec.repetitions;
+export const secondsPerRepOf = (spec: Spec, w: Workload) => w.secondsPerRep ?? spec.secondsPerRep;
+
+/** The workload's model as a vector flow (w1, w2, w4); throws for an image model. */
+export function vectorModel(w: Workload): VectorModelSpec {
+  const m = w.model!;
+  if (isImageModel(m)) throw new Error(`${w.id}: an image model, not a vector flow`);
+  return m;
+}
 
 export function workload(spec: Spec, id: string): Workload {
   const w = spec.workloads.find((x) => x.id === id);
@@ -87,21 +140,33 @@ function tabular32(rows: number, seed: number): Float32Array {
   return out;
 }
 
-export function makeData(w: Workload): Float32Array {
+/** The first `rows` FashionMNIST training images as x = (pixel + u) / 256, [rows, 784]. */
+async function fashionMnist(rows: number, seed: number): Promise<Float32Array> {
+  const train = await loadImageDataset("fashion-mnist", "train");
+  const dims = train.height * train.width;
+  if (rows > train.n) throw new Error(`fashion-mnist has ${train.n} training images, the workload asks for ${rows}`);
+  const rng = makeRng(seed);
+  const out = new Float32Array(rows * dims);
+  for (let i = 0; i < out.length; i++) out[i] = (train.images[i] + rng.uniform()) / 256;
+  return out;
+}
+
+export async function makeData(w: Workload): Promise<Float32Array> {
   const d = w.data!;
   if (d.kind === "8gaussians") return sampleToy2d("8gaussians", d.rows, d.seed);
   if (d.kind === "tabular32") return tabular32(d.rows, d.seed);
+  if (d.kind === "fashion-mnist") return fashionMnist(d.rows, d.seed);
   throw new Error(`unknown data kind ${(d as { kind: string }).kind}`);
 }
 
 export const dataPath = (dir: string, id: string) => join(dir, `${id}.f32`);
 
-/** Write every workload's data (raw little-endian float32, row-major [rows, dim]) into `dir`. */
-export function writeData(spec: Spec, dir: string): void {
+/** Write the workloads' data (raw little-endian float32, row-major [rows, dim]) into `dir`. */
+export async function writeData(workloads: Workload[], dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  for (const w of spec.workloads) {
+  for (const w of workloads) {
     if (!w.data || existsSync(dataPath(dir, w.id))) continue;
-    const x = makeData(w);
+    const x = await makeData(w);
     writeFileSync(dataPath(dir, w.id), Buffer.from(x.buffer, x.byteOffset, x.byteLength));
   }
 }
@@ -147,6 +212,11 @@ export interface EngineResult {
   notes?: Partial<Record<keyof RepFigures, string>>;
   /** Extra measurements (clayflow profile). */
   profile?: Record<string, number | string>;
+  /**
+   * Checks that the engines compute the same model (image workloads): parameter counts, the
+   * initial loss, and (PyTorch) the log-density of clayflow's own initial weights.
+   */
+  check?: Record<string, number | string>;
 }
 
 export function peakRssMiB(): number {

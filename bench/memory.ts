@@ -17,7 +17,7 @@ import { flatten } from "../src/train/flat-params.js";
 import { makeTrainStep } from "../src/train/train-step.js";
 import type { OptState } from "../src/train/optimizer.js";
 import { nll } from "../src/train/losses.js";
-import { ROOT, batchRows, loadSpec, makeData, workload } from "./common.js";
+import { ROOT, batchRows, loadSpec, makeData, vectorModel, workload } from "./common.js";
 import { MEMORY_END, MEMORY_START } from "./memory-section.js";
 
 const argv = process.argv.slice(2);
@@ -31,9 +31,9 @@ const outPath = flag("out") ?? join(ROOT, "docs", "BENCHMARKS.md");
 
 const engine = await startEngine();
 const w = workload(loadSpec(), "w1");
-const m = w.model!;
+const m = vectorModel(w);
 const flow = buildFlow({ model: m.model, dim: m.dim, layers: m.layers, hidden: m.hidden, activation: m.activation, norm: m.norm });
-const data = makeData(w);
+const data = await makeData(w);
 const { batch } = w.train!;
 const flat = flatten(flow.init(random.key(0)));
 let p: Array = flat.vector;

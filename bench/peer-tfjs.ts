@@ -13,8 +13,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { getThreadsCount } from "@tensorflow/tfjs-backend-wasm";
 import {
-  batchRows, engineArgs, loadSpec, now, repetitionsOf, timeReps, peakRssMiB, readData, workload, writeResult,
-  type EngineResult, type ModelSpec, type RepFigures,
+  batchRows, engineArgs, loadSpec, now, repetitionsOf, secondsPerRepOf, timeReps, peakRssMiB, readData, workload, writeResult,
+  type EngineResult, type VectorModelSpec, type RepFigures, vectorModel,
 } from "./common.js";
 
 type T = tf.Tensor;
@@ -128,7 +128,7 @@ function maskedAutoregressive(dim: number, hidden: number[], order: number[], bo
   };
 }
 
-function buildFlow(m: ModelSpec) {
+function buildFlow(m: VectorModelSpec) {
   const { dim } = m;
   const layers: Layer[] = [];
   for (let i = 0; i < m.layers; i++) {
@@ -193,7 +193,7 @@ try {
   await tf.ready();
   result.info.threads = backend === "wasm" ? getThreadsCount() : 1;
   tf.randomNormal([1]).dispose(); // warm the RNG
-  const m = w.model!;
+  const m = vectorModel(w); // image models are not written for TF.js (the harness skips them)
   const dim = m.dim;
   const flow = buildFlow(m);
   const reps = repetitionsOf(spec, w);
@@ -216,7 +216,7 @@ try {
     };
     for (let k = 0; k < warmup; k++) await step();
     result.warmupLoss = lossSum / warmup;
-    (await timeReps(reps, steps, spec.secondsPerRep, step)).forEach((sec, r) => (figures[r].train = batch / sec));
+    (await timeReps(reps, steps, secondsPerRepOf(spec, w), step)).forEach((sec, r) => (figures[r].train = batch / sec));
   });
   if (w.logProb) await attempt("logProb", async () => {
     const { batch, warmup, iters } = w.logProb!;
@@ -228,7 +228,7 @@ try {
       lp.dispose();
     };
     for (let k = 0; k < warmup; k++) await call();
-    (await timeReps(reps, iters, spec.secondsPerRep, call)).forEach((sec, r) => (figures[r].logProb = batch / sec));
+    (await timeReps(reps, iters, secondsPerRepOf(spec, w), call)).forEach((sec, r) => (figures[r].logProb = batch / sec));
   });
   if (w.sample) await attempt("sample", async () => {
     const { n, warmup, iters, warmupN } = w.sample!;
@@ -249,7 +249,7 @@ try {
         return;
       }
     }
-    (await timeReps(reps, iters, spec.secondsPerRep, () => draw(n))).forEach((sec, r) => (figures[r].sample = n / sec));
+    (await timeReps(reps, iters, secondsPerRepOf(spec, w), () => draw(n))).forEach((sec, r) => (figures[r].sample = n / sec));
   });
 } catch (e) {
   result.status = "cannot run";

@@ -14,6 +14,11 @@ src/bijectors/masks.ts, src/nn/mlp.ts, src/nn/made.ts, src/bijectors/masked-auto
     Hidden weights N(0, 1) / sqrt(fan_in), zero biases, zero output layer; the mask multiplies
     the weight in every forward pass. Sampling: D sequential passes per layer, layers reversed.
   Base N(0, I). Loss = mean NLL. Adam with the spec's lr, betas, eps.
+  Glow (image workloads): bench/torch_glow.py, a line-by-line mirror of clayflow's image Glow; its
+    ActNorm layers are initialised from the first `initRows` rows, the lr warm-up and clipping of the
+    spec's optimizer are LambdaLR and clip_grad_norm_. When clayflow has written its initial weights
+    next to the data (<id>-clayflow-init.f32/.json), a second model loads them and its log-density
+    of the same rows is compared with clayflow's (result "check").
 Runs on 2 threads (torch.set_num_threads(2)); peak memory from getrusage.
 """
 import argparse
@@ -231,6 +236,42 @@ def blas_libraries():
     return ", ".join(sorted(os.path.basename(l) for l in libs)) or "none found"
 
 
+def load_clayflow_init(data_dir, wid):
+    base = os.path.join(data_dir, wid + "-clayflow-init")
+    if not (os.path.exists(base + ".f32") and os.path.exists(base + ".json")):
+        return None, None
+    return np.fromfile(base + ".f32", dtype=np.float32), json.load(open(base + ".json"))
+
+
+def image_check(m, data, init_rows, data_dir, wid, own):
+    """Parameter counts, the initial loss of our own init, and clayflow's weights loaded here."""
+    from torch_glow import Glow
+
+    check = {"pytorch parameters": sum(p.numel() for p in own.parameters())}
+    x = torch.from_numpy(data[:init_rows].copy()).reshape(init_rows, *image_shape(m))
+    with torch.no_grad():
+        check["pytorch initial loss (first batch)"] = -own.log_prob(x).mean().item()
+    vector, layout = load_clayflow_init(data_dir, wid)
+    if vector is None:
+        check["clayflow weights"] = "not found (run the clayflow engine first)"
+        return check
+    twin = Glow(m)
+    twin.load_clayflow(vector, layout)
+    with torch.no_grad():
+        lp = twin.log_prob(x).numpy().astype(np.float64)
+    ref = np.array(layout["logProb"], dtype=np.float64)
+    check["pytorch loss with clayflow's initial weights"] = float(-lp.mean())
+    check["clayflow's own loss of those weights"] = float(-ref.mean())
+    check["max |log p difference| per image (nats)"] = float(np.abs(lp - ref).max())
+    check["max relative difference"] = float((np.abs(lp - ref) / np.abs(ref)).max())
+    return check
+
+
+def image_shape(m):
+    h, w, c = m["shape"]
+    return (c, h, w)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--workload", required=True)
@@ -239,16 +280,22 @@ def main():
     ap.add_argument("--show-config", action="store_true")
     a = ap.parse_args()
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    spec = json.load(open(os.path.join(root, "bench", "workloads.json")))
+    spec = json.load(open(os.environ.get("CLAYFLOW_BENCH_SPEC") or os.path.join(root, "bench", "workloads.json")))
     w = next(x for x in spec["workloads"] if x["id"] == a.workload)
     reps = w.get("repetitions", spec["repetitions"])
-    cap = spec["secondsPerRep"]
+    cap = w.get("secondsPerRep", spec["secondsPerRep"])
     config = torch.__config__.show()
     if a.show_config:
         print(config, file=sys.stderr)
     m = w["model"]
-    dim = m["dim"]
-    flow = Flow(m)
+    image = "shape" in m
+    dim = math.prod(m["shape"]) if image else m["dim"]
+    if image:
+        from torch_glow import Glow
+
+        flow = Glow(m)
+    else:
+        flow = Flow(m)
     figures = [{} for _ in range(reps)]
     result = {
         "engine": "pytorch",
@@ -268,6 +315,13 @@ def main():
     data = None
     if "data" in w:
         data = np.fromfile(os.path.join(a.data, w["id"] + ".f32"), dtype=np.float32).reshape(-1, dim)
+    # Rows [n, dim] as the model's input ([n, C, H, W] for images: C = 1, so row-major HWC = CHW).
+    as_input = (lambda t: t.reshape(t.shape[0], *image_shape(m))) if image else (lambda t: t)
+    if image:
+        init_rows = w.get("initRows", w["train"]["batch"])
+        flow.data_init(as_input(torch.from_numpy(data[:init_rows].copy())))
+        result["check"] = image_check(m, data, init_rows, a.data, w["id"], flow)
+        result["info"]["model"] = "bench/torch_glow.py"
 
     if "train" in w:
         tr, o = w["train"], w["optimizer"]
@@ -275,27 +329,43 @@ def main():
         rows = w["data"]["rows"]
         per_epoch = rows // b
         opt = torch.optim.Adam(flow.parameters(), lr=o["lr"], betas=(o["b1"], o["b2"]), eps=o["eps"])
-        state = {"i": 0, "loss": 0.0}
+        warm = o.get("warmupSteps", 0)
+        # clayflow's warm-up: lr * (s + 1) / W for update s < W (src/train/schedules.ts).
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm)) if warm else None
+        clip = o.get("clipNorm")
+        params = list(flow.parameters())
+        state = {"i": 0, "loss": 0.0, "first": None}
 
         def step():
             start = (state["i"] % per_epoch) * b
             state["i"] += 1
-            x = torch.from_numpy(data[start:start + b])
+            x = as_input(torch.from_numpy(data[start:start + b]))
             loss = -flow.log_prob(x).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(params, clip)
             opt.step()
-            state["loss"] += loss.item()  # read back the loss each step, as clayflow does
+            if sched:
+                sched.step()
+            value = loss.item()  # read back the loss each step, as clayflow does
+            state["loss"] += value
+            if state["first"] is None:
+                state["first"] = value
 
+        t0 = time.perf_counter()
         timed(tr["warmup"], step)
         result["warmupLoss"] = state["loss"] / tr["warmup"]
+        if image:
+            result["check"]["pytorch loss of training step 1"] = state["first"]
+            result["profile"] = {"train warm-up s": time.perf_counter() - t0}
         for r, sec in enumerate(time_reps(reps, tr["steps"], cap, step)):
             figures[r]["train"] = b / sec
 
     with torch.no_grad():
         if "logProb" in w:
             lp = w["logProb"]
-            x = torch.from_numpy(data[: lp["batch"]].copy())
+            x = as_input(torch.from_numpy(data[: lp["batch"]].copy()))
             fn = lambda: flow.log_prob(x).numpy()
             timed(lp["warmup"], fn)
             for r, sec in enumerate(time_reps(reps, lp["iters"], cap, fn)):
