@@ -96,6 +96,15 @@ describe("clayflow train / sample / score", () => {
     const again = await clayflow("train", "--resume", killed);
     assert.equal(again.code, 2);
     assert.match(again.stderr, /already finished/);
+    // Training on with a lower learning rate (the late-training drop): stored for later resumes.
+    const lower = await clayflow("train", "--resume", killed, "--steps", "250", "--lr", "0.0002", "--no-plots");
+    assert.equal(lower.code, 0, lower.stderr);
+    const after = JSON.parse(readFileSync(join(killed, "config.json"), "utf8")).training;
+    assert.equal(after.progress.step, 250);
+    assert.equal(after.options.optimizer.lr.lr ?? after.options.optimizer.lr, 0.0002);
+    const bad = await clayflow("train", "--resume", killed, "--steps", "260", "--lr", "-1");
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--lr must be positive/);
   });
 
   it("trains MAF on a CSV file and reports likelihoods in the data's units", async () => {

@@ -183,6 +183,19 @@ export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<T
   return report;
 }
 
+/**
+ * The peak learning rate of a resumed run: the stored one, or --lr when given (the usual
+ * late-training drop; the schedule's shape and the optimizer state carry on).
+ */
+function resumedLr(o: ParsedOptions, stored: number | { lr?: number } | undefined): number {
+  if (wasGiven(o, "lr")) {
+    const lr = o.lr as number;
+    if (!(lr > 0)) throw new UsageError(`--lr must be positive, got ${lr}`);
+    return lr;
+  }
+  return typeof stored === "number" ? stored : (stored?.lr ?? 1e-3);
+}
+
 /** Settings of a run being resumed, read back from its config. */
 async function resumeSettings(dir: string, o: ParsedOptions): Promise<[TrainSettings, TrainState]> {
   const run = await loadRun(dir);
@@ -198,7 +211,7 @@ async function resumeSettings(dir: string, o: ParsedOptions): Promise<[TrainSett
     out: dir,
     steps: wasGiven(o, "steps") ? (o.steps as number) : (t.steps ?? 1000),
     batchSize: t.batchSize ?? 256,
-    lr: typeof t.optimizer?.lr === "number" ? t.optimizer.lr : (t.optimizer?.lr?.lr ?? 1e-3),
+    lr: resumedLr(o, t.optimizer?.lr),
     layers: m.layers,
     hidden: m.hidden,
     samples: run.config.data.rows ?? 20000,
@@ -211,8 +224,8 @@ async function resumeSettings(dir: string, o: ParsedOptions): Promise<[TrainSett
     threads: o.threads as number | undefined,
     plots: !o["no-plots"],
   };
-  for (const name of ["model", "data", "out", "batch-size", "lr", "schedule", "layers", "hidden", "samples", "seed", "eval-every", "checkpoint-every", "clip-norm", "patience"]) {
-    if (wasGiven(o, name)) throw new UsageError(`--${name} cannot change when resuming: the run keeps its own settings (only --steps, --threads and --no-plots apply)`);
+  for (const name of ["model", "data", "out", "batch-size", "schedule", "layers", "hidden", "samples", "seed", "eval-every", "checkpoint-every", "clip-norm", "patience"]) {
+    if (wasGiven(o, name)) throw new UsageError(`--${name} cannot change when resuming: the run keeps its own settings (only --steps, --lr, --threads and --no-plots apply)`);
   }
   return [s, run.state];
 }
@@ -315,11 +328,11 @@ async function resumeImage(dir: string, o: ParsedOptions): Promise<void> {
   const m = run.config.model;
   if (!isImageConfig(m) || !isImageData(run.config.data.name)) throw new Error(`${dir}: not an image run`);
   const t = run.config.training.options;
-  const lr = typeof t.optimizer?.lr === "number" ? t.optimizer.lr : (t.optimizer?.lr?.lr ?? 1e-3);
+  const lr = resumedLr(o, t.optimizer?.lr);
   const steps = wasGiven(o, "steps") ? (o.steps as number) : (t.steps ?? 1000);
   if (run.state.step >= steps) throw new UsageError(`${dir} already finished its ${steps} steps; pass a larger --steps to train further`);
   for (const name of ["model", "data", "context", "conditional", "levels", "flow-steps", "hidden", "blocks", "perturb", "dequantization"]) {
-    if (wasGiven(o, name)) throw new UsageError(`--${name} cannot change when resuming: the run keeps its own settings (only --steps, --threads and --data-dir apply)`);
+    if (wasGiven(o, name)) throw new UsageError(`--${name} cannot change when resuming: the run keeps its own settings (only --steps, --lr, --threads and --data-dir apply)`);
   }
   await trainImageRun(
     {
@@ -352,7 +365,7 @@ export const train: Command = {
       resume: { type: "string", help: "continue the run in DIR from its last checkpoint", value: "DIR" },
       steps: { type: "int", help: "training steps in total", default: 10000 },
       "batch-size": { type: "int", help: "rows per step", default: 256 },
-      lr: { type: "number", help: "learning rate (Adam)", default: 1e-3 },
+      lr: { type: "number", help: "learning rate (Adam); with --resume, a new peak rate from the next step on (e.g. a lower one late in training)", default: 1e-3 },
       schedule: { type: "string", help: "learning-rate schedule: constant or cosine", default: "cosine" },
       "clip-norm": { type: "number", help: "clip gradients to this global norm" },
       layers: { type: "int", help: "coupling / autoregressive layers (default per model)" },
