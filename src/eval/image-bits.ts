@@ -16,7 +16,7 @@ import { logProbRows } from "./log-prob-rows.js";
 export const IMAGE_CHUNK = 16;
 
 /** Bits per dimension of the discrete pixels from the NLL (nats) of x = (pixel + u) / 256. */
-export const bitsPerDim = (nll: number, dims: number) => (nll / dims + Math.log(256)) / Math.LN2;
+export const nllBitsPerDim = (nll: number, dims: number) => (nll / dims + Math.log(256)) / Math.LN2;
 
 /** Pixels [from, from + count) of [n, D] (0..255) to floats in [0, 1) on the 1/256 grid. */
 export function scaledPixels(pixels: Uint8Array, from: number, count: number, dims: number): Float32Array {
@@ -58,5 +58,5 @@ export async function imageBitsPerDim(
   }
   const x = dequantizeOnce(scaledPixels(pixels, 0, n, dims), seed);
   const logp = await logProbRows(flow, params, x, { batch: Math.min(IMAGE_CHUNK, n), cond: flow.contextDim > 0 ? cond : undefined });
-  return Float64Array.from(logp, (v) => bitsPerDim(-v, dims));
+  return Float64Array.from(logp, (v) => nllBitsPerDim(-v, dims));
 }

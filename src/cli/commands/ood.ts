@@ -10,7 +10,7 @@ import { startEngine } from "../../engine/index.js";
 import { isImageConfig } from "../../models/image.js";
 import { IMAGE_DATASET_NAMES, loadImageDataset, type ImageDataset, type ImageDatasetName, type ImageSplit } from "../../data/image-datasets.js";
 import { imageBitsPerDim } from "../../eval/image-bits.js";
-import { complexityCorrectedScores, complexityOfImages, fitTypicality, oodMetrics, typicalityStatistics, type OodMetrics } from "../../eval/ood/index.js";
+import { complexityCorrectedScores, complexityOfImages, fitTypicality, flagBatches, oodMetrics, typicalityStatistics, type OodMetrics } from "../../eval/ood/index.js";
 import { writeFileAtomic } from "../../io/atomic-write.js";
 import { composePanels, histogramPlot, savePng } from "../../io/plot.js";
 import type { Canvas } from "../../io/canvas.js";
@@ -23,7 +23,7 @@ const DESCRIBE: Record<ScoreName, string> = {
   raw: "bits/dim",
   complexity: "bits/dim - PNG bits/dim",
   ratio: "bits/dim - background bits/dim",
-  typicality: "abs(batch mean NLL - entropy)",
+  typicality: "abs(batch mean bits/dim - held-out mean)",
 };
 /** Held-out in-distribution images for the typicality threshold: the last ones of the training split (a run's validation images). */
 const TYPICALITY_HELD_OUT = 2000;
@@ -106,6 +106,9 @@ export const ood: Command = {
     const batchSize = o["batch-size"] as number;
     if (!(batchSize >= 1)) throw new UsageError(`--batch-size must be at least 1, got ${batchSize}`);
     if (o.images !== undefined && !((o.images as number) >= 1)) throw new UsageError(`--images must be at least 1, got ${o.images}`);
+    if (scores.includes("typicality") && o.images !== undefined && (o.images as number) < batchSize) {
+      throw new UsageError(`--batch-size ${batchSize} is more than the ${o.images} images scored: score more images or use smaller batches`);
+    }
 
     await startEngine(o.threads ? { threads: o.threads as number } : {});
     const dataDir = o["data-dir"] as string | undefined;
@@ -127,8 +130,8 @@ export const ood: Command = {
       const bpd = async (m: typeof model, d: ImageDataset) => imageBitsPerDim(m.run.flow, m.params, d.images, count(d), seed);
       const bpdIn = await bpd(model, inData);
       const bpdOut = await bpd(model, outData);
-      const add = (score: ScoreName, sIn: ArrayLike<number>, sOut: ArrayLike<number>) => {
-        results.push({ score, meaning: DESCRIBE[score], ...oodMetrics(sIn, sOut), meanIn: mean(sIn), meanOut: mean(sOut) });
+      const add = (score: ScoreName, sIn: ArrayLike<number>, sOut: ArrayLike<number>, extra: object = {}) => {
+        results.push({ score, meaning: DESCRIBE[score], ...oodMetrics(sIn, sOut), meanIn: mean(sIn), meanOut: mean(sOut), ...extra });
         histograms.push(histogramPlot([{ values: sIn, label: `in: ${inSpec.name}` }, { values: sOut, label: `out: ${outSpec.name}` }], { width: 420, height: 280, title: `${score}: ${DESCRIBE[score]}` }));
       };
       for (const score of scores) {
@@ -147,16 +150,16 @@ export const ood: Command = {
           const held = Math.min(TYPICALITY_HELD_OUT, train.n);
           const heldOut = await imageBitsPerDim(model.run.flow, model.params, train.images.subarray((train.n - held) * train.height * train.width), held, seed + 1);
           const test = fitTypicality(heldOut, { batchSize, seed });
-          if (Math.min(count(inData), count(outData)) < batchSize) throw new UsageError(`--batch-size ${batchSize} is more than the images scored; score more images or use smaller batches`);
-          const sIn = typicalityStatistics(bpdIn, test);
-          const sOut = typicalityStatistics(bpdOut, test);
-          add(score, sIn, sOut);
-          const last = results[results.length - 1] as ScoreResult & { typicality?: unknown };
-          last.typicality = {
-            batchSize, epsilon: test.epsilon, entropy: test.entropy, alpha: test.alpha, heldOutImages: held,
-            flaggedIn: sIn.filter((s) => s > test.epsilon).length / sIn.length,
-            flaggedOut: sOut.filter((s) => s > test.epsilon).length / sOut.length,
+          const flaggedShare = (bpds: Float64Array) => {
+            const flags = flagBatches(bpds, test);
+            return flags.filter(Boolean).length / flags.length;
           };
+          add(score, typicalityStatistics(bpdIn, test), typicalityStatistics(bpdOut, test), {
+            typicality: {
+              batchSize, epsilon: test.epsilon, entropy: test.entropy, alpha: test.alpha, heldOutImages: held,
+              flaggedIn: flaggedShare(bpdIn), flaggedOut: flaggedShare(bpdOut),
+            },
+          });
         }
       }
     } finally {

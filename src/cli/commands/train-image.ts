@@ -17,7 +17,7 @@ import { fit, type FitOptions, type TrainState, type FloatVector } from "../../t
 import { saveRun, loadRun } from "../../io/checkpoint.js";
 import { writeFileAtomic } from "../../io/atomic-write.js";
 import { savePng, imageGrid, linePlot, composePanels } from "../../io/plot.js";
-import { bitsPerDim, dequantizeOnce, IMAGE_CHUNK, imageBitsPerDim, oneHotRows, scaledPixels } from "../../eval/image-bits.js";
+import { nllBitsPerDim, dequantizeOnce, IMAGE_CHUNK, imageBitsPerDim, oneHotRows, scaledPixels } from "../../eval/image-bits.js";
 import type { Flow, FlowParams } from "../../distributions/flow.js";
 import { Progress } from "../progress.js";
 
@@ -158,9 +158,9 @@ export async function evaluateImages(
   seed: number,
   labels?: Uint8Array,
 ): Promise<{ testBitsPerDim: number; testBitsPerDimCI: number; testImages: number }> {
+  const n = Math.min(count, pixels.length / flow.eventShape.reduce((a, d) => a * d, 1));
   // Conditional flows: each test image's own label or context; log p(x | context) needs no other term.
-  const bpds = await imageBitsPerDim(flow, params, pixels, count, seed, contextRows(flow, pixels, labels, 0, Math.min(count, pixels.length / flow.eventShape.reduce((x, d) => x * d, 1))));
-  const n = bpds.length;
+  const bpds = await imageBitsPerDim(flow, params, pixels, n, seed, contextRows(flow, pixels, labels, 0, n));
   const mean = bpds.reduce((a, b) => a + b, 0) / n;
   const sd = Math.sqrt(bpds.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, n - 1));
   return { testBitsPerDim: mean, testBitsPerDimCI: (1.96 * sd) / Math.sqrt(n), testImages: n };
@@ -224,7 +224,7 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
       resume,
       signal: abort.signal,
       onProgress: (p) => {
-        progress.update({ step: p.step, total: p.totalSteps, loss: bitsPerDim(p.loss, dims), validLoss: p.validLoss === undefined ? undefined : bitsPerDim(p.validLoss, dims), stepsPerSecond: p.stepsPerSecond, etaSeconds: p.etaSeconds, skipped: p.skipped });
+        progress.update({ step: p.step, total: p.totalSteps, loss: nllBitsPerDim(p.loss, dims), validLoss: p.validLoss === undefined ? undefined : nllBitsPerDim(p.validLoss, dims), stepsPerSecond: p.stepsPerSecond, etaSeconds: p.etaSeconds, skipped: p.skipped });
       },
       onCheckpoint: async (state) => {
         await saveRun(s.out, { flow, state, data: describe, training: options });
@@ -260,12 +260,12 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   if (history.length > 1) {
     await savePng(
       join(s.out, "learning-curve.png"),
-      linePlot([{ x: history.map((h) => h.seconds / 60), y: history.map((h) => bitsPerDim(h.validLoss!, dims)), label: "validation" }], {
+      linePlot([{ x: history.map((h) => h.seconds / 60), y: history.map((h) => nllBitsPerDim(h.validLoss!, dims)), label: "validation" }], {
         width: 520, height: 340, title: "bits/dim against training time", xlabel: "minutes", ylabel: "bits/dim",
       }),
     );
   }
-  await writeFileAtomic(join(s.out, "report.json"), JSON.stringify({ ...report, curve: history.map((h) => ({ step: h.step, seconds: h.seconds, validBitsPerDim: bitsPerDim(h.validLoss!, dims) })) }, null, 2) + "\n");
+  await writeFileAtomic(join(s.out, "report.json"), JSON.stringify({ ...report, curve: history.map((h) => ({ step: h.step, seconds: h.seconds, validBitsPerDim: nllBitsPerDim(h.validLoss!, dims) })) }, null, 2) + "\n");
   process.stdout.write(
     `trained ${s.model} on ${s.data} for ${report.steps} steps in ${(report.seconds / 60).toFixed(1)} min\n` +
       `test ${report.testBitsPerDim.toFixed(3)} ± ${report.testBitsPerDimCI.toFixed(3)} bits/dim on ${testCount} images (95% CI)\n` +
