@@ -85,6 +85,24 @@ describe("FashionMNIST (short real-data run)", { skip: available ? false : "data
     assert.throws(() => clayflow("ood", "--run", out, "--in", "fashion-mnist", "--out", "mnist", "--score", "ratio"), /--score ratio needs --background DIR/);
     assert.throws(() => clayflow("ood", "--run", out, "--in", "cifar:test", "--out", "mnist"), /--in must be NAME\[:SPLIT\]/);
   });
+
+  it("a class-conditional run reports how often its samples are judged as the requested class", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "clayflow-fashion-cond-")), "run");
+    const report = await trainImageRun({
+      model: "glow", data: "fashion-mnist", out, steps: 60, batchSize: 32, lr: 2e-3, ...TINY, conditional: true,
+      seed: 0, evalEvery: 60, checkpointEvery: 60, trainImages: 3000, validImages: 200, testImages: 100, threads: 1,
+    });
+    const judged = report.classAgreement!;
+    assert.ok(judged.judgeTestAccuracy > 0.7, `judge accuracy ${judged.judgeTestAccuracy}`);
+    assert.deepEqual(judged.atTemperature.map((a) => a.temperature), [0.7, 1]);
+    for (const a of judged.atTemperature) {
+      assert.equal(a.byClass.length, 10);
+      assert.equal(a.confusion.flat().reduce((x, y) => x + y, 0), 1000);
+      assert.ok(a.accuracy >= 0 && a.accuracy <= 1);
+    }
+    assert.ok(JSON.parse(readFileSync(join(out, "report.json"), "utf8")).classAgreement.judgeTestAccuracy > 0.7);
+    assert.match(clayflow("eval", "--run", out, "--images", "20", "--no-judge"), /each given its label/);
+  });
 });
 
 describe("slerp", () => {

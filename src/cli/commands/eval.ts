@@ -6,7 +6,7 @@ import { contextName } from "../../data/image-context.js";
 import { IMAGE_DATASET_NAMES, loadImageDataset, type ImageDatasetName } from "../../data/image-datasets.js";
 import { UsageError, type Command } from "../args.js";
 import { inferenceParams, openRun } from "../run-dir.js";
-import { evaluateImages } from "./train-image.js";
+import { classAgreementLines, evaluateImages, judgeClassSamples } from "./train-image.js";
 
 export const evaluate: Command = {
   spec: {
@@ -18,6 +18,7 @@ export const evaluate: Command = {
       images: { type: "int", help: "test images to evaluate (default: all 10,000)" },
       "data-dir": { type: "string", help: "folder holding the datasets", value: "DIR" },
       threads: { type: "int", help: "engine threads" },
+      "no-judge": { type: "boolean", help: "class-conditional runs: skip the class-agreement check (a classifier labels 1,000 samples)" },
     },
   },
   async run(o) {
@@ -37,6 +38,10 @@ export const evaluate: Command = {
       // Conditional runs: log p(x | label or context), each test image given its own.
       const given = m.context ? `, each given its ${contextName(m.context)} context` : m.classes ? ", each given its label" : "";
       process.stdout.write(`${o.run}: test ${r.testBitsPerDim.toFixed(3)} ± ${r.testBitsPerDimCI.toFixed(3)} bits/dim on ${r.testImages} images${given} (95% CI), step ${run.state.step}\n`);
+      if (m.classes && !o["no-judge"]) {
+        const train = await loadImageDataset(name as ImageDatasetName, "train", { dataDir: o["data-dir"] as string | undefined });
+        process.stdout.write(classAgreementLines(await judgeClassSamples(run.flow, params, train, test, (run.config.training.options.seed ?? 0) + 6)));
+      }
     } finally {
       tree.dispose(params);
     }

@@ -12,8 +12,10 @@ import { makeRng } from "../../core/prng.js";
 import { buildImageFlow, type ImageFlowConfig, type ImageModel, type ResolvedImageFlowConfig } from "../../models/image.js";
 import { contextName, imageContext, type ImageContextSpec } from "../../data/image-context.js";
 import { contextAgreement, contextGrid, type ContextAgreement } from "../../eval/context-samples.js";
+import { classAgreement, trainClassJudge, type ClassAgreement, type LabelledImages } from "../../eval/class-judge.js";
 import { loadImageDataset, type ImageDatasetName } from "../../data/image-datasets.js";
 import { fit, type FitOptions, type TrainState, type FloatVector } from "../../train/fit.js";
+import type { ScheduleConfig } from "../../train/schedules.js";
 import { saveRun, loadRun } from "../../io/checkpoint.js";
 import { writeFileAtomic } from "../../io/atomic-write.js";
 import { savePng, imageGrid, linePlot, composePanels } from "../../io/plot.js";
@@ -29,7 +31,14 @@ export interface ImageTrainSettings {
   out: string;
   steps: number;
   batchSize: number;
+  /** Peak learning rate, reached after the warm-up. */
   lr: number;
+  /**
+   * After the warm-up: keep the peak ("constant") or decay it along a half cosine to 2% of
+   * the peak at the last step ("cosine", the default), which ends a fixed budget of steps at a
+   * low rate.
+   */
+  schedule?: "constant" | "cosine";
   levels?: number;
   flowSteps?: number;
   hidden?: number;
@@ -65,6 +74,50 @@ export interface ImageTrainReport {
   testImages: number;
   /** Image-conditional runs: how well samples agree with their contexts (see eval/context-samples.ts). */
   agreement?: ContextAgreement[];
+  /** Class-conditional runs: how often a classifier labels samples as their requested class. */
+  classAgreement?: JudgedSamples;
+}
+
+/** Samples per class for the class-agreement figure (1,000 samples in all for ten classes). */
+const JUDGED_PER_CLASS = 100;
+
+export interface JudgedSamples {
+  /** The judge's accuracy on the real test images: the figure samples are measured against. */
+  judgeTestAccuracy: number;
+  atTemperature: ClassAgreement[];
+}
+
+/**
+ * Train the judge classifier on the training images and label samples of every class at
+ * temperatures 0.7 and 1 (see eval/class-judge.ts). Does not consume `params`.
+ */
+export async function judgeClassSamples(flow: Flow<any, any>, params: FlowParams, train: LabelledImages, test: LabelledImages, seed: number): Promise<JudgedSamples> {
+  const dims = flow.eventShape.reduce((a, d) => a * d, 1);
+  const judge = await trainClassJudge(train, test, dims, { seed });
+  try {
+    const atTemperature: ClassAgreement[] = [];
+    for (const t of [0.7, 1]) atTemperature.push(await classAgreement(flow, params, judge, JUDGED_PER_CLASS, t, seed + 1));
+    return { judgeTestAccuracy: judge.testAccuracy, atTemperature };
+  } finally {
+    judge.dispose();
+  }
+}
+
+/** The class-agreement figures as printed lines. */
+export function classAgreementLines(j: JudgedSamples): string {
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+  return (
+    j.atTemperature.map((a) => `samples judged as their requested class at temperature ${a.temperature}: ${pct(a.accuracy)} (per class ${a.byClass.map(pct).join(" ")})\n`).join("") +
+    `(the judge, an MLP trained on the training images, labels ${pct(j.judgeTestAccuracy)} of real test images correctly; chance is ${pct(1 / j.atTemperature[0].byClass.length)})\n`
+  );
+}
+
+/** The learning-rate schedule of an image run: a warm-up of up to 500 steps, then `s.schedule`. */
+export function imageSchedule(s: Pick<ImageTrainSettings, "lr" | "steps" | "schedule">): ScheduleConfig {
+  const warmupSteps = Math.min(500, Math.ceil(s.steps / 10));
+  return (s.schedule ?? "cosine") === "cosine"
+    ? { kind: "cosine", lr: s.lr, warmupSteps, totalSteps: s.steps, finalFraction: 0.02 }
+    : { kind: "warmup", lr: s.lr, warmupSteps };
 }
 
 /** Test images whose contexts the agreement metric samples from, and the grid's rows. */
@@ -203,7 +256,7 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   const options: FitOptions = {
     steps: s.steps,
     batchSize: s.batchSize,
-    optimizer: { kind: "adam", lr: { kind: "warmup", lr: s.lr, warmupSteps: Math.min(500, Math.ceil(s.steps / 10)) }, clipNorm: 50 },
+    optimizer: { kind: "adam", lr: imageSchedule(s), clipNorm: 50 },
     seed: s.seed,
     evalEvery: s.evalEvery,
     evalBatchSize: IMAGE_CHUNK,
@@ -253,6 +306,8 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
     report.agreement = [];
     for (const t of [0.7, 1]) report.agreement.push(await contextAgreement(flow, result.bestParams, test.images, AGREEMENT_IMAGES, s.seed + 5, t));
   }
+  // The judge learns from the same training images as the flow.
+  if (classes) report.classAgreement = await judgeClassSamples(flow, result.bestParams, { images: train.images, labels: train.labels, n: trainCount }, test, s.seed + 6);
   const testCount = evaluation.testImages;
   await savePng(join(s.out, "samples.png"), await grid(result.bestParams));
   tree.dispose(result.bestParams);
@@ -270,6 +325,7 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
     `trained ${s.model} on ${s.data} for ${report.steps} steps in ${(report.seconds / 60).toFixed(1)} min\n` +
       `test ${report.testBitsPerDim.toFixed(3)} ± ${report.testBitsPerDimCI.toFixed(3)} bits/dim on ${testCount} images (95% CI)\n` +
       (report.agreement ? agreementLines(report.agreement, s.context!) : "") +
+      (report.classAgreement ? classAgreementLines(report.classAgreement) : "") +
       `run saved in ${s.out}; pictures: samples.png (${s.context ? `context | real | 3 samples at temperature 0.7, for ${gridPicks.length} test images` : `temperatures 0.7 and 1${classes ? ", a row per class" : ""}`})${history.length > 1 ? ", learning-curve.png" : ""}\n`,
   );
   return report;

@@ -242,8 +242,7 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
     if ((o[k] as number) < 1) throw new UsageError(`--${k} must be at least 1`);
   }
   if (!((o.lr as number) > 0)) throw new UsageError("--lr must be positive");
-  const schedule = o.schedule as string;
-  if (schedule !== "constant" && schedule !== "cosine") throw new UsageError(`--schedule must be constant or cosine, got "${schedule}"`);
+  const schedule = scheduleOption(o.schedule);
   return {
     model: model as VectorModel,
     data: o.data as string,
@@ -266,6 +265,11 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
 }
 
 const isImageData = (name: unknown): name is ImageDatasetName => (IMAGE_DATASET_NAMES as readonly unknown[]).includes(name);
+
+function scheduleOption(v: unknown): "constant" | "cosine" {
+  if (v === "constant" || v === "cosine") return v;
+  throw new UsageError(`--schedule must be constant or cosine, got "${v}"`);
+}
 
 function dequantizationOption(v: unknown): "uniform" | "variational" {
   if (v === undefined || v === "uniform" || v === "variational") return (v ?? "uniform") as "uniform" | "variational";
@@ -291,6 +295,7 @@ function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
     steps: o.steps as number,
     batchSize: wasGiven(o, "batch-size") ? (o["batch-size"] as number) : 64,
     lr: o.lr as number,
+    schedule: scheduleOption(o.schedule),
     levels: o.levels as number | undefined,
     flowSteps: o["flow-steps"] as number | undefined,
     hidden,
@@ -331,13 +336,13 @@ async function resumeImage(dir: string, o: ParsedOptions): Promise<void> {
   const lr = resumedLr(o, t.optimizer?.lr);
   const steps = wasGiven(o, "steps") ? (o.steps as number) : (t.steps ?? 1000);
   if (run.state.step >= steps) throw new UsageError(`${dir} already finished its ${steps} steps; pass a larger --steps to train further`);
-  for (const name of ["model", "data", "context", "conditional", "levels", "flow-steps", "hidden", "blocks", "perturb", "dequantization"]) {
+  for (const name of ["model", "data", "context", "conditional", "levels", "flow-steps", "hidden", "blocks", "perturb", "dequantization", "schedule"]) {
     if (wasGiven(o, name)) throw new UsageError(`--${name} cannot change when resuming: the run keeps its own settings (only --steps, --lr, --threads and --data-dir apply)`);
   }
   await trainImageRun(
     {
       model: m.model, data: run.config.data.name, dataDir: o["data-dir"] as string | undefined, out: dir, steps,
-      batchSize: t.batchSize ?? 64, lr, levels: m.levels, flowSteps: m.steps, hidden: m.hidden, blocks: m.blocks, conditional: m.classes > 0, context: m.context ?? undefined,
+      batchSize: t.batchSize ?? 64, lr, schedule: typeof t.optimizer?.lr === "object" && t.optimizer.lr.kind === "cosine" ? "cosine" : "constant", levels: m.levels, flowSteps: m.steps, hidden: m.hidden, blocks: m.blocks, conditional: m.classes > 0, context: m.context ?? undefined,
       perturb: run.config.data.perturb, dequantization: m.dequantization, seed: t.seed ?? 0, evalEvery: t.evalEvery ?? 500, checkpointEvery: t.checkpointEvery ?? 500,
       trainImages: run.config.data.rows ?? undefined, validImages: 2000, threads: o.threads as number | undefined,
     },
