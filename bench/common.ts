@@ -80,9 +80,10 @@ export interface Workload {
   logProb?: { batch: number; warmup: number; iters: number };
   /**
    * Drawing `n` samples: `warmup` calls, then `iters` timed calls per repetition. Eager engines
-   * (no compilation) may warm up with `warmupN` samples instead of `n`.
+   * (no compilation) may warm up with `warmupN` samples instead of `n`. clayflow draws through
+   * its `sampleRows` in jitted chunks of `chunk` rows (default: all n in one chunk).
    */
-  sample?: { n: number; warmup: number; iters: number; warmupN?: number };
+  sample?: { n: number; warmup: number; iters: number; warmupN?: number; chunk?: number };
 }
 
 export interface Spec {

@@ -25,6 +25,7 @@
  */
 import "../src/engine/preload.js";
 import { blockUntilReady, jit, numpy as np, random, tree, type Array } from "@jax-js/jax";
+import { sampleRows } from "../src/eval/sample-rows.js";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startEngine } from "../src/engine/index.js";
@@ -318,17 +319,16 @@ if (w.logProb) {
 }
 
 if (w.sample) {
-  const { n, warmup, iters } = w.sample;
-  const draw = jit((q: any, key: Array) => flow.sample(q, key, n));
+  // The library's sampling path: jitted chunks, each awaited (see src/eval/sample-rows.ts).
+  const { n, warmup, iters, chunk } = w.sample;
   let seed = 1;
   const call = async () => {
-    await draw(tree.ref(params), random.key(seed++)).data();
+    await sampleRows(flow, params, n, { seed: seed++, batch: chunk ?? n });
   };
   const t0 = now();
   for (let i = 0; i < warmup; i++) await call();
   profile["sample warm-up s (incl. compile)"] = (now() - t0) / 1000;
   (await timeReps(reps, iters, secondsPerRep, call)).forEach((sec, r) => (figures[r].sample = n / sec));
-  draw.dispose();
 }
 
 tree.dispose(params);

@@ -104,6 +104,7 @@ export {
 } from "./train/fit.js";
 export { fitDensity, type FitDensityOptions, type FitDensityResult } from "./train/fit-density.js";
 export { logProbRows } from "./eval/log-prob-rows.js";
+export { sampleRows, type SampleRowsOptions } from "./eval/sample-rows.js";
 export { diagnose, formatReport, type DoctorReport, type DoctorOptions } from "./eval/doctor.js";
 export { imageBitsPerDim } from "./eval/image-bits.js";
 export * from "./eval/ood/index.js";

@@ -1,6 +1,7 @@
 /** What several commands share about run directories and the model inside them. */
 import { existsSync, readdirSync } from "node:fs";
-import { tree, random, type Array } from "@jax-js/jax";
+import { tree } from "@jax-js/jax";
+import { sampleRows } from "../eval/sample-rows.js";
 import { CONFIG_FILE, loadRun, type LoadedRun } from "../io/checkpoint.js";
 import type { FlowParams } from "../distributions/flow.js";
 import { standardizeInverse, standardizerLogDet } from "../data/standardize.js";
@@ -39,15 +40,8 @@ export function toDataUnits(run: LoadedRun, logp: Float64Array): Float64Array {
   return logp.map((v) => v + shift);
 }
 
-/** Draw `n` samples (in the data's units) as host rows. Consumes `params`. */
-export async function sampleRows(
-  run: LoadedRun,
-  params: FlowParams,
-  n: number,
-  seed: number,
-  temperature: number,
-): Promise<Float32Array> {
-  const x: Array = run.flow.sample(params, random.key(seed), n, { temperature });
-  const z = Float32Array.from((await x.data()) as Float32Array);
+/** Draw `n` samples (in the data's units) as host rows. Does not consume `params`. */
+export async function sampleDataRows(run: LoadedRun, params: FlowParams, n: number, seed: number, temperature: number): Promise<Float32Array> {
+  const z = await sampleRows(run.flow, params, n, { seed, temperature });
   return run.preprocessing ? Float32Array.from(standardizeInverse(run.preprocessing, z)) : z;
 }

@@ -85,7 +85,11 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
     return finiteOrNegInf(this.base.logProb(params.base, z).add(logDet));
   }
 
-  /** `n` samples x = f^-1(z), z ~ base: shape [n, ...eventShape]. */
+  /**
+   * `n` samples x = f^-1(z), z ~ base: shape [n, ...eventShape]. Every intermediate stays
+   * allocated until the result is read, so for many rows (above all of autoregressive
+   * flows, D passes per layer) use `sampleRows`, which draws awaited jitted chunks.
+   */
   sample(params: FlowParams<P, Q>, key: Array, n: number, options: FlowSampleOptions = {}): Array {
     const { cond, temperature } = options;
     checkSample("Flow.sample", n, options);

@@ -5,7 +5,7 @@ import { writeFileAtomic } from "../../io/atomic-write.js";
 import { savePng, composePanels, scatterPlot } from "../../io/plot.js";
 import { UsageError, type Command } from "../args.js";
 import { configDim } from "../../models/index.js";
-import { inferenceParams, openRun, sampleRows } from "../run-dir.js";
+import { inferenceParams, openRun, sampleDataRows } from "../run-dir.js";
 import { tree } from "@jax-js/jax";
 import { toCsv } from "../csv-out.js";
 import { isImageConfig, type ResolvedImageFlowConfig } from "../../models/image.js";
@@ -79,7 +79,7 @@ export const sample: Command = {
       throw new UsageError(`PNG output shows 2-D data; this model has ${dim} dimensions: write --out FILE.csv`);
     }
     const sets: Float32Array[] = [];
-    for (const t of temps) sets.push(await sampleRows(run, tree.ref(params), n, o.seed as number, t));
+    for (const t of temps) sets.push(await sampleDataRows(run, params, n, o.seed as number, t));
     tree.dispose(params);
     if (ext === ".csv") {
       const columns = run.config.data.columns ?? Array.from({ length: dim }, (_, i) => `x${i}`);

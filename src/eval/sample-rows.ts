@@ -1,0 +1,77 @@
+/**
+ * Many samples of a flow into host memory, drawn in fixed-size jitted chunks.
+ *
+ * Why chunks: jax-js frees an array only once the kernels that read it have run,
+ * and they run when JavaScript yields, so one `flow.sample(params, key, n)` call
+ * holds every intermediate of every pass until it is read. For a MAF (D
+ * sequential passes per layer) that is D x layers x n rows of hidden activations:
+ * 10,000 rows of a D = 32, 5-layer MADE 2x256 flow hit jax-js's 4 GiB wasm limit
+ * eagerly and peaked at 4.0 GiB jitted, against 0.65 GiB in jitted chunks of 1,000
+ * rows at the same speed. Awaiting each chunk bounds memory by one chunk.
+ */
+import { jit, numpy as np, random, tree, type Array } from "@jax-js/jax";
+import type { Flow, FlowParams } from "../distributions/flow.js";
+
+export interface SampleRowsOptions {
+  /** Default 0. */
+  seed?: number;
+  /** Scale of the base noise; default 1. */
+  temperature?: number;
+  /** Conditional flows: one context row per sample, [n, contextDim] row-major. */
+  cond?: Float32Array;
+  /** Rows per chunk (one compiled shape; the last chunk is padded); default 1024. */
+  batch?: number;
+}
+
+/** n samples, [n, ...eventShape] row-major. Does not consume `params`. */
+export async function sampleRows(flow: Flow<any, any>, params: FlowParams<any, any>, n: number, options: SampleRowsOptions = {}): Promise<Float32Array> {
+  if (!(Number.isInteger(n) && n > 0)) throw new Error(`sampleRows: n must be a positive integer, got ${n}`);
+  const k = flow.contextDim;
+  const { cond } = options;
+  if (k > 0 && (!cond || cond.length !== n * k)) {
+    throw new Error(`sampleRows: this flow is conditional: pass ${n} context rows of ${k} values (${n * k} values), got ${cond?.length ?? 0}`);
+  }
+  const width = flow.eventShape.reduce((a, d) => a * d, 1);
+  const batch = Math.max(1, Math.min(options.batch ?? 1024, n));
+  const temperature = options.temperature ?? 1;
+  const draw = compiledSampler(flow, batch, temperature);
+  const keys = [...random.split(random.key(options.seed ?? 0), Math.ceil(n / batch))];
+  const out = new Float32Array(n * width);
+  try {
+    for (let at = 0, i = 0; at < n; at += batch, i++) {
+      let c: Array | undefined;
+      if (k > 0) {
+        const rows = new Float32Array(batch * k);
+        rows.set(cond!.subarray(at * k, Math.min(n, at + batch) * k));
+        c = np.array(rows).reshape([batch, k]);
+      }
+      const drawn = c ? draw(tree.ref(params), keys[i], c) : draw(tree.ref(params), keys[i]);
+      const x = (await drawn.data()) as Float32Array;
+      out.set(x.subarray(0, Math.min(batch, n - at) * width), at * width);
+    }
+  } finally {
+    keys.forEach((key) => key.refCount > 0 && key.dispose());
+  }
+  return out;
+}
+
+type Sampler = (p: FlowParams<any, any>, key: Array, cond?: Array) => Array;
+
+/**
+ * One jitted sampler per flow, chunk size and temperature, kept for the flow's lifetime:
+ * repeated calls (several temperatures, a benchmark's repetitions) compile once. The
+ * samplers capture no arrays (parameters and keys are arguments), so nothing needs disposing.
+ */
+const samplers = new WeakMap<Flow<any, any>, Map<string, Sampler>>();
+
+function compiledSampler(flow: Flow<any, any>, batch: number, temperature: number): Sampler {
+  let byShape = samplers.get(flow);
+  if (!byShape) samplers.set(flow, (byShape = new Map()));
+  const id = `${batch}:${temperature}`;
+  let draw = byShape.get(id);
+  if (!draw) {
+    draw = jit((p: FlowParams<any, any>, key: Array, c?: Array) => flow.sample(p, key, batch, { temperature, cond: c })) as Sampler;
+    byShape.set(id, draw);
+  }
+  return draw;
+}
