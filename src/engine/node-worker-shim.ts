@@ -73,7 +73,9 @@ class MainThreadExecutor implements Executor {
   post(message: unknown, reply: Reply): void {
     queueMicrotask(() => {
       this.#reply = reply;
+      const start = performance.now();
       this.#self.onmessage!({ data: message });
+      noteMainThreadChunk(message, performance.now() - start);
     });
   }
 }
@@ -98,9 +100,26 @@ export function setShimThreads(n: number): void {
  */
 const SMALL_CHUNK_ELEMENTS = 32768;
 
+/**
+ * Output count is a poor measure of work for long reductions: the weight gradient of a
+ * 64 -> 64 channel convolution has 4,096 outputs, each a sum over 6,272 pixels, and its
+ * two chunks took milliseconds each, one after the other, on the main thread. A split
+ * kernel (a chunk beginning past 0) whose chunk ran longer than this on the main thread
+ * goes to the threads from then on; a hop costs well under this.
+ */
+const HEAVY_CHUNK_MS = 0.5;
+const heavyKernels = new Set<unknown>();
+
+type KernelMessage = { type?: string; begin?: number; end?: number; kernelHash?: unknown };
+
+function noteMainThreadChunk(message: unknown, ms: number): void {
+  const m = message as KernelMessage;
+  if (threads > 1 && m.type === "kernel" && m.begin! > 0 && ms > HEAVY_CHUNK_MS) heavyKernels.add(m.kernelHash);
+}
+
 function isSmallKernel(message: unknown): boolean {
-  const m = message as { type?: string; begin?: number; end?: number };
-  return m.type === "kernel" && m.end! - m.begin! < SMALL_CHUNK_ELEMENTS;
+  const m = message as KernelMessage;
+  return m.type === "kernel" && m.end! - m.begin! < SMALL_CHUNK_ELEMENTS && !heavyKernels.has(m.kernelHash);
 }
 
 /** A new executor must see the shared memory before any kernel: replay the pool's init. */

@@ -371,7 +371,7 @@ export const train: Command = {
       steps: { type: "int", help: "training steps in total", default: 10000 },
       "batch-size": { type: "int", help: "rows per step", default: 256 },
       lr: { type: "number", help: "learning rate (Adam); with --resume, a new peak rate from the next step on (e.g. a lower one late in training)", default: 1e-3 },
-      schedule: { type: "string", help: "learning-rate schedule: constant or cosine", default: "cosine" },
+      schedule: { type: "string", help: "learning-rate schedule after the warm-up: constant, or cosine (decays to 2% of --lr at the last step)", default: "cosine" },
       "clip-norm": { type: "number", help: "clip gradients to this global norm" },
       layers: { type: "int", help: "coupling / autoregressive layers (default per model)" },
       hidden: { type: "string", help: "hidden widths of each conditioner, e.g. 64,64 (image models: one channel count)", value: "W,W" },
