@@ -39,7 +39,7 @@ describe("FashionMNIST (short real-data run)", { skip: available ? false : "data
     const out = join(mkdtempSync(join(tmpdir(), "clayflow-fashion-")), "run");
     const report = await trainImageRun({
       model: "glow", data: "fashion-mnist", out, steps: 120, batchSize: 32, lr: 2e-3, ...TINY,
-      seed: 0, evalEvery: 60, checkpointEvery: 60, trainImages: 3000, validImages: 200, testImages: 300, threads: 1,
+      seed: 0, evalEvery: 60, checkpointEvery: 60, keepEvery: 60, trainImages: 3000, validImages: 200, testImages: 300, threads: 1,
     });
     assert.ok(report.testBitsPerDim < 8 - 2, `test ${report.testBitsPerDim} bits/dim`);
     assert.ok(report.testBitsPerDim < start.testBitsPerDim - 0.5, `trained ${report.testBitsPerDim} vs untrained ${start.testBitsPerDim}`);
@@ -57,6 +57,15 @@ describe("FashionMNIST (short real-data run)", { skip: available ? false : "data
 
     // The image commands on the saved run.
     assert.match(clayflow("eval", "--run", out, "--images", "50"), /test \d+\.\d+ ± \d+\.\d+ bits\/dim on 50 images/);
+    // The test learning curve from the checkpoints kept at steps 60 and 120.
+    assert.match(clayflow("eval", "--run", out, "--curve", "--images", "40"), /2 checkpoints on 40 test images/);
+    const curve = JSON.parse(readFileSync(join(out, "test-curve.json"), "utf8"));
+    assert.deepEqual(curve.points.map((p: { step: number }) => p.step), [60, 120]);
+    assert.ok(curve.points[0].minutes < curve.points[1].minutes);
+    assert.ok(curve.points[1].testBitsPerDim < 8, `test bits/dim at step 120: ${curve.points[1].testBitsPerDim}`);
+    assert.equal(curve.validation.length, 2);
+    assert.ok(readFileSync(join(out, "test-curve.png")).subarray(1, 4).toString() === "PNG");
+    assert.throws(() => clayflow("train", "--model", "glow", "--data", "fashion-mnist", "--out", join(out, "x"), "--checkpoint-every", "60", "--keep-every", "50"), /--keep-every must be a positive multiple of the checkpoint interval \(60 steps\), got 50/);
     clayflow("sample", "--run", out, "-n", "8", "--out", join(out, "grid.png"), "--temperature", "0.5,1");
     clayflow("interpolate", "--run", out, "--out", join(out, "interp.png"), "--pairs", "1", "--steps", "4");
     for (const f of ["grid.png", "interp.png"]) assert.ok(readFileSync(join(out, f)).subarray(1, 4).toString() === "PNG", f);
@@ -102,6 +111,7 @@ describe("FashionMNIST (short real-data run)", { skip: available ? false : "data
     }
     assert.ok(JSON.parse(readFileSync(join(out, "report.json"), "utf8")).classAgreement.judgeTestAccuracy > 0.7);
     assert.match(clayflow("eval", "--run", out, "--images", "20", "--no-judge"), /each given its label/);
+    assert.throws(() => clayflow("eval", "--run", out, "--curve"), /has no kept checkpoints in .*checkpoints: train \(or resume\) with --keep-every N/);
   });
 });
 

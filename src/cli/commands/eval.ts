@@ -6,16 +6,18 @@ import { contextName } from "../../data/image-context.js";
 import { IMAGE_DATASET_NAMES, loadImageDataset, type ImageDatasetName } from "../../data/image-datasets.js";
 import { UsageError, type Command } from "../args.js";
 import { inferenceParams, openRun } from "../run-dir.js";
+import { testCurve } from "../test-curve.js";
 import { classAgreementLines, evaluateImages, judgeClassSamples } from "./train-image.js";
 
 export const evaluate: Command = {
   spec: {
     name: "eval",
     summary: "test bits/dim of an image run (FashionMNIST / MNIST) with a 95% confidence interval",
-    usage: "clayflow eval --run DIR [--images N]",
+    usage: "clayflow eval --run DIR [--images N] [--curve]",
     options: {
       run: { type: "string", help: "run directory written by clayflow train", value: "DIR", required: true },
-      images: { type: "int", help: "test images to evaluate (default: all 10,000)" },
+      images: { type: "int", help: "test images to evaluate (default: all 10,000; with --curve, 2,000 per checkpoint)" },
+      curve: { type: "boolean", help: "evaluate every kept checkpoint (train with --keep-every) and write DIR/test-curve.json and .png" },
       "data-dir": { type: "string", help: "folder holding the datasets", value: "DIR" },
       threads: { type: "int", help: "engine threads" },
       "no-judge": { type: "boolean", help: "class-conditional runs: skip the class-agreement check (a classifier labels 1,000 samples)" },
@@ -31,9 +33,19 @@ export const evaluate: Command = {
       throw new UsageError(`${o.run} is not an image run; for tabular data use clayflow score`);
     }
     const test = await loadImageDataset(name as ImageDatasetName, "test", { dataDir: o["data-dir"] as string | undefined });
+    const seed = (run.config.training.options.seed ?? 0) + 3;
+    if (o.curve) {
+      tree.dispose(run.params);
+      if (run.bestParams) tree.dispose(run.bestParams);
+      const curve = await testCurve(o.run as string, run, test.images, test.labels, (o.images as number | undefined) ?? 2000, seed, (p) =>
+        process.stdout.write(`step ${p.step} (${p.minutes.toFixed(1)} min): test ${p.testBitsPerDim.toFixed(3)} ± ${p.testBitsPerDimCI.toFixed(3)} bits/dim\n`),
+      );
+      process.stdout.write(`${curve.points.length} checkpoints on ${curve.testImages} test images: ${o.run}/test-curve.json, ${o.run}/test-curve.png\n`);
+      return;
+    }
     const params = inferenceParams(run);
     try {
-      const r = await evaluateImages(run.flow, params, test.images, (o.images as number | undefined) ?? test.n, (run.config.training.options.seed ?? 0) + 3, test.labels);
+      const r = await evaluateImages(run.flow, params, test.images, (o.images as number | undefined) ?? test.n, seed, test.labels);
       const m = run.config.model as ResolvedImageFlowConfig;
       // Conditional runs: log p(x | label or context), each test image given its own.
       const given = m.context ? `, each given its ${contextName(m.context)} context` : m.classes ? ", each given its label" : "";

@@ -17,6 +17,7 @@ import { loadImageDataset, type ImageDatasetName } from "../../data/image-datase
 import { fit, type FitOptions, type TrainState, type FloatVector } from "../../train/fit.js";
 import type { ScheduleConfig } from "../../train/schedules.js";
 import { saveRun, loadRun } from "../../io/checkpoint.js";
+import { keepCheckpoint } from "../../io/kept-checkpoints.js";
 import { writeFileAtomic } from "../../io/atomic-write.js";
 import { savePng, imageGrid, linePlot, composePanels } from "../../io/plot.js";
 import { nllBitsPerDim, dequantizeOnce, IMAGE_CHUNK, imageBitsPerDim, oneHotRows, scaledPixels } from "../../eval/image-bits.js";
@@ -57,6 +58,8 @@ export interface ImageTrainSettings {
   seed: number;
   evalEvery: number;
   checkpointEvery: number;
+  /** Also keep a copy of every checkpoint whose step is a multiple of this (see io/kept-checkpoints.ts). */
+  keepEvery?: number;
   /** Training images to use (default: all but the validation ones). */
   trainImages?: number;
   validImages: number;
@@ -281,6 +284,7 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
       },
       onCheckpoint: async (state) => {
         await saveRun(s.out, { flow, state, data: describe, training: options });
+        if (s.keepEvery && state.step % s.keepEvery === 0) await keepCheckpoint(s.out, state.step);
         const run = await loadRun(s.out);
         tree.dispose(run.params);
         const shown = run.bestParams ?? null;

@@ -6,6 +6,7 @@ import { startEngine } from "../../engine/index.js";
 import { buildVectorFlow as buildFlow, VECTOR_MODELS, type VectorFlowConfig, type VectorModel } from "../../models/vector.js";
 import { fit, evaluateNLL, type FitOptions, type TrainState } from "../../train/fit.js";
 import { saveRun, loadRun } from "../../io/checkpoint.js";
+import { keepCheckpoint } from "../../io/kept-checkpoints.js";
 import { isImageConfig, IMAGE_MODELS, type ImageModel } from "../../models/image.js";
 import { IMAGE_DATASET_NAMES, type ImageDatasetName } from "../../data/image-datasets.js";
 import { trainImageRun, type ImageTrainSettings } from "./train-image.js";
@@ -41,6 +42,8 @@ export interface TrainSettings {
   evalEvery: number;
   patience?: number;
   checkpointEvery: number;
+  /** Also keep a copy of every checkpoint whose step is a multiple of this (see io/kept-checkpoints.ts). */
+  keepEvery?: number;
   clipNorm?: number;
   schedule: "constant" | "cosine";
   threads?: number;
@@ -132,8 +135,10 @@ export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<T
 
   const options = fitOptions(s);
   const describe = { name: s.data, rows: data.train.rows, columns: data.columns };
-  const save = (state: TrainState) =>
-    saveRun(s.out, { flow, state, preprocessing: data.standardizer, data: describe, training: options });
+  const save = async (state: TrainState) => {
+    await saveRun(s.out, { flow, state, preprocessing: data.standardizer, data: describe, training: options });
+    if (s.keepEvery && state.step % s.keepEvery === 0) await keepCheckpoint(s.out, state.step);
+  };
 
   const abort = new AbortController();
   const onSignal = () => abort.abort();
@@ -219,13 +224,14 @@ async function resumeSettings(dir: string, o: ParsedOptions): Promise<[TrainSett
     evalEvery: t.evalEvery ?? 250,
     patience: t.patience,
     checkpointEvery: t.checkpointEvery ?? 500,
+    keepEvery: keepEveryOption(o, t.checkpointEvery ?? 500),
     clipNorm: t.optimizer?.clipNorm,
     schedule: typeof t.optimizer?.lr === "object" ? "cosine" : "constant",
     threads: o.threads as number | undefined,
     plots: !o["no-plots"],
   };
   for (const name of ["model", "data", "out", "batch-size", "schedule", "layers", "hidden", "samples", "seed", "eval-every", "checkpoint-every", "clip-norm", "patience"]) {
-    if (wasGiven(o, name)) throw new UsageError(`--${name} cannot change when resuming: the run keeps its own settings (only --steps, --lr, --threads and --no-plots apply)`);
+    if (wasGiven(o, name)) throw new UsageError(`--${name} cannot change when resuming: the run keeps its own settings (only --steps, --lr, --threads, --keep-every and --no-plots apply)`);
   }
   return [s, run.state];
 }
@@ -257,6 +263,7 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
     evalEvery: o["eval-every"] as number,
     patience: o.patience as number | undefined,
     checkpointEvery: o["checkpoint-every"] as number,
+    keepEvery: keepEveryOption(o, o["checkpoint-every"] as number),
     clipNorm: o["clip-norm"] as number | undefined,
     schedule,
     threads: o.threads as number | undefined,
@@ -265,6 +272,16 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
 }
 
 const isImageData = (name: unknown): name is ImageDatasetName => (IMAGE_DATASET_NAMES as readonly unknown[]).includes(name);
+
+/** --keep-every N: a positive multiple of the checkpoint interval (only checkpoints can be kept). */
+function keepEveryOption(o: ParsedOptions, checkpointEvery: number): number | undefined {
+  const n = o["keep-every"] as number | undefined;
+  if (n === undefined) return undefined;
+  if (!(Number.isInteger(n) && n > 0 && n % checkpointEvery === 0)) {
+    throw new UsageError(`--keep-every must be a positive multiple of the checkpoint interval (${checkpointEvery} steps), got ${n}`);
+  }
+  return n;
+}
 
 function scheduleOption(v: unknown): "constant" | "cosine" {
   if (v === "constant" || v === "cosine") return v;
@@ -307,6 +324,7 @@ function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
     seed: o.seed as number,
     evalEvery: o["eval-every"] as number,
     checkpointEvery: o["checkpoint-every"] as number,
+    keepEvery: keepEveryOption(o, o["checkpoint-every"] as number),
     validImages: 2000,
     threads: o.threads as number | undefined,
   };
@@ -337,13 +355,13 @@ async function resumeImage(dir: string, o: ParsedOptions): Promise<void> {
   const steps = wasGiven(o, "steps") ? (o.steps as number) : (t.steps ?? 1000);
   if (run.state.step >= steps) throw new UsageError(`${dir} already finished its ${steps} steps; pass a larger --steps to train further`);
   for (const name of ["model", "data", "context", "conditional", "levels", "flow-steps", "hidden", "blocks", "perturb", "dequantization", "schedule"]) {
-    if (wasGiven(o, name)) throw new UsageError(`--${name} cannot change when resuming: the run keeps its own settings (only --steps, --lr, --threads and --data-dir apply)`);
+    if (wasGiven(o, name)) throw new UsageError(`--${name} cannot change when resuming: the run keeps its own settings (only --steps, --lr, --threads, --keep-every and --data-dir apply)`);
   }
   await trainImageRun(
     {
       model: m.model, data: run.config.data.name, dataDir: o["data-dir"] as string | undefined, out: dir, steps,
       batchSize: t.batchSize ?? 64, lr, schedule: typeof t.optimizer?.lr === "object" && t.optimizer.lr.kind === "cosine" ? "cosine" : "constant", levels: m.levels, flowSteps: m.steps, hidden: m.hidden, blocks: m.blocks, conditional: m.classes > 0, context: m.context ?? undefined,
-      perturb: run.config.data.perturb, dequantization: m.dequantization, seed: t.seed ?? 0, evalEvery: t.evalEvery ?? 500, checkpointEvery: t.checkpointEvery ?? 500,
+      perturb: run.config.data.perturb, dequantization: m.dequantization, seed: t.seed ?? 0, evalEvery: t.evalEvery ?? 500, checkpointEvery: t.checkpointEvery ?? 500, keepEvery: keepEveryOption(o, t.checkpointEvery ?? 500),
       trainImages: run.config.data.rows ?? undefined, validImages: 2000, threads: o.threads as number | undefined,
     },
     run.state,
@@ -380,6 +398,7 @@ export const train: Command = {
       "eval-every": { type: "int", help: "steps between validation evaluations", default: 250 },
       patience: { type: "int", help: "stop after this many evaluations without improvement" },
       "checkpoint-every": { type: "int", help: "steps between checkpoints", default: 500 },
+      "keep-every": { type: "int", help: "also keep a copy of the checkpoint every N steps (a multiple of --checkpoint-every) in DIR/checkpoints/, e.g. for clayflow eval --curve", value: "N" },
       threads: { type: "int", help: "engine threads (default: CLAYFLOW_THREADS or the core count)" },
       "no-plots": { type: "boolean", help: "do not write PNG pictures" },
     },
