@@ -7,7 +7,7 @@
 import "./helpers/setup.js";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, existsSync, readFileSync } from "node:fs";
+import { mkdtempSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { numpy as np, random, tree } from "@jax-js/jax";
@@ -65,6 +65,10 @@ describe("FashionMNIST (short real-data run)", { skip: available ? false : "data
     assert.ok(curve.points[1].testBitsPerDim < 8, `test bits/dim at step 120: ${curve.points[1].testBitsPerDim}`);
     assert.equal(curve.validation.length, 2);
     assert.ok(readFileSync(join(out, "test-curve.png")).subarray(1, 4).toString() === "PNG");
+    // A second --curve reuses the points already measured on the same images.
+    curve.points[0].testBitsPerDim = 1.2345;
+    writeFileSync(join(out, "test-curve.json"), JSON.stringify(curve));
+    assert.match(clayflow("eval", "--run", out, "--curve", "--images", "40"), /step 60 \(\d+\.\d min\): test 1\.234/);
     assert.throws(() => clayflow("train", "--model", "glow", "--data", "fashion-mnist", "--out", join(out, "x"), "--checkpoint-every", "60", "--keep-every", "50"), /--keep-every must be a positive multiple of the checkpoint interval \(60 steps\), got 50/);
     clayflow("sample", "--run", out, "-n", "8", "--out", join(out, "grid.png"), "--temperature", "0.5,1");
     clayflow("interpolate", "--run", out, "--out", join(out, "interp.png"), "--pairs", "1", "--steps", "4");

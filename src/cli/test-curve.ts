@@ -2,9 +2,12 @@
  * `clayflow eval --curve`: the learning curve on test data. Each kept checkpoint of an
  * image run (train with --keep-every) is evaluated on the same test images (its current
  * parameters, not the best-so-far) and plotted against its training time, beside the
- * run's validation curve. Writes <run>/test-curve.json and <run>/test-curve.png.
+ * run's validation curve. Writes <run>/test-curve.json and <run>/test-curve.png. Points
+ * already in test-curve.json for the same number of test images are reused, so running it
+ * again after more training evaluates only the new checkpoints.
  */
 import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { tree } from "@jax-js/jax";
 import { loadRun, type LoadedRun } from "../io/checkpoint.js";
 import { listKeptCheckpoints, KEPT_DIR } from "../io/kept-checkpoints.js";
@@ -38,8 +41,16 @@ export async function testCurve(dir: string, run: LoadedRun, pixels: Uint8Array,
   const kept = await listKeptCheckpoints(dir);
   if (kept.length === 0) throw new UsageError(`${dir} has no kept checkpoints in ${join(dir, KEPT_DIR)}: train (or resume) with --keep-every N to keep them`);
   const dims = run.flow.eventShape.reduce((a, d) => a * d, 1);
+  count = Math.min(count, pixels.length / dims);
+  const earlier = await previousPoints(dir, count);
   const points: CurvePoint[] = [];
   for (const k of kept) {
+    const known = earlier.get(k.step);
+    if (known) {
+      points.push(known);
+      onPoint?.(known);
+      continue;
+    }
     const snapshot = await loadRun(k.dir);
     if (snapshot.bestParams) tree.dispose(snapshot.bestParams);
     try {
@@ -47,7 +58,6 @@ export async function testCurve(dir: string, run: LoadedRun, pixels: Uint8Array,
       const point = { step: k.step, minutes: snapshot.state.seconds / 60, testBitsPerDim: r.testBitsPerDim, testBitsPerDimCI: r.testBitsPerDimCI };
       points.push(point);
       onPoint?.(point);
-      count = r.testImages;
     } finally {
       tree.dispose(snapshot.params);
     }
@@ -68,4 +78,16 @@ export async function testCurve(dir: string, run: LoadedRun, pixels: Uint8Array,
     ),
   );
   return curve;
+}
+
+/** Points of an earlier test-curve.json over the same `count` test images, by step (else none). */
+async function previousPoints(dir: string, count: number): Promise<Map<number, CurvePoint>> {
+  try {
+    const old = JSON.parse(await readFile(join(dir, "test-curve.json"), "utf8")) as TestCurve;
+    if (old.testImages !== count || !globalThis.Array.isArray(old.points)) return new Map();
+    const valid = old.points.filter((p) => [p.step, p.minutes, p.testBitsPerDim, p.testBitsPerDimCI].every(Number.isFinite));
+    return new Map(valid.map((p) => [p.step, p]));
+  } catch {
+    return new Map();
+  }
 }
