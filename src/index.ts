@@ -72,7 +72,7 @@ export {
 } from "./models/image.js";
 export { imageContext, contextSize, contextName, parseContextName, IMAGE_CONTEXT_KINDS, type ImageContextSpec } from "./data/image-context.js";
 export { contextAgreement, sampleGivenContexts, contextGrid, type ContextAgreement } from "./eval/context-samples.js";
-export { trainClassJudge, classAgreement, type ClassJudge, type ClassAgreement, type JudgeOptions, type LabelledImages } from "./eval/class-judge.js";
+export { trainClassJudge, classAgreement, judgeClassSamples, type ClassJudge, type ClassAgreement, type JudgedSamples, type JudgeOptions, type LabelledImages } from "./eval/class-judge.js";
 export {
   buildVectorFlow,
   resolveVectorConfig,

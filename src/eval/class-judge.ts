@@ -164,3 +164,29 @@ export async function classAgreement(
   const byClass = confusion.map((row, c) => row[c] / perClass);
   return { temperature, samplesPerClass: perClass, accuracy: byClass.reduce((a, b) => a + b, 0) / classes, byClass, confusion };
 }
+
+/** Samples per class for the class-agreement figure (1,000 samples in all for ten classes). */
+const JUDGED_PER_CLASS = 100;
+
+export interface JudgedSamples {
+  /** The judge's accuracy on the real test images: the figure samples are measured against. */
+  judgeTestAccuracy: number;
+  atTemperature: ClassAgreement[];
+}
+
+/**
+ * Train the judge classifier on the training images and label samples of every class at
+ * temperatures 0.7 and 1: the figure `clayflow train` and `clayflow eval` report for
+ * class-conditional runs. Does not consume `params`.
+ */
+export async function judgeClassSamples(flow: Flow<any, any>, params: FlowParams, train: LabelledImages, test: LabelledImages, seed: number): Promise<JudgedSamples> {
+  const dims = flow.eventShape.reduce((a, d) => a * d, 1);
+  const judge = await trainClassJudge(train, test, dims, { seed });
+  try {
+    const atTemperature: ClassAgreement[] = [];
+    for (const t of [0.7, 1]) atTemperature.push(await classAgreement(flow, params, judge, JUDGED_PER_CLASS, t, seed + 1));
+    return { judgeTestAccuracy: judge.testAccuracy, atTemperature };
+  } finally {
+    judge.dispose();
+  }
+}

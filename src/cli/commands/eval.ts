@@ -7,7 +7,8 @@ import { IMAGE_DATASET_NAMES, loadImageDataset, type ImageDatasetName } from "..
 import { UsageError, type Command } from "../args.js";
 import { inferenceParams, openRun } from "../run-dir.js";
 import { testCurve } from "../test-curve.js";
-import { classAgreementLines, evaluateImages, judgeClassSamples } from "./train-image.js";
+import { judgeClassSamples } from "../../eval/class-judge.js";
+import { classAgreementLines, evaluateImages } from "./train-image.js";
 
 export const evaluate: Command = {
   spec: {
@@ -33,7 +34,8 @@ export const evaluate: Command = {
       throw new UsageError(`${o.run} is not an image run; for tabular data use clayflow score`);
     }
     const test = await loadImageDataset(name as ImageDatasetName, "test", { dataDir: o["data-dir"] as string | undefined });
-    const seed = (run.config.training.options.seed ?? 0) + 3;
+    const runSeed = run.config.training.options.seed ?? 0;
+    const seed = runSeed + 3;
     if (o.curve) {
       tree.dispose(run.params);
       if (run.bestParams) tree.dispose(run.bestParams);
@@ -52,7 +54,7 @@ export const evaluate: Command = {
       process.stdout.write(`${o.run}: test ${r.testBitsPerDim.toFixed(3)} ± ${r.testBitsPerDimCI.toFixed(3)} bits/dim on ${r.testImages} images${given} (95% CI), step ${run.state.step}\n`);
       if (m.classes && !o["no-judge"]) {
         const train = await loadImageDataset(name as ImageDatasetName, "train", { dataDir: o["data-dir"] as string | undefined });
-        process.stdout.write(classAgreementLines(await judgeClassSamples(run.flow, params, train, test, (run.config.training.options.seed ?? 0) + 6)));
+        process.stdout.write(classAgreementLines(await judgeClassSamples(run.flow, params, train, test, runSeed + 6)));
       }
     } finally {
       tree.dispose(params);

@@ -12,7 +12,7 @@ import { makeRng } from "../../core/prng.js";
 import { buildImageFlow, type ImageFlowConfig, type ImageModel, type ResolvedImageFlowConfig } from "../../models/image.js";
 import { contextName, imageContext, type ImageContextSpec } from "../../data/image-context.js";
 import { contextAgreement, contextGrid, type ContextAgreement } from "../../eval/context-samples.js";
-import { classAgreement, trainClassJudge, type ClassAgreement, type LabelledImages } from "../../eval/class-judge.js";
+import { judgeClassSamples, type JudgedSamples } from "../../eval/class-judge.js";
 import { loadImageDataset, type ImageDatasetName } from "../../data/image-datasets.js";
 import { fit, type FitOptions, type TrainState, type FloatVector } from "../../train/fit.js";
 import type { ScheduleConfig } from "../../train/schedules.js";
@@ -79,31 +79,6 @@ export interface ImageTrainReport {
   agreement?: ContextAgreement[];
   /** Class-conditional runs: how often a classifier labels samples as their requested class. */
   classAgreement?: JudgedSamples;
-}
-
-/** Samples per class for the class-agreement figure (1,000 samples in all for ten classes). */
-const JUDGED_PER_CLASS = 100;
-
-export interface JudgedSamples {
-  /** The judge's accuracy on the real test images: the figure samples are measured against. */
-  judgeTestAccuracy: number;
-  atTemperature: ClassAgreement[];
-}
-
-/**
- * Train the judge classifier on the training images and label samples of every class at
- * temperatures 0.7 and 1 (see eval/class-judge.ts). Does not consume `params`.
- */
-export async function judgeClassSamples(flow: Flow<any, any>, params: FlowParams, train: LabelledImages, test: LabelledImages, seed: number): Promise<JudgedSamples> {
-  const dims = flow.eventShape.reduce((a, d) => a * d, 1);
-  const judge = await trainClassJudge(train, test, dims, { seed });
-  try {
-    const atTemperature: ClassAgreement[] = [];
-    for (const t of [0.7, 1]) atTemperature.push(await classAgreement(flow, params, judge, JUDGED_PER_CLASS, t, seed + 1));
-    return { judgeTestAccuracy: judge.testAccuracy, atTemperature };
-  } finally {
-    judge.dispose();
-  }
 }
 
 /** The class-agreement figures as printed lines. */
