@@ -15,6 +15,7 @@
  */
 import type { Worker as NodeWorkerType } from "node:worker_threads";
 import { nodeModule } from "./node-builtins.js";
+import { KernelRouting } from "./kernel-routing.js";
 
 type Reply = (data: unknown) => void;
 
@@ -75,7 +76,7 @@ class MainThreadExecutor implements Executor {
       this.#reply = reply;
       const start = performance.now();
       this.#self.onmessage!({ data: message });
-      noteMainThreadChunk(message, performance.now() - start);
+      if (threads > 1) routing.noteMainThreadChunk(message, performance.now() - start);
     });
   }
 }
@@ -93,34 +94,8 @@ export function setShimThreads(n: number): void {
   threads = n;
 }
 
-/**
- * Kernel chunks with fewer output elements than this run on the main thread even
- * when threads > 1: a thread hop costs more than the work. The pool runs one
- * dispatch at a time, so mixing executors keeps the kernel order.
- */
-const SMALL_CHUNK_ELEMENTS = 32768;
-
-/**
- * Output count is a poor measure of work for long reductions: the weight gradient of a
- * 64 -> 64 channel convolution has 4,096 outputs, each a sum over 6,272 pixels, and its
- * two chunks took milliseconds each, one after the other, on the main thread. A split
- * kernel (a chunk beginning past 0) whose chunk ran longer than this on the main thread
- * goes to the threads from then on; a hop costs well under this.
- */
-const HEAVY_CHUNK_MS = 0.5;
-const heavyKernels = new Set<unknown>();
-
-type KernelMessage = { type?: string; begin?: number; end?: number; kernelHash?: unknown };
-
-function noteMainThreadChunk(message: unknown, ms: number): void {
-  const m = message as KernelMessage;
-  if (threads > 1 && m.type === "kernel" && m.begin! > 0 && ms > HEAVY_CHUNK_MS) heavyKernels.add(m.kernelHash);
-}
-
-function isSmallKernel(message: unknown): boolean {
-  const m = message as KernelMessage;
-  return m.type === "kernel" && m.end! - m.begin! < SMALL_CHUNK_ELEMENTS && !heavyKernels.has(m.kernelHash);
-}
+/** Which chunks stay on the main thread (used while threads > 1). */
+const routing = new KernelRouting();
 
 /** A new executor must see the shared memory before any kernel: replay the pool's init. */
 function started<E extends Executor>(executor: E, message: unknown): E {
@@ -131,7 +106,7 @@ function started<E extends Executor>(executor: E, message: unknown): E {
 
 function executorFor(virtualId: number, message: unknown): Executor {
   if ((message as { type?: string }).type === "init") initMessage = message;
-  if (threads <= 1 || isSmallKernel(message)) {
+  if (threads <= 1 || routing.runsOnMainThread(message)) {
     return (mainThread ??= started(new MainThreadExecutor(source!), message));
   }
   const slot = virtualId % threads;
