@@ -1,8 +1,10 @@
-/** The command line's parts: the option parser and the progress display. */
+/** The command line's parts: the option parser, the progress display and the image training defaults. */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { parseArgs, helpText, wasGiven, UsageError, type CommandSpec } from "../src/cli/args.js";
 import { Progress, formatProgress } from "../src/cli/progress.js";
+import { imageSettingsFrom, train } from "../src/cli/commands/train.js";
+import { IMAGE_TRAIN_DEFAULTS } from "../src/cli/commands/train-image.js";
 
 const spec: CommandSpec = {
   name: "t",
@@ -61,5 +63,29 @@ describe("Progress", () => {
     q.update({ step: 2, total: 4 }); // within the log interval: not written
     q.update({ step: 4, total: 4 }); // the last step is always written
     assert.deepEqual(log.chunks, ["train: step 1/4\n", "train: step 4/4\n"]);
+  });
+});
+
+describe("clayflow train on image data", () => {
+  const settings = (...args: string[]) => imageSettingsFrom(parseArgs(train.spec, ["--model", "glow", "--data", "fashion-mnist", "--out", "d", ...args])!);
+
+  it("uses the measured default recipe where an option is not given", () => {
+    const s = settings();
+    assert.deepEqual(
+      { steps: s.steps, batchSize: s.batchSize, lr: s.lr, hidden: s.hidden, flowSteps: s.flowSteps, dequantization: s.dequantization, evalEvery: s.evalEvery, schedule: s.schedule },
+      { ...IMAGE_TRAIN_DEFAULTS, schedule: "cosine" },
+    );
+  });
+
+  it("lets every default be overridden, and checks the values", () => {
+    const s = settings("--steps", "7", "--batch-size", "8", "--lr", "0.01", "--hidden", "16", "--flow-steps", "2", "--dequantization", "uniform", "--eval-every", "3");
+    assert.deepEqual(
+      { steps: s.steps, batchSize: s.batchSize, lr: s.lr, hidden: s.hidden, flowSteps: s.flowSteps, dequantization: s.dequantization, evalEvery: s.evalEvery },
+      { steps: 7, batchSize: 8, lr: 0.01, hidden: 16, flowSteps: 2, dequantization: "uniform", evalEvery: 3 },
+    );
+    assert.throws(() => settings("--steps", "0"), /--steps must be at least 1/);
+    assert.throws(() => settings("--lr", "-1"), /--lr must be positive/);
+    assert.throws(() => settings("--hidden", "64,64"), /--hidden for image models is one channel count/);
+    assert.throws(() => settings("--dequantization", "gaussian"), /--dequantization must be uniform or variational/);
   });
 });

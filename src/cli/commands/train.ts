@@ -9,7 +9,7 @@ import { saveRun, loadRun } from "../../io/checkpoint.js";
 import { keepCheckpoint } from "../../io/kept-checkpoints.js";
 import { isImageConfig, IMAGE_MODELS, type ImageModel } from "../../models/image.js";
 import { IMAGE_DATASET_NAMES, type ImageDatasetName } from "../../data/image-datasets.js";
-import { trainImageRun, type ImageTrainSettings } from "./train-image.js";
+import { IMAGE_TRAIN_DEFAULTS, trainImageRun, type ImageTrainSettings } from "./train-image.js";
 import { parseContextName, type ImageContextSpec } from "../../data/image-context.js";
 import { writeFileAtomic } from "../../io/atomic-write.js";
 import { savePng } from "../../io/plot.js";
@@ -244,10 +244,7 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
   if (!o.data) throw new UsageError("--data is required: a toy density name or a CSV file (see --help)");
   if (o.context !== undefined) throw new UsageError(`--context conditions an image model on part of each image, so it needs image data (--data ${IMAGE_DATASET_NAMES.join(" or ")}), not "${o.data}"`);
   if (!o.out) throw new UsageError("--out DIR is required: where the run is saved");
-  for (const k of ["steps", "batch-size", "samples", "eval-every", "checkpoint-every"] as const) {
-    if ((o[k] as number) < 1) throw new UsageError(`--${k} must be at least 1`);
-  }
-  if (!((o.lr as number) > 0)) throw new UsageError("--lr must be positive");
+  checkCounts(o);
   const schedule = scheduleOption(o.schedule);
   return {
     model: model as VectorModel,
@@ -271,6 +268,14 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
   };
 }
 
+/** Counts and the rate, as given or defaulted, for vector and image runs alike. */
+function checkCounts(o: ParsedOptions): void {
+  for (const k of ["steps", "batch-size", "samples", "eval-every", "checkpoint-every"] as const) {
+    if ((o[k] as number) < 1) throw new UsageError(`--${k} must be at least 1`);
+  }
+  if (!((o.lr as number) > 0)) throw new UsageError("--lr must be positive");
+}
+
 const isImageData = (name: unknown): name is ImageDatasetName => (IMAGE_DATASET_NAMES as readonly unknown[]).includes(name);
 
 /** --keep-every N: a positive multiple of the checkpoint interval (only checkpoints can be kept). */
@@ -289,19 +294,22 @@ function scheduleOption(v: unknown): "constant" | "cosine" {
 }
 
 function dequantizationOption(v: unknown): "uniform" | "variational" {
-  if (v === undefined || v === "uniform" || v === "variational") return (v ?? "uniform") as "uniform" | "variational";
+  if (v === undefined) return IMAGE_TRAIN_DEFAULTS.dequantization;
+  if (v === "uniform" || v === "variational") return v;
   throw new UsageError(`--dequantization must be uniform or variational, got "${v}"`);
 }
 
-function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
+/** `clayflow train` options for image data as settings: given values, else IMAGE_TRAIN_DEFAULTS. */
+export function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
   const model = o.model as string;
   if (!(IMAGE_MODELS as readonly string[]).includes(model)) {
     throw new UsageError(`image data needs an image model: ${IMAGE_MODELS.join(" or ")} (got "${model}")`);
   }
   if (!o.out) throw new UsageError("--out DIR is required: where the run is saved");
+  checkCounts(o);
   const context = imageContextOption(o);
-  const hidden = o.hidden === undefined ? undefined : Number(o.hidden);
-  if (hidden !== undefined && !(Number.isInteger(hidden) && hidden > 0)) throw new UsageError(`--hidden for image models is one channel count, e.g. 64; got "${o.hidden}"`);
+  const hidden = o.hidden === undefined ? IMAGE_TRAIN_DEFAULTS.hidden : Number(o.hidden);
+  if (!(Number.isInteger(hidden) && hidden > 0)) throw new UsageError(`--hidden for image models is one channel count, e.g. 64; got "${o.hidden}"`);
   const perturb = (o.perturb as number | undefined) ?? 0;
   if (!(perturb >= 0 && perturb < 1)) throw new UsageError(`--perturb is a probability in [0, 1), e.g. 0.2; got ${o.perturb}`);
   return {
@@ -309,12 +317,12 @@ function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
     data: o.data as ImageDatasetName,
     dataDir: o["data-dir"] as string | undefined,
     out: o.out as string,
-    steps: o.steps as number,
-    batchSize: wasGiven(o, "batch-size") ? (o["batch-size"] as number) : 64,
-    lr: o.lr as number,
+    steps: wasGiven(o, "steps") ? (o.steps as number) : IMAGE_TRAIN_DEFAULTS.steps,
+    batchSize: wasGiven(o, "batch-size") ? (o["batch-size"] as number) : IMAGE_TRAIN_DEFAULTS.batchSize,
+    lr: wasGiven(o, "lr") ? (o.lr as number) : IMAGE_TRAIN_DEFAULTS.lr,
     schedule: scheduleOption(o.schedule),
     levels: o.levels as number | undefined,
-    flowSteps: o["flow-steps"] as number | undefined,
+    flowSteps: (o["flow-steps"] as number | undefined) ?? IMAGE_TRAIN_DEFAULTS.flowSteps,
     hidden,
     blocks: o.blocks as number | undefined,
     conditional: !!o.conditional,
@@ -322,7 +330,7 @@ function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
     dequantization: dequantizationOption(o.dequantization),
     context,
     seed: o.seed as number,
-    evalEvery: o["eval-every"] as number,
+    evalEvery: wasGiven(o, "eval-every") ? (o["eval-every"] as number) : IMAGE_TRAIN_DEFAULTS.evalEvery,
     checkpointEvery: o["checkpoint-every"] as number,
     keepEvery: keepEveryOption(o, o["checkpoint-every"] as number),
     validImages: 2000,
@@ -378,24 +386,24 @@ export const train: Command = {
       data: { type: "string", help: "moons, 8gaussians, checkerboard, rings, pinwheel, 2spirals, circles, swissroll, a CSV file, or fashion-mnist / mnist", value: "NAME|FILE" },
       "data-dir": { type: "string", help: "folder holding the image datasets (else CLAYFLOW_DATA_DIR, the cache, /usr/share/datasets)", value: "DIR" },
       levels: { type: "int", help: "image models: multi-scale levels (default 2)" },
-      "flow-steps": { type: "int", help: "glow: flow steps per level (default 4)" },
+      "flow-steps": { type: "int", help: `glow: flow steps per level (default ${IMAGE_TRAIN_DEFAULTS.flowSteps})` },
       blocks: { type: "int", help: "image models: residual blocks per conditioner (default 1)" },
       conditional: { type: "boolean", help: "image models: condition on the class label (sample grids get a row per class)" },
-      dequantization: { type: "string", help: "image models: uniform, or variational (a learned noise flow per pixel, a tighter bound)", value: "KIND" },
+      dequantization: { type: "string", help: `image models: uniform, or variational (a learned noise flow per pixel, a tighter bound; default ${IMAGE_TRAIN_DEFAULTS.dequantization})`, value: "KIND" },
       perturb: { type: "number", help: "image models: replace each training pixel by a random one with this probability (a background model for clayflow ood --score ratio, e.g. 0.2)" },
       context: { type: "string", help: "image models: condition on part of each image: downsample4 (its 7x7 thumbnail) or left-half", value: "KIND" },
       out: { type: "string", help: "run directory to create", value: "DIR" },
       resume: { type: "string", help: "continue the run in DIR from its last checkpoint", value: "DIR" },
-      steps: { type: "int", help: "training steps in total", default: 10000 },
-      "batch-size": { type: "int", help: "rows per step", default: 256 },
-      lr: { type: "number", help: "learning rate (Adam); with --resume, a new peak rate from the next step on (e.g. a lower one late in training)", default: 1e-3 },
+      steps: { type: "int", help: `training steps in total (images: ${IMAGE_TRAIN_DEFAULTS.steps})`, default: 10000 },
+      "batch-size": { type: "int", help: `rows per step (images: ${IMAGE_TRAIN_DEFAULTS.batchSize})`, default: 256 },
+      lr: { type: "number", help: `learning rate (Adam; images: ${IMAGE_TRAIN_DEFAULTS.lr}); with --resume, a new peak rate from the next step on (e.g. a lower one late in training)`, default: 1e-3 },
       schedule: { type: "string", help: "learning-rate schedule after the warm-up: constant, or cosine (decays to 2% of --lr at the last step)", default: "cosine" },
       "clip-norm": { type: "number", help: "clip gradients to this global norm" },
       layers: { type: "int", help: "coupling / autoregressive layers (default per model)" },
-      hidden: { type: "string", help: "hidden widths of each conditioner, e.g. 64,64 (image models: one channel count)", value: "W,W" },
+      hidden: { type: "string", help: `hidden widths of each conditioner, e.g. 64,64 (image models: one channel count, default ${IMAGE_TRAIN_DEFAULTS.hidden})`, value: "W,W" },
       samples: { type: "int", help: "training rows drawn from a toy density", default: 20000 },
       seed: { type: "int", help: "seed for initialisation, batches and toy data", default: 0 },
-      "eval-every": { type: "int", help: "steps between validation evaluations", default: 250 },
+      "eval-every": { type: "int", help: `steps between validation evaluations (images: ${IMAGE_TRAIN_DEFAULTS.evalEvery})`, default: 250 },
       patience: { type: "int", help: "stop after this many evaluations without improvement" },
       "checkpoint-every": { type: "int", help: "steps between checkpoints", default: 500 },
       "keep-every": { type: "int", help: "also keep a copy of the checkpoint every N steps (a multiple of --checkpoint-every) in DIR/checkpoints/, e.g. for clayflow eval --curve", value: "N" },
