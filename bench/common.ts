@@ -32,6 +32,8 @@ export interface ImageModelSpec {
   blocks: number;
   logitAlpha: number;
   seed: number;
+  /** "variational": the learned noise flow in front (bench/torch_glow.py mirrors it); default uniform. */
+  dequantization?: "uniform" | "variational";
 }
 
 export type ModelSpec = VectorModelSpec | ImageModelSpec;

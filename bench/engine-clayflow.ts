@@ -292,6 +292,23 @@ if (w.train) {
     await measure("tiny kernel", 1, async () => {
       await tiny(np.zeros([4])).data();
     });
+    // The engine's own matmul ceiling in this process: what every FLOP of the step could cost at best.
+    const matmulRate = async (name: string, m: number, k: number, n: number) => {
+      const mm = jit((a: Array, b: Array) => np.matmul(a, b));
+      const a = random.uniform(random.key(1), [m, k]);
+      const b = random.uniform(random.key(2), [k, n]);
+      const call = async () => (await mm(a.ref, b.ref).blockUntilReady()).dispose();
+      for (let i = 0; i < 3; i++) await call();
+      const calls = 10;
+      const sec = await timeCalls(calls, call);
+      profile[`${name} GFLOP/s`] = (2 * m * k * n * calls) / sec / 1e9;
+      a.dispose();
+      b.dispose();
+      mm.dispose();
+    };
+    await matmulRate("matmul 1024", 1024, 1024, 1024);
+    // The shape of a first-level 3x3 window of a pass: [micro x 14 x 14, hidden] x [hidden, hidden].
+    if (isImageModel(m)) await matmulRate("window matmul", (micro * m.shape[0] * m.shape[1]) / 4, m.hidden, m.hidden);
     profile["parameters"] = layout.size;
     profile["microbatch"] = micro;
     fwd.dispose();

@@ -537,8 +537,10 @@ function glowForwardFlops(w: Workload): number | null {
   let [h, wd, c] = m.shape;
   let total = 0;
   // ResNet on `pixels` positions: conv_in, 2 convs per block, conv_out, all 3x3.
-  const resnet = (pixels: number, cin: number, cout: number) =>
-    2 * 9 * pixels * (cin * m.hidden + m.blocks * 2 * m.hidden * m.hidden + m.hidden * cout);
+  const resnet = (pixels: number, cin: number, cout: number, hidden = m.hidden, blocks = m.blocks) =>
+    2 * 9 * pixels * (cin * hidden + blocks * 2 * hidden * hidden + hidden * cout);
+  // Variational dequantisation: a 1-block ResNet at half the width (at least 8) on the full image.
+  if (m.dequantization === "variational") total += resnet(h * wd, c, 2 * c, Math.max(8, Math.ceil(m.hidden / 2)), 1);
   for (let l = 0; l < m.levels; l++) {
     h /= 2;
     wd /= 2;
@@ -564,10 +566,12 @@ function kernelText(w: Workload, p: Record<string, number | string>, torch: numb
   const timedMs = Number(p["kernel-timed loss+grad ms/step"]);
   const micro = Number(p["microbatch"]) || w.train!.batch;
   const flops = glowForwardFlops(w);
+  const hid = w.model && isImageModel(w.model) ? w.model.hidden : 64;
+  const rows = w.model && isImageModel(w.model) ? (micro * w.model.shape[0] * w.model.shape[1]) / 4 : 0;
   const lines = [
     `Kernels of ${w.id}'s loss + gradient pass, the slowest first (per training step of ${w.train!.batch} images${micro < w.train!.batch ? `, i.e. ${w.train!.batch / micro} passes of ${micro}` : ""}; ` +
       `each dispatch timed from its first chunk posted to its last chunk answered, jax-js running one dispatch at a time; "size" = elements of work, ` +
-      `e.g. ${(micro * 14 * 14 * 64).toLocaleString("en-US")} = ${micro} x 14 x 14 x 64, a 64-channel feature map of the first level). ` +
+      `e.g. ${(rows * hid).toLocaleString("en-US")} = ${micro} x ${rows / micro} x ${hid}, a ${hid}-channel feature map of the first level). ` +
       `Kernels account for ${kernelMs.toFixed(0)} of the ${timedMs.toFixed(0)} ms this pass took while timed (${((100 * kernelMs) / timedMs).toFixed(0)}%; ` +
       `the rest is dispatch and JavaScript); ${p["distinct kernels"]} distinct kernels.\n`,
     "| kernel (hash) | calls per step | size | ms per step | µs per call | share of kernel time |",
@@ -584,8 +588,20 @@ function kernelText(w: Workload, p: Record<string, number | string>, torch: numb
         `is about ${(stepFlops / 1e9).toFixed(1)} GFLOP (backward ≈ 2x forward). At the timed throughput clayflow sustains ` +
         `${clayRate ? ((stepFlops / 1e9) * (clayRate / w.train!.batch)).toFixed(1) : "–"} GFLOP/s (${(stepFlops / 1e6 / clayMs).toFixed(1)} in the profiled step)` +
         (torch ? ` and PyTorch ${((stepFlops / 1e9) * (torch / w.train!.batch)).toFixed(1)} GFLOP/s` : "") +
-        `. A 64-to-64-channel window matmul of one pass ([${micro * 196}, 64] x [64, 64]) is ${((2 * micro * 196 * 64 * 64) / 1e6).toFixed(1)} MFLOP.\n`,
+        `. A ${hid}-to-${hid}-channel window matmul of one pass ([${rows}, ${hid}] x [${hid}, ${hid}]) is ${((2 * rows * hid * hid) / 1e6).toFixed(1)} MFLOP.\n`,
     );
+    const peak = Number(p["matmul 1024 GFLOP/s"]);
+    const window = Number(p["window matmul GFLOP/s"]);
+    if (peak > 0) {
+      // An upper bound on clayflow's throughput: every FLOP at the engine's best matmul rate.
+      const bestRate = (peak * 1e9 * w.train!.batch) / stepFlops;
+      lines.push(
+        `Engine ceiling, measured in the same process: a jitted 1024 x 1024 x 1024 matmul runs at ${peak.toFixed(1)} GFLOP/s` +
+          (window > 0 ? ` and the window matmul above at ${window.toFixed(1)}` : "") +
+          `. Even if every FLOP of the step ran at ${peak.toFixed(1)} GFLOP/s, clayflow would train at most ${bestRate.toFixed(0)} images/s` +
+          (torch ? `, ${(bestRate / torch).toFixed(2)}x PyTorch's measured ${torch.toFixed(0)}` : "") + ".\n",
+      );
+    }
   }
   return lines.join("\n");
 }

@@ -4,6 +4,9 @@ Same architecture, same initialisation scheme, same numbers where the scheme is 
 Tensors are NCHW here (clayflow is NHWC); channel c of clayflow is channel c here, so every
 channel split, squeeze ordering and 1x1 mixing is the same map.
 
+  with dequantization "variational" first (src/bijectors/variational-dequantization.ts):
+    b = (pixel + v) / 256  ->  (pixel + u) / 256,  u = sigmoid(exp(s) logit(v) + c), [s_raw, c] = ResNet(pixel / 255
+    - 0.5) at half the width (at least 8), s = 3 tanh(s_raw / 3), v and u clamped to [2^-13, 1 - 2^-13]
   x in [0, 1)  --scaledLogit-->  y = logit(a + (1 - 2a) x)                      (src/bijectors/scaled-logit.ts)
   level l (l = 0 .. L-1), input [C, H, W]:
     squeeze: out[4c + 2a + b, i, j] = in[c, 2i + a, 2j + b]                      (squeeze.ts)
@@ -31,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+EDGE = 2.0 ** -13  # exact in float32, as in clayflow
 M32 = 0xFFFFFFFF
 
 
@@ -238,6 +242,44 @@ class Coupling(torch.nn.Module):
         return torch.cat([ya, xb], 1) if self.parity == 0 else torch.cat([xb, ya], 1)
 
 
+class VariationalDequantization(torch.nn.Module):
+    """b = (pixel + v) / 256 -> (pixel + u) / 256 with a pixel-conditioned logistic map of v; log-det = -log q(u | pixel)."""
+
+    def __init__(self, c, hidden, bound=3.0):
+        super().__init__()
+        self.c = c
+        self.bound = bound
+        self.net = ResNet(c, 2 * c, hidden, 1)
+
+    @staticmethod
+    def _cell(b):
+        scaled = b * 256
+        pixel = torch.floor(scaled)
+        return pixel, torch.clamp(scaled - pixel, EDGE, 1 - EDGE)
+
+    def _transform(self, pixel):
+        h = self.net(pixel / 255 - 0.5)
+        return self.bound * torch.tanh(h[:, : self.c] / self.bound), h[:, self.c:]
+
+    @staticmethod
+    def _log_derivative(z, s, v):
+        return (-F.softplus(-z) - F.softplus(z) + s - torch.log(v) - torch.log1p(-v)).sum((1, 2, 3))
+
+    def forward(self, b):
+        pixel, v = self._cell(b)
+        s, c = self._transform(pixel)
+        z = torch.exp(s) * (torch.log(v) - torch.log1p(-v)) + c
+        u = torch.clamp(torch.sigmoid(z), EDGE, 1 - EDGE)
+        return (pixel + u) / 256, self._log_derivative(z, s, v)
+
+    def inverse(self, y):
+        pixel, u = self._cell(y)
+        s, c = self._transform(pixel)
+        z = torch.log(u) - torch.log1p(-u)
+        v = torch.clamp(torch.sigmoid((z - c) * torch.exp(-s)), EDGE, 1 - EDGE)
+        return (pixel + v) / 256
+
+
 class Level(torch.nn.Module):
     def __init__(self, c, level, cfg):
         super().__init__()
@@ -271,6 +313,9 @@ class Glow(torch.nn.Module):
         self.shape = (c, h, w)
         self.alpha = cfg.get("logitAlpha", 0.05)
         self.bound = 3.0
+        variational = cfg.get("dequantization", "uniform") == "variational"
+        # The noise flow is half the model's width, at least 8 (src/models/image.ts).
+        self.deq = VariationalDequantization(c, max(8, math.ceil(cfg["hidden"] / 2))) if variational else None
         self.levels = torch.nn.ModuleList()
         self.priors = torch.nn.ModuleList()
         ch = c
@@ -289,12 +334,15 @@ class Glow(torch.nn.Module):
 
     def log_prob(self, x):
         """x: [B, C, H, W] in [0, 1)."""
+        deq = torch.zeros(x.shape[0])
+        if self.deq is not None:
+            x, deq = self.deq(x)
         a = self.alpha
         s = x * (1 - 2 * a) + a
         t = (1 - x) * (1 - 2 * a) + a
         ls, lt = torch.log(s), torch.log(t)
         h = ls - lt
-        total = -(ls + lt).sum((1, 2, 3)) + self.dims * math.log1p(-2 * a)
+        total = deq - (ls + lt).sum((1, 2, 3)) + self.dims * math.log1p(-2 * a)
         sq = torch.zeros(x.shape[0])
         for i, level in enumerate(self.levels):
             y, ld = level(h)
@@ -338,7 +386,8 @@ class Glow(torch.nn.Module):
             z = eps[i] * torch.exp(logsig) + mu
             h = self.levels[i].inverse(torch.cat([h, z], 1))
         a = self.alpha
-        return (torch.sigmoid(h) - a) / (1 - 2 * a)
+        x = (torch.sigmoid(h) - a) / (1 - 2 * a)
+        return x if self.deq is None else self.deq.inverse(x)
 
     # ---- clayflow's parameter names ----
 
@@ -357,8 +406,13 @@ class Glow(torch.nn.Module):
                     out.append((f"{prefix}.blocks.{j}.{name}.b", conv.b, False))
                 out.append((f"{prefix}.blocks.{j}.scale", blk.scale, False))
 
+        # The top chain: [variationalDequantization?, scaledLogit, multiScale].
+        first = 0
+        if self.deq is not None:
+            resnet("bijector.0.net", self.deq.net)
+            first = 1
         for lvl, level in enumerate(self.levels):
-            base = f"bijector.1.{lvl}"
+            base = f"bijector.{first + 1}.{lvl}"
             for k, st in enumerate(level.steps):
                 # Level chain: [squeeze, (actNorm, luLinear, coupling) x K].
                 a, l, c = 1 + 3 * k, 2 + 3 * k, 3 + 3 * k
