@@ -183,10 +183,10 @@ if (w.train) {
       s = s2;
       return (await loss.data())[0] as number;
     };
-    grad = jit((v: Array, x: Array) => valueAndGradFlat((u: Array, y: Array) => lossFn(unravel(u), y))(v, x)) as any;
+    grad = jit((v: Array, x: Array) => valueAndGradFlat(lossFn, flat)(v, x)) as any;
   } else {
     // Gradient accumulation: mean of the micro-batch gradients (the loss is a mean over rows).
-    grad = jit((v: Array, x: Array) => valueAndGradFlat((u: Array, y: Array) => lossFn(unravel(u), y))(v, x)) as any;
+    grad = jit((v: Array, x: Array) => valueAndGradFlat(lossFn, flat)(v, x)) as any;
     const resolved = resolveOptimizerConfig(optimizer);
     const schedule = makeSchedule(typeof optimizer.lr === "number" ? { kind: "constant", lr: optimizer.lr } : optimizer.lr, layout.dtype);
     const n = batch / micro;

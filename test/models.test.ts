@@ -88,9 +88,11 @@ for (const base of MODELS) {
         const { flow, params } = makeModel(config, f32, 7);
         const x = random.normal(random.key(8), [32, 2]);
         const cond = config.contextDim ? random.normal(random.key(9), [32, config.contextDim]) : undefined;
-        const { vector, unravel } = flatten(params);
-        const loss = (v: Array, xb: Array, cb?: Array) => flow.logProb(unravel(v) as any, xb, cb).mean().neg();
-        const jitted = jit(valueAndGradFlat(loss));
+        const flat = flatten(params);
+        const { vector, unravel } = flat;
+        const lossOf = (p: any, xb: Array, cb?: Array) => flow.logProb(p, xb, cb).mean().neg();
+        const loss = (v: Array, xb: Array, cb?: Array) => lossOf(unravel(v), xb, cb);
+        const jitted = jit(valueAndGradFlat(lossOf, flat));
         const [, gJit] = cond ? jitted(vector.ref, x.ref, cond.ref) : jitted(vector.ref, x.ref);
         const gEager = cond ? grad(loss)(vector.ref, x.ref, cond.ref) : grad(loss)(vector.ref, x.ref);
         assertClose(await values(gJit), await values(gEager), 1e-5, 1e-3, "gradient");

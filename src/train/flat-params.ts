@@ -16,7 +16,9 @@
  *
  * Differentiating through `unravel` inside `jit`: use `valueAndGradFlat` from
  * `train-step.ts`, not `valueAndGrad` (a jax-js 0.1.25 jit bug makes the
- * gradient of a leaf with a constant cotangent spread over the whole vector).
+ * gradient of a leaf with a constant cotangent spread over the whole vector;
+ * and it takes the gradient of the tree, then `ravel`s it, which is much
+ * cheaper than transposing every slice of the vector, see `concatVectors`).
  *
  * Leaves under any object key named `state` (running statistics of batch norm)
  * are non-trainable: `trainableMask` is 0 there, and the optimizer gives them
@@ -144,9 +146,50 @@ export function flatten(params: Params): Flattened {
     spec.trainable.push(leaf.trainable);
     spec.size += leaf.array.size;
   }
-  const vector =
-    leaves.length === 0 ? np.zeros([0], { dtype }) : np.concatenate(leaves.map((l) => l.array.reshape([-1])));
+  const vector = leaves.length === 0 ? np.zeros([0], { dtype }) : concatVectors(leaves.map((l) => l.array.reshape([-1])));
   return { vector, unravel: unravelFor(spec, skeleton), spec };
+}
+
+/**
+ * Ravel a tree with the layout `spec` (e.g. the gradient tree of parameters
+ * flattened to `spec`) into one vector. Consumes `params`. Traceable.
+ */
+export function ravel(params: Params, spec: FlatSpec): Array {
+  const { leaves } = collect(params);
+  const paths = leaves.map((l) => l.path);
+  if (paths.length !== spec.paths.length || paths.some((path, i) => path !== spec.paths[i])) {
+    leaves.forEach((l) => l.array.dispose());
+    throw new Error(`ravel: the tree's leaves [${paths.join(", ")}] differ from the layout's [${spec.paths.join(", ")}]`);
+  }
+  leaves.forEach((l, i) => {
+    if (l.array.size !== spec.sizes[i]) {
+      const got = `[${l.array.shape.join(", ")}]`;
+      leaves.forEach((m) => m.array.dispose());
+      throw new Error(`ravel: leaf "${spec.paths[i]}" has shape ${got}, the layout says [${spec.shapes[i].join(", ")}]`);
+    }
+  });
+  if (leaves.length === 0) return np.zeros([0], { dtype: spec.dtype });
+  return concatVectors(leaves.map((l) => l.array.reshape([-1])));
+}
+
+/**
+ * Concatenate 1-D arrays, in groups of about sqrt(n) and then the groups.
+ * Why: jax-js compiles one concatenation into one kernel that evaluates, for
+ * every output element, a bounds-checked load from EVERY input, so joining L
+ * leaves of N numbers costs N x L; two levels of sqrt(L) cost about 2 N sqrt(L).
+ * (Measured on a 2-core machine: the 48 leaves of an 8-coupling RealNVP,
+ * 2.1 -> 0.34 ms; the 30 of a 5-layer MAF with 453,440 numbers, 13.8 -> 3.2 ms.)
+ * Consumes the parts.
+ */
+export function concatVectors(parts: Array[]): Array {
+  if (parts.length <= 2) return parts.length === 1 ? parts[0] : np.concatenate(parts);
+  const size = Math.ceil(Math.sqrt(parts.length));
+  const groups: Array[] = [];
+  for (let i = 0; i < parts.length; i += size) {
+    const group = parts.slice(i, i + size);
+    groups.push(group.length === 1 ? group[0] : np.concatenate(group));
+  }
+  return np.concatenate(groups);
 }
 
 function unravelFor(spec: FlatSpec, skeleton: Skeleton): (v: Array) => Params {

@@ -18,31 +18,37 @@
 import { jit, numpy as np, tree, vjp, type Array } from "@jax-js/jax";
 import type { Params } from "../core/types.js";
 import { tracingGradient } from "../core/gradient-scope.js";
-import { allTrainable, trainableMask, type Flattened } from "./flat-params.js";
+import { allTrainable, ravel, trainableMask, type Flattened } from "./flat-params.js";
 import { adamUpdate, globalNorm, resolveOptimizerConfig, type OptimizerConfig, type OptState } from "./optimizer.js";
 import { makeSchedule, type ScheduleConfig } from "./schedules.js";
 
 /**
- * `valueAndGrad` for a scalar function of a flat vector, safe inside `jit`.
+ * `valueAndGrad` for a scalar function of the parameter tree, taken at the flat
+ * vector `v` with the layout `flat`: returns the value and the gradient as a
+ * vector of the same layout. Safe inside `jit`.
+ *
+ * It differentiates with respect to the tree (`unravel(v)`) and ravels the
+ * gradient tree, rather than differentiating through `unravel`: the transpose of
+ * every slice is a padding of the whole vector, and jax-js fuses their sum into
+ * one kernel that pays for every leaf at every element (see `concatVectors`).
  *
  * Why not `valueAndGrad`: in @jax-js/jax 0.1.25, under `jit`, a `pad` or
- * `concatenate` of a broadcast literal ignores the padding, and the transpose
- * of a slice is exactly that whenever a leaf's cotangent is a constant (a leaf
- * that enters the loss linearly, e.g. `sum(logScale)`): jit(grad(v =>
- * v.slice([1, 3]).sum())) returns ones over the WHOLE vector. Seeding the
- * backward pass with a traced 1 (loss * 0 + 1) makes every cotangent depend on
- * a computed value, which the compiler materialises before padding. The price:
- * when the loss is not finite the gradient is NaN (the train step skips such
- * steps anyway). Differentiates with respect to the first argument only;
- * consumes all arguments.
+ * `concatenate` of a broadcast literal ignores the padding, and a leaf's
+ * cotangent is exactly such a literal whenever the leaf enters the loss
+ * linearly (e.g. `sum(logScale)`): jit(grad(v => v.slice([1, 3]).sum()))
+ * returns ones over the WHOLE vector. Seeding the backward pass with a traced 1
+ * (loss * 0 + 1) makes every cotangent depend on a computed value, which the
+ * compiler materialises before joining. The price: when the loss is not finite
+ * the gradient is NaN (the train step skips such steps anyway). Differentiates
+ * with respect to the parameters only; consumes all arguments.
  */
-export function valueAndGradFlat(f: (v: Array, ...rest: Array[]) => Array) {
+export function valueAndGradFlat(f: (params: Params, ...rest: Array[]) => Array, flat: Pick<Flattened, "unravel" | "spec">) {
   return (v: Array, ...rest: Array[]): [Array, Array] => {
-    const [value, back] = vjp((w: Array) => f(w, ...rest), [v]);
+    const [value, back] = vjp((params: Params) => f(params, ...rest), [flat.unravel(v)]);
     const seed = value.ref.mul(0).add(1);
     const [g] = back(seed);
     back.dispose();
-    return [value, g];
+    return [value, ravel(g as Params, flat.spec)];
   };
 }
 
@@ -72,11 +78,10 @@ export function makeTrainStep(
   const optimizer = resolveOptimizerConfig(config);
   const dtype = flat.spec.dtype;
   const schedule = makeSchedule(typeof config.lr === "number" ? { kind: "constant", lr: config.lr } : config.lr, dtype);
-  const { unravel } = flat;
-  const loss = (v: Array, ...batch: Array[]) => tracingGradient(() => lossFn(unravel(v) as Params, ...batch));
+  const loss = (params: Params, ...batch: Array[]) => tracingGradient(() => lossFn(params, ...batch));
 
   const body = (p: Array, state: OptState, mask: Array | null, batch: Array[]): TrainStepResult => {
-    const [value, rawGrads] = valueAndGradFlat(loss)(p.ref, ...batch);
+    const [value, rawGrads] = valueAndGradFlat(loss, flat)(p.ref, ...batch);
     if (value.ndim !== 0) throw new Error(`makeTrainStep: the loss must be a scalar, got shape [${value.shape.join(", ")}]`);
     const grads = mask ? rawGrads.mul(mask.ref) : rawGrads;
     const gradNorm = globalNorm(grads.ref);
