@@ -307,6 +307,18 @@ if (w.train) {
       mm.dispose();
     };
     await matmulRate("matmul 1024", 1024, 1024, 1024);
+    // Dispatch floor inside one jitted program: a chain of 100 (reduction, elementwise) pairs on 4
+    // numbers, 200 dependent kernels that do almost no work (no per-call read-back in between).
+    const links = 100;
+    const chain = jit((x: Array) => {
+      for (let i = 0; i < links; i++) x = x.ref.add(x.sum().mul(1e-3));
+      return x;
+    });
+    await measure("kernel chain", 1, async () => {
+      await chain(np.zeros([4])).data();
+    });
+    profile["chained kernel µs"] = (1000 * Number(profile["kernel chain ms/step"])) / Number(profile["kernel chain kernels/step"]);
+    chain.dispose();
     // The shape of a first-level 3x3 window of a pass: [micro x 14 x 14, hidden] x [hidden, hidden].
     if (isImageModel(m)) await matmulRate("window matmul", (micro * m.shape[0] * m.shape[1]) / 4, m.hidden, m.hidden);
     profile["parameters"] = layout.size;

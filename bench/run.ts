@@ -22,7 +22,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem, availableParallelism } from "node:os";
 import { join } from "node:path";
 import {
-  ROOT, isImageModel, loadSpec, repetitionsOf, secondsPerRepOf, writeData, type EngineResult, type RepFigures, type Spec, type Workload,
+  ROOT, isImageModel, loadSpec, repetitionsOf, secondsPerRepOf, writeData, type EngineResult, type RepFigures, type Spec, type VectorModelSpec, type Workload,
 } from "./common.js";
 import { MEMORY_END, MEMORY_START } from "./memory-section.js";
 
@@ -458,6 +458,62 @@ clayflow (policy threads) against each peer, ratio of medians from the run that 
 ${targets.map((t) => `| ${t.text} | ${t.ratio === null ? "–" : fmtRatio(t.ratio)} | ${t.ratio === null ? t.why : t.ratio >= t.need ? "met" : "**missed**"} |`).join("\n")}
 `);
 
+// ---- what bounds the missed TensorFlow.js targets ----
+{
+  const profiled = ran.map((w) => wr(w.id, "clayflow")?.profile).filter((p): p is Record<string, number | string> => !!p);
+  const best = (key: string) => Math.max(0, ...profiled.map((p) => Number(p[key])).filter((v) => Number.isFinite(v)));
+  const ceiling = best("matmul 1024 GFLOP/s");
+  const chained = Math.min(...profiled.map((p) => Number(p["chained kernel µs"])).filter((v) => Number.isFinite(v) && v > 0));
+  const lines: string[] = [];
+  for (const peer of ["tfjs-cpu", "tfjs-wasm"]) {
+    for (const w of ran) {
+      for (const k of KEYS.filter((kk) => w[kk])) {
+        const clay = med(wr(w.id, "clayflow"), k);
+        const other = med(wr(w.id, peer), k);
+        const perRow = flopsPerRow(w, k);
+        if (clay === null || other === null || perRow === null || clay >= 10 * other || !(ceiling > 0)) continue;
+        const need = 10 * other;
+        const gf = (rate: number) => (rate * perRow) / 1e9;
+        const most = (ceiling * 1e9) / perRow;
+        const what = ({ train: "training", logProb: "log-density", sample: "sampling" })[k];
+        let text =
+          `- ${w.id} ${what} (${fmtRatio(clay / other)} TF.js ${peer.slice(5)}): ${(perRow / 1e6).toPrecision(3)} MFLOP per sample` +
+          `${k === "train" ? " (forward and backward)" : k === "sample" && w.model && !isImageModel(w.model) && w.model.model === "maf" ? ` (${w.model.dim} sequential passes per layer)` : ""}; ` +
+          `10x would be ${fmtRate(need)} samples/s = ${gf(need).toFixed(1)} GFLOP/s, clayflow sustains ${gf(clay).toFixed(1)}. `;
+        if (gf(need) > ceiling) {
+          text += `**Out of reach of this engine:** with every FLOP at its best matmul rate (${ceiling.toFixed(1)} GFLOP/s) clayflow would reach at most ${fmtRate(most)} samples/s, ${fmtRatio(most / other)}.`;
+        } else {
+          text += `Not excluded by arithmetic (${((100 * gf(need)) / ceiling).toFixed(0)}% of the engine's best matmul rate).`;
+          const p = wr(w.id, "clayflow")?.profile;
+          const kernels = p ? Number(p["full train step kernels/step"]) : NaN;
+          if (k === "train" && Number.isFinite(kernels) && Number.isFinite(chained)) {
+            const allowed = (1000 * w.train!.batch) / need;
+            const floor = (kernels * chained) / 1000;
+            text += ` A step may then take ${allowed.toFixed(2)} ms; its ${Math.round(kernels)} kernels cost ${floor.toFixed(2)} ms at the dispatch floor alone` +
+              (floor >= allowed
+                ? ` (**more than allowed**: out of reach at this kernel count).`
+                : `, leaving ${(allowed - floor).toFixed(2)} ms for the arithmetic, i.e. ${((gf(need) * allowed) / (allowed - floor)).toFixed(1)} GFLOP/s.`);
+          }
+        }
+        lines.push(text);
+      }
+    }
+  }
+  if (lines.length) {
+    md.push(`## What bounds the missed TensorFlow.js targets
+
+Arithmetic from the layer widths (multiply-adds x 2 of the dense layers or convolutions; training = 3x
+the forward, since the backward pass costs about twice the forward), against two ceilings measured in
+clayflow's own processes of this run: the engine's best matmul (a jitted 1024 x 1024 x 1024 matmul,
+${ceiling.toFixed(1)} GFLOP/s) and its dispatch floor (a jitted chain of 200 dependent kernels on 4
+numbers, ${Number.isFinite(chained) ? chained.toFixed(1) : "–"} µs per kernel). A target whose arithmetic alone needs more than the best matmul rate
+cannot be met with this engine, however the model is written.
+
+${lines.join("\n")}
+`);
+  }
+}
+
 // ---- profile of the missed training targets ----
 const profiles = ran
   .filter((w) => w.train)
@@ -530,6 +586,27 @@ Raw output of a run: one JSON file per engine and workload (printed path); \`CLA
 runs every engine on another spec (small trial runs).
 `);
 
+/** Multiply-adds x 2 of one row through a vector model's dense layers (RealNVP MLPs, MADEs), forward only. */
+function denseForwardFlops(m: VectorModelSpec): number {
+  // RealNVP: the MLP maps the passed half to a shift and a scale of the other half; MADE: D -> 2D.
+  const pass = Math.floor(m.dim / 2);
+  const widths = m.model === "maf" ? [m.dim, ...m.hidden, 2 * m.dim] : [pass, ...m.hidden, 2 * (m.dim - pass)];
+  let macs = 0;
+  for (let i = 0; i + 1 < widths.length; i++) macs += widths[i] * widths[i + 1];
+  return 2 * macs * m.layers;
+}
+
+/** FLOPs per sample of a figure: training 3x the forward; MAF sampling runs D passes per layer. */
+function flopsPerRow(w: Workload, k: keyof RepFigures): number | null {
+  const m = w.model;
+  if (!m) return null;
+  const forward = isImageModel(m) ? glowForwardFlops(w) : denseForwardFlops(m);
+  if (!forward) return null;
+  if (k === "train") return 3 * forward;
+  if (k === "sample" && !isImageModel(m) && m.model === "maf") return m.dim * forward;
+  return forward;
+}
+
 /** Multiply-adds x 2 of one image through a Glow's convolutions (3x3 ResNets and 1x1 LU maps), forward only. */
 function glowForwardFlops(w: Workload): number | null {
   const m = w.model;
@@ -568,10 +645,13 @@ function kernelText(w: Workload, p: Record<string, number | string>, torch: numb
   const flops = glowForwardFlops(w);
   const hid = w.model && isImageModel(w.model) ? w.model.hidden : 64;
   const rows = w.model && isImageModel(w.model) ? (micro * w.model.shape[0] * w.model.shape[1]) / 4 : 0;
+  const vectorHidden = w.model && !isImageModel(w.model) ? w.model.hidden[0] : 0;
   const lines = [
     `Kernels of ${w.id}'s loss + gradient pass, the slowest first (per training step of ${w.train!.batch} images${micro < w.train!.batch ? `, i.e. ${w.train!.batch / micro} passes of ${micro}` : ""}; ` +
       `each dispatch timed from its first chunk posted to its last chunk answered, jax-js running one dispatch at a time; "size" = elements of work, ` +
-      `e.g. ${(rows * hid).toLocaleString("en-US")} = ${micro} x ${rows / micro} x ${hid}, a ${hid}-channel feature map of the first level). ` +
+      (rows > 0
+        ? `e.g. ${(rows * hid).toLocaleString("en-US")} = ${micro} x ${rows / micro} x ${hid}, a ${hid}-channel feature map of the first level). `
+        : `e.g. ${(micro * vectorHidden).toLocaleString("en-US")} = ${micro} x ${vectorHidden}, the batch through one ${vectorHidden}-wide hidden layer). `) +
       `Kernels account for ${kernelMs.toFixed(0)} of the ${timedMs.toFixed(0)} ms this pass took while timed (${((100 * kernelMs) / timedMs).toFixed(0)}%; ` +
       `the rest is dispatch and JavaScript); ${p["distinct kernels"]} distinct kernels.\n`,
     "| kernel (hash) | calls per step | size | ms per step | µs per call | share of kernel time |",
