@@ -2,7 +2,7 @@ import "./helpers/setup.js";
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { numpy as np, jit, defaultDevice, tree, type Array } from "@jax-js/jax";
-import { makeOptimizer, adam, adamw, clipByNorm, globalNorm, type OptState } from "../src/train/optimizer.js";
+import { makeOptimizer, adam, adamw, clipByNorm, globalNorm, hoistScalar, type OptState } from "../src/train/optimizer.js";
 import { flatten, trainableMask } from "../src/train/flat-params.js";
 import { values, assertClose } from "./helpers/arrays.js";
 
@@ -123,5 +123,17 @@ describe("Adam / AdamW", () => {
     assert.throws(() => adamw({ weightDecay: -1 }), /weightDecay must be a non-negative number/);
     assert.equal(adamw().config.weightDecay, 1e-4);
     assert.equal(adam().config.weightDecay, 0);
+  });
+});
+
+describe("hoistScalar", () => {
+  it("is the scalar itself, eager and under jit, and rejects non-scalars", async () => {
+    assert.deepEqual(await values(hoistScalar(np.array(2.5))), [2.5]);
+    const f = jit((t: Array, x: Array) => x.mul(hoistScalar(np.exp(t.astype(np.float32).mul(-1)))));
+    assertClose(await values(f(np.array(2, { dtype: np.int32 }), np.array([1, 2, 3]))), [1, 2, 3].map((v) => v * Math.exp(-2)), 1e-6, 1e-6, "x exp(-t)");
+    f.dispose();
+    const v = np.zeros([2]);
+    assert.throws(() => hoistScalar(v.ref), /expected a scalar, got shape \[2\]/);
+    v.dispose();
   });
 });
