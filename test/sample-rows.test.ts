@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { random, tree } from "@jax-js/jax";
 import { buildFlow } from "../src/models/index.js";
-import { sampleRows } from "../src/eval/sample-rows.js";
+import { cachedSamplerCount, sampleRows } from "../src/eval/sample-rows.js";
 
 const moments = (x: Float32Array) => {
   const mean = x.reduce((a, v) => a + v, 0) / x.length;
@@ -46,4 +46,21 @@ describe("sampleRows", () => {
     assert.ok(x.every(Number.isFinite));
     tree.dispose(params);
   });
+
+  it("keeps at most 4 compiled samplers per flow, also while calls overlap", async () => {
+    const flow = buildFlow({ model: "maf", dim: 2, layers: 1, hidden: [4] } as any);
+    const params = flow.init(random.key(2), {});
+    const temps = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+    for (const temperature of temps) await sampleRows(flow, params, 8, { temperature, batch: 8 });
+    assert.equal(cachedSamplerCount(flow), 4);
+    // Overlapping calls with more temperatures than the cache holds: an evicted sampler still
+    // in use is disposed only when its call ends, and every call gets its rows.
+    const all = await Promise.all(temps.map((temperature, i) => sampleRows(flow, params, 20, { temperature, batch: 8, seed: i })));
+    all.forEach((x) => assert.ok(x.length === 40 && x.every(Number.isFinite)));
+    assert.equal(cachedSamplerCount(flow), 4);
+    // The same call again gives the same rows (recompiled or not).
+    assert.deepEqual(await sampleRows(flow, params, 20, { temperature: 0.5, batch: 8, seed: 0 }), all[0]);
+    tree.dispose(params);
+  });
 });
+

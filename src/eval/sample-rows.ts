@@ -34,7 +34,7 @@ export async function sampleRows(flow: Flow<any, any>, params: FlowParams<any, a
   const width = flow.eventShape.reduce((a, d) => a * d, 1);
   const batch = Math.max(1, Math.min(options.batch ?? 1024, n));
   const temperature = options.temperature ?? 1;
-  const draw = compiledSampler(flow, batch, temperature);
+  const sampler = acquireSampler(flow, batch, temperature);
   const keys = [...random.split(random.key(options.seed ?? 0), Math.ceil(n / batch))];
   const out = new Float32Array(n * width);
   try {
@@ -45,33 +45,62 @@ export async function sampleRows(flow: Flow<any, any>, params: FlowParams<any, a
         rows.set(cond!.subarray(at * k, Math.min(n, at + batch) * k));
         c = np.array(rows).reshape([batch, k]);
       }
-      const drawn = c ? draw(tree.ref(params), keys[i], c) : draw(tree.ref(params), keys[i]);
+      const drawn = c ? sampler.draw(tree.ref(params), keys[i], c) : sampler.draw(tree.ref(params), keys[i]);
       const x = (await drawn.data()) as Float32Array;
       out.set(x.subarray(0, Math.min(batch, n - at) * width), at * width);
     }
   } finally {
     keys.forEach((key) => key.refCount > 0 && key.dispose());
+    releaseSampler(sampler);
   }
   return out;
 }
 
-type Sampler = (p: FlowParams<any, any>, key: Array, cond?: Array) => Array;
+type Draw = ((p: FlowParams<any, any>, key: Array, cond?: Array) => Array) & { dispose(): void };
+interface Sampler {
+  draw: Draw;
+  /** sampleRows calls drawing with it now: an evicted sampler is disposed when the last one ends. */
+  users: number;
+  evicted: boolean;
+}
 
 /**
- * One jitted sampler per flow, chunk size and temperature, kept for the flow's lifetime:
- * repeated calls (several temperatures, a benchmark's repetitions) compile once. The
- * samplers capture no arrays (parameters and keys are arguments), so nothing needs disposing.
+ * Compiled samplers per flow, by chunk size and temperature: repeated calls (a benchmark's
+ * repetitions, the same temperatures again) compile once. The temperature is a constant of
+ * the compiled program, so a sweep over many temperatures would compile and keep one program
+ * each: at most SAMPLERS_PER_FLOW are kept, the least recently used is disposed first. The
+ * samplers capture no arrays (parameters and keys are arguments).
  */
+const SAMPLERS_PER_FLOW = 4;
 const samplers = new WeakMap<Flow<any, any>, Map<string, Sampler>>();
 
-function compiledSampler(flow: Flow<any, any>, batch: number, temperature: number): Sampler {
-  let byShape = samplers.get(flow);
-  if (!byShape) samplers.set(flow, (byShape = new Map()));
+function acquireSampler(flow: Flow<any, any>, batch: number, temperature: number): Sampler {
+  let cache = samplers.get(flow);
+  if (!cache) samplers.set(flow, (cache = new Map()));
   const id = `${batch}:${temperature}`;
-  let draw = byShape.get(id);
-  if (!draw) {
-    draw = jit((p: FlowParams<any, any>, key: Array, c?: Array) => flow.sample(p, key, batch, { temperature, cond: c })) as Sampler;
-    byShape.set(id, draw);
+  let sampler = cache.get(id);
+  if (sampler) cache.delete(id); // re-inserted below as the most recently used
+  else {
+    const draw = jit((p: FlowParams<any, any>, key: Array, c?: Array) => flow.sample(p, key, batch, { temperature, cond: c })) as Draw;
+    sampler = { draw, users: 0, evicted: false };
   }
-  return draw;
+  cache.set(id, sampler);
+  sampler.users++;
+  for (const [oldest, entry] of cache) {
+    if (cache.size <= SAMPLERS_PER_FLOW) break;
+    cache.delete(oldest);
+    entry.evicted = true;
+    if (entry.users === 0) entry.draw.dispose();
+  }
+  return sampler;
+}
+
+function releaseSampler(sampler: Sampler): void {
+  sampler.users--;
+  if (sampler.evicted && sampler.users === 0) sampler.draw.dispose();
+}
+
+/** Compiled samplers kept for `flow` now (for tests). */
+export function cachedSamplerCount(flow: Flow<any, any>): number {
+  return samplers.get(flow)?.size ?? 0;
 }
