@@ -5,8 +5,9 @@
  * autoregressive layer run backwards. Its inverse (latent -> data, sampling)
  * is one pass of the MADE network:
  *   x_i = z_i * exp(s_i(z_<i)) + mu_i(z_<i),
- * while its forward (density) direction takes D sequential passes. Use it when
- * sampling speed matters more than density evaluation on new data.
+ * while its forward (density) direction fixes the D coordinates one after another
+ * (one sweep, `Made.sweep`: about one pass of arithmetic, but D small steps). Use it
+ * when sampling speed matters more than density evaluation on new data.
  */
 import type { Bijector } from "../core/types.js";
 import { invert } from "./invert.js";

@@ -8,10 +8,11 @@
  *                             log|det J| = -sum_i s_i,
  *   s = scaleBound * tanh(raw / scaleBound)   (keeps exp(±s) finite).
  * The forward (density) direction is one pass of the network; the inverse
- * (sampling) needs D sequential passes, each fixing one more coordinate.
+ * (sampling) fixes one coordinate after another, in one sweep that reuses the
+ * network's partial sums (`Made.sweep`): about the arithmetic of one pass.
  * Starts as the identity (zero output layer).
  */
-import { numpy as np, tree, type Array } from "@jax-js/jax";
+import { numpy as np, type Array } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
 import { checkInput } from "../core/checks.js";
 import { made, type MadeOrder, type MadeParams } from "../nn/made.js";
@@ -81,19 +82,24 @@ export function maskedAutoregressive(options: MaskedAutoregressiveOptions): Bije
     inverse(params, z, cond) {
       checkInput(where, [dim], contextDim, z, cond);
       if (contextDim === 0) cond?.dispose();
-      const c = contextDim > 0 ? cond : undefined;
-      // Pass k fixes the coordinate of rank k: its shift and scale depend only on
-      // coordinates of lower rank, already exact. After D passes every coordinate
-      // is exact, and so are the last pass's mu and s (they never read the last
-      // coordinate), so they give the log-determinant directly.
-      let x = np.zerosLike(z.ref);
+      // One sweep in rank order (made.ts): the coordinate of rank k is fixed from outputs that
+      // read only coordinates of lower rank, already fixed; its s enters the log-determinant.
+      const bound = np.array(scaleBound, { dtype: z.dtype });
       let logDet: Array | null = null;
-      for (let k = 0; k < dim; k++) {
-        const last = k === dim - 1;
-        const [mu, s] = shiftAndLogScale(last ? params : tree.ref(params), x, last ? c : c?.ref);
-        if (last) logDet = s.ref.sum(1);
-        x = (last ? z : z.ref).mul(np.exp(s)).add(mu);
-      }
+      const x = net.sweep(
+        params,
+        z.shape[0],
+        (rank, out) => {
+          const c = net.order[rank];
+          const mu = out.ref.slice([], 0);
+          const s = np.tanh(out.slice([], 1).div(bound.ref)).mul(bound.ref);
+          logDet = logDet === null ? s.ref : logDet.add(s.ref);
+          return z.ref.slice([], c).mul(np.exp(s)).add(mu);
+        },
+        contextDim > 0 ? cond : undefined,
+      );
+      z.dispose();
+      bound.dispose();
       return [x, logDet!];
     },
   };

@@ -88,7 +88,7 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
   /**
    * `n` samples x = f^-1(z), z ~ base: shape [n, ...eventShape]. Every intermediate stays
    * allocated until the result is read, so for many rows (above all of autoregressive
-   * flows, D passes per layer) use `sampleRows`, which draws awaited jitted chunks.
+   * flows, D steps per layer) use `sampleRows`, which draws awaited jitted chunks.
    */
   sample(params: FlowParams<P, Q>, key: Array, n: number, options: FlowSampleOptions = {}): Array {
     const { cond, temperature } = options;

@@ -4,10 +4,11 @@
  * Why chunks: jax-js frees an array only once the kernels that read it have run,
  * and they run when JavaScript yields, so one `flow.sample(params, key, n)` call
  * holds every intermediate of every pass until it is read. For a MAF (D
- * sequential passes per layer) that is D x layers x n rows of hidden activations:
- * 10,000 rows of a D = 32, 5-layer MADE 2x256 flow hit jax-js's 4 GiB wasm limit
- * eagerly and peaked at 4.0 GiB jitted, against 0.65 GiB in jitted chunks of 1,000
- * rows at the same speed. Awaiting each chunk bounds memory by one chunk.
+ * sequential steps per layer) that is D x layers x n rows of activations: 10,000
+ * rows of a D = 32, 5-layer MADE 2x256 flow, sampled then with D full passes per
+ * layer, hit jax-js's 4 GiB wasm limit eagerly and peaked at 4.0 GiB jitted,
+ * against 0.65 GiB in jitted chunks of 1,000 rows at the same speed. Awaiting
+ * each chunk bounds memory by one chunk.
  */
 import { jit, numpy as np, random, tree, type Array } from "@jax-js/jax";
 import type { Flow, FlowParams } from "../distributions/flow.js";
