@@ -478,7 +478,7 @@ ${targets.map((t) => `| ${t.text} | ${t.ratio === null ? "–" : fmtRatio(t.rati
         const what = ({ train: "training", logProb: "log-density", sample: "sampling" })[k];
         let text =
           `- ${w.id} ${what} (${fmtRatio(clay / other)} TF.js ${peer.slice(5)}): ${(perRow / 1e6).toPrecision(3)} MFLOP per sample` +
-          `${k === "train" ? " (forward and backward)" : k === "sample" && w.model && !isImageModel(w.model) && w.model.model === "maf" ? ` (${w.model.dim} sequential passes per layer)` : ""}; ` +
+          `${k === "train" ? " (forward and backward)" : ""}; ` +
           `10x would be ${fmtRate(need)} samples/s = ${gf(need).toFixed(1)} GFLOP/s, clayflow sustains ${gf(clay).toFixed(1)}. `;
         if (gf(need) > ceiling) {
           text += `**Out of reach of this engine:** with every FLOP at its best matmul rate (${ceiling.toFixed(1)} GFLOP/s) clayflow would reach at most ${fmtRate(most)} samples/s, ${fmtRatio(most / other)}.`;
@@ -596,14 +596,13 @@ function denseForwardFlops(m: VectorModelSpec): number {
   return 2 * macs * m.layers;
 }
 
-/** FLOPs per sample of a figure: training 3x the forward; MAF sampling runs D passes per layer. */
+/** FLOPs per sample of a figure for clayflow: training 3x the forward; sampling (a MAF's one sweep too) 1x. */
 function flopsPerRow(w: Workload, k: keyof RepFigures): number | null {
   const m = w.model;
   if (!m) return null;
   const forward = isImageModel(m) ? glowForwardFlops(w) : denseForwardFlops(m);
   if (!forward) return null;
   if (k === "train") return 3 * forward;
-  if (k === "sample" && !isImageModel(m) && m.model === "maf") return m.dim * forward;
   return forward;
 }
 
