@@ -646,7 +646,7 @@ function kernelText(w: Workload, p: Record<string, number | string>, torch: numb
   const rows = w.model && isImageModel(w.model) ? (micro * w.model.shape[0] * w.model.shape[1]) / 4 : 0;
   const vectorHidden = w.model && !isImageModel(w.model) ? w.model.hidden[0] : 0;
   const lines = [
-    `Kernels of ${w.id}'s loss + gradient pass, the slowest first (per training step of ${w.train!.batch} images${micro < w.train!.batch ? `, i.e. ${w.train!.batch / micro} passes of ${micro}` : ""}; ` +
+    `Kernels of ${w.id}'s loss + gradient pass, the slowest first (per training step of ${w.train!.batch} ${rows > 0 ? "images" : "rows"}${micro < w.train!.batch ? `, i.e. ${w.train!.batch / micro} passes of ${micro}` : ""}; ` +
       `each dispatch timed from its first chunk posted to its last chunk answered, jax-js running one dispatch at a time; "size" = elements of work, ` +
       (rows > 0
         ? `e.g. ${(rows * hid).toLocaleString("en-US")} = ${micro} x ${rows / micro} x ${hid}, a ${hid}-channel feature map of the first level). `

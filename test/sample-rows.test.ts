@@ -63,4 +63,3 @@ describe("sampleRows", () => {
     tree.dispose(params);
   });
 });
-

@@ -52,15 +52,18 @@ export function maskedAutoregressive(options: MaskedAutoregressiveOptions): Bije
     activation: options.activation,
   });
 
-  /** Shift and bounded log-scale, each [batch, dim]. Consumes its arguments. */
-  const shiftAndLogScale = (params: MadeParams, x: Array, cond?: Array): [Array, Array] => {
-    const out = contextDim > 0 ? net.apply(params, x, cond) : net.apply(params, x);
-    const mu = out.ref.slice([], [], 0);
-    const raw = out.slice([], [], 1);
+  /** s = scaleBound * tanh(raw / scaleBound). Consumes `raw`. */
+  const bounded = (raw: Array): Array => {
     // The bound as an array of the input's dtype, not a JS number: under jit,
     // jax-js 0.1.25 rounds JS scalar operands to float32 even on float64 arrays.
     const bound = np.array(scaleBound, { dtype: raw.dtype });
-    return [mu, np.tanh(raw.div(bound.ref)).mul(bound)];
+    return np.tanh(raw.div(bound.ref)).mul(bound);
+  };
+
+  /** Shift and bounded log-scale, each [batch, dim]. Consumes its arguments. */
+  const shiftAndLogScale = (params: MadeParams, x: Array, cond?: Array): [Array, Array] => {
+    const out = contextDim > 0 ? net.apply(params, x, cond) : net.apply(params, x);
+    return [out.ref.slice([], [], 0), bounded(out.slice([], [], 1))];
   };
 
   return {
@@ -84,7 +87,6 @@ export function maskedAutoregressive(options: MaskedAutoregressiveOptions): Bije
       if (contextDim === 0) cond?.dispose();
       // One sweep in rank order (made.ts): the coordinate of rank k is fixed from outputs that
       // read only coordinates of lower rank, already fixed; its s enters the log-determinant.
-      const bound = np.array(scaleBound, { dtype: z.dtype });
       let logDet: Array | null = null;
       const x = net.sweep(
         params,
@@ -92,14 +94,13 @@ export function maskedAutoregressive(options: MaskedAutoregressiveOptions): Bije
         (rank, out) => {
           const c = net.order[rank];
           const mu = out.ref.slice([], 0);
-          const s = np.tanh(out.slice([], 1).div(bound.ref)).mul(bound.ref);
+          const s = bounded(out.slice([], 1));
           logDet = logDet === null ? s.ref : logDet.add(s.ref);
           return z.ref.slice([], c).mul(np.exp(s)).add(mu);
         },
         contextDim > 0 ? cond : undefined,
       );
       z.dispose();
-      bound.dispose();
       return [x, logDet!];
     },
   };
