@@ -138,7 +138,7 @@ export { makeAnomalyTable, writeAnomalyTable, anomalyTableLogDensity, type Anoma
 // Files and pictures
 export { encodeSafetensors, decodeSafetensors, type DecodedSafetensors } from "./io/safetensors.js";
 export { writeFileAtomic } from "./io/atomic-write.js";
-export { saveRun, loadRun, type RunConfig, type LoadedRun } from "./io/checkpoint.js";
+export { saveRun, loadRun, encodeRun, decodeRun, type RunConfig, type LoadedRun, type RunFiles } from "./io/checkpoint.js";
 export { densityFigure, samplesFigure, lossFigure } from "./io/flow-plots.js";
 export { encodePng } from "./io/png.js";
 export { linePlot, scatterPlot, heatMap, histogramPlot, imageGrid, composePanels, savePng } from "./io/plot.js";

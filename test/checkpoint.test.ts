@@ -10,7 +10,7 @@ import { type VectorFlowConfig } from "../src/models/vector.js";
 import { makeRng } from "../src/core/prng.js";
 import { fitStandardizer } from "../src/data/standardize.js";
 import { fit, stateToDevice, type FitOptions, type TrainState, type VectorData } from "../src/train/fit.js";
-import { loadRun, saveRun, RUN_VERSION } from "../src/io/checkpoint.js";
+import { decodeRun, encodeRun, loadRun, saveRun, RUN_VERSION } from "../src/io/checkpoint.js";
 import { decodeSafetensors, encodeSafetensors } from "../src/io/safetensors.js";
 import { values } from "./helpers/arrays.js";
 import { flatten } from "../src/train/flat-params.js";
@@ -88,6 +88,31 @@ describe("run directories", () => {
     tree.dispose([device.optState]);
     assert.deepEqual(await values(run.flow.logProb(run.params, x.ref)), want);
     assert.deepEqual(await values(run.flow.logProb(run.bestParams!, x)), wantBest);
+  });
+
+  it("encodeRun / decodeRun are the run directory's files in memory, byte for byte", async () => {
+    const std = fitStandardizer(train.x, 2);
+    const run = { flow, state: states[1], preprocessing: std, training: options, data: { name: "toy", rows: 256 } };
+    const dir = join(root, "in-memory");
+    await saveRun(dir, run);
+    const files = encodeRun(run);
+    assert.equal(files.config, await readFile(join(dir, "config.json"), "utf8"));
+    assert.deepEqual(files.weights, new Uint8Array(await readFile(join(dir, "weights.safetensors"))));
+    const fromDisk = await loadRun(dir);
+    for (const loaded of [decodeRun(files), decodeRun({ config: new TextEncoder().encode(files.config), weights: files.weights })]) {
+      assert.deepEqual(loaded.config, fromDisk.config);
+      assert.deepEqual(loaded.state, fromDisk.state);
+      assert.deepEqual(loaded.preprocessing, std);
+      const x = np.array(data(8, 3).x, { shape: [8, 2] });
+      assert.deepEqual(await values(loaded.flow.logProb(loaded.params, x.ref)), await values(fromDisk.flow.logProb(tree.ref(fromDisk.params), x)));
+      tree.dispose(loaded.bestParams); // logProb consumed loaded.params
+    }
+    tree.dispose([fromDisk.params, fromDisk.bestParams]);
+    // Errors name the files as they would be named in a run directory.
+    const truncated = { config: files.config, weights: files.weights.subarray(0, files.weights.length - 3) };
+    assert.throws(() => decodeRun(truncated), /^Error: weights\.safetensors: corrupt or truncated file/);
+    assert.throws(() => decodeRun({ config: "{", weights: files.weights }), /^Error: config\.json: not valid JSON/);
+    assert.throws(() => encodeRun({ flow, state: { ...states[1], params: new Float32Array(3) } }), /^Error: encodeRun: state\.params has 3 values/);
   });
 
   it("gives one clear sentence for every broken run directory", async () => {

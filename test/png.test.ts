@@ -4,9 +4,11 @@ import assert from "node:assert/strict";
 import { inflateSync } from "node:zlib";
 import { crc32, encodePng, PNG_SIGNATURE } from "../src/io/png.js";
 
-/** Splits a PNG into chunks, checking lengths and CRCs. */
-function readChunks(png: Buffer): Array<{ type: string; data: Buffer }> {
-  assert.deepEqual(png.subarray(0, 8), PNG_SIGNATURE);
+/** Splits a PNG (plain bytes, no Node Buffer) into chunks, checking lengths and CRCs. */
+function readChunks(bytes: Uint8Array): Array<{ type: string; data: Buffer }> {
+  assert.equal(Object.getPrototypeOf(bytes), Uint8Array.prototype, "plain bytes, no Node Buffer (browsers have none)");
+  assert.deepEqual(bytes.subarray(0, 8), PNG_SIGNATURE);
+  const png = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const chunks = [];
   let pos = 8;
   while (pos < png.length) {

@@ -39,8 +39,7 @@
  * fraction (default 8%) of anomalies at shuffled positions. Train and test use separate random
  * streams derived from the seed, so changing one split's size leaves the other unchanged.
  */
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { node } from "../core/node-builtins.js";
 import { makeRng, type Rng } from "../core/prng.js";
 import { writeFileAtomic } from "../io/atomic-write.js";
 
@@ -342,8 +341,9 @@ export async function writeAnomalyTable(
   seed: number,
   options: AnomalyTableOptions = {},
 ): Promise<{ table: AnomalyTable; train: string; test: string }> {
+  const { join } = node.path("writeAnomalyTable");
+  node.fs("writeAnomalyTable").mkdirSync(dir, { recursive: true });
   const table = makeAnomalyTable(seed, options);
-  mkdirSync(dir, { recursive: true });
   const train = join(dir, "train.csv");
   const test = join(dir, "test.csv");
   await writeFileAtomic(train, csvText(table.columns, table.train, table.dim));

@@ -9,7 +9,7 @@
  * error naming the file, line and column, because a silently dropped or zeroed value would bias
  * every likelihood reported on the data.
  */
-import { readFileSync } from "node:fs";
+import { node } from "../core/node-builtins.js";
 
 export type CsvDelimiter = "," | ";" | "\t";
 
@@ -35,7 +35,7 @@ export interface CsvTable {
 
 /** Reads and parses a CSV file (UTF-8); errors name `path`. */
 export function readCsvFile(path: string, options: Omit<CsvOptions, "file"> = {}): CsvTable {
-  return parseCsv(readFileSync(path, "utf8"), { ...options, file: path });
+  return parseCsv(node.fs("readCsvFile").readFileSync(path, "utf8"), { ...options, file: path });
 }
 
 /** Parses CSV text of numeric columns; see the module comment for the accepted format. */

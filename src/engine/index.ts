@@ -12,7 +12,7 @@ import "./preload.js";
 import { init, defaultDevice, type Device } from "@jax-js/jax";
 import { poolSize, shimInstalled } from "./preload.js";
 import { setShimThreads } from "./node-worker-shim.js";
-import { isNode } from "./node-builtins.js";
+import { isNode } from "../core/node-builtins.js";
 
 export interface EngineOptions {
   /** Device to run on. Default "auto": WebGPU where the platform has it, else wasm. */

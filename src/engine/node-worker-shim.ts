@@ -14,7 +14,7 @@
  * that used the engine exits normally.
  */
 import type { Worker as NodeWorkerType } from "node:worker_threads";
-import { nodeModule } from "./node-builtins.js";
+import { nodeModule } from "../core/node-builtins.js";
 import { KernelRouting } from "./kernel-routing.js";
 
 type Reply = (data: unknown) => void;

@@ -4,7 +4,7 @@
  * must be in place by then. `src/index.ts` imports this first.
  */
 import { VirtualWorker } from "./node-worker-shim.js";
-import { isNode, nodeModule } from "./node-builtins.js";
+import { isNode, nodeModule } from "../core/node-builtins.js";
 
 const g = globalThis as Record<string, unknown>;
 

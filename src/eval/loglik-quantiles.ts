@@ -12,8 +12,7 @@
  * Training rows score higher than fresh rows from the same distribution (the flow was fitted to
  * them), so a threshold at the training Q-quantile flags somewhat more than Q of new normal rows.
  */
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { node } from "../core/node-builtins.js";
 import { writeFileAtomic } from "../io/atomic-write.js";
 
 export const LOGLIK_FILE = "train-loglik.json";
@@ -111,15 +110,15 @@ const encode = (v: number): number | string => (Number.isFinite(v) ? v : String(
 
 export async function writeLogLikSummary(dir: string, summary: LogLikSummary): Promise<void> {
   const json = { ...summary, mean: encode(summary.mean), quantiles: summary.quantiles.map(encode) };
-  await writeFileAtomic(join(dir, LOGLIK_FILE), JSON.stringify(json) + "\n");
+  await writeFileAtomic(node.path("writeLogLikSummary").join(dir, LOGLIK_FILE), JSON.stringify(json) + "\n");
 }
 
 /** The run's summary, or null when the run has none (trained before summaries existed). */
 export async function readLogLikSummary(dir: string): Promise<LogLikSummary | null> {
-  const path = join(dir, LOGLIK_FILE);
+  const path = node.path("readLogLikSummary").join(dir, LOGLIK_FILE);
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = await node.fsp("readLogLikSummary").readFile(path, "utf8");
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw new Error(`cannot read ${path}: ${(e as Error).message}`);

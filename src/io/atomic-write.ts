@@ -6,9 +6,7 @@
  * a copy), fsync it (data on disk before the name points to it), rename over the target, fsync the
  * directory (the rename itself is durable). On any error the temp file is removed.
  */
-import { open, rename, unlink } from "node:fs/promises";
-import { randomBytes } from "node:crypto";
-import { basename, dirname, join } from "node:path";
+import { node } from "../core/node-builtins.js";
 
 export interface AtomicWriteOptions {
   /** Test hook: called with the temp path after it is written and synced, before the rename. */
@@ -21,6 +19,9 @@ export async function writeFileAtomic(
   data: string | Uint8Array,
   options: AtomicWriteOptions = {},
 ): Promise<void> {
+  const { open, rename, unlink } = node.fsp("writeFileAtomic");
+  const { basename, dirname, join } = node.path();
+  const randomBytes = node.crypto().randomBytes;
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   try {
@@ -44,7 +45,7 @@ export async function writeFileAtomic(
 async function syncDir(dir: string): Promise<void> {
   let fh;
   try {
-    fh = await open(dir, "r");
+    fh = await node.fsp().open(dir, "r");
   } catch {
     return;
   }

@@ -15,9 +15,11 @@
  * all checked against the model that config.json describes BEFORE any device array is
  * built, nothing from the files is executed (JSON.parse only), and each failure is one
  * sentence naming the file and what is wrong.
+ *
+ * `encodeRun` / `decodeRun` are the same two files in memory (config text, weights bytes),
+ * for places without a file system (browsers) or runs kept elsewhere (a database, an upload).
  */
-import { readFile, stat, mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { node } from "../core/node-builtins.js";
 import { numpy as np, random } from "@jax-js/jax";
 import type { Flow, FlowParams } from "../distributions/flow.js";
 import { buildFlow, resolveFlowConfig, configDim, configContextDim, type FlowConfig, type ResolvedFlowConfig } from "../models/index.js";
@@ -121,23 +123,44 @@ function layoutOf(flow: Flow<any, any>, dtype: "float32" | "float64"): Pick<Flat
   return { spec, unravel };
 }
 
-function resolvedModel(flow: Flow<any, any>): ResolvedFlowConfig {
-  if (flow.config === undefined) throw new Error("saveRun: the flow has no config; build it with buildFlow so the run can rebuild it");
+function resolvedModel(flow: Flow<any, any>, where: string): ResolvedFlowConfig {
+  if (flow.config === undefined) throw new Error(`${where}: the flow has no config; build it with buildFlow so the run can rebuild it`);
   return resolveFlowConfig(flow.config as FlowConfig);
+}
+
+/** A run's two files as they are written to disk: config.json's text and weights.safetensors' bytes. */
+export interface RunFiles {
+  config: string;
+  weights: Uint8Array;
+}
+
+/** A run in memory, byte for byte the files `saveRun` writes (for browsers, databases, uploads). */
+export function encodeRun(run: SaveRunInput): RunFiles {
+  return encodeRunFiles(run, "encodeRun");
 }
 
 /** Save a run (see the module comment). Creates `dir` if needed. */
 export async function saveRun(dir: string, run: SaveRunInput, options: SaveRunOptions = {}): Promise<void> {
+  const { join } = node.path("saveRun");
+  const files = encodeRunFiles(run, "saveRun");
+  await node.fsp("saveRun").mkdir(dir, { recursive: true });
+  const hook = (file: string) => (options.beforeRename ? { beforeRename: (tmp: string) => options.beforeRename!(tmp, file) } : {});
+  // Weights first: they carry the training state; config.json only describes the run.
+  await writeFileAtomic(join(dir, WEIGHTS_FILE), files.weights, hook(WEIGHTS_FILE));
+  await writeFileAtomic(join(dir, CONFIG_FILE), files.config, hook(CONFIG_FILE));
+}
+
+function encodeRunFiles(run: SaveRunInput, where: string): RunFiles {
   const { flow, state } = run;
-  const model = resolvedModel(flow);
+  const model = resolvedModel(flow, where);
   const { spec } = layoutOf(flow, state.layout.dtype);
   const same =
     state.layout.paths.length === spec.paths.length &&
     spec.paths.every((p, i) => p === state.layout.paths[i] && fmt(spec.shapes[i]) === fmt(state.layout.shapes[i]));
-  if (!same) throw new Error("saveRun: the training state's parameters do not match the flow's (different model?)");
+  if (!same) throw new Error(`${where}: the training state's parameters do not match the flow's (different model?)`);
   const size = spec.size;
   for (const [name, v] of [["params", state.params], ["optimizer.m", state.optimizer.m], ["optimizer.v", state.optimizer.v], ["best.params", state.best?.params]] as const) {
-    if (v !== undefined && v.length !== size) throw new Error(`saveRun: state.${name} has ${v.length} values, the flow has ${size}`);
+    if (v !== undefined && v.length !== size) throw new Error(`${where}: state.${name} has ${v.length} values, the flow has ${size}`);
   }
 
   const dtype = SAFE_DTYPE[state.layout.dtype];
@@ -204,11 +227,7 @@ export async function saveRun(dir: string, run: SaveRunInput, options: SaveRunOp
     },
   };
 
-  await mkdir(dir, { recursive: true });
-  const hook = (file: string) => (options.beforeRename ? { beforeRename: (tmp: string) => options.beforeRename!(tmp, file) } : {});
-  // Weights first: they carry the training state; config.json only describes the run.
-  await writeFileAtomic(join(dir, WEIGHTS_FILE), encodeSafetensors(tensors, metadata), hook(WEIGHTS_FILE));
-  await writeFileAtomic(join(dir, CONFIG_FILE), stringifyNumbers(config) + "\n", hook(CONFIG_FILE));
+  return { config: stringifyNumbers(config) + "\n", weights: encodeSafetensors(tensors, metadata) };
 }
 
 // ---------------------------------------------------------------- loading
@@ -217,7 +236,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isNum = (v: unknown): v is number => typeof v === "number";
 
-async function readRequired(dir: string, file: string): Promise<Buffer> {
+async function readRequired(dir: string, file: string): Promise<Uint8Array> {
+  const { join } = node.path("loadRun");
+  const { readFile } = node.fsp("loadRun");
   try {
     return await readFile(join(dir, file));
   } catch (e) {
@@ -239,10 +260,10 @@ function checkVersion(where: string, version: unknown): void {
   }
 }
 
-function parseConfig(path: string, bytes: Buffer): RunConfig {
+function parseConfig(path: string, text: string | Uint8Array): RunConfig {
   let raw: unknown;
   try {
-    raw = parseNumbers(bytes.toString("utf8"));
+    raw = parseNumbers(typeof text === "string" ? text : new TextDecoder().decode(text));
   } catch (e) {
     throw new Error(`${path}: not valid JSON, the file is corrupt or truncated (${(e as Error).message})`);
   }
@@ -339,6 +360,8 @@ function parseTrainingState(where: string, text: string | undefined): SavedTrain
 
 /** Load and validate a run directory (see the module comment). */
 export async function loadRun(dir: string): Promise<LoadedRun> {
+  const { join } = node.path("loadRun");
+  const { stat } = node.fsp("loadRun");
   let info;
   try {
     info = await stat(dir);
@@ -346,10 +369,22 @@ export async function loadRun(dir: string): Promise<LoadedRun> {
     throw new Error(`loadRun: run directory ${dir} does not exist`);
   }
   if (!info.isDirectory()) throw new Error(`loadRun: ${dir} is not a directory`);
-  const configPath = join(dir, CONFIG_FILE);
-  const weightsPath = join(dir, WEIGHTS_FILE);
-  const config = parseConfig(configPath, await readRequired(dir, CONFIG_FILE));
-  const bytes = await readRequired(dir, WEIGHTS_FILE);
+  const files = { config: await readRequired(dir, CONFIG_FILE), weights: await readRequired(dir, WEIGHTS_FILE) };
+  return decodeRunFiles(files, join(dir, CONFIG_FILE), join(dir, WEIGHTS_FILE));
+}
+
+/**
+ * A run from its two files in memory (what `encodeRun` returns, or the bytes of a run
+ * directory's files), with every check of `loadRun`; errors name the files as config.json
+ * and weights.safetensors.
+ */
+export function decodeRun(files: { config: string | Uint8Array; weights: Uint8Array }): LoadedRun {
+  return decodeRunFiles(files, CONFIG_FILE, WEIGHTS_FILE);
+}
+
+function decodeRunFiles(files: { config: string | Uint8Array; weights: Uint8Array }, configPath: string, weightsPath: string): LoadedRun {
+  const config = parseConfig(configPath, files.config);
+  const bytes = files.weights;
 
   let decoded;
   try {

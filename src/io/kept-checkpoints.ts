@@ -10,8 +10,7 @@
  * A copy is made in a temporary folder and renamed into place, so a kept checkpoint is
  * either complete or absent.
  */
-import { copyFile, mkdir, readdir, rename, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { node } from "../core/node-builtins.js";
 import { CONFIG_FILE, WEIGHTS_FILE } from "./checkpoint.js";
 
 export const KEPT_DIR = "checkpoints";
@@ -19,6 +18,8 @@ const NAME = /^step-(\d+)$/;
 
 /** Copy the run's current checkpoint (saved at `step`) to <dir>/checkpoints/step-NNNNNNN. */
 export async function keepCheckpoint(dir: string, step: number): Promise<string> {
+  const { copyFile, mkdir, rename, rm } = node.fsp("keepCheckpoint");
+  const { join } = node.path();
   const parent = join(dir, KEPT_DIR);
   const target = join(parent, `step-${String(step).padStart(7, "0")}`);
   const temp = `${target}.partial`;
@@ -32,6 +33,8 @@ export async function keepCheckpoint(dir: string, step: number): Promise<string>
 
 /** The kept checkpoints of a run, by step (none: an empty list). */
 export async function listKeptCheckpoints(dir: string): Promise<{ step: number; dir: string }[]> {
+  const { readdir } = node.fsp("listKeptCheckpoints");
+  const { join } = node.path();
   let names: string[];
   try {
     names = await readdir(join(dir, KEPT_DIR));

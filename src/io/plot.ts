@@ -313,7 +313,7 @@ export function imageGrid(images: ArrayLike<number>, n: number, h: number, w: nu
 }
 
 /** PNG bytes of a canvas. */
-export function canvasToPng(canvas: Canvas): Buffer {
+export function canvasToPng(canvas: Canvas): Uint8Array {
   return encodePng(canvas.toImage());
 }
 

@@ -1,12 +1,13 @@
 /**
  * Minimal PNG encoder (PNG spec, ISO/IEC 15948 / W3C PNG 2nd ed.): 8-bit grayscale or RGB,
- * no interlace, one IDAT chunk compressed with zlib (node:zlib). By default filter 0 (None) on
+ * no interlace, one IDAT chunk compressed with zlib (node:zlib, so encoding needs Node; the
+ * images themselves are plain bytes that a browser can draw on a canvas). By default filter 0 (None) on
  * every row; `filter: "adaptive"` picks per row the filter (None, Sub, Up, Average, Paeth) with the
  * smallest sum of |byte as signed|, the heuristic of PNG spec section 12.8 and libpng, which is what
  * makes PNG a real compressor for smooth images (used to measure input complexity, src/eval/ood).
  * Chunks are [length u32 BE][type][data][CRC-32 of type+data, u32 BE].
  */
-import { deflateSync } from "node:zlib";
+import { node } from "../core/node-builtins.js";
 
 /** An 8-bit image: `channels` 1 (gray) or 3 (RGB), row-major, `data.length = width*height*channels`. */
 export interface Image8 {
@@ -16,7 +17,7 @@ export interface Image8 {
   data: Uint8Array;
 }
 
-export const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+export const PNG_SIGNATURE = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -35,12 +36,23 @@ export function crc32(bytes: Uint8Array, crc = 0): number {
   return ~c >>> 0;
 }
 
-function chunk(type: string, data: Uint8Array): Buffer {
-  const out = Buffer.alloc(12 + data.length);
-  out.writeUInt32BE(data.length, 0);
-  out.write(type, 4, "latin1");
-  Buffer.from(data.buffer, data.byteOffset, data.byteLength).copy(out, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+function chunk(type: string, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + data.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, data.length);
+  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
+  out.set(data, 8);
+  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+  return out;
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 
@@ -64,7 +76,7 @@ function paeth(a: number, b: number, c: number): number {
  * Writes row y of `data` into `raw` (filter-type byte then filtered bytes), choosing among the five
  * filters the one with the smallest sum of |residual as a signed byte|; `scratch` holds 5 rows.
  */
-function filterRowAdaptive(data: Uint8Array, y: number, stride: number, bpp: number, raw: Buffer, scratch: Uint8Array[]): void {
+function filterRowAdaptive(data: Uint8Array, y: number, stride: number, bpp: number, raw: Uint8Array, scratch: Uint8Array[]): void {
   const row = data.subarray(y * stride, (y + 1) * stride);
   // The row above the first is all zeros (PNG spec 9.2).
   const up = y > 0 ? data.subarray((y - 1) * stride, y * stride) : new Uint8Array(stride);
@@ -92,7 +104,7 @@ function filterRowAdaptive(data: Uint8Array, y: number, stride: number, bpp: num
 }
 
 /** Encodes an 8-bit gray or RGB image as a PNG file. */
-export function encodePng(img: Image8, options: PngOptions = {}): Buffer {
+export function encodePng(img: Image8, options: PngOptions = {}): Uint8Array {
   const { width, height, channels, data } = img;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new Error(`encodePng: width and height must be positive integers, got ${width}x${height}`);
@@ -102,9 +114,10 @@ export function encodePng(img: Image8, options: PngOptions = {}): Buffer {
   if (data.length !== stride * height) {
     throw new Error(`encodePng: data has ${data.length} bytes, expected ${width}*${height}*${channels} = ${stride * height}`);
   }
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
+  const ihdr = new Uint8Array(13);
+  const header = new DataView(ihdr.buffer);
+  header.setUint32(0, width);
+  header.setUint32(4, height);
   ihdr[8] = 8; // bit depth
   ihdr[9] = channels === 3 ? 2 : 0; // colour type: truecolour or greyscale
   ihdr[10] = 0; // compression: deflate
@@ -115,19 +128,20 @@ export function encodePng(img: Image8, options: PngOptions = {}): Buffer {
   const filter = options.filter ?? "none";
   if (filter !== "none" && filter !== "adaptive") throw new Error(`encodePng: filter must be "none" or "adaptive", got ${filter}`);
   // Each scanline is preceded by its filter-type byte (0 = None).
-  const raw = Buffer.alloc((stride + 1) * height);
+  const raw = new Uint8Array((stride + 1) * height);
   if (filter === "adaptive") {
     const scratch = Array.from({ length: 5 }, () => new Uint8Array(stride));
     for (let y = 0; y < height; y++) filterRowAdaptive(data, y, stride, channels, raw, scratch);
   } else {
     for (let y = 0; y < height; y++) {
-      Buffer.from(data.buffer, data.byteOffset + y * stride, stride).copy(raw, y * (stride + 1) + 1);
+      raw.set(data.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
     }
   }
-  return Buffer.concat([
+  const deflated = node.zlib("encodePng").deflateSync(raw, { level });
+  return concatBytes([
     PNG_SIGNATURE,
     chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(raw, { level })),
+    chunk("IDAT", new Uint8Array(deflated.buffer, deflated.byteOffset, deflated.byteLength)),
     chunk("IEND", new Uint8Array(0)),
   ]);
 }

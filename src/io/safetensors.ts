@@ -1,6 +1,6 @@
 /**
  * The safetensors format (Hugging Face, https://github.com/huggingface/safetensors), read and
- * written on Buffers with no engine dependency:
+ * written on bytes in memory (Uint8Array), with no engine or Node dependency:
  *
  *   [8 bytes: header length N, unsigned little-endian]
  *   [N bytes: UTF-8 JSON {"__metadata__"?: {str: str}, name: {dtype, shape, data_offsets: [begin, end]}},
@@ -11,8 +11,6 @@
  * are checked against the actual buffer size before any tensor memory is allocated, so a corrupt
  * or malicious file gives an error saying what is wrong instead of a huge allocation or garbage.
  */
-import { endianness } from "node:os";
-
 export const SAFETENSORS_DTYPES = {
   F64: { size: 8, array: Float64Array },
   F32: { size: 4, array: Float32Array },
@@ -49,20 +47,22 @@ export interface DecodedSafetensors {
 /** Largest header accepted (the reference implementation's limit is also 100 MB). */
 export const MAX_HEADER_BYTES = 100_000_000;
 
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
 function checkHost(): void {
   // Tensor bytes are copied straight into typed arrays, which use the host's byte order.
-  if (endianness() !== "LE") throw new Error("safetensors: only little-endian hosts are supported");
+  if (!LITTLE_ENDIAN) throw new Error("safetensors: only little-endian hosts are supported");
 }
 
 /**
- * Encodes tensors (a Map or a plain object, name -> tensor) and string metadata into a buffer.
+ * Encodes tensors (a Map or a plain object, name -> tensor) and string metadata into bytes.
  * Tensors are laid out by decreasing item size, then name, so every tensor's data is aligned to
  * its item size (as the Python writer does).
  */
 export function encodeSafetensors(
   tensors: Map<string, SafetensorsTensor> | Record<string, SafetensorsTensor>,
   metadata: Record<string, string> = {},
-): Buffer {
+): Uint8Array {
   checkHost();
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   for (const [k, v] of Object.entries(metadata)) {
@@ -93,16 +93,16 @@ export function encodeSafetensors(
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
-  let json = Buffer.from(JSON.stringify(header), "utf8");
+  const json = new TextEncoder().encode(JSON.stringify(header));
   const padded = Math.ceil(json.length / 8) * 8;
-  json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)]);
 
-  const out = Buffer.alloc(8 + json.length + offset);
-  out.writeBigUInt64LE(BigInt(json.length), 0);
-  json.copy(out, 8);
-  let pos = 8 + json.length;
+  const out = new Uint8Array(8 + padded + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(padded), true);
+  out.set(json, 8);
+  out.fill(0x20, 8 + json.length, 8 + padded);
+  let pos = 8 + padded;
   for (const [, t] of entries) {
-    Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(out, pos);
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), pos);
     pos += t.data.byteLength;
   }
   return out;

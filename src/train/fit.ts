@@ -39,6 +39,7 @@ import { flatten, type FlatSpec, type Flattened } from "./flat-params.js";
 import { makeTrainStep, type TrainStepConfig, type TrainStepResult } from "./train-step.js";
 import type { OptState } from "./optimizer.js";
 import { nll } from "./losses.js";
+import { yieldToEventLoop } from "../core/event-loop.js";
 
 /** Rows of vector data: `x` is [rows, dim] row-major; `cond` is [rows, contextDim] for a conditional flow. */
 export interface VectorData {
@@ -507,7 +508,7 @@ export async function fit<P extends Params, Q extends Params>(
       const finite = !!(await finiteA.data())[0];
       // With one thread the kernels run as microtasks, so nothing above lets the event loop
       // turn: yield once per step, or a Ctrl-C (SIGINT) waits for the end of training.
-      await new Promise((resolve) => setImmediate(resolve));
+      await yieldToEventLoop();
       step++;
 
       if (finite) {

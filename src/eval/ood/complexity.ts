@@ -28,11 +28,12 @@ function checkShape(where: string, height: number, width: number, channels: numb
 }
 
 /** Total length of the IDAT chunks' data in a PNG file (chunks: [len u32 BE][type][data][crc]). */
-function idatBytes(png: Buffer): number {
+function idatBytes(png: Uint8Array): number {
+  const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
   let total = 0;
   for (let pos = 8; pos + 8 <= png.length; ) {
-    const len = png.readUInt32BE(pos);
-    if (png.toString("latin1", pos + 4, pos + 8) === "IDAT") total += len;
+    const len = view.getUint32(pos);
+    if (String.fromCharCode(...png.subarray(pos + 4, pos + 8)) === "IDAT") total += len;
     pos += 12 + len;
   }
   return total;
