@@ -190,7 +190,7 @@ export function made(options: MadeOptions): Made {
     },
     sweep(params, batch, fix, cond) {
       return sweepMade(
-        { dim, contextDim, outputsPerDim, order, masks, hiddenDegrees, activation },
+        { dim, contextDim, outputsPerDim, order, degrees, masks, hiddenDegrees, activation },
         params,
         batch,
         fix,
@@ -205,6 +205,8 @@ interface MadeLayout {
   contextDim: number;
   outputsPerDim: number;
   order: number[];
+  /** 1-based rank of each coordinate in `order`. */
+  degrees: number[];
   masks: Mask[];
   hiddenDegrees: number[][];
   activation: "relu" | "tanh";
@@ -235,7 +237,7 @@ function sweepMade(
   fix: (rank: number, out: Array) => Array,
   cond: Array | undefined,
 ): Array {
-  const { dim, contextDim, outputsPerDim: per, order, masks, hiddenDegrees, activation } = layout;
+  const { dim, contextDim, outputsPerDim: per, order, degrees, masks, hiddenDegrees, activation } = layout;
   const layers = params.layers;
   const dtype = layers[0].w.dtype;
   const depth = hiddenDegrees.length;
@@ -277,5 +279,5 @@ function sweepMade(
   weights.forEach(({ w }) => w.dispose());
   // Column k holds the coordinate of rank k; back to coordinate order.
   const ranked = np.stack(fixed, 1);
-  return np.matmul(ranked, selector(dim, order.map((_, c) => order.indexOf(c)), dtype));
+  return np.matmul(ranked, selector(dim, degrees.map((d) => d - 1), dtype));
 }
