@@ -48,6 +48,13 @@ export interface Workload {
   title: string;
   /** Overrides the spec's repetitions. */
   repetitions?: number;
+  /**
+   * Processes per engine (default 1): the engines run in turn, this many rounds, and each
+   * engine's repetitions from all its processes are pooled, so the median and the spread see
+   * what changes from one process to the next (memory layout, thread placement), not only
+   * within one.
+   */
+  processes?: number;
   /** Set when the workload cannot be run at all (reported as such). */
   unavailable?: string;
   /** Engines that do not run this workload, with the reason (shown as "skipped" like a missing engine). */
@@ -110,6 +117,7 @@ export function loadSpec(): Spec {
 
 export const repetitionsOf = (spec: Spec, w: Workload) => w.repetitions ?? spec.repetitions;
 export const secondsPerRepOf = (spec: Spec, w: Workload) => w.secondsPerRep ?? spec.secondsPerRep;
+export const processesOf = (w: Workload) => w.processes ?? 1;
 
 /** The workload's model as a vector flow (w1, w2, w4); throws for an image model. */
 export function vectorModel(w: Workload): VectorModelSpec {

@@ -22,7 +22,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem, availableParallelism } from "node:os";
 import { join } from "node:path";
 import {
-  ROOT, isImageModel, loadSpec, repetitionsOf, secondsPerRepOf, writeData, type EngineResult, type RepFigures, type Spec, type VectorModelSpec, type Workload,
+  ROOT, isImageModel, loadSpec, processesOf, repetitionsOf, secondsPerRepOf, writeData, type EngineResult, type RepFigures, type Spec, type VectorModelSpec, type Workload,
 } from "./common.js";
 import { MEMORY_END, MEMORY_START } from "./memory-section.js";
 
@@ -48,7 +48,8 @@ interface Engine {
   label: string;
   /** Why it is skipped (not installed), or null. */
   skip: string | null;
-  command: (w: Workload, dataDir: string, out: string) => { cmd: string; args: string[]; env?: Record<string, string | undefined> };
+  /** `first`: the workload's first process of this engine (clayflow profiles only there). */
+  command: (w: Workload, dataDir: string, out: string, first: boolean) => { cmd: string; args: string[]; env?: Record<string, string | undefined> };
 }
 
 function findPython(): { python: string | null; why: string } {
@@ -81,9 +82,9 @@ const ALL_ENGINES: Engine[] = [
     id: "clayflow",
     label: `clayflow (policy: ${cores} threads)`,
     skip: null,
-    command: (w, d, out) => ({
+    command: (w, d, out, first) => ({
       cmd: node,
-      args: [built("engine-clayflow.js"), "--workload", w.id, "--data", d, "--out", out, ...(w.train ? ["--profile"] : [])],
+      args: [built("engine-clayflow.js"), "--workload", w.id, "--data", d, "--out", out, ...(w.train && first ? ["--profile"] : [])],
       env: { CLAYFLOW_THREADS: undefined },
     }),
   },
@@ -155,31 +156,46 @@ for (const w of workloads) {
   }
   const list: Outcome[] = [];
   outcomes.set(w.id, list);
+  const byEngine = new Map<string, Outcome>();
   for (const engine of runOrder) {
     // Not installed, or not written for this workload: reported the same way.
     const skip = engine.skip ?? w.skip?.[engine.id] ?? null;
-    if (skip) {
-      list.push({ engine, result: null, skipped: skip, seconds: 0 });
-      continue;
-    }
-    const out = join(work, `${w.id}-${engine.id}.json`);
-    const { cmd, args, env } = engine.command(w, dataDir, out);
-    const t0 = Date.now();
-    log(`${w.id} ${engine.id} ...`);
-    const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
-    for (const k of Object.keys(childEnv)) if (childEnv[k] === undefined) delete childEnv[k];
-    const r = spawnSync(cmd, args, { env: childEnv as NodeJS.ProcessEnv, encoding: "utf8", timeout: processTimeout, maxBuffer: 64 << 20 });
-    const seconds = (Date.now() - t0) / 1000;
-    if (r.status === 0 && existsSync(out)) {
-      const result = JSON.parse(readFileSync(out, "utf8")) as EngineResult;
-      list.push({ engine, result, seconds });
-      log(`  ${seconds.toFixed(0)} s: ${JSON.stringify(result.reps.map((f) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, Math.round(v as number)]))))}`);
-    } else {
-      const why = r.error?.message.includes("ETIMEDOUT")
-        ? `did not finish within the ${processTimeout / 1000} s limit`
-        : `exited with ${r.status ?? r.signal}: ${(r.stderr || "").trim().split("\n").filter((l) => /error/i.test(l)).slice(-1)[0] ?? (r.stderr || "").trim().split("\n").slice(-1)[0]}`;
-      list.push({ engine, result: null, failed: why, seconds });
-      log(`  failed: ${why}`);
+    const outcome: Outcome = skip ? { engine, result: null, skipped: skip, seconds: 0 } : { engine, result: null, seconds: 0 };
+    list.push(outcome);
+    byEngine.set(engine.id, outcome);
+  }
+  const processes = processesOf(w);
+  for (let round = 0; round < processes; round++) {
+    for (const engine of runOrder) {
+      const outcome = byEngine.get(engine.id)!;
+      if (outcome.skipped || outcome.failed) continue;
+      const out = join(work, `${w.id}-${engine.id}-${round}.json`);
+      const { cmd, args, env } = engine.command(w, dataDir, out, round === 0);
+      const t0 = Date.now();
+      log(`${w.id} ${engine.id}${processes > 1 ? ` (process ${round + 1} of ${processes})` : ""} ...`);
+      const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
+      for (const k of Object.keys(childEnv)) if (childEnv[k] === undefined) delete childEnv[k];
+      const r = spawnSync(cmd, args, { env: childEnv as NodeJS.ProcessEnv, encoding: "utf8", timeout: processTimeout, maxBuffer: 64 << 20 });
+      const seconds = (Date.now() - t0) / 1000;
+      outcome.seconds += seconds;
+      if (r.status === 0 && existsSync(out)) {
+        const result = JSON.parse(readFileSync(out, "utf8")) as EngineResult;
+        log(`  ${seconds.toFixed(0)} s: ${JSON.stringify(result.reps.map((f) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, Math.round(v as number)]))))}`);
+        // Later processes add their repetitions and peak memory; the rest (checks, profile) is the first's.
+        if (outcome.result === null) outcome.result = result;
+        else {
+          outcome.result.reps.push(...result.reps);
+          outcome.result.peakRssMiB = Math.max(outcome.result.peakRssMiB, result.peakRssMiB);
+        }
+      } else {
+        const why = r.error?.message.includes("ETIMEDOUT")
+          ? `did not finish within the ${processTimeout / 1000} s limit`
+          : `exited with ${r.status ?? r.signal}: ${(r.stderr || "").trim().split("\n").filter((l) => /error/i.test(l)).slice(-1)[0] ?? (r.stderr || "").trim().split("\n").slice(-1)[0]}`;
+        // A process that fails once makes the engine's figures for this workload untrustworthy.
+        outcome.result = null;
+        outcome.failed = round > 0 ? `process ${round + 1} of ${processes} ${why}` : why;
+        log(`  failed: ${why}`);
+      }
     }
   }
 }
@@ -330,9 +346,10 @@ TensorFlow.js wasm runs on ${wasmThreads ?? "?"} thread(s) (the Node build of th
   so it includes the runtime itself.
 - Figures are samples per second after the warm-up: training = batch rows per second; log-density
   = rows evaluated per second (batch given per workload); sampling = samples drawn per second.
-  Each is the median of ${spec.repetitions} repetitions (fewer where the workload says so) with ± half the
-  spread (max − min) relative to the median; a repetition stops after ${spec.secondsPerRep} s
-  (unless the workload says otherwise).
+  Each is the median of all repetitions (${spec.repetitions} per process unless the workload says
+  otherwise; where a workload runs each engine in several processes, in rounds with the other
+  engines, the repetitions of all of them) with ± half the spread (max − min) relative to the
+  median; a repetition stops after ${spec.secondsPerRep} s (unless the workload says otherwise).
   "est." = estimated from a smaller call because one full call would exceed ${spec.secondsPerCallCap} s.
 - Ratios are clayflow (policy threads) ÷ peer, from medians of the same run. Within a run each
   workload's engines run back to back, one process at a time: clayflow (policy threads) first,
@@ -369,7 +386,9 @@ for (const current of spec.workloads) {
     parts.push(`data: the first ${w.data.rows.toLocaleString("en-US")} real FashionMNIST training images (Debian \`dataset-fashion-mnist\`, \`/usr/share/datasets/fashion-mnist\`), dequantised once, x = (pixel + u) / 256`);
   } else if (w.data) parts.push(`data: ${w.data.kind}, ${w.data.rows} rows`);
   const secs = w.secondsPerRep ? ` (a repetition stops after ${secondsPerRepOf(spec, w)} s)` : "";
-  md.push(`${parts.join("; ")}; ${repetitionsOf(spec, w)} repetitions${secs}; run of ${runDate(stored.workloads[w.id].run)}.\n`);
+  const processes = processesOf(w);
+  const reps = processes > 1 ? `${processes} processes per engine in rounds, ${repetitionsOf(spec, w)} repetitions each` : `${repetitionsOf(spec, w)} repetitions`;
+  md.push(`${parts.join("; ")}; ${reps}${secs}; run of ${runDate(stored.workloads[w.id].run)}.\n`);
   const list = outcomes.get(w.id) ?? [];
   const clay = list.find((o) => o.engine.id === "clayflow")?.result ?? null;
   const torch = list.find((o) => o.engine.id === "pytorch")?.result ?? null;
