@@ -341,8 +341,9 @@ TensorFlow.js wasm runs on ${wasmThreads ?? "?"} thread(s) (the Node build of th
   natural/reversed orders, N(0, 1)/sqrt(fan-in) hidden weights, zero output layer; Glow:
   \`bench/torch_glow.py\` mirrors \`src/models/image.ts\` layer by layer, with the same parameter
   leaves and shapes, so clayflow's weights load into it), Adam with the same lr, betas and eps.
-  Each engine and workload runs in its own process; peak RSS is that
-  process's \`getrusage\` maxrss (Node \`process.resourceUsage().maxRSS\`, Python \`resource.getrusage\`),
+  Each engine and workload runs in its own process (one per round where a workload runs
+  several); peak RSS is the largest of those processes'
+  \`getrusage\` maxrss (Node \`process.resourceUsage().maxRSS\`, Python \`resource.getrusage\`),
   so it includes the runtime itself.
 - Figures are samples per second after the warm-up: training = batch rows per second; log-density
   = rows evaluated per second (batch given per workload); sampling = samples drawn per second.
