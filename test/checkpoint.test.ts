@@ -72,7 +72,8 @@ describe("run directories", () => {
     assert.equal(run.config.format, "clayflow-run");
     assert.equal(run.config.version, RUN_VERSION);
     assert.deepEqual(run.config.model, flow.config);
-    assert.deepEqual(run.config.data, { name: "toy", columns: ["u", "v"], dim: 2, rows: 256, contextDim: 0 });
+    assert.deepEqual(run.config.data, { name: "toy", columns: ["u", "v"], dim: 2, rows: 256, contextDim: 0, contextColumns: null });
+    assert.equal(run.contextPreprocessing, null);
     assert.deepEqual(run.preprocessing, std);
     assert.equal((run.config.training.options as any).onProgress, undefined, "callbacks are not stored");
     assert.equal(run.config.training.progress.step, 12);

@@ -2,10 +2,12 @@
  * Resolve a `--data` argument into training, validation and test rows: a
  * built-in 2-D toy density by name, or a CSV file of numeric columns
  * (standardised with statistics of the training rows, stored with the model).
+ * Named context columns of a CSV file (`--context-columns`) become each row's
+ * context, standardised on their own: the flow models the other columns given them.
  */
 import { existsSync } from "node:fs";
 import { sampleToy2d, TOY_DATASETS, type ToyDataset } from "../data/toy2d.js";
-import { readCsvFile } from "../data/csv.js";
+import { readCsvFile, type CsvTable } from "../data/csv.js";
 import { splitRows, takeRows } from "../data/split.js";
 import { fitStandardizer, standardizeTransform, type Standardizer } from "../data/standardize.js";
 import { UsageError } from "./args.js";
@@ -13,6 +15,8 @@ import { UsageError } from "./args.js";
 export interface Rows {
   x: Float32Array;
   rows: number;
+  /** Context rows [rows, contextDim] (conditional runs). */
+  cond?: Float32Array;
 }
 
 export interface DataSource {
@@ -26,6 +30,9 @@ export interface DataSource {
   test: Rows;
   /** For CSV data: the standardisation fitted on the training rows. */
   standardizer: Standardizer | null;
+  /** Context columns of a conditional run (empty otherwise), and their standardisation. */
+  contextColumns: string[];
+  contextStandardizer: Standardizer | null;
 }
 
 const rowsOf = (x: Float32Array, dim: number): Rows => ({ x, rows: x.length / dim });
@@ -46,35 +53,75 @@ function toySource(name: ToyDataset, samples: number, seed: number): DataSource 
     valid: rowsOf(sampleToy2d(name, valid, seed + 1), 2),
     test: rowsOf(sampleToy2d(name, 20000, seed + 2), 2),
     standardizer: null,
+    contextColumns: [],
+    contextStandardizer: null,
   };
 }
 
-function csvSource(path: string, seed: number): DataSource {
+/** Column indices of `table` for the model's inputs and for the context (named in `context`). */
+export function splitColumns(table: CsvTable, file: string, context: string[]): { x: number[]; cond: number[] } {
+  const all = Array.from({ length: table.cols }, (_, j) => j);
+  if (context.length === 0) return { x: all, cond: [] };
+  if (!table.hasHeader) throw new UsageError(`${file} has no header row, so --context-columns cannot name its columns`);
+  const dup = context.find((c, i) => context.indexOf(c) !== i);
+  if (dup !== undefined) throw new UsageError(`--context-columns names ${dup} twice`);
+  const cond = context.map((name) => {
+    const j = table.columns.indexOf(name);
+    if (j < 0) throw new UsageError(`${file} has no column ${JSON.stringify(name)} (its columns: ${table.columns.join(", ")})`);
+    return j;
+  });
+  const x = all.filter((j) => !cond.includes(j));
+  if (x.length === 0) throw new UsageError(`--context-columns takes every column of ${file}: leave at least one column to model`);
+  return { x, cond };
+}
+
+/** The columns `cols` of a row-major table, row-major. */
+export function pickColumns(data: Float64Array, width: number, cols: number[]): Float64Array {
+  const rows = data.length / width;
+  const out = new Float64Array(rows * cols.length);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < cols.length; j++) out[r * cols.length + j] = data[r * width + cols[j]];
+  return out;
+}
+
+function csvSource(path: string, seed: number, context: string[]): DataSource {
   const table = readCsvFile(path);
   if (table.rows < 10) {
     throw new Error(`${path}: only ${table.rows} data rows; a flow needs at least 10 (ideally thousands)`);
   }
+  const { x: xCols, cond: condCols } = splitColumns(table, path, context);
   const split = splitRows(table.rows, { valid: 0.1, test: 0.1, seed });
-  const train = takeRows(table.data, table.cols, split.train);
-  const standardizer = fitStandardizer(train, table.cols, undefined, table.columns);
-  const prep = (idx: Int32Array) => Float32Array.from(standardizeTransform(standardizer, takeRows(table.data, table.cols, idx)));
+  const part = (cols: number[]) => {
+    const data = pickColumns(table.data, table.cols, cols);
+    const names = cols.map((j) => table.columns[j]);
+    const standardizer = fitStandardizer(takeRows(data, cols.length, split.train), cols.length, undefined, names);
+    const rows = (idx: Int32Array) => Float32Array.from(standardizeTransform(standardizer, takeRows(data, cols.length, idx)));
+    return { names, standardizer, train: rows(split.train), valid: rows(split.valid), test: rows(split.test) };
+  };
+  const x = part(xCols);
+  const c = condCols.length > 0 ? part(condCols) : null;
+  const rows = (key: "train" | "valid" | "test"): Rows => ({ ...rowsOf(x[key], xCols.length), ...(c ? { cond: c[key] } : {}) });
   return {
     name: path,
     kind: "csv",
-    dim: table.cols,
-    columns: table.columns,
-    train: rowsOf(Float32Array.from(standardizeTransform(standardizer, train)), table.cols),
-    valid: rowsOf(prep(split.valid), table.cols),
-    test: rowsOf(prep(split.test), table.cols),
-    standardizer,
+    dim: xCols.length,
+    columns: x.names,
+    train: rows("train"),
+    valid: rows("valid"),
+    test: rows("test"),
+    standardizer: x.standardizer,
+    contextColumns: c?.names ?? [],
+    contextStandardizer: c?.standardizer ?? null,
   };
 }
 
-export function loadDataSource(spec: string, { samples = 20000, seed = 0 } = {}): DataSource {
-  if (isToyName(spec)) return toySource(spec, samples, seed);
+export function loadDataSource(spec: string, { samples = 20000, seed = 0, contextColumns = [] as string[] } = {}): DataSource {
+  if (isToyName(spec)) {
+    if (contextColumns.length > 0) throw new UsageError(`--context-columns names columns of a CSV file; "${spec}" is a toy density without any`);
+    return toySource(spec, samples, seed);
+  }
   if (spec.toLowerCase().endsWith(".csv") || existsSync(spec)) {
     if (!existsSync(spec)) throw new Error(`data file not found: ${spec}`);
-    return csvSource(spec, seed);
+    return csvSource(spec, seed, contextColumns);
   }
   throw new UsageError(
     `unknown dataset "${spec}": use one of ${TOY_DATASETS.join(", ")}, or a path to a CSV file of numeric columns`,

@@ -4,7 +4,7 @@ import { tree } from "@jax-js/jax";
 import { sampleRows } from "../eval/sample-rows.js";
 import { CONFIG_FILE, loadRun, type LoadedRun } from "../io/checkpoint.js";
 import type { FlowParams } from "../distributions/flow.js";
-import { standardizeInverse, standardizerLogDet } from "../data/standardize.js";
+import { standardizeInverse, standardizerLogDet, standardizeTransform } from "../data/standardize.js";
 import { UsageError } from "./args.js";
 
 /** Refuse to write a new run over an existing one (nothing on disk gets damaged). */
@@ -40,8 +40,23 @@ export function toDataUnits(run: LoadedRun, logp: Float64Array): Float64Array {
   return logp.map((v) => v + shift);
 }
 
-/** Draw `n` samples (in the data's units) as host rows. Does not consume `params`. */
-export async function sampleDataRows(run: LoadedRun, params: FlowParams, n: number, seed: number, temperature: number): Promise<Float32Array> {
-  const z = await sampleRows(run.flow, params, n, { seed, temperature });
+/** The flow's context rows from raw context values (row-major): standardised as in training. */
+export function contextInput(run: LoadedRun, raw: Float64Array): Float32Array {
+  return Float32Array.from(run.contextPreprocessing ? standardizeTransform(run.contextPreprocessing, raw) : raw);
+}
+
+/**
+ * Draw `n` samples (in the data's units) as host rows; a conditional flow takes `cond`, n context
+ * rows from `contextInput`. Does not consume `params`.
+ */
+export async function sampleDataRows(
+  run: LoadedRun,
+  params: FlowParams,
+  n: number,
+  seed: number,
+  temperature: number,
+  cond?: Float32Array,
+): Promise<Float32Array> {
+  const z = await sampleRows(run.flow, params, n, { seed, temperature, cond });
   return run.preprocessing ? Float32Array.from(standardizeInverse(run.preprocessing, z)) : z;
 }

@@ -42,6 +42,8 @@ export interface DataDescription {
   dim: number;
   rows: number | null;
   contextDim: number;
+  /** Names of the context columns of a conditional CSV run (`clayflow train --context-columns`), or null. */
+  contextColumns: string[] | null;
   /** Fraction of pixels replaced by random values during training (a background model for likelihood ratios); absent when 0. */
   perturb?: number;
 }
@@ -58,6 +60,8 @@ export interface RunConfig {
   version: number;
   model: ResolvedFlowConfig;
   preprocessing: Standardizer | null;
+  /** The standardiser applied to the context before the flow (conditional CSV runs), or null. */
+  contextPreprocessing: Standardizer | null;
   data: DataDescription;
   training: {
     options: TrainingOptionsJSON;
@@ -79,7 +83,9 @@ export interface SaveRunInput {
   state: TrainState;
   /** The standardiser applied to the data before the flow, if any. */
   preprocessing?: Standardizer | null;
-  data?: { name?: string; rows?: number; columns?: string[]; perturb?: number };
+  /** The standardiser applied to the context before the flow, if any. */
+  contextPreprocessing?: Standardizer | null;
+  data?: { name?: string; rows?: number; columns?: string[]; contextColumns?: string[]; perturb?: number };
   /** Training options (only the JSON-able fields are kept). */
   training?: FitOptions | TrainingOptionsJSON;
 }
@@ -98,6 +104,7 @@ export interface LoadedRun {
   bestParams: FlowParams | null;
   state: TrainState;
   preprocessing: Standardizer | null;
+  contextPreprocessing: Standardizer | null;
 }
 
 const OPTION_KEYS = [
@@ -205,12 +212,14 @@ function encodeRunFiles(run: SaveRunInput, where: string): RunFiles {
     version: RUN_VERSION,
     model,
     preprocessing: run.preprocessing ?? null,
+    contextPreprocessing: run.contextPreprocessing ?? null,
     data: {
       name: run.data?.name ?? null,
       columns: run.data?.columns ?? null,
       dim: configDim(model),
       rows: run.data?.rows ?? null,
       contextDim: configContextDim(model),
+      contextColumns: run.data?.contextColumns ?? null,
       ...(run.data?.perturb ? { perturb: run.data.perturb } : {}),
     },
     training: {
@@ -276,30 +285,37 @@ function parseConfig(path: string, text: string | Uint8Array): RunConfig {
   } catch (e) {
     throw new Error(`${path}: model: ${(e as Error).message}`);
   }
-  let preprocessing: Standardizer | null = null;
-  if (raw.preprocessing !== null && raw.preprocessing !== undefined) {
+  // Runs written before contextPreprocessing existed have no such field: null.
+  const standardizer = (key: "preprocessing" | "contextPreprocessing", width: number): Standardizer | null => {
+    if (raw[key] === null || raw[key] === undefined) return null;
+    let s: Standardizer;
     try {
-      preprocessing = standardizerFromJSON(raw.preprocessing);
+      s = standardizerFromJSON(raw[key]);
     } catch (e) {
-      throw new Error(`${path}: preprocessing: ${(e as Error).message}`);
+      throw new Error(`${path}: ${key}: ${(e as Error).message}`);
     }
-  }
+    if (s.mean.length !== width) throw new Error(`${path}: ${key} has ${s.mean.length} columns, the model takes ${width}`);
+    return s;
+  };
+  const preprocessing = standardizer("preprocessing", configDim(model));
+  const contextPreprocessing = standardizer("contextPreprocessing", configContextDim(model));
   const data = isObject(raw.data) ? raw.data : {};
+  const names = (v: unknown, width: number) =>
+    Array.isArray(v) && v.length === width && v.every((c) => typeof c === "string") ? (v as string[]) : null;
   const training = isObject(raw.training) ? raw.training : {};
   return {
     format: RUN_FORMAT,
     version: raw.version as number,
     model,
     preprocessing,
+    contextPreprocessing,
     data: {
       name: typeof data.name === "string" ? data.name : null,
-      columns:
-        Array.isArray(data.columns) && data.columns.length === configDim(model) && data.columns.every((c) => typeof c === "string")
-          ? (data.columns as string[])
-          : null,
+      columns: names(data.columns, configDim(model)),
       dim: configDim(model),
       rows: isCount(data.rows) ? data.rows : null,
       contextDim: configContextDim(model),
+      contextColumns: names(data.contextColumns, configContextDim(model)),
       ...(typeof data.perturb === "number" && data.perturb > 0 && data.perturb < 1 ? { perturb: data.perturb } : {}),
     },
     training: training as RunConfig["training"],
@@ -467,5 +483,6 @@ function decodeRunFiles(files: { config: string | Uint8Array; weights: Uint8Arra
     bestParams: state.best ? device(state.best.params) : null,
     state,
     preprocessing: config.preprocessing,
+    contextPreprocessing: config.contextPreprocessing,
   };
 }

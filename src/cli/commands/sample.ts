@@ -1,11 +1,18 @@
-/** `clayflow sample`: draw samples from a trained run, as CSV rows or a PNG scatter plot. */
+/**
+ * `clayflow sample`: draw samples from a trained run, as CSV rows or a PNG scatter plot. A run
+ * trained with --context-columns samples given a context: --context V1,V2 (n samples of that
+ * context) or --context FILE.csv (n samples per row, or one per row without -n).
+ */
 import { extname } from "node:path";
 import { startEngine } from "../../engine/index.js";
 import { writeFileAtomic } from "../../io/atomic-write.js";
 import { savePng, composePanels, scatterPlot } from "../../io/plot.js";
-import { UsageError, type Command } from "../args.js";
+import { UsageError, wasGiven, type Command, type ParsedOptions } from "../args.js";
 import { configDim } from "../../models/index.js";
-import { inferenceParams, openRun, sampleDataRows } from "../run-dir.js";
+import { contextInput, inferenceParams, openRun, sampleDataRows } from "../run-dir.js";
+import { readCsvFile } from "../../data/csv.js";
+import { pickColumns } from "../data-source.js";
+import type { LoadedRun } from "../../io/checkpoint.js";
 import { tree } from "@jax-js/jax";
 import { toCsv } from "../csv-out.js";
 import { isImageConfig, type ResolvedImageFlowConfig } from "../../models/image.js";
@@ -17,6 +24,40 @@ import { pickImages, sampleGrid } from "./train-image.js";
 const MAX_SAMPLES = 10_000_000;
 /** Rows (test contexts) of an image-conditional grid. */
 const MAX_CONTEXT_ROWS = 32;
+
+/** The raw context of each sample (row-major, contextDim per row) and the sample count, from --context. */
+function contextRows(o: ParsedOptions, run: LoadedRun): { raw: Float64Array; n: number } {
+  const k = run.flow.contextDim;
+  const names = run.config.data.contextColumns ?? Array.from({ length: k }, (_, j) => `c${j + 1}`);
+  const spec = o.context as string | undefined;
+  if (spec === undefined) {
+    throw new UsageError(`${o.run} is conditional on ${names.join(", ")}: pass --context with ${k} comma-separated values, or a CSV file of contexts`);
+  }
+  const given = wasGiven(o, "n") ? (o.n as number) : null;
+  let rows: Float64Array;
+  if (spec.toLowerCase().endsWith(".csv")) {
+    const table = readCsvFile(spec);
+    let cols = table.hasHeader ? names.map((c) => table.columns.indexOf(c)) : [];
+    if (cols.length === 0 || cols.some((j) => j < 0)) {
+      if (table.cols !== k) throw new UsageError(`${spec} must name the context columns ${names.join(", ")} in its header, or have exactly those ${k} columns`);
+      cols = Array.from({ length: k }, (_, j) => j);
+    }
+    rows = pickColumns(table.data, table.cols, cols);
+  } else {
+    const values = spec.split(",").map((v) => Number(v.trim()));
+    if (values.length !== k || values.some((v) => !Number.isFinite(v))) {
+      throw new UsageError(`--context takes ${k} number${k > 1 ? "s" : ""} (${names.join(", ")}) or a CSV file, got "${spec}"`);
+    }
+    rows = Float64Array.from(values);
+  }
+  // Each context row is repeated for its samples: n per row (one per row of a file without -n).
+  const per = given ?? (spec.toLowerCase().endsWith(".csv") ? 1 : (o.n as number));
+  const count = rows.length / k;
+  if (count * per > MAX_SAMPLES) throw new UsageError(`${count} contexts x ${per} samples each exceeds ${MAX_SAMPLES} samples`);
+  const raw = new Float64Array(count * per * k);
+  for (let r = 0; r < count; r++) for (let i = 0; i < per; i++) raw.set(rows.subarray(r * k, (r + 1) * k), (r * per + i) * k);
+  return { raw, n: count * per };
+}
 
 export const sample: Command = {
   spec: {
@@ -30,9 +71,13 @@ export const sample: Command = {
       temperature: { type: "string", help: "scale of the base noise; several comma-separated values give PNG panels side by side", default: "1" },
       seed: { type: "int", help: "random seed (image-conditional runs: also which test images)", default: 0 },
       "data-dir": { type: "string", help: "image-conditional runs: folder holding the datasets (the contexts come from test images)", value: "DIR" },
+      context: { type: "string", help: "runs trained with --context-columns: the context, as comma-separated values (n samples) or a CSV file of context rows (n samples per row; one without -n)", value: "V,V|FILE" },
       threads: { type: "int", help: "engine threads" },
     },
-    examples: ["clayflow sample --run runs/8g -n 5000 --out samples.png --temperature 0.5,0.8,1"],
+    examples: [
+      "clayflow sample --run runs/8g -n 5000 --out samples.png --temperature 0.5,0.8,1",
+      "clayflow sample --run runs/given --context 42,51000 -n 500 --out given.csv",
+    ],
   },
   async run(o) {
     const n = o.n as number;
@@ -45,6 +90,9 @@ export const sample: Command = {
     if (ext === ".csv" && temps.length > 1) throw new UsageError("CSV output takes one --temperature");
     await startEngine(o.threads ? { threads: o.threads as number } : {});
     const run = await openRun(o.run as string);
+    if (o.context !== undefined && (isImageConfig(run.config.model) || run.flow.contextDim === 0)) {
+      throw new UsageError(`--context is for runs trained with --context-columns; ${o.run} is not one`);
+    }
     if (isImageConfig(run.config.model)) {
       if (ext !== ".png") throw new UsageError("image models write PNG grids: use --out FILE.png");
       const m = run.config.model as ResolvedImageFlowConfig;
@@ -71,19 +119,40 @@ export const sample: Command = {
       process.stdout.write(`wrote a grid of ${n} samples${run.flow.contextDim ? " (a row per class)" : ""} at temperature ${temps.join(", ")} to ${out}\n`);
       return;
     }
-    if (run.flow.contextDim > 0) throw new UsageError("this model is conditional; sampling it from the command line is not supported yet");
-    const params = inferenceParams(run);
     const dim = configDim(run.config.model);
     if (ext === ".png" && dim !== 2) {
-      tree.dispose(params);
+      tree.dispose([run.params, run.bestParams]);
       throw new UsageError(`PNG output shows 2-D data; this model has ${dim} dimensions: write --out FILE.csv`);
     }
+    let context: { raw: Float64Array; n: number } | null = null;
+    try {
+      if (run.flow.contextDim > 0) context = contextRows(o, run);
+    } catch (e) {
+      tree.dispose([run.params, run.bestParams]);
+      throw e;
+    }
+    const count = context?.n ?? n;
+    const cond = context ? contextInput(run, context.raw) : undefined;
+    const params = inferenceParams(run);
     const sets: Float32Array[] = [];
-    for (const t of temps) sets.push(await sampleDataRows(run, params, n, o.seed as number, t));
-    tree.dispose(params);
+    try {
+      for (const t of temps) sets.push(await sampleDataRows(run, params, count, o.seed as number, t, cond));
+    } finally {
+      tree.dispose(params);
+    }
     if (ext === ".csv") {
       const columns = run.config.data.columns ?? Array.from({ length: dim }, (_, i) => `x${i}`);
-      await writeFileAtomic(out, toCsv(columns, sets[0], dim));
+      if (context) {
+        // Each row: its context, then the sample.
+        const k = run.flow.contextDim;
+        const names = run.config.data.contextColumns ?? Array.from({ length: k }, (_, j) => `c${j + 1}`);
+        const rows = new Float64Array(count * (k + dim));
+        for (let r = 0; r < count; r++) {
+          rows.set(context.raw.subarray(r * k, (r + 1) * k), r * (k + dim));
+          rows.set(sets[0].subarray(r * dim, (r + 1) * dim), r * (k + dim) + k);
+        }
+        await writeFileAtomic(out, toCsv([...names, ...columns], rows, k + dim));
+      } else await writeFileAtomic(out, toCsv(columns, sets[0], dim));
     } else {
       const all = sets.flatMap((s) => Array.from(s));
       const lim = (axis: number): [number, number] => {
@@ -93,6 +162,6 @@ export const sample: Command = {
       const panels = sets.map((s, i) => scatterPlot(s, { title: `temperature ${temps[i]}`, xlim: lim(0), ylim: lim(1), alpha: 0.3, color: [214, 39, 40] }));
       await savePng(out, composePanels(panels));
     }
-    process.stdout.write(`wrote ${n} samples${temps.length > 1 ? ` at ${temps.length} temperatures` : ""} to ${out}\n`);
+    process.stdout.write(`wrote ${count} samples${context ? " given their contexts" : ""}${temps.length > 1 ? ` at ${temps.length} temperatures` : ""} to ${out}\n`);
   },
 };

@@ -2,7 +2,8 @@
  * `clayflow score`: the log-likelihood of each row of a CSV file under a trained run, and
  * optionally an anomaly flag for rows less likely than a threshold: a number of nats
  * (--threshold), or the Q-quantile of the training rows' log-likelihood (--flag-quantile), read
- * from the run's train-loglik.json or computed from --train-data.
+ * from the run's train-loglik.json or computed from --train-data. A conditional run (trained with
+ * --context-columns) scores each row given its context columns, found by name.
  */
 import { tree } from "@jax-js/jax";
 import { startEngine } from "../../engine/index.js";
@@ -14,40 +15,46 @@ import { logProbRows } from "../../eval/log-prob-rows.js";
 import { LOGLIK_FILE, readLogLikSummary, sortedQuantile, summaryQuantile } from "../../eval/loglik-quantiles.js";
 import type { FlowParams } from "../../distributions/flow.js";
 import { UsageError, type Command, type ParsedOptions } from "../args.js";
-import { configDim } from "../../models/index.js";
-import { inferenceParams, openRun, toDataUnits } from "../run-dir.js";
+import { configContextDim, configDim } from "../../models/index.js";
+import { contextInput, inferenceParams, openRun, toDataUnits } from "../run-dir.js";
 import { toCsv, type CsvColumn } from "../csv-out.js";
+import { pickColumns } from "../data-source.js";
 
 /**
  * Which columns of `table` feed the model, in the model's order: by header name when the file
  * names all of the run's columns (other columns are carried through), else by position when
- * the file has exactly the model's width.
+ * the file has exactly the model's width. A conditional run's context columns go by name only.
  */
-function modelColumns(table: CsvTable, file: string, run: LoadedRun, runDir: string): number[] {
+function modelColumns(table: CsvTable, file: string, run: LoadedRun, runDir: string): { x: number[]; cond: number[] } {
   const dim = configDim(run.config.model);
   const names = run.config.data.columns;
+  const contextNames = run.config.data.contextColumns;
+  if (configContextDim(run.config.model) > 0) {
+    const wanted = [...(names ?? []), ...(contextNames ?? [])];
+    if (!names || !contextNames) throw new Error(`${runDir} does not record its column names, so the rows of ${file} cannot be matched to the model and its context`);
+    const missing = wanted.filter((n) => !table.hasHeader || !table.columns.includes(n));
+    if (missing.length > 0) {
+      throw new Error(`${file} lacks the column${missing.length > 1 ? "s" : ""} ${missing.join(", ")}: the model in ${runDir} scores ${names.join(", ")} given ${contextNames.join(", ")} (found by header name)`);
+    }
+    return { x: names.map((n) => table.columns.indexOf(n)), cond: contextNames.map((n) => table.columns.indexOf(n)) };
+  }
   if (table.hasHeader && names) {
     const idx = names.map((n) => table.columns.indexOf(n));
-    if (idx.every((i) => i >= 0)) return idx;
+    if (idx.every((i) => i >= 0)) return { x: idx, cond: [] };
   }
-  if (table.cols === dim) return Array.from({ length: dim }, (_, j) => j);
+  if (table.cols === dim) return { x: Array.from({ length: dim }, (_, j) => j), cond: [] };
   const named = names ? ` (${names.join(", ")}); a header naming those columns lets other columns (ids, labels) ride along` : "";
   throw new Error(`${file} has ${table.cols} columns, the model in ${runDir} was trained on ${dim}${named}`);
 }
 
-/** The model's columns of `table` as raw rows and as the model's input (standardised, float32). */
-function modelInput(table: CsvTable, cols: number[], run: LoadedRun): Float32Array {
-  const dim = cols.length;
-  const raw = new Float64Array(table.rows * dim);
-  for (let r = 0; r < table.rows; r++) for (let j = 0; j < dim; j++) raw[r * dim + j] = table.data[r * table.cols + cols[j]];
-  return Float32Array.from(run.preprocessing ? standardizeTransform(run.preprocessing, raw) : raw);
-}
-
-/** Log-likelihoods (nats, data units) of the model's columns of a CSV file. */
+/** Log-likelihoods (nats, data units) of the model's columns of a CSV file (given its context columns). */
 async function scoreFile(run: LoadedRun, params: FlowParams, file: string, runDir: string): Promise<{ table: CsvTable; logp: Float64Array }> {
   const table = readCsvFile(file);
-  const x = modelInput(table, modelColumns(table, file, run, runDir), run);
-  return { table, logp: toDataUnits(run, await logProbRows(run.flow, params, x)) };
+  const cols = modelColumns(table, file, run, runDir);
+  const raw = pickColumns(table.data, table.cols, cols.x);
+  const x = Float32Array.from(run.preprocessing ? standardizeTransform(run.preprocessing, raw) : raw);
+  const cond = cols.cond.length > 0 ? contextInput(run, pickColumns(table.data, table.cols, cols.cond)) : undefined;
+  return { table, logp: toDataUnits(run, await logProbRows(run.flow, params, x, { cond })) };
 }
 
 interface Threshold {
@@ -97,7 +104,7 @@ export const score: Command = {
     usage: "clayflow score --run DIR --data FILE.csv --out FILE.csv [--flag-quantile Q | --threshold NATS]",
     options: {
       run: { type: "string", help: "run directory written by clayflow train", value: "DIR", required: true },
-      data: { type: "string", help: "CSV file with the model's columns (by header name; other columns are copied through)", value: "FILE", required: true },
+      data: { type: "string", help: "CSV file with the model's columns (by header name; other columns are copied through), and a conditional run's context columns", value: "FILE", required: true },
       out: { type: "string", help: "CSV file to write: the input columns plus log_likelihood (and anomaly when flagging)", value: "FILE", required: true },
       "flag-quantile": { type: "number", help: "flag rows whose log-likelihood is below this quantile of the training rows' (e.g. 0.01)", value: "Q" },
       threshold: { type: "number", help: "flag rows whose log-likelihood is below this many nats", value: "NATS" },
@@ -116,7 +123,6 @@ export const score: Command = {
     await startEngine(o.threads ? { threads: o.threads as number } : {});
     const runDir = o.run as string;
     const run = await openRun(runDir);
-    if (run.flow.contextDim > 0) throw new UsageError("this model is conditional; scoring it from the command line is not supported yet");
     const params = inferenceParams(run);
     let table: CsvTable;
     let logp: Float64Array;

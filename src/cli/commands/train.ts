@@ -31,6 +31,8 @@ const ENTROPY: Record<string, number> = { "8gaussians": ENTROPY_8GAUSSIANS, chec
 export interface TrainSettings {
   model: VectorModel;
   data: string;
+  /** CSV columns that become each row's context (a conditional flow of the others); none by default. */
+  contextColumns?: string[];
   out: string;
   steps: number;
   batchSize: number;
@@ -88,7 +90,8 @@ async function writePictures(s: TrainSettings, data: DataSource, run: Awaited<Re
     await savePng(join(s.out, "loss.png"), lossFigure(history));
     written.push("loss.png");
   }
-  if (data.dim === 2) {
+  // The 2-D pictures show one density; a conditional flow has one per context.
+  if (data.dim === 2 && data.contextColumns.length === 0) {
     await savePng(join(s.out, "density.png"), await densityFigure(run.flow, params, data.test.x));
     const x = run.flow.sample(tree.ref(params), random.key(s.seed + 7), 5000);
     const samples = Float32Array.from((await x.data()) as Float32Array);
@@ -106,8 +109,9 @@ async function writePictures(s: TrainSettings, data: DataSource, run: Awaited<Re
 async function writeTrainingLogLik(dir: string, run: LoadedRun, data: DataSource): Promise<LogLikSummary> {
   const params = inferenceParams(run);
   let logp: Float64Array;
+  const cond = data.train.cond ? evenRows(data.train.cond, data.contextColumns.length) : undefined;
   try {
-    logp = toDataUnits(run, await logProbRows(run.flow, params, evenRows(data.train.x, data.dim)));
+    logp = toDataUnits(run, await logProbRows(run.flow, params, evenRows(data.train.x, data.dim), { cond }));
   } finally {
     tree.dispose(params);
   }
@@ -124,19 +128,22 @@ async function writeTrainingLogLik(dir: string, run: LoadedRun, data: DataSource
 /** Train (or resume) a run; returns what a report needs. */
 export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<TrainReport> {
   await startEngine(s.threads ? { threads: s.threads } : {});
-  const data = loadDataSource(s.data, { samples: s.samples, seed: s.seed });
-  const config: VectorFlowConfig = { model: s.model, dim: data.dim, layers: s.layers, hidden: s.hidden, seed: s.seed };
+  const data = loadDataSource(s.data, { samples: s.samples, seed: s.seed, contextColumns: s.contextColumns });
+  const contextDim = data.contextColumns.length;
+  const config: VectorFlowConfig = { model: s.model, dim: data.dim, layers: s.layers, hidden: s.hidden, seed: s.seed, ...(contextDim ? { contextDim } : {}) };
   const flow = buildFlow(config);
   // ActNorm's data-dependent initialisation sees a representative batch.
   const initRows = Math.min(data.train.rows, 1024);
   const initBatch = np.array(data.train.x.slice(0, initRows * data.dim)).reshape([initRows, data.dim]);
-  const params = flow.init(random.key(s.seed), { x: initBatch });
+  const initCond = data.train.cond ? np.array(data.train.cond.slice(0, initRows * contextDim)).reshape([initRows, contextDim]) : undefined;
+  const params = flow.init(random.key(s.seed), { x: initBatch, cond: initCond });
   mkdirSync(s.out, { recursive: true });
 
   const options = fitOptions(s);
-  const describe = { name: s.data, rows: data.train.rows, columns: data.columns };
+  const describe = { name: s.data, rows: data.train.rows, columns: data.columns, ...(contextDim ? { contextColumns: data.contextColumns } : {}) };
   const save = async (state: TrainState) => {
-    await saveRun(s.out, { flow, state, preprocessing: data.standardizer, data: describe, training: options });
+    const preprocessing = { preprocessing: data.standardizer, contextPreprocessing: data.contextStandardizer };
+    await saveRun(s.out, { flow, state, ...preprocessing, data: describe, training: options });
     if (s.keepEvery && state.step % s.keepEvery === 0) await keepCheckpoint(s.out, state.step);
   };
 
@@ -213,6 +220,7 @@ async function resumeSettings(dir: string, o: ParsedOptions): Promise<[TrainSett
   const s: TrainSettings = {
     model: m.model,
     data: run.config.data.name,
+    contextColumns: run.config.data.contextColumns ?? [],
     out: dir,
     steps: wasGiven(o, "steps") ? (o.steps as number) : (t.steps ?? 1000),
     batchSize: t.batchSize ?? 256,
@@ -230,7 +238,7 @@ async function resumeSettings(dir: string, o: ParsedOptions): Promise<[TrainSett
     threads: o.threads as number | undefined,
     plots: !o["no-plots"],
   };
-  for (const name of ["model", "data", "out", "batch-size", "schedule", "layers", "hidden", "samples", "seed", "eval-every", "checkpoint-every", "clip-norm", "patience"]) {
+  for (const name of ["model", "data", "context-columns", "out", "batch-size", "schedule", "layers", "hidden", "samples", "seed", "eval-every", "checkpoint-every", "clip-norm", "patience"]) {
     if (wasGiven(o, name)) throw new UsageError(`--${name} cannot change when resuming: the run keeps its own settings (only --steps, --lr, --threads, --keep-every and --no-plots apply)`);
   }
   return [s, run.state];
@@ -249,6 +257,7 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
   return {
     model: model as VectorModel,
     data: o.data as string,
+    contextColumns: contextColumnsOption(o["context-columns"]),
     out: o.out as string,
     steps: o.steps as number,
     batchSize: o["batch-size"] as number,
@@ -266,6 +275,14 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
     threads: o.threads as number | undefined,
     plots: !o["no-plots"],
   };
+}
+
+/** --context-columns A,B: names of CSV columns (none when absent). */
+function contextColumnsOption(raw: unknown): string[] {
+  if (raw === undefined) return [];
+  const names = String(raw).split(",").map((c) => c.trim());
+  if (names.some((c) => c === "")) throw new UsageError(`--context-columns must be comma-separated column names, e.g. age,income; got "${raw}"`);
+  return names;
 }
 
 /** Counts and the rate, as given or defaulted, for vector and image runs alike. */
@@ -306,6 +323,7 @@ export function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
     throw new UsageError(`image data needs an image model: ${IMAGE_MODELS.join(" or ")} (got "${model}")`);
   }
   if (!o.out) throw new UsageError("--out DIR is required: where the run is saved");
+  if (o["context-columns"] !== undefined) throw new UsageError("--context-columns names columns of a CSV file; image models condition with --conditional or --context");
   checkCounts(o);
   const context = imageContextOption(o);
   const hidden = o.hidden === undefined ? IMAGE_TRAIN_DEFAULTS.hidden : Number(o.hidden);
@@ -392,6 +410,7 @@ export const train: Command = {
       dequantization: { type: "string", help: `image models: uniform, or variational (a learned noise flow per pixel, a tighter bound; default ${IMAGE_TRAIN_DEFAULTS.dequantization})`, value: "KIND" },
       perturb: { type: "number", help: "image models: replace each training pixel by a random one with this probability (a background model for clayflow ood --score ratio, e.g. 0.2)" },
       context: { type: "string", help: "image models: condition on part of each image: downsample4 (its 7x7 thumbnail) or left-half", value: "KIND" },
+      "context-columns": { type: "string", help: "CSV data: condition on these columns (a flow of the other columns given them), e.g. age,income", value: "A,B" },
       out: { type: "string", help: "run directory to create", value: "DIR" },
       resume: { type: "string", help: "continue the run in DIR from its last checkpoint", value: "DIR" },
       steps: { type: "int", help: `training steps in total (images: ${IMAGE_TRAIN_DEFAULTS.steps})`, default: 10000 },
@@ -413,6 +432,7 @@ export const train: Command = {
     examples: [
       "clayflow train --data 8gaussians --out runs/8g",
       "clayflow train --model maf --data table.csv --out runs/table --steps 20000",
+      "clayflow train --model maf --data table.csv --context-columns age,income --out runs/given",
       "clayflow train --resume runs/8g",
       "clayflow train --model glow --data fashion-mnist --out runs/fashion --steps 20000",
       "clayflow train --model glow --data fashion-mnist --context downsample4 --out runs/fashion-7x7",
