@@ -219,6 +219,13 @@ describe("clayflow conditional tabular runs (--context-columns)", () => {
     assert.ok(Number(/mean log-likelihood (-?[\d.]+) nats/.exec(worse.stdout)?.[1]) < mean - 5, worse.stdout);
   });
 
+  it("doctor checks the run at its test rows' contexts", async () => {
+    const r = await clayflow("doctor", "--run", dir, "--samples", "64", "--jacobians", "4");
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /verdict: healthy/);
+    assert.match(r.stdout, /ok +log-det vs exact Jacobian/);
+  });
+
   it("resumes with its context columns, and names what is missing or wrong", async () => {
     const r = await clayflow("train", "--resume", dir, "--steps", "650");
     assert.equal(r.code, 0, r.stderr);

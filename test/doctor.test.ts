@@ -39,6 +39,52 @@ describe("doctor", () => {
     });
   }
 
+  for (const model of ["realnvp", "maf"] as const) {
+    it(`checks a conditional ${model} at the contexts it is given`, async () => {
+      const flow = buildFlow({ model, dim: 3, layers: 3, hidden: [16], contextDim: 2 });
+      const params = perturbParams(flow.init(random.key(0)) as any, random.key(1), 0.05) as any;
+      const data = Float32Array.from({ length: 300 }, (_, i) => Math.sin(i * 1.7) * 2);
+      const cond = Float32Array.from({ length: 200 }, (_, i) => Math.cos(i * 0.9) * 1.5);
+      const report = await diagnose(flow, params, { data, cond, samples: 32, jacobianSamples: 4 });
+      assert.equal(report.verdict, "healthy", formatReport(report));
+      const before = liveBuffers();
+      await diagnose(flow, params, { cond, samples: 32, jacobianSamples: 4 });
+      assert.equal(liveBuffers(), before, "diagnose leaks buffers");
+      await assert.rejects(diagnose(flow, params, { data }), /this flow is conditional: pass cond, a context of 2 values for each row checked/);
+      await assert.rejects(diagnose(flow, params, { cond: new Float32Array(3) }), /cond has 3 values, not a whole, non-zero number of contexts of 2/);
+      tree.dispose(params);
+    });
+  }
+
+  it("finds a log-det bug that only shows with a context, and refuses a context for an unconditional flow", async () => {
+    // Off by 0.1 nats per unit of context: right at context 0, wrong anywhere else.
+    const inner = affine([2]);
+    const buggy: Bijector<any> = {
+      ...inner,
+      kind: "buggy",
+      contextDim: 1,
+      forward: (p, x, c) => {
+        const [y, ld] = inner.forward(p, x);
+        return [y, ld.add(c!.reshape([-1]).mul(0.1))];
+      },
+      inverse: (p, y, c) => {
+        c?.dispose();
+        return inner.inverse(p, y);
+      },
+    } as Bijector<any>;
+    const flow = new Flow({ bijector: buggy, base: standardNormal([2]) });
+    const params = flow.init(random.key(0));
+    const zero = await diagnose(flow, params, { cond: new Float32Array(16), samples: 16, jacobianSamples: 2 });
+    assert.equal(zero.verdict, "healthy", formatReport(zero));
+    const one = await diagnose(flow, params, { cond: new Float32Array(16).fill(1), samples: 16, jacobianSamples: 2 });
+    assert.match(formatReport(one), /log-determinant differs from the exact Jacobian's by 1\.0e-1 nats/);
+    tree.dispose(params);
+    const plain = new Flow({ bijector: affine([2]), base: standardNormal([2]) });
+    const p2 = plain.init(random.key(0));
+    await assert.rejects(diagnose(plain, p2, { cond: new Float32Array(4) }), /cond was given, but this flow takes no context/);
+    tree.dispose(p2);
+  });
+
   it("flags a log-det that disagrees with the exact Jacobian as a bug", async () => {
     const flow = new Flow({ bijector: wrongLogDet(), base: standardNormal([2]) });
     const params = perturbParams(flow.init(random.key(0)) as any, random.key(1)) as any;

@@ -5,6 +5,7 @@ import { diagnose, formatReport } from "../../eval/doctor.js";
 import { type Command } from "../args.js";
 import { inferenceParams, openRun } from "../run-dir.js";
 import { loadDataSource } from "../data-source.js";
+import { makeRng } from "../../core/prng.js";
 
 export const doctor: Command = {
   spec: {
@@ -22,15 +23,24 @@ export const doctor: Command = {
     await startEngine(o.threads ? { threads: o.threads as number } : {});
     const run = await openRun(o.run as string);
     const params = inferenceParams(run);
-    // Check on the run's own test rows when its data can be regenerated or re-read.
+    // Check on the run's own test rows (and contexts) when its data can be regenerated or re-read.
     let data: Float32Array | undefined;
+    let cond: Float32Array | undefined;
+    const { name, rows, contextColumns } = run.config.data;
     try {
-      if (run.config.data.name) data = loadDataSource(run.config.data.name, { samples: run.config.data.rows ?? 20000, seed: run.config.training.options.seed ?? 0 }).test.x;
+      if (name) ({ x: data, cond } = loadDataSource(name, { samples: rows ?? 20000, seed: run.config.training.options.seed ?? 0, contextColumns: contextColumns ?? [] }).test);
     } catch {
       data = undefined; // the data set moved or changed: check on the model's own samples
     }
+    const k = run.flow.contextDim;
+    if (k > 0 && !cond) {
+      // Without the data, at standard-normal contexts: the context is standardised for training.
+      data = undefined;
+      const rng = makeRng(0);
+      cond = Float32Array.from({ length: (o.samples as number) * k }, () => rng.normal());
+    }
     try {
-      const report = await diagnose(run.flow, params, { data, samples: o.samples as number, jacobianSamples: o.jacobians as number });
+      const report = await diagnose(run.flow, params, { data, cond, samples: o.samples as number, jacobianSamples: o.jacobians as number });
       process.stdout.write(`${o.run}: ${formatReport(report)}\n`);
       if (report.verdict === "broken") process.exitCode = 1;
     } finally {
