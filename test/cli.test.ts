@@ -240,6 +240,9 @@ describe("clayflow conditional tabular runs (--context-columns)", () => {
     await fail(["score", "--run", dir, "--data", noContext, "--out", join(tmp, "nc.csv")], /lacks the column c: the model .* scores y1, y2 given c/);
     await fail(["sample", "--run", dir, "--out", join(tmp, "s.csv")], /conditional on c: pass --context/, 2);
     await fail(["sample", "--run", dir, "--context", "1,2", "--out", join(tmp, "s.csv")], /--context takes 1 number \(c\)/, 2);
+    const wrongHeader = join(tmp, "wrong-header.csv");
+    writeFileSync(wrongHeader, "d\n1\n");
+    await fail(["sample", "--run", dir, "--context", wrongHeader, "--out", join(tmp, "s.csv")], /wrong-header\.csv has no column c \(the run's context: c\)/, 2);
     await fail(["train", "--data", join(tmp, "given.csv"), "--context-columns", "d", "--out", join(tmp, "g2")], /has no column "d" \(its columns: c, y1, y2\)/, 2);
     await fail(["train", "--data", "moons", "--context-columns", "c", "--out", join(tmp, "g3")], /toy density without any/, 2);
     await fail(["train", "--data", join(tmp, "given.csv"), "--context-columns", "c,y1,y2", "--out", join(tmp, "g4")], /leave at least one column/, 2);

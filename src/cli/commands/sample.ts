@@ -36,12 +36,12 @@ function contextRows(o: ParsedOptions, run: LoadedRun): { raw: Float64Array; n: 
   const given = wasGiven(o, "n") ? (o.n as number) : null;
   let rows: Float64Array;
   if (spec.toLowerCase().endsWith(".csv")) {
+    // By header name; a file without a header must hold exactly the context, in order.
     const table = readCsvFile(spec);
-    let cols = table.hasHeader ? names.map((c) => table.columns.indexOf(c)) : [];
-    if (cols.length === 0 || cols.some((j) => j < 0)) {
-      if (table.cols !== k) throw new UsageError(`${spec} must name the context columns ${names.join(", ")} in its header, or have exactly those ${k} columns`);
-      cols = Array.from({ length: k }, (_, j) => j);
-    }
+    const cols = table.hasHeader ? names.map((c) => table.columns.indexOf(c)) : Array.from({ length: table.cols }, (_, j) => j);
+    const missing = table.hasHeader ? names.filter((_, j) => cols[j] < 0) : [];
+    if (missing.length > 0) throw new UsageError(`${spec} has no column ${missing.join(", ")} (the run's context: ${names.join(", ")})`);
+    if (!table.hasHeader && table.cols !== k) throw new UsageError(`${spec} has ${table.cols} columns and no header; the run's context is ${k} (${names.join(", ")})`);
     rows = pickColumns(table.data, table.cols, cols);
   } else {
     const values = spec.split(",").map((v) => Number(v.trim()));
@@ -120,26 +120,18 @@ export const sample: Command = {
       return;
     }
     const dim = configDim(run.config.model);
-    if (ext === ".png" && dim !== 2) {
-      tree.dispose([run.params, run.bestParams]);
-      throw new UsageError(`PNG output shows 2-D data; this model has ${dim} dimensions: write --out FILE.csv`);
-    }
-    let context: { raw: Float64Array; n: number } | null = null;
-    try {
-      if (run.flow.contextDim > 0) context = contextRows(o, run);
-    } catch (e) {
-      tree.dispose([run.params, run.bestParams]);
-      throw e;
-    }
-    const count = context?.n ?? n;
-    const cond = context ? contextInput(run, context.raw) : undefined;
     const params = inferenceParams(run);
     const sets: Float32Array[] = [];
+    let context: { raw: Float64Array; n: number } | null = null;
     try {
-      for (const t of temps) sets.push(await sampleDataRows(run, params, count, o.seed as number, t, cond));
+      if (ext === ".png" && dim !== 2) throw new UsageError(`PNG output shows 2-D data; this model has ${dim} dimensions: write --out FILE.csv`);
+      if (run.flow.contextDim > 0) context = contextRows(o, run);
+      const cond = context ? contextInput(run, context.raw) : undefined;
+      for (const t of temps) sets.push(await sampleDataRows(run, params, context?.n ?? n, o.seed as number, t, cond));
     } finally {
       tree.dispose(params);
     }
+    const count = context?.n ?? n;
     if (ext === ".csv") {
       const columns = run.config.data.columns ?? Array.from({ length: dim }, (_, i) => `x${i}`);
       if (context) {

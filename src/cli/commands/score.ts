@@ -30,9 +30,8 @@ function modelColumns(table: CsvTable, file: string, run: LoadedRun, runDir: str
   const names = run.config.data.columns;
   const contextNames = run.config.data.contextColumns;
   if (configContextDim(run.config.model) > 0) {
-    const wanted = [...(names ?? []), ...(contextNames ?? [])];
     if (!names || !contextNames) throw new Error(`${runDir} does not record its column names, so the rows of ${file} cannot be matched to the model and its context`);
-    const missing = wanted.filter((n) => !table.hasHeader || !table.columns.includes(n));
+    const missing = [...names, ...contextNames].filter((n) => !table.hasHeader || !table.columns.includes(n));
     if (missing.length > 0) {
       throw new Error(`${file} lacks the column${missing.length > 1 ? "s" : ""} ${missing.join(", ")}: the model in ${runDir} scores ${names.join(", ")} given ${contextNames.join(", ")} (found by header name)`);
     }
