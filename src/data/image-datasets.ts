@@ -33,6 +33,9 @@ const fs = () => node.fs("loading an image dataset");
 const os = () => node.os("loading an image dataset");
 const path = () => node.path("loading an image dataset");
 
+/** The environment variables to read: the option, else the process's (none outside Node). */
+const environment = (options: Pick<ImageDatasetOptions, "env">): Record<string, string | undefined> => options.env ?? (isNode ? process.env : {});
+
 export type ImageDatasetName = "fashion-mnist" | "mnist";
 export type ImageSplit = "train" | "test";
 export const IMAGE_DATASET_NAMES: readonly ImageDatasetName[] = ["fashion-mnist", "mnist"];
@@ -208,7 +211,7 @@ export class DatasetNotFoundError extends Error {
 
 /** `$XDG_CACHE_HOME/clayflow/<name>` (an absolute XDG_CACHE_HOME only, per the XDG spec), else `~/.cache/clayflow/<name>`. */
 export function userCacheDir(name: ImageDatasetName, options: Pick<ImageDatasetOptions, "env" | "homeDir"> = {}): string {
-  const env = options.env ?? (isNode ? process.env : {});
+  const env = environment(options);
   const xdg = env.XDG_CACHE_HOME;
   const base = xdg && path().isAbsolute(xdg) ? xdg : path().join(options.homeDir ?? os().homedir(), ".cache");
   return path().join(base, "clayflow", name);
@@ -217,7 +220,7 @@ export function userCacheDir(name: ImageDatasetName, options: Pick<ImageDatasetO
 /** The folders searched, in order (steps 1-4 of the module comment). */
 export function imageDatasetSearchPlaces(name: ImageDatasetName, options: ImageDatasetOptions = {}): SearchPlace[] {
   checkName(name);
-  const env = options.env ?? (isNode ? process.env : {});
+  const env = environment(options);
   const places: SearchPlace[] = [];
   const both = (dir: string, origin: string) => {
     places.push({ dir: path().join(dir, name), origin }, { dir, origin });
@@ -246,7 +249,7 @@ export function locateImageDataset(
   const spec = IMAGE_DATASETS[name].files[split];
   const looked: string[] = [];
   if (!options.dataDir) looked.push("dataDir option: not given");
-  const env = options.env ?? (isNode ? process.env : {});
+  const env = environment(options);
   for (const place of imageDatasetSearchPlaces(name, options)) {
     if (place.origin === "user cache" && !env[DATA_DIR_ENV]) looked.push(`${DATA_DIR_ENV}: not set`);
     const where = `${place.dir} (${place.origin})`;

@@ -285,9 +285,9 @@ function contextColumnsOption(raw: unknown): string[] {
   return names;
 }
 
-/** Counts and the rate, as given or defaulted, for vector and image runs alike. */
-function checkCounts(o: ParsedOptions): void {
-  for (const k of ["steps", "batch-size", "samples", "eval-every", "checkpoint-every"] as const) {
+/** Counts and the rate, as given or defaulted, for vector and image runs alike (`--samples`: toy data only). */
+function checkCounts(o: ParsedOptions, image = false): void {
+  for (const k of ["steps", "batch-size", ...(image ? [] : ["samples"]), "eval-every", "checkpoint-every"]) {
     if ((o[k] as number) < 1) throw new UsageError(`--${k} must be at least 1`);
   }
   if (!((o.lr as number) > 0)) throw new UsageError("--lr must be positive");
@@ -324,7 +324,7 @@ export function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
   }
   if (!o.out) throw new UsageError("--out DIR is required: where the run is saved");
   if (o["context-columns"] !== undefined) throw new UsageError("--context-columns names columns of a CSV file; image models condition with --conditional or --context");
-  checkCounts(o);
+  checkCounts(o, true);
   const context = imageContextOption(o);
   const hidden = o.hidden === undefined ? IMAGE_TRAIN_DEFAULTS.hidden : Number(o.hidden);
   if (!(Number.isInteger(hidden) && hidden > 0)) throw new UsageError(`--hidden for image models is one channel count, e.g. 64; got "${o.hidden}"`);
