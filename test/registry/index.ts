@@ -5,6 +5,7 @@ import { couplingEntries } from "./coupling.js";
 import { autoregressiveEntries } from "./autoregressive.js";
 import { layerEntries } from "./layers.js";
 import { imageEntries } from "./image.js";
+import { splineEntries } from "./spline.js";
 
-export const registry: RegistryEntry[] = [...basicEntries, ...couplingEntries, ...autoregressiveEntries, ...layerEntries, ...imageEntries];
+export const registry: RegistryEntry[] = [...basicEntries, ...couplingEntries, ...autoregressiveEntries, ...layerEntries, ...imageEntries, ...splineEntries];
 export type { RegistryEntry };
