@@ -33,6 +33,9 @@ export {
   type MaskedAutoregressiveParams,
 } from "./bijectors/masked-autoregressive.js";
 export { inverseAutoregressive, type InverseAutoregressiveOptions } from "./bijectors/inverse-autoregressive.js";
+export { rationalQuadraticSpline, resolveSplineOptions, splineParamCount, type SplineOptions, type ResolvedSplineOptions } from "./bijectors/rational-quadratic.js";
+export { splineCoupling, type SplineCouplingOptions, type SplineCouplingParams } from "./bijectors/spline-coupling.js";
+export { splineAutoregressive, type SplineAutoregressiveOptions, type SplineAutoregressiveParams } from "./bijectors/spline-autoregressive.js";
 export { squeeze } from "./bijectors/squeeze.js";
 export { scaledLogit } from "./bijectors/scaled-logit.js";
 export {
@@ -80,8 +83,11 @@ export {
   realNVP,
   maf,
   iaf,
+  nsf,
+  nsfAR,
   VECTOR_MODELS,
   type VectorFlowConfig,
+  type ResolvedVectorFlowConfig,
   type VectorModel,
   type BaseConfig,
 } from "./models/vector.js";

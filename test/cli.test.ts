@@ -65,6 +65,36 @@ describe("clayflow train / sample / score", () => {
     assert.match(d.stdout, /verdict: healthy/);
   });
 
+  it("trains, resumes, samples and scores the spline flows, which keep their spline options", async () => {
+    for (const model of ["nsf", "nsf-ar"]) {
+      const out = join(tmp, model);
+      const r = await clayflow("train", "--model", model, "--data", "8gaussians", "--out", out, "--steps", "60", "--bins", "4", "--tail-bound", "4", ...SMALL);
+      assert.equal(r.code, 0, r.stderr);
+      const config = JSON.parse(readFileSync(join(out, "config.json"), "utf8"));
+      assert.equal(config.model.model, model);
+      assert.equal(config.model.bins, 4);
+      assert.equal(config.model.tailBound, 4);
+      const resumed = await clayflow("train", "--resume", out, "--steps", "80");
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.equal(JSON.parse(readFileSync(join(out, "config.json"), "utf8")).training.progress.step, 80);
+      const samples = join(tmp, `${model}.csv`);
+      const s = await clayflow("sample", "--run", out, "-n", "40", "--out", samples);
+      assert.equal(s.code, 0, s.stderr);
+      const sc = await clayflow("score", "--run", out, "--data", samples, "--out", join(tmp, `${model}-scores.csv`));
+      assert.equal(sc.code, 0, sc.stderr);
+      const scored = readFileSync(join(tmp, `${model}-scores.csv`), "utf8").trim().split("\n").slice(1);
+      assert.equal(scored.length, 40);
+      assert.ok(scored.every((l) => Number.isFinite(Number(l.split(",")[2]))));
+    }
+    const bad = await clayflow("train", "--model", "realnvp", "--data", "moons", "--out", join(tmp, "nobins"), "--bins", "8");
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--bins and --tail-bound shape the splines of --model nsf or nsf-ar; realnvp has none/);
+    assert.ok(!existsSync(join(tmp, "nobins")));
+    const changed = await clayflow("train", "--resume", join(tmp, "nsf"), "--steps", "90", "--bins", "6");
+    assert.equal(changed.code, 2);
+    assert.match(changed.stderr, /--bins cannot change when resuming/);
+  });
+
   it("a run killed mid-training resumes and ends where the uninterrupted run ends", async () => {
     const whole = join(tmp, "whole");
     const args = ["--data", "8gaussians", "--steps", "240", "--checkpoint-every", "40", "--schedule", "constant", ...SMALL];

@@ -22,6 +22,8 @@ const MODELS: VectorFlowConfig[] = [
   { model: "maf", dim: 2, layers: 3, hidden: [16] },
   { model: "iaf", dim: 2, layers: 3, hidden: [16] },
   { model: "maf", dim: 2, layers: 2, hidden: [16], base: { kind: "mixture", components: 3 } },
+  { model: "nsf", dim: 2, layers: 3, hidden: [16], bins: 4, tailBound: 3 },
+  { model: "nsf-ar", dim: 2, layers: 2, hidden: [16], bins: 5, tailBound: 2.5 },
 ];
 
 const label = (c: VectorFlowConfig) => `${c.model}${c.contextDim ? ` | context ${c.contextDim}` : ""}${c.norm ? ` + ${c.norm}` : ""}${c.base ? ` on ${c.base.kind}` : ""}`;
@@ -134,5 +136,9 @@ describe("flow configs", () => {
     assert.throws(() => buildFlow({ model: "realnvp", dim: 1 }), /dim >= 2/);
     assert.throws(() => buildFlow({ model: "maf", dim: 2, hidden: [] }), /hidden/);
     assert.throws(() => buildFlow({ model: "maf", dim: 0 }), /dim must be a positive integer/);
+    assert.throws(() => buildFlow({ model: "nsf", dim: 1 }), /dim >= 2.*nsf-ar/);
+    assert.throws(() => buildFlow({ model: "nsf", dim: 2, bins: 1 }), /bins must be an integer from 2/);
+    assert.throws(() => buildFlow({ model: "nsf-ar", dim: 2, tailBound: 0 }), /tailBound must be a positive/);
+    assert.throws(() => buildFlow({ model: "realnvp", dim: 2, bins: 8 }), /bins and tailBound are options of the spline models/);
   });
 });

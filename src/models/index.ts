@@ -3,11 +3,11 @@
  * A checkpoint's config.json holds the resolved config, and this rebuilds it.
  */
 import type { Flow } from "../distributions/flow.js";
-import { buildVectorFlow, resolveVectorConfig, type VectorFlowConfig } from "./vector.js";
+import { buildVectorFlow, resolveVectorConfig, type ResolvedVectorFlowConfig, type VectorFlowConfig } from "./vector.js";
 import { buildImageFlow, imageContextDim, isImageConfig, resolveImageConfig, type ImageFlowConfig, type ResolvedImageFlowConfig } from "./image.js";
 
 export type FlowConfig = VectorFlowConfig | ImageFlowConfig;
-export type ResolvedFlowConfig = Required<VectorFlowConfig> | ResolvedImageFlowConfig;
+export type ResolvedFlowConfig = ResolvedVectorFlowConfig | ResolvedImageFlowConfig;
 
 export function resolveFlowConfig(config: FlowConfig): ResolvedFlowConfig {
   return isImageConfig(config) ? resolveImageConfig(config) : resolveVectorConfig(config as VectorFlowConfig);
@@ -19,10 +19,10 @@ export function buildFlow(config: FlowConfig): Flow<any, any> {
 
 /** Number of values in one event (the data's dimension). */
 export function configDim(config: ResolvedFlowConfig): number {
-  return isImageConfig(config) ? config.shape.reduce((a, d) => a * d, 1) : (config as Required<VectorFlowConfig>).dim;
+  return isImageConfig(config) ? config.shape.reduce((a, d) => a * d, 1) : (config as ResolvedVectorFlowConfig).dim;
 }
 
 /** Context width: a vector model's contextDim; an image model's classes or context image size. */
 export function configContextDim(config: ResolvedFlowConfig): number {
-  return isImageConfig(config) ? imageContextDim(config) : (config as Required<VectorFlowConfig>).contextDim;
+  return isImageConfig(config) ? imageContextDim(config) : (config as ResolvedVectorFlowConfig).contextDim;
 }

@@ -4,6 +4,7 @@
  *
  *   buildFlow({ model: "realnvp", dim: 2, layers: 8, hidden: [64, 64] })
  *   buildFlow({ model: "maf", dim: 32, layers: 5, hidden: [256, 256], contextDim: 10 })
+ *   buildFlow({ model: "nsf", dim: 6, bins: 8, tailBound: 5 })      (neural spline flow)
  */
 import type { Bijector } from "../core/types.js";
 import { assertPositiveInt } from "../core/checks.js";
@@ -14,6 +15,9 @@ import { affineCoupling } from "../bijectors/affine-coupling.js";
 import { alternatingMask, halfMask } from "../bijectors/masks.js";
 import { maskedAutoregressive } from "../bijectors/masked-autoregressive.js";
 import { inverseAutoregressive } from "../bijectors/inverse-autoregressive.js";
+import { splineCoupling } from "../bijectors/spline-coupling.js";
+import { splineAutoregressive } from "../bijectors/spline-autoregressive.js";
+import { resolveSplineOptions } from "../bijectors/rational-quadratic.js";
 import { actNorm } from "../bijectors/actnorm.js";
 import { batchNorm } from "../bijectors/batch-norm.js";
 import { standardNormal } from "../distributions/standard-normal.js";
@@ -22,7 +26,7 @@ import { gaussianMixture } from "../distributions/mixture.js";
 import type { Distribution } from "../distributions/types.js";
 import { Flow } from "../distributions/flow.js";
 
-export const VECTOR_MODELS = ["nice", "realnvp", "maf", "iaf"] as const;
+export const VECTOR_MODELS = ["nice", "realnvp", "maf", "iaf", "nsf", "nsf-ar"] as const;
 export type VectorModel = (typeof VECTOR_MODELS)[number];
 
 export type BaseConfig =
@@ -47,24 +51,38 @@ export interface VectorFlowConfig {
   base?: BaseConfig;
   /** Seed for the random parts of the architecture (orders), not the weights. */
   seed?: number;
+  /** Spline models (nsf, nsf-ar): bins per spline; default 8. */
+  bins?: number;
+  /** Spline models: the splines cover [-tailBound, tailBound], the identity outside; default 5. */
+  tailBound?: number;
 }
+
+/** Fields only the spline models have; a resolved config of another model leaves them out. */
+type SplineFields = "bins" | "tailBound";
+
+/** A config with every default filled in (what a checkpoint stores). */
+export type ResolvedVectorFlowConfig = Required<Omit<VectorFlowConfig, SplineFields>> & Pick<VectorFlowConfig, SplineFields>;
+
+const isSplineModel = (model: VectorModel) => model === "nsf" || model === "nsf-ar";
 
 const DEFAULTS: Record<VectorModel, Required<Pick<VectorFlowConfig, "layers" | "hidden" | "norm">>> = {
   nice: { layers: 4, hidden: [64, 64], norm: "none" },
   realnvp: { layers: 8, hidden: [64, 64], norm: "actnorm" },
   maf: { layers: 5, hidden: [64, 64], norm: "none" },
   iaf: { layers: 5, hidden: [64, 64], norm: "none" },
+  nsf: { layers: 6, hidden: [64, 64], norm: "none" },
+  "nsf-ar": { layers: 5, hidden: [64, 64], norm: "none" },
 };
 
 /** The config with every default filled in (what a checkpoint stores). */
-export function resolveVectorConfig(config: VectorFlowConfig): Required<VectorFlowConfig> {
+export function resolveVectorConfig(config: VectorFlowConfig): ResolvedVectorFlowConfig {
   const where = "flow config";
   if (!config || typeof config !== "object") throw new Error(`${where}: expected an object`);
   if (!VECTOR_MODELS.includes(config.model)) {
     throw new Error(`${where}: unknown model "${config.model}"; expected one of ${VECTOR_MODELS.join(", ")}`);
   }
   const d = DEFAULTS[config.model];
-  const full: Required<VectorFlowConfig> = {
+  const full: ResolvedVectorFlowConfig = {
     model: config.model,
     dim: config.dim,
     layers: config.layers ?? d.layers,
@@ -75,6 +93,13 @@ export function resolveVectorConfig(config: VectorFlowConfig): Required<VectorFl
     base: config.base ?? { kind: "standardNormal" },
     seed: config.seed ?? 0,
   };
+  if (isSplineModel(full.model)) {
+    const spline = resolveSplineOptions(where, { bins: config.bins, tailBound: config.tailBound });
+    full.bins = spline.bins;
+    full.tailBound = spline.tailBound;
+  } else if (config.bins !== undefined || config.tailBound !== undefined) {
+    throw new Error(`${where}: bins and tailBound are options of the spline models (nsf, nsf-ar), not of ${full.model}`);
+  }
   assertPositiveInt(where, "dim", full.dim);
   assertPositiveInt(where, "layers", full.layers);
   if (!Array.isArray(full.hidden) || full.hidden.length === 0) {
@@ -84,8 +109,8 @@ export function resolveVectorConfig(config: VectorFlowConfig): Required<VectorFl
   if (!Number.isInteger(full.contextDim) || full.contextDim < 0) {
     throw new Error(`${where}: contextDim must be a non-negative integer`);
   }
-  if ((full.model === "nice" || full.model === "realnvp") && full.dim < 2) {
-    throw new Error(`${where}: coupling flows need dim >= 2 (got ${full.dim}); use maf for 1-D data`);
+  if ((full.model === "nice" || full.model === "realnvp" || full.model === "nsf") && full.dim < 2) {
+    throw new Error(`${where}: coupling flows need dim >= 2 (got ${full.dim}); use maf or nsf-ar for 1-D data`);
   }
   return full;
 }
@@ -110,25 +135,29 @@ function buildBase(base: BaseConfig, dim: number): Distribution<any> {
   }
 }
 
-function buildBijector(c: Required<VectorFlowConfig>): Bijector<any> {
+function buildBijector(c: ResolvedVectorFlowConfig): Bijector<any> {
   const { dim, hidden, contextDim, activation } = c;
   const layers: Bijector[] = [];
   for (let i = 0; i < c.layers; i++) {
     switch (c.model) {
       case "nice":
-      case "realnvp": {
+      case "realnvp":
+      case "nsf": {
         // Alternate which half is transformed; for odd dims interleave parities too.
         const mask = dim === 2 || i % 4 < 2 ? halfMask(dim, i % 2 === 1) : alternatingMask(dim, (i % 2) as 0 | 1);
         const opts = { dim, mask, hidden, contextDim, activation };
-        layers.push(c.model === "nice" ? additiveCoupling(opts) : affineCoupling(opts));
+        if (c.model === "nsf") layers.push(splineCoupling({ ...opts, bins: c.bins, tailBound: c.tailBound }));
+        else layers.push(c.model === "nice" ? additiveCoupling(opts) : affineCoupling(opts));
         break;
       }
       case "maf":
-      case "iaf": {
+      case "iaf":
+      case "nsf-ar": {
         // Alternate natural and reversed orders so every coordinate conditions on every other.
         const order = i % 2 === 0 ? "natural" : "reversed";
         const opts = { dim, hidden, contextDim, activation: activation === "gelu" ? "relu" : activation, order } as const;
-        layers.push(c.model === "maf" ? maskedAutoregressive(opts) : inverseAutoregressive(opts));
+        if (c.model === "nsf-ar") layers.push(splineAutoregressive({ ...opts, bins: c.bins, tailBound: c.tailBound }));
+        else layers.push(c.model === "maf" ? maskedAutoregressive(opts) : inverseAutoregressive(opts));
         break;
       }
     }
@@ -149,3 +178,7 @@ export const nice = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ..
 export const realNVP = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "realnvp" });
 export const maf = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "maf" });
 export const iaf = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "iaf" });
+/** Neural spline flow, coupling form (NSF-C): rational-quadratic spline couplings. */
+export const nsf = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "nsf" });
+/** Neural spline flow, autoregressive form (NSF-AR): a MAF with spline transformers. */
+export const nsfAR = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "nsf-ar" });

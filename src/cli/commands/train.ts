@@ -39,6 +39,9 @@ export interface TrainSettings {
   lr: number;
   layers?: number;
   hidden?: number[];
+  /** Spline models (nsf, nsf-ar): bins per spline and the half-width of the interval the splines cover. */
+  bins?: number;
+  tailBound?: number;
   samples: number;
   seed: number;
   evalEvery: number;
@@ -130,7 +133,10 @@ export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<T
   await startEngine(s.threads ? { threads: s.threads } : {});
   const data = loadDataSource(s.data, { samples: s.samples, seed: s.seed, contextColumns: s.contextColumns });
   const contextDim = data.contextColumns.length;
-  const config: VectorFlowConfig = { model: s.model, dim: data.dim, layers: s.layers, hidden: s.hidden, seed: s.seed, ...(contextDim ? { contextDim } : {}) };
+  const config: VectorFlowConfig = {
+    model: s.model, dim: data.dim, layers: s.layers, hidden: s.hidden, seed: s.seed, bins: s.bins, tailBound: s.tailBound,
+    ...(contextDim ? { contextDim } : {}),
+  };
   const flow = buildFlow(config);
   // ActNorm's data-dependent initialisation sees a representative batch.
   const initRows = Math.min(data.train.rows, 1024);
@@ -227,6 +233,8 @@ async function resumeSettings(dir: string, o: ParsedOptions): Promise<[TrainSett
     lr: resumedLr(o, t.optimizer?.lr),
     layers: m.layers,
     hidden: m.hidden,
+    bins: m.bins,
+    tailBound: m.tailBound,
     samples: run.config.data.rows ?? 20000,
     seed: t.seed ?? 0,
     evalEvery: t.evalEvery ?? 250,
@@ -238,7 +246,7 @@ async function resumeSettings(dir: string, o: ParsedOptions): Promise<[TrainSett
     threads: o.threads as number | undefined,
     plots: !o["no-plots"],
   };
-  for (const name of ["model", "data", "context-columns", "out", "batch-size", "schedule", "layers", "hidden", "samples", "seed", "eval-every", "checkpoint-every", "clip-norm", "patience"]) {
+  for (const name of ["model", "data", "context-columns", "out", "batch-size", "schedule", "layers", "hidden", "bins", "tail-bound", "samples", "seed", "eval-every", "checkpoint-every", "clip-norm", "patience"]) {
     if (wasGiven(o, name)) throw new UsageError(`--${name} cannot change when resuming: the run keeps its own settings (only --steps, --lr, --threads, --keep-every and --no-plots apply)`);
   }
   return [s, run.state];
@@ -264,6 +272,7 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
     lr: o.lr as number,
     layers: o.layers as number | undefined,
     hidden: parseHidden(o.hidden as string | undefined),
+    ...splineOptions(model as VectorModel, o),
     samples: o.samples as number,
     seed: o.seed as number,
     evalEvery: o["eval-every"] as number,
@@ -275,6 +284,18 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
     threads: o.threads as number | undefined,
     plots: !o["no-plots"],
   };
+}
+
+/** --bins and --tail-bound, which only the spline models have. */
+function splineOptions(model: VectorModel, o: ParsedOptions): Pick<TrainSettings, "bins" | "tailBound"> {
+  const bins = o.bins as number | undefined;
+  const tailBound = o["tail-bound"] as number | undefined;
+  if (model !== "nsf" && model !== "nsf-ar" && (bins !== undefined || tailBound !== undefined)) {
+    throw new UsageError(`--bins and --tail-bound shape the splines of --model nsf or nsf-ar; ${model} has none`);
+  }
+  if (bins !== undefined && !(bins >= 2 && bins <= 256)) throw new UsageError(`--bins must be from 2 to 256, got ${bins}`);
+  if (tailBound !== undefined && !(tailBound > 0 && Number.isFinite(tailBound))) throw new UsageError(`--tail-bound must be positive, got ${tailBound}`);
+  return { bins, tailBound };
 }
 
 /** --context-columns A,B: names of CSV columns (none when absent). */
@@ -324,6 +345,7 @@ export function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
   }
   if (!o.out) throw new UsageError("--out DIR is required: where the run is saved");
   if (o["context-columns"] !== undefined) throw new UsageError("--context-columns names columns of a CSV file; image models condition with --conditional or --context");
+  if (o.bins !== undefined || o["tail-bound"] !== undefined) throw new UsageError("--bins and --tail-bound shape the splines of --model nsf or nsf-ar, which model vectors, not images");
   checkCounts(o, true);
   const context = imageContextOption(o);
   const hidden = o.hidden === undefined ? IMAGE_TRAIN_DEFAULTS.hidden : Number(o.hidden);
@@ -419,6 +441,8 @@ export const train: Command = {
       schedule: { type: "string", help: "learning-rate schedule after the warm-up: constant, or cosine (decays to 2% of --lr at the last step)", default: "cosine" },
       "clip-norm": { type: "number", help: "clip gradients to this global norm" },
       layers: { type: "int", help: "coupling / autoregressive layers (default per model)" },
+      bins: { type: "int", help: "nsf, nsf-ar: bins of each rational-quadratic spline (default 8)" },
+      "tail-bound": { type: "number", help: "nsf, nsf-ar: the splines cover [-B, B] (data standardised for CSV), the identity outside (default 5)", value: "B" },
       hidden: { type: "string", help: `hidden widths of each conditioner, e.g. 64,64 (image models: one channel count, default ${IMAGE_TRAIN_DEFAULTS.hidden})`, value: "W,W" },
       samples: { type: "int", help: "training rows drawn from a toy density", default: 20000 },
       seed: { type: "int", help: "seed for initialisation, batches and toy data", default: 0 },
@@ -432,6 +456,7 @@ export const train: Command = {
     examples: [
       "clayflow train --data 8gaussians --out runs/8g",
       "clayflow train --model maf --data table.csv --out runs/table --steps 20000",
+      "clayflow train --model nsf --data checkerboard --out runs/cb --bins 16",
       "clayflow train --model maf --data table.csv --context-columns age,income --out runs/given",
       "clayflow train --resume runs/8g",
       "clayflow train --model glow --data fashion-mnist --out runs/fashion --steps 20000",
