@@ -7,6 +7,7 @@
 import "../engine/preload.js";
 import { UsageError, helpText, parseArgs } from "./args.js";
 import { COMMANDS } from "./commands/index.js";
+import { explainEngineError } from "./engine-errors.js";
 
 function mainHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
@@ -44,7 +45,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     const e = err instanceof Error ? err : new Error(String(err));
-    process.stderr.write(`clayflow: ${e.message}\n`);
+    process.stderr.write(`clayflow: ${explainEngineError(e.message) ?? e.message}\n`);
     if (verbose) process.stderr.write(`${e.stack}\n`);
     else if (!(e instanceof UsageError)) process.stderr.write("(run with --verbose for details)\n");
     process.exitCode = e instanceof UsageError ? 2 : 1;

@@ -7,13 +7,9 @@
 import { makeRng } from "../core/prng.js";
 import type { Flow, FlowParams } from "../distributions/flow.js";
 import { logProbRows } from "./log-prob-rows.js";
+import { IMAGE_CHUNK } from "./chunk-rows.js";
 
-/**
- * Images per evaluation or sampling call. jax-js keeps every intermediate of a
- * jitted program alive (a Glow forward on 64 images peaks near 2 GB) and all of
- * wasm shares one 4 GiB memory, possibly with a training step.
- */
-export const IMAGE_CHUNK = 16;
+export { IMAGE_CHUNK } from "./chunk-rows.js";
 
 /** Bits per dimension of the discrete pixels from the NLL (nats) of x = (pixel + u) / 256. */
 export const nllBitsPerDim = (nll: number, dims: number) => (nll / dims + Math.log(256)) / Math.LN2;

@@ -4,11 +4,12 @@
  */
 import { numpy as np, tree, jit, type Array } from "@jax-js/jax";
 import type { Flow, FlowParams } from "../distributions/flow.js";
+import { defaultChunkRows } from "./chunk-rows.js";
 
 export interface RowsOptions {
   /** Context rows aligned with x, [rows, contextDim] row-major. */
   cond?: Float32Array;
-  /** Rows per chunk. Default 2048. */
+  /** Rows per chunk. Default 2048 rows of a vector flow, 16 images of an image flow (chunk-rows.ts). */
   batch?: number;
 }
 
@@ -34,7 +35,7 @@ export async function logProbRows(
   if (flow.contextDim > 0 && (!cond || cond.length !== rows * flow.contextDim)) {
     throw new Error(`logProbRows: this flow needs a context of ${flow.contextDim} values per row`);
   }
-  const batch = Math.max(1, Math.min(options.batch ?? 2048, rows));
+  const batch = Math.max(1, Math.min(options.batch ?? defaultChunkRows(flow, 2048), rows));
   const logProb = jit((p: FlowParams<any, any>, xb: Array, cb?: Array) => flow.logProb(p, xb, cb));
   const out = new Float64Array(rows);
   try {

@@ -12,6 +12,7 @@
  */
 import { jit, numpy as np, random, tree, type Array } from "@jax-js/jax";
 import type { Flow, FlowParams } from "../distributions/flow.js";
+import { defaultChunkRows } from "./chunk-rows.js";
 
 export interface SampleRowsOptions {
   /** Default 0. */
@@ -20,7 +21,7 @@ export interface SampleRowsOptions {
   temperature?: number;
   /** Conditional flows: one context row per sample, [n, contextDim] row-major. */
   cond?: Float32Array;
-  /** Rows per chunk (one compiled shape; the last chunk is padded); default 1024. */
+  /** Rows per chunk (one compiled shape; the last chunk is padded); default 1024 rows of a vector flow, 16 images of an image flow. */
   batch?: number;
 }
 
@@ -33,7 +34,7 @@ export async function sampleRows(flow: Flow<any, any>, params: FlowParams<any, a
     throw new Error(`sampleRows: this flow is conditional: pass ${n} context rows of ${k} values (${n * k} values), got ${cond?.length ?? 0}`);
   }
   const width = flow.eventShape.reduce((a, d) => a * d, 1);
-  const batch = Math.max(1, Math.min(options.batch ?? 1024, n));
+  const batch = Math.max(1, Math.min(options.batch ?? defaultChunkRows(flow, 1024), n));
   const temperature = options.temperature ?? 1;
   const sampler = acquireSampler(flow, batch, temperature);
   const keys = [...random.split(random.key(options.seed ?? 0), Math.ceil(n / batch))];
