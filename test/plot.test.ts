@@ -71,6 +71,10 @@ test("plots: sizes, marks in the right colours, errors", () => {
   assert.deepEqual(px(hm, 60, 30), viridis(1));
   assert.deepEqual(px(hm, 60, 115), viridis(0));
   assert.throws(() => heatMap([1, 2, 3], 2, 2), /3 values for a 2x2 grid/);
+  // Colour limits clip: below vmin is the lowest colour, above vmax the highest (a log-density floor).
+  const clipped = heatMap([-50, -50, 5, 5], 2, 2, { width: 200, height: 160, vmin: -10, vmax: 0, barLabel: "log p" });
+  assert.deepEqual(px(clipped, 60, 30), viridis(1));
+  assert.deepEqual(px(clipped, 60, 115), viridis(0));
 
   const grid = imageGrid(new Float32Array([0, 1, 0.5, NaN, 2, -1, 0, 0]), 2, 2, 2, { scale: 1, pad: 1 });
   assert.equal(grid.width, 2 * 3 + 1);
@@ -106,4 +110,20 @@ test("plots: an example figure written as a PNG of the right size", async () => 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("the density figure: data, log-density clipped 10 nats below its peak, and samples side by side", async () => {
+  const { buildFlow } = await import("../src/models/index.js");
+  const { densityFigure, LOG_DENSITY_RANGE } = await import("../src/io/flow-plots.js");
+  const { random, tree } = await import("@jax-js/jax");
+  const flow = buildFlow({ model: "realnvp", dim: 2, layers: 2, hidden: [4] }); // starts as the identity: a standard normal
+  const params = flow.init(random.key(0));
+  // Data spread to +-6: the corners of the window lie far more than 10 nats below the peak.
+  const data = Float32Array.from({ length: 400 }, (_, i) => ((i * 37) % 97) / 8 - 6);
+  const two = await densityFigure(flow, params, data, { resolution: 40 });
+  const three = await densityFigure(flow, params, data, { resolution: 40, samples: data });
+  tree.dispose(params);
+  assert.equal(LOG_DENSITY_RANGE, 10);
+  assert.equal(two.width, 2 * 380 + 8);
+  assert.equal(three.width, 3 * 380 + 16);
 });

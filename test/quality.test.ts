@@ -1,5 +1,5 @@
 /**
- * A short real training run, judged by numbers that come from the data: the
+ * Short real training runs (RealNVP, and the neural spline flow), judged by numbers that come from the data: the
  * test NLL must sit above the density's entropy (minus sampling error; below it
  * would mean a wrong log-determinant) and well below the best single Gaussian.
  * The full-length figures are in docs/QUALITY.md (npm run quality).
@@ -53,5 +53,24 @@ describe("quality on 8 gaussians (short run)", () => {
     const baseline = gaussianBaseline(train, test);
     assert.ok(nll >= ENTROPY_8GAUSSIANS - 4 * se, `NLL ${nll} is below the entropy ${ENTROPY_8GAUSSIANS}: the density is not normalised`);
     assert.ok(nll <= baseline - 0.75, `NLL ${nll} is not well below the best Gaussian's ${baseline}`);
+  });
+});
+
+describe("quality of the neural spline flow on 8 gaussians (short run)", () => {
+  it("comes within 0.1 nats of the entropy in 1,000 steps, and not below it", async () => {
+    const train = sampleToy2d("8gaussians", 20000, 0);
+    const test = sampleToy2d("8gaussians", 20000, 2);
+    const flow = buildFlow({ model: "nsf", dim: 2 });
+    const result = await fit(flow, flow.init(random.key(0)), { x: train, rows: 20000 }, {
+      steps: 1000,
+      optimizer: { kind: "adam", lr: { kind: "cosine", lr: 3e-3, warmupSteps: 100, totalSteps: 1000, finalFraction: 0.02 } },
+    });
+    tree.dispose(result.params);
+    const logp = await logProbRows(flow, result.bestParams, test);
+    tree.dispose(result.bestParams);
+    const nll = -logp.reduce((a, b) => a + b, 0) / logp.length;
+    const se = Math.sqrt(logp.reduce((a, b) => a + (b + nll) ** 2, 0) / logp.length) / Math.sqrt(logp.length);
+    assert.ok(nll >= ENTROPY_8GAUSSIANS - 4 * se, `NLL ${nll} is below the entropy ${ENTROPY_8GAUSSIANS}: the density is not normalised`);
+    assert.ok(nll - ENTROPY_8GAUSSIANS <= 0.1, `NLL ${nll} is ${nll - ENTROPY_8GAUSSIANS} nats above the entropy after 1,000 steps`);
   });
 });

@@ -1,6 +1,6 @@
 /**
- * Pictures of a 2-D flow: its density as a heat map beside the data, its
- * samples as a scatter plot, and the training curves.
+ * Pictures of a 2-D flow: the data, its log-density as a heat map and its samples side
+ * by side, its samples alone, and the training curves.
  */
 import type { Flow, FlowParams } from "../distributions/flow.js";
 import { logProbRows } from "../eval/log-prob-rows.js";
@@ -24,12 +24,20 @@ export function window2d(points: Float32Array): [number, number, number, number]
   return [cx - half, cx + half, cy - half, cy + half];
 }
 
-/** The learned density (heat map of p(x)) beside a scatter of the data. */
+/** How far below its peak the log-density map goes (nats): e^-10 of the peak is "empty". */
+export const LOG_DENSITY_RANGE = 10;
+
+/**
+ * The data, the learned density and (when given) samples, side by side like the figures of
+ * the papers. The density is drawn as log p(x), clipped LOG_DENSITY_RANGE nats below its
+ * peak: on a linear scale every mode but the highest fades out, and the floor keeps the
+ * colour bar readable instead of running down to underflow.
+ */
 export async function densityFigure(
   flow: Flow<any, any>,
   params: FlowParams<any, any>,
   data: Float32Array,
-  { resolution = 200, title = "learned density" } = {},
+  { resolution = 200, title = "learned log-density", samples = undefined as Float32Array | undefined } = {},
 ): Promise<Canvas> {
   const extent = window2d(data);
   const [x0, x1, y0, y1] = extent;
@@ -42,12 +50,14 @@ export async function densityFigure(
     }
   }
   const logp = await logProbRows(flow, params, grid);
-  const density = logp.map((v) => Math.exp(v));
+  const peak = logp.reduce((m, v) => (Number.isFinite(v) && v > m ? v : m), -Infinity);
+  const limits = Number.isFinite(peak) ? { vmin: peak - LOG_DENSITY_RANGE, vmax: peak } : {};
   const size = { width: 380, height: 360 };
   const shown = data.subarray(0, Math.min(data.length, 2 * 5000));
   return composePanels([
     scatterPlot(shown, { ...size, title: "data", xlim: [x0, x1], ylim: [y0, y1], alpha: 0.25 }),
-    heatMap(density, resolution, resolution, { ...size, title, extent }),
+    heatMap(logp, resolution, resolution, { ...size, title, extent, ...limits, barLabel: "log p" }),
+    ...(samples ? [samplesFigure(samples.subarray(0, Math.min(samples.length, 2 * 5000)), data)] : []),
   ]);
 }
 

@@ -221,9 +221,11 @@ export function scatterPlot(points: ArrayLike<number>, o: ScatterOptions = {}): 
 export interface HeatMapOptions extends PlotOptions {
   /** Data coordinates of the grid: [xmin, xmax, ymin, ymax]. Default [0, cols, 0, rows]. */
   extent?: [number, number, number, number];
-  /** Colour limits; default the finite min and max. */
+  /** Colour limits; default the finite min and max. Values outside take the end colours. */
   vmin?: number;
   vmax?: number;
+  /** Label above the colour bar, e.g. "log p". */
+  barLabel?: string;
 }
 
 /**
@@ -261,9 +263,15 @@ export function heatMap(values: ArrayLike<number>, rows: number, cols: number, o
   const bx = f.left + f.w + 10;
   for (let j = 0; j < f.h; j++) canvas.fillRect(bx, f.top + j, 12, 1, viridis(1 - j / Math.max(1, f.h - 1)));
   canvas.strokeRect(bx - 1, f.top - 1, 14, f.h + 2, BLACK);
-  const fmt = (v: number) => formatTick(v, Math.abs(v) > 0 ? 10 ** Math.floor(Math.log10(Math.abs(v)) - 2) : 1);
-  canvas.text(bx + 16, f.top, fmt(hi), BLACK);
-  canvas.text(bx + 16, f.top + f.h - GLYPH_HEIGHT, fmt(lo), BLACK);
+  // Ticks at round values, as on the axes.
+  const bt = niceTicks(lo, hi, Math.max(3, Math.floor(f.h / 50)));
+  for (const t of bt.ticks) {
+    if (t < lo || t > hi) continue;
+    const y = Math.round(f.top + (f.h - 1) * (1 - (t - lo) / span));
+    canvas.line(bx + 12, y, bx + 15, y, BLACK);
+    canvas.text(bx + 17, Math.min(Math.max(y - 3, f.top), f.top + f.h - GLYPH_HEIGHT), formatTick(t, bt.step), BLACK);
+  }
+  if (o.barLabel) canvas.text(Math.min(bx, canvas.width - textWidth(o.barLabel) - 2), f.top - GLYPH_HEIGHT - 3, o.barLabel, BLACK);
   return canvas;
 }
 

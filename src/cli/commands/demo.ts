@@ -6,7 +6,7 @@ import { trainRun } from "./train.js";
 export const demo: Command = {
   spec: {
     name: "demo",
-    summary: "train RealNVP on the 8-gaussians density (about a minute) and write its pictures",
+    summary: "train a neural spline flow on the 8-gaussians density (about a minute) and write its pictures",
     usage: "clayflow demo [--out DIR]",
     options: {
       out: { type: "string", help: "run directory (a previous demo run there is replaced)", value: "DIR", default: "runs/demo" },
@@ -20,12 +20,12 @@ export const demo: Command = {
     const { rm } = await import("node:fs/promises");
     await rm(out, { recursive: true, force: true });
     await trainRun({
-      model: "realnvp",
+      model: "nsf",
       data: "8gaussians",
       out,
       steps: o.steps as number,
       batchSize: 256,
-      lr: 1e-3,
+      lr: 3e-3,
       samples: 20000,
       seed: 0,
       evalEvery: 250,

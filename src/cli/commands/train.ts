@@ -95,9 +95,9 @@ async function writePictures(s: TrainSettings, data: DataSource, run: Awaited<Re
   }
   // The 2-D pictures show one density; a conditional flow has one per context.
   if (data.dim === 2 && data.contextColumns.length === 0) {
-    await savePng(join(s.out, "density.png"), await densityFigure(run.flow, params, data.test.x));
     const x = run.flow.sample(tree.ref(params), random.key(s.seed + 7), 5000);
     const samples = Float32Array.from((await x.data()) as Float32Array);
+    await savePng(join(s.out, "density.png"), await densityFigure(run.flow, params, data.test.x, { samples }));
     await savePng(join(s.out, "samples.png"), samplesFigure(samples, data.test.x));
     written.push("density.png", "samples.png");
   }
