@@ -35,7 +35,9 @@ function dense(fanIn: number, fanOut: number, init: "he-uniform" | "normal" | "z
       : init === "he-uniform"
         ? tf.randomUniform([fanIn, fanOut], -Math.sqrt(6 / fanIn), Math.sqrt(6 / fanIn))
         : tf.randomNormal([fanIn, fanOut]).div(Math.sqrt(fanIn));
-  return [tf.variable(w), tf.variable(tf.zeros([fanOut]))];
+  // Hidden biases U(+-1 / sqrt(fanIn)) as in src/nn/mlp.ts and made.ts; the output layer is all zero.
+  const b = init === "zero" ? tf.zeros([fanOut]) : tf.randomUniform([fanOut], -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn));
+  return [tf.variable(w), tf.variable(b)];
 }
 
 function affineCoupling(dim: number, mask: boolean[], hidden: number[], bound: number): Layer {

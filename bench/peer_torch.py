@@ -7,11 +7,11 @@ src/bijectors/masks.ts, src/nn/mlp.ts, src/nn/made.ts, src/bijectors/masked-auto
   RealNVP: layer i passes coordinate(s) halfMask(dim, flip = i odd) through; conditioner MLP
     [pass] -> hidden (relu) -> 2 * n_transformed = [raw, t]; s = B tanh(raw / B);
     y_b = x_b exp(s) + t, log|det| = sum s. He-uniform hidden weights U(+-sqrt(6 / fan_in)),
-    zero biases, zero output layer.
+    hidden biases U(+-1 / sqrt(fan_in)), zero output layer.
   MAF: MADE with input degrees from the order (natural for even layers, reversed for odd),
     hidden degrees 1 + (k mod (D - 1)), masks m_out >= m_in (hidden), r(i) > m (output);
     outputs [batch, D, 2] = (mu, raw); s = B tanh(raw / B); z = (x - mu) exp(-s), log|det| = -sum s.
-    Hidden weights N(0, 1) / sqrt(fan_in), zero biases, zero output layer; the mask multiplies
+    Hidden weights N(0, 1) / sqrt(fan_in), biases U(+-1 / sqrt(fan_in)), zero output layer; the mask multiplies
     the weight in every forward pass. Sampling: D sequential passes per layer, layers reversed.
   Base N(0, I). Loss = mean NLL. Adam with the spec's lr, betas, eps.
   Glow (image workloads): bench/torch_glow.py, a line-by-line mirror of clayflow's image Glow; its
@@ -56,10 +56,11 @@ class MLP(torch.nn.Module):
             with torch.no_grad():
                 if i == len(widths) - 2:
                     lin.weight.zero_()
+                    lin.bias.zero_()
                 else:
                     lim = math.sqrt(6 / widths[i])  # He-uniform (relu)
                     lin.weight.uniform_(-lim, lim)
-                lin.bias.zero_()
+                    lin.bias.uniform_(-1 / math.sqrt(widths[i]), 1 / math.sqrt(widths[i]))
             self.layers.append(lin)
 
     def forward(self, h):
@@ -135,11 +136,12 @@ class MADE(torch.nn.Module):
         for l, mk in enumerate(self.masks):
             fan_in, fan_out = mk.shape
             if l == len(self.masks) - 1:
-                w = torch.zeros(fan_in, fan_out)
+                w, b = torch.zeros(fan_in, fan_out), torch.zeros(fan_out)
             else:
                 w = torch.randn(fan_in, fan_out) / math.sqrt(fan_in)
+                b = (torch.rand(fan_out) * 2 - 1) / math.sqrt(fan_in)
             self.ws.append(torch.nn.Parameter(w))
-            self.bs.append(torch.nn.Parameter(torch.zeros(fan_out)))
+            self.bs.append(torch.nn.Parameter(b))
 
     def forward(self, x):
         h = x

@@ -57,7 +57,7 @@ describe("quality on 8 gaussians (short run)", () => {
 });
 
 describe("quality of the neural spline flow on 8 gaussians (short run)", () => {
-  it("comes within 0.1 nats of the entropy in 1,000 steps, and not below it", async () => {
+  it("comes within 0.06 nats of the entropy (the demo's target) in 1,000 steps, and not below it", async () => {
     const train = sampleToy2d("8gaussians", 20000, 0);
     const test = sampleToy2d("8gaussians", 20000, 2);
     const flow = buildFlow({ model: "nsf", dim: 2 });
@@ -71,6 +71,6 @@ describe("quality of the neural spline flow on 8 gaussians (short run)", () => {
     const nll = -logp.reduce((a, b) => a + b, 0) / logp.length;
     const se = Math.sqrt(logp.reduce((a, b) => a + (b + nll) ** 2, 0) / logp.length) / Math.sqrt(logp.length);
     assert.ok(nll >= ENTROPY_8GAUSSIANS - 4 * se, `NLL ${nll} is below the entropy ${ENTROPY_8GAUSSIANS}: the density is not normalised`);
-    assert.ok(nll - ENTROPY_8GAUSSIANS <= 0.1, `NLL ${nll} is ${nll - ENTROPY_8GAUSSIANS} nats above the entropy after 1,000 steps`);
+    assert.ok(nll - ENTROPY_8GAUSSIANS <= 0.06, `NLL ${nll} is ${nll - ENTROPY_8GAUSSIANS} nats above the entropy after 1,000 steps`);
   });
 });

@@ -163,8 +163,11 @@ export function made(options: MadeOptions): Made {
           keys[l].dispose();
           return { w: np.zeros([fanIn, fanOut], { dtype }), b: np.zeros([fanOut], { dtype }) };
         }
-        const w = random.normal(keys[l], [fanIn, fanOut]).mul(1 / Math.sqrt(fanIn)).astype(dtype);
-        return { w, b: np.zeros([fanOut], { dtype }) };
+        const [kw, kb] = splitKey(keys[l], 2);
+        const w = random.normal(kw, [fanIn, fanOut]).mul(1 / Math.sqrt(fanIn)).astype(dtype);
+        // Random biases, as in nn/mlp.ts: zero ones make a ReLU network positively homogeneous.
+        const bLimit = 1 / Math.sqrt(fanIn);
+        return { w, b: random.uniform(kb, [fanOut], { minval: -bLimit, maxval: bLimit }).astype(dtype) };
       });
       return { layers };
     },

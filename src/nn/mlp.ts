@@ -77,8 +77,14 @@ export function mlp(options: MlpOptions): Mlp {
         // Keep activations at unit scale: Glorot for tanh (linear near 0), He for
         // the rectifiers (which zero half their input).
         const limit = activation === "tanh" ? Math.sqrt(6 / (fanIn + fanOut)) : Math.sqrt(6 / fanIn);
-        const w = random.uniform(keys[i], [fanIn, fanOut], { minval: -limit, maxval: limit }).astype(dtype);
-        layers.push({ w, b: np.zeros([fanOut], { dtype }) });
+        const [kw, kb] = splitKey(keys[i], 2);
+        const w = random.uniform(kw, [fanIn, fanOut], { minval: -limit, maxval: limit }).astype(dtype);
+        // Random biases, not zeros: with zero biases a ReLU network is positively homogeneous,
+        // f(a x) = a f(x), so on a 1-D input (a 2-D coupling's conditioner) every unit bends at
+        // x = 0 and the whole network is two lines until the biases learn to move the bends.
+        const bLimit = 1 / Math.sqrt(fanIn);
+        const b = random.uniform(kb, [fanOut], { minval: -bLimit, maxval: bLimit }).astype(dtype);
+        layers.push({ w, b });
       }
       return { layers };
     },
