@@ -2,7 +2,7 @@
  * Density estimation on real tables: test log-likelihood of MAF, RealNVP, NSF-C and NSF-AR
  * at equal training time, with standard errors, the way the NSF paper's table reports them.
  * The tables ship in the npm package vega-datasets (a devDependency, so this runs offline).
- * Writes docs/TABULAR.md. Run: npm run tabular  (about 20 minutes on 2 cores)
+ * Writes docs/TABULAR.md. Run: npm run tabular  (about 20 minutes on 2 cores; TABULAR_SECONDS sets the per-model budget)
  *
  * Each model is trained by `clayflow train --model M --data FILE.csv` with the defaults but
  * for a step count that fills the same time budget: a 300-step probe measures its rate.
@@ -51,7 +51,8 @@ const TABLES: Table[] = [
   },
 ];
 
-const dataDir = join(dirname(createRequire(import.meta.url).resolve("vega-datasets/package.json")), "data");
+// The package exports only its index (build/index.js); the CSVs sit in data/ beside build/.
+const dataDir = join(dirname(createRequire(import.meta.url).resolve("vega-datasets")), "..", "data");
 
 /** The chosen numeric columns of a vega-datasets CSV (no quoted fields there), dequantised, as a CSV. */
 function prepareTable(t: Table, out: string): { rows: number } {
@@ -124,7 +125,7 @@ at the rate a 300-step probe measured.
 
 ${sections.join("\n")}
 Machine: ${cpus().length} cores (${cpus()[0]?.model ?? "unknown CPU"}), Node ${process.version}, engine ${info?.device} with ${info?.threads} thread(s).
-Made by \`npm run tabular\` on ${new Date().toISOString().slice(0, 10)}.
+Made by \`${process.env.TABULAR_SECONDS ? `TABULAR_SECONDS=${BUDGET_SECONDS} ` : ""}npm run tabular\` on ${new Date().toISOString().slice(0, 10)}.
 `;
 writeFileSync(new URL("../../docs/TABULAR.md", import.meta.url), md);
 process.stdout.write(md);
