@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { trainRun, type TrainSettings } from "../src/cli/commands/train.js";
 import { engineInfo } from "../src/engine/index.js";
 import type { VectorModel } from "../src/models/vector.js";
+import { DEMO_RUN } from "../src/cli/commands/demo.js";
 
 interface Case {
   /** How a user gets this run. */
@@ -27,7 +28,7 @@ const CLI_DEFAULTS = { steps: 10000, lr: 1e-3 };
 const CASES: Case[] = [
   { command: "clayflow train --model nsf --data 8gaussians --steps 6000 --lr 3e-3", model: "nsf", data: "8gaussians", steps: 6000, lr: 3e-3, targetGap: 0.03, maxSeconds: 180 },
   { command: "clayflow train --model nsf --data checkerboard --steps 6000 --lr 3e-3", model: "nsf", data: "checkerboard", steps: 6000, lr: 3e-3, targetGap: 0.08, maxSeconds: 180 },
-  { command: "clayflow demo", model: "nsf", data: "8gaussians", steps: 3000, lr: 3e-3, targetGap: 0.06, maxSeconds: 90 },
+  { command: "clayflow demo", ...DEMO_RUN, targetGap: 0.06, maxSeconds: 90 },
   { command: "clayflow train --model nsf-ar --data checkerboard --steps 6000 --lr 3e-3", model: "nsf-ar", data: "checkerboard", steps: 6000, lr: 3e-3, targetGap: 0.08 },
   { command: "clayflow train --data 8gaussians", model: "realnvp", data: "8gaussians", ...CLI_DEFAULTS, targetGap: 0.15 },
   { command: "clayflow train --data checkerboard", model: "realnvp", data: "checkerboard", ...CLI_DEFAULTS, targetGap: 0.35 },

@@ -3,6 +3,9 @@ import { type Command } from "../args.js";
 import { checkFreshRunDir } from "../run-dir.js";
 import { trainRun } from "./train.js";
 
+/** What the demo trains; bench/quality.ts measures the same run, so the two cannot drift apart. */
+export const DEMO_RUN = { model: "nsf", data: "8gaussians", steps: 3000, lr: 3e-3 } as const;
+
 export const demo: Command = {
   spec: {
     name: "demo",
@@ -10,7 +13,7 @@ export const demo: Command = {
     usage: "clayflow demo [--out DIR]",
     options: {
       out: { type: "string", help: "run directory (a previous demo run there is replaced)", value: "DIR", default: "runs/demo" },
-      steps: { type: "int", help: "training steps", default: 3000 },
+      steps: { type: "int", help: "training steps", default: DEMO_RUN.steps },
       threads: { type: "int", help: "engine threads" },
     },
   },
@@ -20,12 +23,12 @@ export const demo: Command = {
     const { rm } = await import("node:fs/promises");
     await rm(out, { recursive: true, force: true });
     await trainRun({
-      model: "nsf",
-      data: "8gaussians",
+      model: DEMO_RUN.model,
+      data: DEMO_RUN.data,
       out,
       steps: o.steps as number,
       batchSize: 256,
-      lr: 3e-3,
+      lr: DEMO_RUN.lr,
       samples: 20000,
       seed: 0,
       evalEvery: 250,
