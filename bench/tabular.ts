@@ -115,13 +115,14 @@ ${lines.join("\n")}
 const info = engineInfo();
 const md = `# Density estimation on real tables
 
-Test log-likelihood (higher is better) of each vector flow at equal training time
+Test log-likelihood (higher is better) of each vector flow at equal training budget
 (${BUDGET_SECONDS} s each), in the data's own units (the columns are standardised for training; the
 log-determinant of that is added back), with the standard error of the mean over the test rows.
 Every model uses the defaults of \`clayflow train\` (5 MAF layers; 8 RealNVP couplings with ActNorm;
 6 NSF couplings; 5 NSF-AR layers; hidden 64-64; 8 bins on [-5, 5]; Adam 1e-3 with warm-up and
 cosine decay, batch 256) and the best validation parameters; the step count is what fills the budget
-at the rate a 300-step probe measured.
+at the rate a 300-step probe measured (compilation included, so runs end under budget; the time
+each took is in the table).
 
 ${sections.join("\n")}
 Machine: ${cpus().length} cores (${cpus()[0]?.model ?? "unknown CPU"}), Node ${process.version}, engine ${info?.device} with ${info?.threads} thread(s).
