@@ -9,6 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -81,6 +82,8 @@ cf.tree.dispose(run.bestParams);
 const logpAgain = await cf.logProbRows(run.flow, run.params, probe);
 const table = cf.parseCsv("a,b\\n1,2\\n3,4\\n");
 const refusal = (f) => { try { f(); return "no error"; } catch (e) { return e.message; } };
+const flipped = Uint8Array.from(files.weights);
+flipped[flipped.length - 4] ^= 1;
 log(JSON.stringify({
   device: engine.device,
   threads: engine.threads,
@@ -89,6 +92,9 @@ log(JSON.stringify({
   samples: [...samples],
   roundTrip: [...logpAgain].every((v, i) => v === logp[i]),
   weightsBytes: files.weights.length,
+  weights: [...files.weights],
+  weightsSha256: JSON.parse(files.config).weightsSha256,
+  flippedBit: refusal(() => cf.decodeRun({ config: files.config, weights: flipped })),
   csvRows: table.rows,
   readCsvFile: refusal(() => cf.readCsvFile("data.csv")),
   encodePng: refusal(() => cf.encodePng({ width: 1, height: 1, channels: 1, data: new Uint8Array(1) })),
@@ -115,6 +121,9 @@ test("browser entry: trains, scores, samples and round-trips a run without Node'
   assert.ok(r.samples.every(Number.isFinite));
   assert.equal(r.roundTrip, true, "the decoded run scores the rows exactly as the trained one");
   assert.ok(r.weightsBytes > 0);
+  // The checksum without node:crypto (the portable SHA-256) is the standard one, and it is checked.
+  assert.equal(r.weightsSha256, createHash("sha256").update(Uint8Array.from(r.weights)).digest("hex"));
+  assert.match(r.flippedBit, /^weights\.safetensors: its SHA-256 .* is not the one config\.json records/);
   assert.equal(r.csvRows, 2);
   assert.match(r.readCsvFile, /^readCsvFile needs Node >= 20\.16 \(it uses node:fs\)/);
   assert.match(r.encodePng, /^encodePng needs Node >= 20\.16 \(it uses node:zlib\)/);

@@ -2,6 +2,9 @@ import "./helpers/setup.js";
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, rm, readFile, writeFile, readdir, unlink } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { numpy as np, random, tree } from "@jax-js/jax";
@@ -57,12 +60,35 @@ describe("run directories", () => {
     return dir;
   }
 
-  /** Rewrite weights.safetensors through `edit` of its decoded tensors and metadata. */
-  async function editWeights(dir: string, edit: (t: Map<string, any>, m: Record<string, string>) => void) {
+  /**
+   * Rewrite weights.safetensors through `edit` of its decoded tensors and metadata; with
+   * `rehash`, config.json's checksum is updated to match (so only the edit itself is wrong).
+   */
+  async function editWeights(dir: string, edit: (t: Map<string, any>, m: Record<string, string>) => void, { rehash = false } = {}) {
     const path = join(dir, "weights.safetensors");
     const { tensors, metadata } = decodeSafetensors(await readFile(path));
     edit(tensors, metadata);
-    await writeFile(path, encodeSafetensors(tensors, metadata));
+    const bytes = encodeSafetensors(tensors, metadata);
+    await writeFile(path, bytes);
+    if (rehash) await editConfig(dir, (c) => (c.weightsSha256 = sha256(bytes)));
+  }
+
+  async function editConfig(dir: string, edit: (c: any) => void) {
+    const p = join(dir, "config.json");
+    const c = JSON.parse(await readFile(p, "utf8"));
+    edit(c);
+    await writeFile(p, JSON.stringify(c));
+  }
+
+  const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+  /** loadRun(dir) fails with one line matching `pattern`. */
+  async function refuses(dir: string, pattern: RegExp, what: string) {
+    await assert.rejects(loadRun(dir), (e: Error) => {
+      assert.match(e.message, pattern, what);
+      assert.ok(!e.message.includes("\n"), `${what}: one line`);
+      return true;
+    }, what);
   }
 
   it("round trip: the loaded flow gives identical logProb, and the state is unchanged", async () => {
@@ -194,5 +220,123 @@ describe("run directories", () => {
     assert.deepEqual(run.state.params, states[1].params);
     tree.dispose([run.params, run.bestParams!]);
     assert.deepEqual((await readdir(dir)).sort(), ["config.json", "weights.safetensors"], "no temp files left");
+  });
+
+  it("keeps the SHA-256 of the weights file in config.json and refuses a file that changed", async () => {
+    const dir = await variant("checksum", async () => {});
+    const bytes = await readFile(join(dir, "weights.safetensors"));
+    const config = JSON.parse(await readFile(join(dir, "config.json"), "utf8"));
+    assert.equal(config.weightsSha256, sha256(bytes), "the SHA-256 of the file's bytes, as any standard library computes it");
+    // One flipped bit in the last tensor value (a float's lowest mantissa bit: still finite, a different model).
+    const flipped = Uint8Array.from(bytes);
+    flipped[flipped.length - 4] ^= 1;
+    await writeFile(join(dir, "weights.safetensors"), flipped);
+    await refuses(dir, /weights\.safetensors: its SHA-256 \([0-9a-f]{12}…\) is not the one .*config\.json records .*the checkpoint is corrupt/, "flipped bit");
+    assert.throws(() => decodeRun({ config: JSON.stringify(config), weights: flipped }), /^Error: weights\.safetensors: its SHA-256 .* is not the one config\.json records/);
+    assert.throws(() => decodeRun({ config: JSON.stringify({ ...config, weightsSha256: "abc" }), weights: bytes }), /weightsSha256 must be 64 lowercase hex digits/);
+    // A run written before checksums were kept (no weightsSha256) loads as before, unverified.
+    await editConfig(dir, (c) => delete c.weightsSha256);
+    const old = await loadRun(dir);
+    assert.equal(old.config.weightsSha256, null);
+    assert.equal(old.state.step, 12);
+    tree.dispose([old.params, old.bestParams]);
+  });
+
+  it("refuses non-finite weights, naming the tensor, even when the checksum matches", async () => {
+    const leaf = "bijector.0.net.layers.0.b";
+    const cases: [string, (t: Map<string, any>) => void, RegExp][] = [
+      ["NaN in best/", (t) => void (t.get(`best/${leaf}`).data[1] = NaN), /tensor best\/bijector\.0\.net\.layers\.0\.b holds 1 non-finite value \(NaN at index 1\): the checkpoint is corrupt/],
+      ["NaN in params/", (t) => void t.get(`params/${leaf}`).data.fill(NaN), /tensor params\/bijector\.0\.net\.layers\.0\.b holds 8 non-finite values \(NaN at index 0\)/],
+      ["Infinity in the optimizer", (t) => void (t.get("optimizer/v").data[5] = Infinity), /tensor optimizer\/v holds 1 non-finite value \(Infinity at index 5\)/],
+    ];
+    for (const [what, edit, pattern] of cases) {
+      const dir = await variant(`nonfinite-${what.split(" ")[0]}-${cases.findIndex((c) => c[0] === what)}`, (d) => editWeights(d, edit, { rehash: true }));
+      await refuses(dir, pattern, what);
+    }
+  });
+
+  it("validates the training options and progress in config.json on load", async () => {
+    const cases: [string, (c: any) => void, RegExp][] = [
+      ["negative steps", (c) => (c.training.options.steps = -5), /config\.json: training\.options\.steps must be a positive integer, got -5/],
+      ["fractional batch size", (c) => (c.training.options.batchSize = 2.5), /training\.options\.batchSize must be a positive integer, got 2\.5/],
+      ["zero evalEvery", (c) => (c.training.options.evalEvery = 0), /training\.options\.evalEvery must be a positive integer, got 0/],
+      ["validFraction 1", (c) => (c.training.options.validFraction = 1), /training\.options\.validFraction must be a fraction in \[0, 1\), got 1/],
+      ["seed a string", (c) => (c.training.options.seed = "7"), /training\.options\.seed must be a finite number, got "7"/],
+      ["negative minDelta", (c) => (c.training.options.minDelta = -1), /training\.options\.minDelta must be a non-negative number, got -1/],
+      ["a typo", (c) => (c.training.options.batchsize = 32), /training\.options has unknown field "batchsize"/],
+      ["lr a string", (c) => (c.training.options.optimizer.lr = "fast"), /training\.options\.optimizer: schedule: config must be an object, got "fast"/],
+      ["negative lr", (c) => (c.training.options.optimizer.lr = -0.1), /training\.options\.optimizer: lr must be a positive number, got -0\.1/],
+      ["unknown optimizer", (c) => (c.training.options.optimizer.kind = "sgd"), /training\.options\.optimizer: optimizer: kind must be "adam" or "adamw", got "sgd"/],
+      ["bad schedule", (c) => (c.training.options.optimizer.lr = { kind: "cosine", lr: 1e-3, totalSteps: 0 }), /training\.options\.optimizer: schedule: totalSteps must be an integer greater than warmupSteps/],
+      ["options missing", (c) => delete c.training.options, /config\.json: training\.options must be an object of fit options, got undefined/],
+      ["training missing", (c) => delete c.training, /config\.json: training must be an object \{ options, progress \}/],
+      ["negative progress step", (c) => (c.training.progress.step = -1), /training\.progress\.step must be a non-negative integer, got -1/],
+    ];
+    for (const [what, edit, pattern] of cases) {
+      const dir = await variant(`options-${cases.findIndex((c) => c[0] === what)}`, (d) => editConfig(d, edit));
+      await refuses(dir, pattern, what);
+    }
+  });
+
+  const noSpace = () => Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", errno: -28, syscall: "write" });
+  /** A write function that fails with ENOSPC for `file`, as a full disk would, and writes the others. */
+  const fullDiskFor = (file: string) => async (path: string, data: string | Uint8Array) => {
+    if (path.endsWith(file)) throw noSpace();
+    await writeFile(path, data);
+  };
+
+  it("a full disk: the error names the file and says the previous checkpoint is intact", async () => {
+    const dir = join(root, "full");
+    await saveRun(dir, { flow, state: states[0], training: options });
+    const before = await readFile(join(dir, "weights.safetensors"));
+    await assert.rejects(saveRun(dir, { flow, state: states[1], training: options }, { write: fullDiskFor("weights.safetensors") }), (e: NodeJS.ErrnoException) => {
+      assert.equal(e.message, `saveRun: cannot write ${join(dir, "weights.safetensors")}: no space left on device; the previous checkpoint in ${dir} is intact`);
+      assert.equal(e.code, "ENOSPC");
+      return true;
+    });
+    assert.deepEqual(await readFile(join(dir, "weights.safetensors")), before);
+    let run = await loadRun(dir);
+    assert.equal(run.state.step, 6, "the previous checkpoint loads, checksum and all");
+    tree.dispose([run.params, run.bestParams]);
+    // The weights landed, config.json did not: the run still loads, at the new step.
+    await assert.rejects(saveRun(dir, { flow, state: states[1], training: options }, { write: fullDiskFor("config.json") }),
+      new RegExp(`^Error: saveRun: cannot write ${join(dir, "config.json").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: no space left on device; the checkpoint in .* is intact and loads at step 12`));
+    run = await loadRun(dir);
+    assert.equal(run.state.step, 12);
+    tree.dispose([run.params, run.bestParams]);
+  });
+
+  it("a failed first save leaves no half run and no directory behind", async () => {
+    for (const file of ["weights.safetensors", "config.json"]) {
+      const parent = join(root, `first-${file}`);
+      const dir = join(parent, "run");
+      await assert.rejects(saveRun(dir, { flow, state: states[0], training: options }, { write: fullDiskFor(file) }),
+        (e: Error) => /no space left on device; no checkpoint was saved/.test(e.message) && e.message.includes(join(dir, file)));
+      assert.ok(!existsSync(parent), `${file}: the directories saveRun created are gone`);
+    }
+    // A directory that existed before stays (empty, as it was).
+    const mine = join(root, "first-existing");
+    await saveRun(mine, { flow, state: states[0], training: options });
+    await rm(join(mine, "config.json"));
+    await rm(join(mine, "weights.safetensors"));
+    await assert.rejects(saveRun(mine, { flow, state: states[0], training: options }, { write: fullDiskFor("weights.safetensors") }), /no checkpoint was saved/);
+    assert.deepEqual(await readdir(mine), []);
+  });
+
+  it("loading removes the temp files of writes whose process died, and only those", async () => {
+    const dir = await variant("leftovers", async () => {});
+    // A pid that is surely gone: a process that has exited and been reaped.
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid!;
+    const names = {
+      dead: `.weights.safetensors.${dead}.0a1b2c3d4e5f.tmp`,
+      deadConfig: `.config.json.${dead}.00ff00ff00ff.tmp`,
+      mine: `.weights.safetensors.${process.pid}.0a1b2c3d4e5f.tmp`, // this process, writing now
+      alive: `.config.json.${process.ppid}.0a1b2c3d4e5f.tmp`, // another live process
+      other: "notes.tmp",
+    };
+    for (const n of Object.values(names)) await writeFile(join(dir, n), "partial");
+    const run = await loadRun(dir);
+    tree.dispose([run.params, run.bestParams]);
+    assert.deepEqual((await readdir(dir)).sort(), [names.mine, names.alive, "config.json", names.other, "weights.safetensors"].sort());
   });
 });

@@ -4,17 +4,28 @@
  *
  *   <dir>/weights.safetensors   params/<leaf>, best/<leaf>, optimizer/m, optimizer/v;
  *                               __metadata__: format, version, model, training_state (JSON)
- *   <dir>/config.json           { format: "clayflow-run", version: 1, model, preprocessing, data, training }
+ *   <dir>/config.json           { format: "clayflow-run", version: 1, weightsSha256, model, preprocessing, data, training }
  *
  * Saving writes the weights first, then config.json, each atomically (temp file, fsync,
  * rename), so a crash leaves either the previous checkpoint or the new weights beside the
  * previous config. The training state is read from the weights' metadata (written in the
  * same file as the tensors it describes), and config.json's model must agree with it.
+ * A failed save says which file it could not write and what is left: the previous checkpoint
+ * when the weights failed; a failed FIRST save leaves no half run (nor a directory it made).
+ *
+ * config.json keeps the SHA-256 of weights.safetensors' bytes (`weightsSha256`), checked on
+ * load, so a flipped byte is an error rather than a different model. A mismatch is tolerated
+ * only where a save was interrupted between its two files: the weights' training state is then
+ * later than the progress config.json records (see docs/CHECKPOINTS.md). Runs written before
+ * the checksum existed have none and load as before.
  *
  * Loading trusts nothing: format, version, JSON fields, tensor names, dtypes and shapes are
  * all checked against the model that config.json describes BEFORE any device array is
  * built, nothing from the files is executed (JSON.parse only), and each failure is one
- * sentence naming the file and what is wrong.
+ * sentence naming the file and what is wrong. Training options are checked too
+ * (training-options.ts), and every stored tensor must be finite: training never saves a NaN
+ * or an infinity (it skips non-finite steps), so one in the file means the file is corrupt.
+ * `loadRun` also removes temp files of writes whose process died (kill -9 mid-save).
  *
  * `encodeRun` / `decodeRun` are the same two files in memory (config text, weights bytes),
  * for places without a file system (browsers) or runs kept elsewhere (a database, an upload).
@@ -28,6 +39,10 @@ import { flatten, type Flattened } from "../train/flat-params.js";
 import type { FitOptions, FloatVector, HistoryEntry, TrainState } from "../train/fit.js";
 import { decodeSafetensors, encodeSafetensors, type SafetensorsTensor } from "./safetensors.js";
 import { writeFileAtomic } from "./atomic-write.js";
+import { sha256Hex } from "../core/sha256.js";
+import { OPTION_KEYS, parseTrainingOptions, parseTrainingProgress, type TrainingOptionsJSON, type TrainingProgress } from "./training-options.js";
+
+export type { TrainingOptionsJSON, TrainingProgress } from "./training-options.js";
 
 export const RUN_FORMAT = "clayflow-run";
 export const RUN_VERSION = 1;
@@ -48,16 +63,11 @@ export interface DataDescription {
   perturb?: number;
 }
 
-/** The JSON-able training options (callbacks, signals and data are left out). */
-export type TrainingOptionsJSON = Pick<
-  FitOptions,
-  | "steps" | "epochs" | "batchSize" | "optimizer" | "seed" | "validFraction" | "evalEvery"
-  | "evalBatchSize" | "patience" | "minDelta" | "maxBadSteps" | "checkpointEvery"
->;
-
 export interface RunConfig {
   format: typeof RUN_FORMAT;
   version: number;
+  /** SHA-256 of weights.safetensors' bytes, lowercase hex; null in runs written before it was kept. */
+  weightsSha256: string | null;
   model: ResolvedFlowConfig;
   preprocessing: Standardizer | null;
   /** The standardiser applied to the context before the flow (conditional CSV runs), or null. */
@@ -65,15 +75,7 @@ export interface RunConfig {
   data: DataDescription;
   training: {
     options: TrainingOptionsJSON;
-    progress: {
-      step: number;
-      skipped: number;
-      bestStep: number | null;
-      bestValidLoss: number | null;
-      lastTrainLoss: number | null;
-      lastValidLoss: number | null;
-      seconds: number;
-    };
+    progress: TrainingProgress;
   };
 }
 
@@ -93,6 +95,8 @@ export interface SaveRunInput {
 export interface SaveRunOptions {
   /** Test hook, passed to `writeFileAtomic` for each file (before its rename). */
   beforeRename?: (tmpPath: string, file: string) => void | Promise<void>;
+  /** Test hook: writes each file in place of `writeFileAtomic` (e.g. one that fails with ENOSPC). */
+  write?: typeof writeFileAtomic;
 }
 
 export interface LoadedRun {
@@ -106,11 +110,6 @@ export interface LoadedRun {
   preprocessing: Standardizer | null;
   contextPreprocessing: Standardizer | null;
 }
-
-const OPTION_KEYS = [
-  "steps", "epochs", "batchSize", "optimizer", "seed", "validFraction", "evalEvery",
-  "evalBatchSize", "patience", "minDelta", "maxBadSteps", "checkpointEvery",
-] as const;
 
 const fmt = (shape: readonly number[]) => `[${shape.join(", ")}]`;
 const SAFE_DTYPE = { float32: "F32", float64: "F64" } as const;
@@ -146,15 +145,82 @@ export function encodeRun(run: SaveRunInput): RunFiles {
   return encodeRunFiles(run, "encodeRun");
 }
 
-/** Save a run (see the module comment). Creates `dir` if needed. */
+/**
+ * Save a run (see the module comment). Creates `dir` if needed. A failure names the file that
+ * could not be written and what the directory still holds; a failed first save removes what it
+ * wrote (and the directories it created), so no half run is left behind.
+ */
 export async function saveRun(dir: string, run: SaveRunInput, options: SaveRunOptions = {}): Promise<void> {
   const { join } = node.path("saveRun");
+  const fsp = node.fsp("saveRun");
   const files = encodeRunFiles(run, "saveRun");
-  await node.fsp("saveRun").mkdir(dir, { recursive: true });
+  const created = await fsp.mkdir(dir, { recursive: true });
+  const first = !(await fsp.stat(join(dir, CONFIG_FILE)).then(() => true, () => false));
+  const write = options.write ?? writeFileAtomic;
   const hook = (file: string) => (options.beforeRename ? { beforeRename: (tmp: string) => options.beforeRename!(tmp, file) } : {});
+  const fail = async (e: unknown, file: string, left: string): Promise<never> => {
+    if (first) {
+      await fsp.unlink(join(dir, WEIGHTS_FILE)).catch(() => {});
+      if (created !== undefined) await removeEmptyDirs(dir, created);
+    }
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === "ENOSPC" ? "no space left on device" : err.code === "EDQUOT" ? "disk quota exceeded" : err.message;
+    throw Object.assign(new Error(`saveRun: cannot write ${join(dir, file)}: ${why}; ${left}`), { code: err.code });
+  };
   // Weights first: they carry the training state; config.json only describes the run.
-  await writeFileAtomic(join(dir, WEIGHTS_FILE), files.weights, hook(WEIGHTS_FILE));
-  await writeFileAtomic(join(dir, CONFIG_FILE), files.config, hook(CONFIG_FILE));
+  try {
+    await write(join(dir, WEIGHTS_FILE), files.weights, hook(WEIGHTS_FILE));
+  } catch (e) {
+    await fail(e, WEIGHTS_FILE, first ? "no checkpoint was saved" : `the previous checkpoint in ${dir} is intact`);
+  }
+  try {
+    await write(join(dir, CONFIG_FILE), files.config, hook(CONFIG_FILE));
+  } catch (e) {
+    await fail(e, CONFIG_FILE, first
+      ? "no checkpoint was saved (its weights were removed)"
+      : `the checkpoint in ${dir} is intact and loads at step ${run.state.step} (this save's weights beside the previous ${CONFIG_FILE})`);
+  }
+}
+
+/** Remove `dir` and its parents up to `top` (the first directory mkdir created) while they are empty. */
+async function removeEmptyDirs(dir: string, top: string): Promise<void> {
+  const { dirname, resolve } = node.path("saveRun");
+  const stop = resolve(top);
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    try {
+      await node.fsp("saveRun").rmdir(d); // fails, and stops the climb, if anything is inside
+    } catch {
+      return;
+    }
+    if (d === stop || dirname(d) === d) return;
+  }
+}
+
+/**
+ * Remove temp files of writes whose process is gone (`writeFileAtomic` names them
+ * .<file>.<pid>.<hex>.tmp; a kill -9 mid-save leaves one). Files of a live process (a run
+ * training into this directory now) are left alone; any error just leaves the file.
+ */
+const TEMP_FILE = /^\.(?:weights\.safetensors|config\.json)\.(\d+)\.[0-9a-f]+\.tmp$/;
+
+async function removeDeadTempFiles(dir: string): Promise<void> {
+  const { join } = node.path("loadRun");
+  const fsp = node.fsp("loadRun");
+  const names = await fsp.readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = TEMP_FILE.exec(name);
+    if (m && !processAlive(Number(m[1]))) await fsp.unlink(join(dir, name)).catch(() => {});
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0); // signal 0: only asks whether the process exists
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by someone else
+  }
 }
 
 function encodeRunFiles(run: SaveRunInput, where: string): RunFiles {
@@ -201,6 +267,7 @@ function encodeRunFiles(run: SaveRunInput, where: string): RunFiles {
     training_state: stringifyNumbers(trainingState),
   };
 
+  const weights = encodeSafetensors(tensors, metadata);
   const last = state.history[state.history.length - 1];
   const trainingOptions: Record<string, unknown> = {};
   for (const key of OPTION_KEYS) {
@@ -210,6 +277,7 @@ function encodeRunFiles(run: SaveRunInput, where: string): RunFiles {
   const config: RunConfig = {
     format: RUN_FORMAT,
     version: RUN_VERSION,
+    weightsSha256: sha256Hex(weights),
     model,
     preprocessing: run.preprocessing ?? null,
     contextPreprocessing: run.contextPreprocessing ?? null,
@@ -236,7 +304,7 @@ function encodeRunFiles(run: SaveRunInput, where: string): RunFiles {
     },
   };
 
-  return { config: stringifyNumbers(config) + "\n", weights: encodeSafetensors(tensors, metadata) };
+  return { config: stringifyNumbers(config) + "\n", weights };
 }
 
 // ---------------------------------------------------------------- loading
@@ -302,10 +370,16 @@ function parseConfig(path: string, text: string | Uint8Array): RunConfig {
   const data = isObject(raw.data) ? raw.data : {};
   const names = (v: unknown, width: number) =>
     Array.isArray(v) && v.length === width && v.every((c) => typeof c === "string") ? (v as string[]) : null;
-  const training = isObject(raw.training) ? raw.training : {};
+  if (!isObject(raw.training)) throw new Error(`${path}: training must be an object { options, progress }, got ${JSON.stringify(raw.training)}`);
+  const training = { options: parseTrainingOptions(path, raw.training.options), progress: parseTrainingProgress(path, raw.training.progress) };
+  const sha = raw.weightsSha256;
+  if (sha !== undefined && !(typeof sha === "string" && /^[0-9a-f]{64}$/.test(sha))) {
+    throw new Error(`${path}: weightsSha256 must be 64 lowercase hex digits (the SHA-256 of ${WEIGHTS_FILE}), got ${JSON.stringify(sha)}`);
+  }
   return {
     format: RUN_FORMAT,
     version: raw.version as number,
+    weightsSha256: sha ?? null,
     model,
     preprocessing,
     contextPreprocessing,
@@ -318,7 +392,7 @@ function parseConfig(path: string, text: string | Uint8Array): RunConfig {
       contextColumns: names(data.contextColumns, configContextDim(model)),
       ...(typeof data.perturb === "number" && data.perturb > 0 && data.perturb < 1 ? { perturb: data.perturb } : {}),
     },
-    training: training as RunConfig["training"],
+    training,
   };
 }
 
@@ -374,6 +448,42 @@ function parseTrainingState(where: string, text: string | undefined): SavedTrain
   return r as unknown as SavedTrainingState;
 }
 
+/**
+ * The weights' bytes against config.json's checksum. A mismatch is an error unless config.json
+ * is from an earlier save than the weights (a save interrupted between its two renames, whose
+ * new weights carry a later training state): then the weights load, as they did before
+ * checksums, and the next save writes a matching pair.
+ */
+function checkChecksum(config: RunConfig, saved: SavedTrainingState, bytes: Uint8Array, configPath: string, weightsPath: string): void {
+  if (config.weightsSha256 === null) return; // written before checksums were kept
+  const actual = sha256Hex(bytes);
+  if (actual === config.weightsSha256) return;
+  const p = config.training.progress;
+  const interrupted = saved.step >= p.step && saved.seconds > p.seconds;
+  if (interrupted) return;
+  throw new Error(
+    `${weightsPath}: its SHA-256 (${actual.slice(0, 12)}…) is not the one ${configPath} records (${config.weightsSha256.slice(0, 12)}…): ` +
+      "the checkpoint is corrupt (the file changed after it was saved); restore both files from a copy, e.g. a kept checkpoint in checkpoints/, or retrain",
+  );
+}
+
+/** Every stored value must be finite: training skips non-finite steps, so a NaN here is damage. */
+function checkFinite(weightsPath: string, name: string, data: FloatVector): void {
+  let bad = 0;
+  let first = -1;
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      bad++;
+      if (first < 0) first = i;
+    }
+  }
+  if (bad === 0) return;
+  throw new Error(
+    `${weightsPath}: tensor ${name} holds ${bad} non-finite value${bad > 1 ? "s" : ""} (${data[first]} at index ${first}): ` +
+      "the checkpoint is corrupt (training never saves NaN or infinite weights); restore it from a copy, e.g. a kept checkpoint in checkpoints/, or retrain",
+  );
+}
+
 /** Load and validate a run directory (see the module comment). */
 export async function loadRun(dir: string): Promise<LoadedRun> {
   const { join } = node.path("loadRun");
@@ -385,6 +495,7 @@ export async function loadRun(dir: string): Promise<LoadedRun> {
     throw new Error(`loadRun: run directory ${dir} does not exist`);
   }
   if (!info.isDirectory()) throw new Error(`loadRun: ${dir} is not a directory`);
+  await removeDeadTempFiles(dir);
   const files = { config: await readRequired(dir, CONFIG_FILE), weights: await readRequired(dir, WEIGHTS_FILE) };
   return decodeRunFiles(files, join(dir, CONFIG_FILE), join(dir, WEIGHTS_FILE));
 }
@@ -450,6 +561,9 @@ function decodeRunFiles(files: { config: string | Uint8Array; weights: Uint8Arra
   if (!sameLayout) {
     throw new Error(`${weightsPath}: __metadata__.training_state.layout does not match the model's parameter list`);
   }
+  for (const name of expected.keys()) checkFinite(weightsPath, name, tensors.get(name)!.data as FloatVector);
+  // Last, so that a file edited by hand gets the specific message above rather than this one.
+  checkChecksum(config, saved, bytes, configPath, weightsPath);
 
   // Everything checked: assemble the flat vectors, then the device arrays.
   const vector = (prefix: string): FloatVector => {
