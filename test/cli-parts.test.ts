@@ -5,6 +5,10 @@ import { parseArgs, helpText, wasGiven, UsageError, type CommandSpec } from "../
 import { Progress, formatProgress } from "../src/cli/progress.js";
 import { imageSettingsFrom, train } from "../src/cli/commands/train.js";
 import { IMAGE_TRAIN_DEFAULTS } from "../src/cli/commands/train-image.js";
+import { createRunDir } from "../src/cli/run-dir.js";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const spec: CommandSpec = {
   name: "t",
@@ -89,5 +93,29 @@ describe("clayflow train on image data", () => {
     assert.throws(() => settings("--dequantization", "gaussian"), /--dequantization must be uniform or variational/);
     // --samples sizes toy data only; image runs do not look at it.
     assert.doesNotThrow(() => settings("--samples", "0"));
+  });
+});
+
+describe("createRunDir", () => {
+  it("creates a run's directories, and removes them again only while they are empty", () => {
+    const root = mkdtempSync(join(tmpdir(), "clayflow-rundir-"));
+    try {
+      // A failed run with nothing saved: the directories it created go.
+      const dir = join(root, "runs", "a");
+      createRunDir(dir).discardIfEmpty();
+      assert.ok(!existsSync(join(root, "runs")));
+      // Something landed inside: it stays.
+      const kept = createRunDir(dir);
+      writeFileSync(join(dir, "config.json"), "{}");
+      kept.discardIfEmpty();
+      assert.ok(existsSync(join(dir, "config.json")));
+      // A directory that existed before (here the user's empty one) is not this run's to remove.
+      const mine = join(root, "mine");
+      mkdirSync(mine);
+      createRunDir(mine).discardIfEmpty();
+      assert.ok(existsSync(mine));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -5,11 +5,12 @@
 import { describe, it, before } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync, readFileSync, existsSync } from "node:fs";
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, readdirSync, cpSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { decodeSafetensors } from "../src/io/safetensors.js";
+import { decodeSafetensors, encodeSafetensors } from "../src/io/safetensors.js";
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli", "main.js");
 const ENV = { ...process.env, CLAYFLOW_THREADS: "1" };
@@ -117,8 +118,13 @@ describe("clayflow train / sample / score", () => {
     });
     const config = JSON.parse(readFileSync(join(killed, "config.json"), "utf8"));
     assert.ok(config.training.progress.step < 240, "the run finished before it could be killed");
+    // What a kill in mid-save leaves: the temp file of the dead process's write (made here, as the
+    // kill only sometimes lands mid-write). The next load removes it.
+    const leftover = `.weights.safetensors.${child.pid}.00c0ffee0000.tmp`;
+    writeFileSync(join(killed, leftover), "partial");
     const r = await clayflow("train", "--resume", killed);
     assert.equal(r.code, 0, r.stderr);
+    assert.ok(!readdirSync(killed).some((n) => n.endsWith(".tmp")), "the dead write's temp file is gone");
     const a = paramsOf(whole);
     const b = paramsOf(killed);
     assert.equal(a.length, b.length);
@@ -315,5 +321,138 @@ describe("clayflow errors", () => {
     assert.deepEqual(readFileSync(join(out, "weights.safetensors")), before);
     writeFileSync(join(tmp, "broken-run"), "");
     await expectError(["sample", "--run", join(tmp, "broken-run"), "--out", join(tmp, "b.csv")], /not a directory/);
+  });
+});
+
+/** Rewrite a run's weights through `edit` (of the decoded tensors) and record their new checksum, as a save would. */
+function editWeights(dir: string, edit: (tensors: Map<string, any>) => void): void {
+  const { tensors, metadata } = decodeSafetensors(readFileSync(join(dir, "weights.safetensors")));
+  edit(tensors);
+  const bytes = encodeSafetensors(tensors, metadata);
+  writeFileSync(join(dir, "weights.safetensors"), bytes);
+  editConfig(dir, (c) => (c.weightsSha256 = createHash("sha256").update(bytes).digest("hex")));
+}
+
+function editConfig(dir: string, edit: (config: any) => void): void {
+  const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+  edit(config);
+  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+}
+
+describe("clayflow exit codes and damaged runs", () => {
+  let good: string;
+  const copy = (name: string) => {
+    const dir = join(tmp, name);
+    cpSync(good, dir, { recursive: true });
+    return dir;
+  };
+  before(async () => {
+    good = join(tmp, "exit-good");
+    const r = await clayflow("train", "--data", "moons", "--out", good, "--steps", "40", "--checkpoint-every", "20", ...SMALL);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  it("every command's failure reaches the exit code, doctor's broken verdict included", async () => {
+    // Weights far too large (yet finite, so the run loads): sampling overflows, doctor says broken.
+    const huge = copy("exit-huge");
+    editWeights(huge, (t) => {
+      for (const [name, v] of t) if (!name.startsWith("optimizer/")) v.data.fill(1e30);
+    });
+    const d = await clayflow("doctor", "--run", huge, "--samples", "16", "--jacobians", "2");
+    assert.equal(d.code, 1, `doctor's broken verdict exits 1: ${d.stdout}${d.stderr}`);
+    assert.match(d.stdout, /verdict: broken/);
+    const healthy = await clayflow("doctor", "--run", good, "--samples", "16", "--jacobians", "2");
+    assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
+
+    // Every command, on a run it cannot load: exit 1, one sentence. The list comes from --help,
+    // so a command added later without a case here fails this test.
+    const nowhere = join(tmp, "exit-nowhere");
+    const file = join(tmp, "exit-a-file");
+    writeFileSync(file, "x");
+    const cases: Record<string, string[]> = {
+      train: ["train", "--resume", nowhere],
+      sample: ["sample", "--run", nowhere, "--out", join(tmp, "exit.csv")],
+      score: ["score", "--run", nowhere, "--data", join(tmp, "exit.csv"), "--out", join(tmp, "exit2.csv")],
+      eval: ["eval", "--run", nowhere],
+      interpolate: ["interpolate", "--run", nowhere, "--out", join(tmp, "exit.png")],
+      ood: ["ood", "--run", nowhere, "--in", "fashion-mnist", "--out", "mnist"],
+      doctor: ["doctor", "--run", nowhere],
+      demo: ["demo", "--out", file],
+    };
+    const help = await clayflow("--help");
+    const names = help.stdout.split("commands:")[1].trim().split("\n").map((l) => l.trim().split(/\s+/)[0]);
+    assert.deepEqual([...names].sort(), Object.keys(cases).sort(), "a failure case for every command");
+    for (const name of names) {
+      const r = await clayflow(...cases[name]);
+      assert.equal(r.code, 1, `clayflow ${name} failing: ${r.stderr}`);
+      assert.match(r.stderr, /^clayflow: .*(does not exist|not a directory)/, name);
+    }
+  });
+
+  it("a NaN in best/ stops sample, score and doctor; a NaN in params/ stops train --resume, at load, naming the tensor", async () => {
+    const best = copy("exit-nan-best");
+    editWeights(best, (t) => void (t.get("best/bijector.0.net.layers.0.b").data[2] = NaN));
+    const csv = join(tmp, "exit-rows.csv");
+    writeFileSync(csv, "x,y\n0.1,0.2\n");
+    const corrupt = /tensor best\/bijector\.0\.net\.layers\.0\.b holds 1 non-finite value \(NaN at index 2\): the checkpoint is corrupt/;
+    for (const args of [
+      ["sample", "--run", best, "-n", "10", "--out", join(tmp, "exit-nan.csv")],
+      ["score", "--run", best, "--data", csv, "--out", join(tmp, "exit-nan-scores.csv")],
+      ["doctor", "--run", best],
+    ]) {
+      const r = await clayflow(...args);
+      assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
+      assert.match(r.stderr, corrupt, args[0]);
+    }
+    assert.ok(!existsSync(join(tmp, "exit-nan.csv")), "no rows of NaN were written");
+
+    const params = copy("exit-nan-params");
+    editWeights(params, (t) => void t.get("params/bijector.2.net.layers.1.w").data.fill(NaN));
+    const r = await clayflow("train", "--resume", params, "--steps", "80");
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /tensor params\/bijector\.2\.net\.layers\.1\.w holds \d+ non-finite values \(NaN at index 0\): the checkpoint is corrupt/);
+    assert.ok(!/learning rate/.test(r.stderr), "no training advice for a damaged file");
+  });
+
+  it("a weights file changed after its save, or training options edited to nonsense, fail at load", async () => {
+    const flipped = copy("exit-flipped");
+    const bytes = readFileSync(join(flipped, "weights.safetensors"));
+    bytes[bytes.length - 4] ^= 1;
+    writeFileSync(join(flipped, "weights.safetensors"), bytes);
+    const s = await clayflow("sample", "--run", flipped, "-n", "10", "--out", join(tmp, "exit-flipped.csv"));
+    assert.equal(s.code, 1, s.stderr);
+    assert.match(s.stderr, /weights\.safetensors: its SHA-256 .* is not the one .*config\.json records .*corrupt/);
+
+    const negative = copy("exit-negative-steps");
+    editConfig(negative, (c) => (c.training.options.steps = -5));
+    const r = await clayflow("train", "--resume", negative);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /config\.json: training\.options\.steps must be a positive integer, got -5/);
+  });
+
+  it("Ctrl-C (SIGINT) exits 130 and kill (SIGTERM) 143, each after saving the checkpoint", async () => {
+    for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+      const out = join(tmp, `exit-${signal}`);
+      const child = spawn(process.execPath, [CLI, "train", "--data", "moons", "--out", out, "--steps", "100000", "--checkpoint-every", "20", ...SMALL], { env: ENV, stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr!.on("data", (b) => (stderr += b));
+      const exit = await new Promise<number | null>((resolve) => {
+        const poll = setInterval(() => {
+          if (existsSync(join(out, "config.json"))) {
+            clearInterval(poll);
+            child.kill(signal);
+          }
+        }, 20);
+        child.on("exit", (c) => {
+          clearInterval(poll);
+          resolve(c);
+        });
+      });
+      assert.equal(exit, code, `${signal}: ${stderr}`);
+      const step = Number(/interrupted at step (\d+); the checkpoint in .* is saved/.exec(stderr)?.[1]);
+      assert.ok(step > 0, stderr);
+      assert.equal(JSON.parse(readFileSync(join(out, "config.json"), "utf8")).training.progress.step, step, "the checkpoint is the interrupted step's");
+      assert.ok(!/--verbose/.test(stderr), "an interruption is not reported as a failure");
+    }
   });
 });

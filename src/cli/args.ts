@@ -30,7 +30,12 @@ export type ParsedOptions = Record<string, string | number | boolean | undefined
 /** A sub-command of `clayflow`: its declared options and what it does. */
 export interface Command {
   spec: CommandSpec;
-  run(options: ParsedOptions): Promise<void>;
+  /**
+   * Runs the command; resolves to its exit code (nothing means 0). A command whose verdict is a
+   * failure (doctor's "broken") returns non-zero rather than setting process.exitCode, which
+   * main would overwrite.
+   */
+  run(options: ParsedOptions): Promise<number | void>;
 }
 
 export function helpText(spec: CommandSpec): string {

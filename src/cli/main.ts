@@ -8,6 +8,7 @@ import "../engine/preload.js";
 import { UsageError, helpText, parseArgs } from "./args.js";
 import { COMMANDS } from "./commands/index.js";
 import { explainEngineError } from "./engine-errors.js";
+import { Interrupted } from "./interrupt.js";
 
 function mainHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
@@ -34,8 +35,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(helpText(command.spec) + "\n");
     return 0;
   }
-  await command.run(options);
-  return 0;
+  return (await command.run(options)) ?? 0;
 }
 
 const verbose = process.argv.includes("--verbose");
@@ -47,7 +47,8 @@ main(process.argv.slice(2)).then(
     const e = err instanceof Error ? err : new Error(String(err));
     process.stderr.write(`clayflow: ${explainEngineError(e.message) ?? e.message}\n`);
     if (verbose) process.stderr.write(`${e.stack}\n`);
-    else if (!(e instanceof UsageError)) process.stderr.write("(run with --verbose for details)\n");
-    process.exitCode = e instanceof UsageError ? 2 : 1;
+    else if (!(e instanceof UsageError) && !(e instanceof Interrupted)) process.stderr.write("(run with --verbose for details)\n");
+    // 2: the command line was wrong; 128 + signal: stopped by Ctrl-C or kill (130 for SIGINT); 1: anything else.
+    process.exitCode = e instanceof UsageError ? 2 : e instanceof Interrupted ? e.exitCode : 1;
   },
 );

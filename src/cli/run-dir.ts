@@ -1,5 +1,6 @@
 /** What several commands share about run directories and the model inside them. */
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { tree } from "@jax-js/jax";
 import { sampleRows } from "../eval/sample-rows.js";
 import { CONFIG_FILE, loadRun, type LoadedRun } from "../io/checkpoint.js";
@@ -17,6 +18,29 @@ export function checkFreshRunDir(dir: string, { allowReplaceRun = false } = {}):
     throw new UsageError(`${dir} already holds a run: continue it with --resume ${dir}, or choose another --out`);
   }
   throw new UsageError(`${dir} is not empty and is not a clayflow run: choose an empty or new --out directory`);
+}
+
+/**
+ * Create a new run's directory before training (so an unwritable --out fails at once), with
+ * `discardIfEmpty` for a run that fails before its first checkpoint: it removes the directories
+ * this call created while they are empty (saveRun removes a failed first save's files).
+ */
+export function createRunDir(dir: string): { discardIfEmpty(): void } {
+  const created = mkdirSync(dir, { recursive: true });
+  return {
+    discardIfEmpty() {
+      if (created === undefined) return;
+      const top = resolve(created);
+      for (let d = resolve(dir); ; d = dirname(d)) {
+        try {
+          rmdirSync(d); // fails, and stops the climb, if anything is inside
+        } catch {
+          return;
+        }
+        if (d === top || dirname(d) === d) return;
+      }
+    },
+  };
 }
 
 /** The parameters to use for inference: the best validation ones when the run kept them. */

@@ -42,7 +42,7 @@ export const doctor: Command = {
     try {
       const report = await diagnose(run.flow, params, { data, cond, samples: o.samples as number, jacobianSamples: o.jacobians as number });
       process.stdout.write(`${o.run}: ${formatReport(report)}\n`);
-      if (report.verdict === "broken") process.exitCode = 1;
+      return report.verdict === "broken" ? 1 : 0;
     } finally {
       tree.dispose(params);
     }

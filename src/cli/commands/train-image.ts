@@ -5,7 +5,6 @@
  * grids, and a test-set evaluation with its confidence interval.
  */
 import { join } from "node:path";
-import { mkdirSync } from "node:fs";
 import { numpy as np, random, tree } from "@jax-js/jax";
 import { startEngine } from "../../engine/index.js";
 import { makeRng } from "../../core/prng.js";
@@ -23,6 +22,8 @@ import { savePng, imageGrid, linePlot, composePanels } from "../../io/plot.js";
 import { nllBitsPerDim, dequantizeOnce, IMAGE_CHUNK, imageBitsPerDim, oneHotRows, scaledPixels } from "../../eval/image-bits.js";
 import type { Flow, FlowParams } from "../../distributions/flow.js";
 import { Progress } from "../progress.js";
+import { watchInterrupts } from "../interrupt.js";
+import { createRunDir } from "../run-dir.js";
 
 
 /**
@@ -242,7 +243,7 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   const initX = np.array(dequantizeOnce(trainX.slice(0, initCount * dims), s.seed + 2)).reshape([initCount, ...shape]);
   const initCond = trainCond ? np.array(trainCond.slice(0, initCount * k)).reshape([initCount, k]) : undefined;
   const params = flow.init(random.key(s.seed), { x: initX, cond: initCond });
-  mkdirSync(s.out, { recursive: true });
+  const runDir = createRunDir(s.out);
   const gridPicks = pickImages(test.n, GRID_ROWS, s.seed);
   const grid = (p: FlowParams) =>
     s.context ? contextGrid(flow, p, test.images, gridPicks, s.seed, [0.7]) : sampleGrid(flow, p, 64, s.seed, [0.7, 1]);
@@ -258,10 +259,7 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   };
   const describe = { name: s.data, rows: trainCount, perturb: s.perturb };
   const progress = new Progress(`train ${s.model} on ${s.data}`);
-  const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  const interrupts = watchInterrupts();
   let result;
   try {
     result = await fit(flow, params, { x: trainX, rows: trainCount, cond: trainCond }, {
@@ -269,7 +267,7 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
       valid: { x: validX, rows: validCount, cond: validCond },
       augment: dequantizer(s.seed, s.perturb ?? 0),
       resume,
-      signal: abort.signal,
+      signal: interrupts.signal,
       onProgress: (p) => {
         progress.update({ step: p.step, total: p.totalSteps, loss: nllBitsPerDim(p.loss, dims), validLoss: p.validLoss === undefined ? undefined : nllBitsPerDim(p.validLoss, dims), stepsPerSecond: p.stepsPerSecond, etaSeconds: p.etaSeconds, skipped: p.skipped });
       },
@@ -285,15 +283,17 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
         }
       },
     });
+  } catch (e) {
+    runDir.discardIfEmpty(); // failed before its first checkpoint: leave no empty run directory
+    throw e;
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    interrupts.release();
   }
   progress.done("(loss and valid in bits/dim)");
   tree.dispose(result.params);
   if (result.stopReason === "aborted") {
     tree.dispose(result.bestParams);
-    throw new Error(`interrupted at step ${result.state.step}; the checkpoint in ${s.out} is saved: continue with clayflow train --resume ${s.out}`);
+    throw interrupts.error(`interrupted at step ${result.state.step}; the checkpoint in ${s.out} is saved: continue with clayflow train --resume ${s.out}`);
   }
   const evaluation = await evaluateImages(flow, result.bestParams, test.images, s.testImages ?? test.n, s.seed + 3, test.labels);
   const report: ImageTrainReport = { steps: result.state.step, seconds: result.state.seconds, ...evaluation };

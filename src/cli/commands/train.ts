@@ -1,5 +1,4 @@
 /** `clayflow train`: fit a flow to a toy density or a CSV file, with checkpoints and pictures. */
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { numpy as np, random, tree } from "@jax-js/jax";
 import { startEngine } from "../../engine/index.js";
@@ -19,8 +18,9 @@ import { standardizerLogDet } from "../../data/standardize.js";
 import type { FlowParams } from "../../distributions/flow.js";
 import { UsageError, wasGiven, type Command, type ParsedOptions } from "../args.js";
 import { Progress } from "../progress.js";
+import { watchInterrupts } from "../interrupt.js";
 import { loadDataSource, type DataSource } from "../data-source.js";
-import { checkFreshRunDir, inferenceParams, toDataUnits } from "../run-dir.js";
+import { checkFreshRunDir, createRunDir, inferenceParams, toDataUnits } from "../run-dir.js";
 import type { LoadedRun } from "../../io/checkpoint.js";
 import { logProbRows } from "../../eval/log-prob-rows.js";
 import { evenRows, summarizeLogLik, summaryQuantile, writeLogLikSummary, LOGLIK_FILE, type LogLikSummary } from "../../eval/loglik-quantiles.js";
@@ -143,7 +143,7 @@ export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<T
   const initBatch = np.array(data.train.x.slice(0, initRows * data.dim)).reshape([initRows, data.dim]);
   const initCond = data.train.cond ? np.array(data.train.cond.slice(0, initRows * contextDim)).reshape([initRows, contextDim]) : undefined;
   const params = flow.init(random.key(s.seed), { x: initBatch, cond: initCond });
-  mkdirSync(s.out, { recursive: true });
+  const runDir = createRunDir(s.out);
 
   const options = fitOptions(s);
   const describe = { name: s.data, rows: data.train.rows, columns: data.columns, ...(contextDim ? { contextColumns: data.contextColumns } : {}) };
@@ -153,10 +153,7 @@ export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<T
     if (s.keepEvery && state.step % s.keepEvery === 0) await keepCheckpoint(s.out, state.step);
   };
 
-  const abort = new AbortController();
-  const onSignal = () => abort.abort();
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  const interrupts = watchInterrupts();
   const progress = new Progress(`train ${s.model} on ${s.data}`);
   let result;
   try {
@@ -164,19 +161,21 @@ export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<T
       ...options,
       valid: data.valid,
       resume,
-      signal: abort.signal,
+      signal: interrupts.signal,
       onCheckpoint: save,
       onProgress: (p) => progress.update({ step: p.step, total: p.totalSteps, loss: p.loss, validLoss: p.validLoss, stepsPerSecond: p.stepsPerSecond, etaSeconds: p.etaSeconds, skipped: p.skipped }),
     });
+  } catch (e) {
+    runDir.discardIfEmpty(); // failed before its first checkpoint: leave no empty run directory
+    throw e;
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    interrupts.release();
   }
   progress.done();
   if (result.stopReason === "aborted") {
     tree.dispose(result.params);
     tree.dispose(result.bestParams);
-    throw new Error(`interrupted at step ${result.state.step}; the checkpoint in ${s.out} is saved: continue with clayflow train --resume ${s.out}`);
+    throw interrupts.error(`interrupted at step ${result.state.step}; the checkpoint in ${s.out} is saved: continue with clayflow train --resume ${s.out}`);
   }
   tree.dispose(result.params);
   const testNLL = await evaluateNLL(flow, tree.ref(result.bestParams), data.test);
