@@ -430,6 +430,14 @@ describe("clayflow exit codes and damaged runs", () => {
     assert.match(r.stderr, /config\.json: training\.options\.steps must be a positive integer, got -5/);
   });
 
+  it("trains for a step count that is not a multiple of 10 (the cosine warm-up is whole steps)", async () => {
+    const out = join(tmp, "exit-25-steps");
+    const r = await clayflow("train", "--data", "moons", "--out", out, "--steps", "25", ...SMALL);
+    assert.equal(r.code, 0, r.stderr);
+    const lr = JSON.parse(readFileSync(join(out, "config.json"), "utf8")).training.options.optimizer.lr;
+    assert.deepEqual([lr.kind, lr.warmupSteps, lr.totalSteps], ["cosine", 2, 25]);
+  });
+
   it("Ctrl-C (SIGINT) exits 130 and kill (SIGTERM) 143, each after saving the checkpoint", async () => {
     for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
       const out = join(tmp, `exit-${signal}`);

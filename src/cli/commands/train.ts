@@ -74,7 +74,7 @@ function parseHidden(raw: string | undefined): number[] | undefined {
 }
 
 function fitOptions(s: TrainSettings): FitOptions {
-  const lr = s.schedule === "cosine" ? { kind: "cosine" as const, lr: s.lr, warmupSteps: Math.min(200, s.steps / 10), totalSteps: s.steps, finalFraction: 0.02 } : s.lr;
+  const lr = s.schedule === "cosine" ? { kind: "cosine" as const, lr: s.lr, warmupSteps: Math.min(200, Math.floor(s.steps / 10)), totalSteps: s.steps, finalFraction: 0.02 } : s.lr;
   return {
     steps: s.steps,
     batchSize: s.batchSize,
