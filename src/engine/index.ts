@@ -4,7 +4,7 @@
  *
  *   await startEngine();                  // threads from CLAYFLOW_THREADS, else the core count
  *   await startEngine({ threads: 1 });    // main thread only: lowest latency for tiny models
- *   await startEngine({ device: "webgpu" });
+ *   await startEngine({ device: "webgpu" });  // or "auto": WebGPU where the platform has it
  *
  * It may be called again to change the thread count (e.g. per workload).
  */
@@ -15,7 +15,11 @@ import { setShimThreads } from "./node-worker-shim.js";
 import { isNode } from "../core/node-builtins.js";
 
 export interface EngineOptions {
-  /** Device to run on. Default "auto": WebGPU where the platform has it, else wasm. */
+  /**
+   * Device to run on. Default "wasm": it evaluates float64 arrays, and it trained the
+   * playground's 2-D model faster than WebGPU on a software (CPU) adapter (docs/BROWSER.md);
+   * a real GPU is unmeasured. "auto" takes WebGPU where the platform has it, else wasm.
+   */
   device?: Device | "auto";
   /**
    * Threads for wasm kernels in Node. Default: the CLAYFLOW_THREADS environment
@@ -56,7 +60,7 @@ export async function startEngine(options: EngineOptions = {}): Promise<EngineIn
   const threads = shimInstalled ? requested : 1;
   setShimThreads(threads);
 
-  const want = options.device ?? "auto";
+  const want = options.device ?? "wasm";
   const hasWebGPU = !!(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
   const candidates: Device[] = want === "auto" ? (hasWebGPU ? ["wasm", "webgpu"] : ["wasm"]) : [want];
   const available = await init(...candidates);
