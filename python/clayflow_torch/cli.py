@@ -1,0 +1,211 @@
+"""python3 -m clayflow_torch train | score (see --help)."""
+import argparse
+import json
+import math
+import os
+import sys
+
+import torch
+
+from .data import js_number, read_csv, split_rows
+from .models import build_flow, is_image_config, resolve_config
+from .runs import CONFIG_FILE, Standardizer, load_run, save_run
+
+
+def _device(name):
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("error: --device cuda, but torch sees no CUDA device (torch.cuda.is_available() is False)")
+    return name
+
+
+def _init_distributed(device):
+    """torchrun sets WORLD_SIZE / RANK / LOCAL_RANK: join the group (nccl on GPUs, gloo on CPU)."""
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return torch.device("cuda" if device == "cuda" else "cpu"), 0
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "cuda":
+        torch.cuda.set_device(local)
+    dist.init_process_group("nccl" if device == "cuda" else "gloo")
+    return torch.device(f"cuda:{local}" if device == "cuda" else "cpu"), dist.get_rank()
+
+
+def _columns(table_cols, names):
+    return [table_cols.index(n) for n in names]
+
+
+def cmd_train(a):
+    if a.data in ("fashion-mnist", "mnist"):
+        raise SystemExit(f"error: image data ({a.data}) and image models are not in clayflow-torch yet; train them with `clayflow train --data {a.data}`")
+    if os.path.exists(os.path.join(a.out, CONFIG_FILE)) and not a.force:
+        raise SystemExit(f"error: {a.out} already holds a run: choose another --out (or --force to replace it)")
+    with open(a.config, encoding="utf-8") as f:
+        config = json.load(f)
+    if "model" in config and isinstance(config["model"], dict):  # a run's config.json
+        config = config["model"]
+    if is_image_config(config):
+        raise SystemExit("error: image models are not in clayflow-torch yet: train them with `clayflow train --data fashion-mnist`")
+    device, rank = _init_distributed(_device(a.device))
+    columns, has_header, rows = read_csv(a.data)
+    if len(rows) < 10:
+        raise SystemExit(f"error: {a.data}: only {len(rows)} data rows; a flow needs at least 10")
+    context = [c for c in (a.context_columns or "").split(",") if c]
+    missing = [c for c in context if c not in columns]
+    if missing:
+        raise SystemExit(f"error: {a.data} has no column {', '.join(missing)} (its columns: {', '.join(columns)})")
+    cond_idx = _columns(columns, context)
+    x_idx = [j for j in range(len(columns)) if j not in cond_idx]
+    table = torch.tensor(rows, dtype=torch.float64)
+    train_i, valid_i, test_i = split_rows(len(rows), valid=0.1, test=0.1, seed=a.seed)
+    names = [columns[j] for j in x_idx]
+    cnames = [columns[j] for j in cond_idx]
+    pre = Standardizer.fit(table[train_i][:, x_idx], names)
+    cpre = Standardizer.fit(table[train_i][:, cond_idx], cnames) if cond_idx else None
+    config = dict(config, dim=len(x_idx), **({"contextDim": len(cond_idx)} if cond_idx else {}))
+    model = resolve_config(config)
+    dtype = torch.float64 if a.dtype == "float64" else torch.float32
+    # clayflow trains on float32 rows (its CSV source rounds them), whatever the run's dtype.
+    part = lambda idx, cols, s: s.transform(table[idx][:, cols]).float().to(dtype).to(device)
+    train_x, valid_x = part(train_i, x_idx, pre), part(valid_i, x_idx, pre)
+    train_c = part(train_i, cond_idx, cpre) if cpre else None
+    valid_c = part(valid_i, cond_idx, cpre) if cpre else None
+    flow = build_flow(model, dtype).to(device)
+    g = torch.Generator().manual_seed(a.seed)
+    flow.reset(g)
+    init = min(train_x.shape[0], 1024)
+    flow.data_init(train_x[:init], train_c[:init] if train_c is not None else None)
+    lr = a.lr if a.schedule == "constant" else {
+        "kind": "cosine", "lr": a.lr, "warmupSteps": min(200, a.steps // 10), "totalSteps": a.steps, "finalFraction": 0.02}
+    optimizer = {"kind": "adam", "lr": lr, **({"clipNorm": a.clip_norm} if a.clip_norm else {})}
+    options = {"steps": a.steps, "batchSize": a.batch_size, "optimizer": optimizer, "seed": a.seed,
+               "evalEvery": a.eval_every, "checkpointEvery": a.checkpoint_every}
+    data = {"name": a.data, "columns": names, "rows": len(train_i), **({"contextColumns": cnames} if cnames else {})}
+
+    def save(state, best, m, v):
+        if rank == 0:
+            save_run(a.out, flow, state=state, optimizer_m=m, optimizer_v=v, best=best, preprocessing=pre,
+                     context_preprocessing=cpre, data=data, training_options=options)
+
+    from .train import fit, nll
+
+    def progress(step, loss):
+        if rank == 0 and (step % max(1, a.steps // 20) == 0 or step == a.steps):
+            print(f"step {step}/{a.steps} loss {loss:.4f}", file=sys.stderr, flush=True)
+
+    state, best, _, _ = fit(flow, train_x, train_c, steps=a.steps, batch_size=a.batch_size, optimizer=optimizer,
+                            seed=a.seed, valid_x=valid_x, valid_cond=valid_c, eval_every=a.eval_every,
+                            checkpoint_every=a.checkpoint_every, on_checkpoint=save, on_step=progress)
+    if rank == 0:
+        if best is not None:
+            flow.load_flat(best)
+        test_x = part(test_i, x_idx, pre)
+        test_c = part(test_i, cond_idx, cpre) if cpre else None
+        test = nll(flow, test_x, test_c) - pre.log_det()
+        print(f"trained {model['model']} for {state['step']} steps in {state['seconds']:.0f} s"
+              f"\ntest NLL {test:.4f} nats on {len(test_i)} rows\nrun saved in {a.out}")
+    return 0
+
+
+def cmd_score(a):
+    if a.out == a.data:
+        raise SystemExit("error: --out must differ from --data (the input would be overwritten)")
+    run = load_run(a.run)
+    flow = run.use_best().to(_device(a.device))
+    model = run.config["model"]
+    columns, has_header, rows = read_csv(a.data)
+    names = run.config["data"].get("columns")
+    cnames = run.config["data"].get("contextColumns")
+    ncols = len(columns)
+    if model["contextDim"] > 0:
+        if not names or not cnames:
+            raise SystemExit(f"error: {a.run} does not record its column names, so the rows of {a.data} cannot be matched to the model and its context")
+        missing = [n for n in names + cnames if not has_header or n not in columns]
+        if missing:
+            raise SystemExit(f"error: {a.data} lacks the columns {', '.join(missing)}: the model in {a.run} scores {', '.join(names)} given {', '.join(cnames)}")
+        x_idx, c_idx = _columns(columns, names), _columns(columns, cnames)
+    elif has_header and names and all(n in columns for n in names):
+        x_idx, c_idx = _columns(columns, names), []
+    elif ncols == model["dim"]:
+        x_idx, c_idx = list(range(ncols)), []
+    else:
+        raise SystemExit(f"error: {a.data} has {ncols} columns, the model in {a.run} was trained on {model['dim']}")
+    table = torch.tensor(rows, dtype=torch.float64)
+    x = table[:, x_idx]
+    if run.preprocessing:
+        x = run.preprocessing.transform(x)
+    # clayflow scores float32 rows (Float32Array), whatever the run's dtype: do the same.
+    x = x.float().to(flow.dtype_)
+    cond = None
+    if c_idx:
+        c = table[:, c_idx]
+        cond = (run.context_preprocessing.transform(c) if run.context_preprocessing else c).float().to(flow.dtype_)
+    with torch.no_grad():
+        out = []
+        for i in range(0, x.shape[0], 4096):
+            cc = cond[i : i + 4096].to(flow.base_device()) if cond is not None else None
+            out.append(flow.log_prob(x[i : i + 4096].to(flow.base_device()), cc).double().cpu())
+        logp = torch.cat(out)
+    shift = run.preprocessing.log_det() if run.preprocessing else 0.0
+    logp = [v + shift for v in logp.tolist()]
+    header = columns if has_header else (names or columns)
+    if "log_likelihood" in header:
+        raise SystemExit(f"error: {a.data} already has a log_likelihood column (a scored file?): score the original rows")
+    extra = ["log_likelihood"]
+    flags = None
+    if a.threshold is not None:
+        flags = [0 if v >= a.threshold else 1 for v in logp]
+        extra.append("anomaly_flag" if "anomaly" in header else "anomaly")
+    quote = lambda s: '"' + s.replace('"', '""') + '"' if any(ch in s for ch in '",\n') else s
+    lines = [",".join(quote(h) for h in header + extra)]
+    for r, row in enumerate(rows):
+        cells = [js_number(v) for v in row] + [js_number(logp[r])]
+        if flags is not None:
+            cells.append(str(flags[r]))
+        lines.append(",".join(cells))
+    from .safetensors import write_file_atomic
+
+    write_file_atomic(a.out, "\n".join(lines) + "\n")
+    finite = [v for v in logp if math.isfinite(v)]
+    mean = sum(finite) / max(1, len(finite))
+    print(f"scored {len(rows)} rows: mean log-likelihood {mean:.4f} nats; wrote {a.out}")
+    return 0
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="python3 -m clayflow_torch", description="clayflow's vector flows in PyTorch, on clayflow run directories")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="fit a flow to a CSV file by maximum likelihood; writes a clayflow run directory")
+    t.add_argument("--config", required=True, help="a model config JSON (e.g. {\"model\": \"maf\", \"layers\": 5}; dim comes from the data), or a run's config.json")
+    t.add_argument("--data", required=True, help="a CSV file of numeric columns (split 80/10/10 and standardised as clayflow train does)")
+    t.add_argument("--out", required=True, help="run directory to write")
+    t.add_argument("--context-columns", help="condition on these columns, e.g. age,income")
+    t.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    t.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    t.add_argument("--steps", type=int, default=10000)
+    t.add_argument("--batch-size", type=int, default=256, help="rows per step over all processes (a multiple of torchrun's --nproc_per_node)")
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--schedule", default="cosine", choices=["constant", "cosine"])
+    t.add_argument("--clip-norm", type=float)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--eval-every", type=int, default=250)
+    t.add_argument("--checkpoint-every", type=int, default=500)
+    t.add_argument("--force", action="store_true", help="replace a run already in --out")
+    t.set_defaults(func=cmd_train)
+    s = sub.add_parser("score", help="log-likelihood (nats) of every row of a CSV file, with the columns of `clayflow score`")
+    s.add_argument("--run", required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--threshold", type=float, help="flag rows whose log-likelihood is below this many nats")
+    s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    s.set_defaults(func=cmd_score)
+    return p
+
+
+def main(argv=None):
+    a = parser().parse_args(argv)
+    try:
+        return a.func(a)
+    except (ValueError, FileNotFoundError, NotImplementedError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
