@@ -102,7 +102,7 @@ def cmd_train(a):
         test_x = part(test_i, x_idx, pre)
         test_c = part(test_i, cond_idx, cpre) if cpre else None
         test = nll(flow, test_x, test_c) - pre.log_det()
-        print(f"trained {model['model']} for {state['step']} steps in {state['seconds']:.0f} s"
+        print(f"trained {model['model']} for {state['step']} steps in {state['seconds']:.1f} s"
               f"\ntest NLL {test:.4f} nats on {len(test_i)} rows\nrun saved in {a.out}")
     return 0
 
