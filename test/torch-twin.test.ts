@@ -112,14 +112,14 @@ const CPRE: Standardizer = { kind: "standardizer", mean: [-1, 0], std: [3, 2], n
  * A float64 run of `config` whose every leaf is random (the output layers too, so no layer is
  * the identity it starts as), written by clayflow's saveRun.
  */
-async function writeClayflowRun(dir: string, config: FlowConfig, seed: number): Promise<void> {
+async function writeClayflowRun(dir: string, config: FlowConfig, seed: number, withTable = true, spread = 0.3): Promise<void> {
   const flow = buildFlow(config);
   const { vector, spec } = flatten(flow.init(random.key(seed), { dtype: np.float64 }));
   const v = Float64Array.from((await vector.data()) as Float64Array);
   const rng = makeRng(seed);
   spec.paths.forEach((path, i) => {
     for (let k = spec.offsets[i]; k < spec.offsets[i] + spec.sizes[i]; k++) {
-      v[k] = path.endsWith("state.var") ? 0.5 + Math.abs(rng.normal()) : v[k] + 0.3 * rng.normal();
+      v[k] = path.endsWith("state.var") ? 0.5 + Math.abs(rng.normal()) : v[k] + spread * rng.normal();
     }
   });
   const n = v.length;
@@ -131,10 +131,36 @@ async function writeClayflowRun(dir: string, config: FlowConfig, seed: number): 
     best: null, history: [], skipped: 0, badStreak: 0, evalsSinceBest: 0, lossSum: 0, lossCount: 0, seconds: 0,
   };
   const cond = isConditional(config);
+  if (!withTable) return saveRun(dir, { flow, state });
   await saveRun(dir, {
     flow, state, preprocessing: PRE, contextPreprocessing: cond ? CPRE : null,
     data: { name: "twin-test", rows: ROWS, columns: NAMES, ...(cond ? { contextColumns: CNAMES } : {}) },
   });
+}
+
+/** Image flows: every model, class and image conditioning, variational dequantisation. */
+const IMAGE_MODELS: Record<string, FlowConfig> = {
+  glow: { model: "glow", shape: [4, 4, 2], levels: 2, steps: 2, hidden: 4 },
+  "glow-classes-variational": { model: "glow", shape: [4, 4, 1], levels: 2, steps: 1, hidden: 4, classes: 3, dequantization: "variational" },
+  "glow-downsample": { model: "glow", shape: [4, 4, 1], levels: 2, steps: 1, hidden: 4, blocks: 2, context: { kind: "downsample", factor: 2 } },
+  realnvp: { model: "realnvp", shape: [4, 4, 1], levels: 2, hidden: 4 },
+  "realnvp-left-half": { model: "realnvp", shape: [4, 4, 1], levels: 2, hidden: 4, blocks: 0, context: { kind: "left-half" } },
+};
+const IMAGES = 4;
+
+/** log p(x | cond) of images x under a run, by clayflow in float64 on the exact "cpu" device. */
+async function exactImageLogProb(run: string, x: number[], cond: number[]): Promise<number[]> {
+  defaultDevice("cpu");
+  try {
+    const loaded = await loadRun(run);
+    if (loaded.bestParams) tree.dispose(loaded.bestParams);
+    const xs = np.array(x, { dtype: np.float64 }).reshape([IMAGES, ...loaded.flow.eventShape]);
+    const k = loaded.flow.contextDim;
+    const lp = loaded.flow.logProb(loaded.params, xs, k > 0 ? np.array(cond, { dtype: np.float64 }).reshape([IMAGES, k]) : undefined);
+    return Array.from((await lp.data()) as Float64Array);
+  } finally {
+    defaultDevice("wasm");
+  }
 }
 
 /**
@@ -334,6 +360,60 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
       const ex = await exactScores(run, xs, cs);
       assertSameScores({ ...cf, logp: ex }, tw, 1e-4, `twin-trained ${name} (float64, exact kernels)`);
       assertSameScores(cf, tw, engineTolerance(cf, ex), `twin-trained ${name} (clayflow score)`);
+    }
+  });
+
+  it("computes the image flows' densities as clayflow does, runs written either way (1e-4 nats, float64)", async () => {
+    const rng = makeRng(11);
+    const jobs: object[] = [];
+    const expected: Record<string, number[]> = {};
+    let seed = 100;
+    for (const [name, config] of Object.entries(IMAGE_MODELS)) {
+      const run = join(tmp, `img-${name}`);
+      // Small perturbations: a deep stack of random convolutions would put the images at
+      // log-densities of -1e11, where nats compare nothing.
+      await writeClayflowRun(run, config, seed++, false, 0.05);
+      const d = (config as { shape: number[] }).shape.reduce((a, b) => a * b, 1);
+      const k = buildFlow(config).contextDim;
+      const x = Array.from({ length: IMAGES * d }, () => (Math.floor(256 * rng.uniform()) + rng.uniform()) / 256);
+      const cond = Array.from({ length: IMAGES * k }, () => rng.uniform());
+      expected[run] = await exactImageLogProb(run, x, cond);
+      // The twin also writes a run of the same config with random weights, for clayflow to read.
+      jobs.push({ run, x, cond, twin: join(tmp, `img-twin-${name}`), seed });
+    }
+    writeFileSync(join(tmp, "images.json"), JSON.stringify(jobs));
+    const script = `
+import json, sys, torch
+from clayflow_torch import load_run, save_run, build_flow
+out = {}
+for j in json.load(open(sys.argv[1])):
+    run = load_run(j["run"])
+    f = run.flow
+    x = torch.tensor(j["x"], dtype=torch.float64).reshape(-1, *f.config["shape"])
+    c = torch.tensor(j["cond"], dtype=torch.float64).reshape(x.shape[0], -1) if f.context_dim else None
+    out[j["run"]] = f.log_prob(x, c).tolist()
+    g = build_flow(f.config, torch.float64)
+    gen = torch.Generator().manual_seed(j["seed"])
+    g.reset(gen)
+    g.data_init(x, c)
+    with torch.no_grad():
+        for p in g.parameters(): p.add_(torch.randn(p.shape, generator=gen, dtype=torch.float64) * 0.05)
+    n = g.flat().numel()
+    save_run(j["twin"], g, state={"step": 0, "optimizerStep": 0}, optimizer_m=torch.zeros(n, dtype=torch.float64), optimizer_v=torch.zeros(n, dtype=torch.float64))
+    out[j["twin"]] = g.log_prob(x, c).tolist()
+print(json.dumps(out))
+`;
+    writeFileSync(join(tmp, "images.py"), script);
+    const printed = (await python([join(tmp, "images.py"), join(tmp, "images.json")])).trim().split("\n");
+    const twin: Record<string, number[]> = JSON.parse(printed[printed.length - 1]);
+    const close = (a: number[], b: number[], what: string) =>
+      a.forEach((v, i) => {
+        assert.ok(Number.isFinite(v), `${what}: image ${i}: ${v}`);
+        assert.ok(Math.abs(v - b[i]) <= 1e-4, `${what}: image ${i}: ${v} (clayflow) vs ${b[i]} (twin)`);
+      });
+    for (const job of jobs as { run: string; x: number[]; cond: number[]; twin: string }[]) {
+      close(expected[job.run], twin[job.run], `clayflow run ${job.run}`);
+      close(await exactImageLogProb(job.twin, job.x, job.cond), twin[job.twin], `twin run ${job.twin}`);
     }
   });
 

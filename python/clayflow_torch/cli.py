@@ -113,6 +113,8 @@ def cmd_score(a):
     run = load_run(a.run)
     flow = run.use_best().to(_device(a.device))
     model = run.config["model"]
+    if is_image_config(model):
+        raise SystemExit(f"error: {a.run} is an image run; score scores CSV rows of vector runs (image runs: clayflow eval, or load_run(...).flow.log_prob in Python)")
     columns, has_header, rows = read_csv(a.data)
     names = run.config["data"].get("columns")
     cnames = run.config["data"].get("contextColumns")

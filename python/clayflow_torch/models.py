@@ -1,5 +1,7 @@
 """Flows from clayflow's JSON model configs (src/models/vector.ts), as torch modules whose
 leaf paths (parameters, and batch-norm running statistics as buffers) are clayflow's."""
+import math
+
 import torch
 from torch import nn
 
@@ -31,10 +33,9 @@ def resolve_config(config):
     if not isinstance(config, dict):
         raise ValueError(f"{where}: expected an object")
     if is_image_config(config):
-        raise NotImplementedError(
-            f"{where}: image models ({config.get('model')}, shape {config.get('shape')}) are not in clayflow-torch yet: "
-            "train them with clayflow itself (clayflow train --data fashion-mnist)"
-        )
+        from .images import resolve_image_config
+
+        return resolve_image_config(config)
     model = config.get("model")
     if model not in VECTOR_MODELS:
         raise ValueError(f'{where}: unknown model "{model}"; expected one of {", ".join(VECTOR_MODELS)}')
@@ -92,6 +93,15 @@ class Flow(nn.Module):
         super().__init__()
         c = resolve_config(config)
         self.config = c
+        self.dtype_ = dtype
+        if is_image_config(c):
+            from .images import build_image_parts, context_dim
+
+            self.dim = math.prod(c["shape"])
+            self.context_dim = context_dim(c)
+            chain, self.base = build_image_parts(c, dtype)
+            self.bijector = nn.ModuleList(chain)
+            return
         self.dim = c["dim"]
         self.context_dim = c["contextDim"]
         self.dtype_ = dtype
@@ -183,6 +193,9 @@ class Flow(nn.Module):
         for layer in self.bijector:
             if isinstance(layer, L.ActNorm):
                 layer.data_init(x)
+            elif hasattr(layer, "data_init"):  # an image flow's multi-scale stack, the last layer
+                layer.data_init(x, cond)
+                return
             x, _ = layer(x, cond, training=True)
 
     @torch.no_grad()

@@ -155,9 +155,8 @@ def load_run(run_dir):
     if paths and f"best/{paths[0]}" in tensors:
         best = torch.cat([tensors[f"best/{p}"].reshape(-1).to(dtype) for p in paths])
     optimizer = {"m": tensors.get("optimizer/m"), "v": tensors.get("optimizer/v"), "step": state.get("optimizerStep", 0)}
-    dim = model["dim"]
-    pre = Standardizer.from_json(config.get("preprocessing"), dim, f"{cpath}: preprocessing")
-    cpre = Standardizer.from_json(config.get("contextPreprocessing"), model["contextDim"], f"{cpath}: contextPreprocessing")
+    pre = Standardizer.from_json(config.get("preprocessing"), flow.dim, f"{cpath}: preprocessing")
+    cpre = Standardizer.from_json(config.get("contextPreprocessing"), flow.context_dim, f"{cpath}: contextPreprocessing")
     config["model"] = model
     return Run(config, flow, state, best, optimizer, pre, cpre)
 
@@ -208,9 +207,9 @@ def save_run(run_dir, flow, *, state, optimizer_m, optimizer_v, best=None, prepr
         "data": {
             "name": data.get("name"),
             "columns": data.get("columns"),
-            "dim": model["dim"],
+            "dim": flow.dim,
             "rows": data.get("rows"),
-            "contextDim": model["contextDim"],
+            "contextDim": flow.context_dim,
             "contextColumns": data.get("contextColumns"),
         },
         "training": {
