@@ -363,10 +363,11 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
     }
   });
 
-  it("computes the image flows' densities as clayflow does, runs written either way (1e-4 nats, float64)", async () => {
+  it("computes the image flows' densities and training losses as clayflow does, runs written either way (1e-4 nats, float64)", async () => {
     const rng = makeRng(11);
     const jobs: object[] = [];
     const expected: Record<string, number[]> = {};
+    const imageLosses: Record<string, number[]> = {};
     let seed = 100;
     for (const [name, config] of Object.entries(IMAGE_MODELS)) {
       const run = join(tmp, `img-${name}`);
@@ -378,13 +379,26 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
       const x = Array.from({ length: IMAGES * d }, () => (Math.floor(256 * rng.uniform()) + rng.uniform()) / 256);
       const cond = Array.from({ length: IMAGES * k }, () => rng.uniform());
       expected[run] = await exactImageLogProb(run, x, cond);
+      // Two full-batch Adam steps in clayflow's fit, for the twin to repeat; on the exact "cpu"
+      // device (wasm's float32-accurate exp and log move these losses by ~1e-5 relative).
+      defaultDevice("cpu");
+      const loaded = await loadRun(run);
+      const losses: number[] = [];
+      const result = await fit(loaded.flow, loaded.params, { x: Float64Array.from(x), rows: IMAGES, ...(k > 0 ? { cond: Float64Array.from(cond) } : {}) }, {
+        steps: 2, batchSize: IMAGES, optimizer: { kind: "adam", lr: 0.01 }, onProgress: (p) => losses.push(p.loss),
+      });
+      tree.dispose(result.params);
+      tree.dispose(result.bestParams);
+      defaultDevice("wasm");
+      imageLosses[name] = losses;
       // The twin also writes a run of the same config with random weights, for clayflow to read.
-      jobs.push({ run, x, cond, twin: join(tmp, `img-twin-${name}`), seed });
+      jobs.push({ run, x, cond, twin: join(tmp, `img-twin-${name}`), seed, name });
     }
     writeFileSync(join(tmp, "images.json"), JSON.stringify(jobs));
     const script = `
 import json, sys, torch
 from clayflow_torch import load_run, save_run, build_flow
+from clayflow_torch.train import fit
 out = {}
 for j in json.load(open(sys.argv[1])):
     run = load_run(j["run"])
@@ -392,6 +406,9 @@ for j in json.load(open(sys.argv[1])):
     x = torch.tensor(j["x"], dtype=torch.float64).reshape(-1, *f.config["shape"])
     c = torch.tensor(j["cond"], dtype=torch.float64).reshape(x.shape[0], -1) if f.context_dim else None
     out[j["run"]] = f.log_prob(x, c).tolist()
+    losses = []
+    fit(f, x, c, steps=2, batch_size=x.shape[0], optimizer={"kind": "adam", "lr": 0.01}, on_step=lambda s, l: losses.append(l))
+    out["image " + j["name"]] = losses
     g = build_flow(f.config, torch.float64)
     gen = torch.Generator().manual_seed(j["seed"])
     g.reset(gen)
@@ -411,8 +428,11 @@ print(json.dumps(out))
         assert.ok(Number.isFinite(v), `${what}: image ${i}: ${v}`);
         assert.ok(Math.abs(v - b[i]) <= 1e-4, `${what}: image ${i}: ${v} (clayflow) vs ${b[i]} (twin)`);
       });
-    for (const job of jobs as { run: string; x: number[]; cond: number[]; twin: string }[]) {
+    for (const job of jobs as { run: string; x: number[]; cond: number[]; twin: string; name: string }[]) {
       close(expected[job.run], twin[job.run], `clayflow run ${job.run}`);
+      const [cf, tw] = [imageLosses[job.name], twin[`image ${job.name}`]];
+      cf.forEach((l, i) => assert.ok(Math.abs(l - tw[i]) <= 1e-5 * Math.max(1, Math.abs(l)), `${job.name}: training step ${i + 1} loss ${l} (clayflow) vs ${tw[i]} (twin)`));
+      assert.ok(Math.abs(cf[1] - cf[0]) > 1e-4, `${job.name}: the loss did not move (${cf.join(", ")})`);
       close(await exactImageLogProb(job.twin, job.x, job.cond), twin[job.twin], `twin run ${job.twin}`);
     }
   });
