@@ -36,17 +36,20 @@ def _columns(table_cols, names):
 
 
 def cmd_train(a):
-    if a.data in ("fashion-mnist", "mnist"):
-        raise SystemExit(f"error: image data ({a.data}) and image models are not in clayflow-torch yet; train them with `clayflow train --data {a.data}`")
     if os.path.exists(os.path.join(a.out, CONFIG_FILE)) and not a.force:
         raise SystemExit(f"error: {a.out} already holds a run: choose another --out (or --force to replace it)")
     with open(a.config, encoding="utf-8") as f:
         config = json.load(f)
     if "model" in config and isinstance(config["model"], dict):  # a run's config.json
         config = config["model"]
-    if is_image_config(config):
-        raise SystemExit("error: image models are not in clayflow-torch yet: train them with `clayflow train --data fashion-mnist`")
+    image_data = a.data in ("fashion-mnist", "mnist")
+    if image_data and config.get("model") not in ("glow", "realnvp"):
+        raise SystemExit(f"error: --data {a.data} needs an image model config: glow or realnvp (got {config.get('model')!r})")
+    if not image_data and (config.get("model") == "glow" or "shape" in config):
+        raise SystemExit(f"error: {config.get('model')} with a shape is an image model: train it on --data fashion-mnist or mnist")
     device, rank = _init_distributed(_device(a.device))
+    if image_data:
+        return train_images(a, config, device, rank)
     columns, has_header, rows = read_csv(a.data)
     if len(rows) < 10:
         raise SystemExit(f"error: {a.data}: only {len(rows)} data rows; a flow needs at least 10")
@@ -104,6 +107,81 @@ def cmd_train(a):
         test = nll(flow, test_x, test_c) - pre.log_det()
         print(f"trained {model['model']} for {state['step']} steps in {state['seconds']:.1f} s"
               f"\ntest NLL {test:.4f} nats on {len(test_i)} rows\nrun saved in {a.out}")
+    return 0
+
+
+def train_images(a, config, device, rank):
+    """Image training as `clayflow train --data fashion-mnist`: pixels / 256 with fresh uniform
+    noise per batch, the last 2,000 training images for validation (fixed noise), Adam with
+    warm-up and cosine decay and clipping at 50; test bits/dim at the end."""
+    from .imagedata import image_context, load_images, one_hot
+    from .train import fit, nll
+
+    images, labels = load_images(a.data, "train", a.data_dir)
+    test_images, test_labels = load_images(a.data, "test", a.data_dir)
+    n, H, W, C = images.shape
+    # clayflow train's image defaults where the config leaves them out.
+    config = {"hidden": 32, "dequantization": "variational", **config, "shape": [H, W, C]}
+    model = resolve_config(config)
+    dtype = torch.float64 if a.dtype == "float64" else torch.float32
+    flow = build_flow(model, dtype).to(device)
+    valid_n = min(2000, n - 1)
+    train_n = n - valid_n
+    g = torch.Generator().manual_seed(a.seed)
+
+    def rows(pix, lab, noise_seed=None):
+        x = pix.double() / 256
+        if noise_seed is not None:
+            x = x + torch.rand(x.shape, generator=torch.Generator().manual_seed(noise_seed), dtype=torch.float64) / 256
+        if model["context"]:
+            cond = image_context(pix, model["context"])
+        elif model["classes"]:
+            cond = one_hot(lab, model["classes"])
+        else:
+            cond = None
+        return x.to(device=device, dtype=dtype), None if cond is None else cond.float().to(device=device, dtype=dtype)
+
+    train_x, train_c = rows(images[:train_n], labels[:train_n])
+    valid_x, valid_c = rows(images[train_n:], labels[train_n:], a.seed + 1)
+    flow.reset(g)
+    init_x = train_x[:16] + torch.rand(train_x[:16].shape, generator=g, dtype=torch.float64).to(device=device, dtype=dtype) / 256
+    flow.data_init(init_x, train_c[:16] if train_c is not None else None)
+    noise = torch.Generator(device=device)
+
+    def dequantize(x, step):
+        # Fresh noise per step (and per process under torchrun), a function of the seed and step.
+        rank_ = int(os.environ.get("RANK", "0"))
+        noise.manual_seed((a.seed + 1) * 1_000_003 + step * 1009 + rank_)
+        return x + torch.rand(x.shape, generator=noise, device=device, dtype=dtype) / 256
+
+    warm = min(500, math.ceil(a.steps / 10))
+    lr = {"kind": "cosine", "lr": a.lr, "warmupSteps": warm, "totalSteps": a.steps, "finalFraction": 0.02} if a.schedule == "cosine" else {"kind": "warmup", "lr": a.lr, "warmupSteps": warm}
+    optimizer = {"kind": "adam", "lr": lr, "clipNorm": a.clip_norm or 50}
+    options = {"steps": a.steps, "batchSize": a.batch_size, "optimizer": optimizer, "seed": a.seed,
+               "evalEvery": a.eval_every, "evalBatchSize": 16, "checkpointEvery": a.checkpoint_every}
+    data = {"name": a.data, "rows": train_n}
+
+    def save(state, best, m, v):
+        if rank == 0:
+            save_run(a.out, flow, state=state, optimizer_m=m, optimizer_v=v, best=best, data=data, training_options=options)
+
+    D = H * W * C
+    bits = lambda nats: nats / (D * math.log(2)) + 8
+
+    def progress(step, loss):
+        if rank == 0 and (step % max(1, a.steps // 20) == 0 or step == a.steps):
+            print(f"step {step}/{a.steps} {bits(loss):.4f} bits/dim", file=sys.stderr, flush=True)
+
+    state, best, _, _ = fit(flow, train_x, train_c, steps=a.steps, batch_size=a.batch_size, optimizer=optimizer, seed=a.seed,
+                            valid_x=valid_x, valid_cond=valid_c, eval_every=a.eval_every, checkpoint_every=a.checkpoint_every,
+                            on_checkpoint=save, on_step=progress, augment=dequantize, eval_chunk=256)
+    if rank == 0:
+        if best is not None:
+            flow.load_flat(best)
+        count = min(a.test_images, test_images.shape[0])
+        tx, tc = rows(test_images[:count], test_labels[:count], a.seed + 3)
+        print(f"trained {model['model']} for {state['step']} steps in {state['seconds']:.1f} s"
+              f"\ntest {bits(nll(flow, tx, tc, 256)):.4f} bits/dim on {count} images\nrun saved in {a.out}")
     return 0
 
 
@@ -179,7 +257,9 @@ def parser():
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="fit a flow to a CSV file by maximum likelihood; writes a clayflow run directory")
     t.add_argument("--config", required=True, help="a model config JSON (e.g. {\"model\": \"maf\", \"layers\": 5}; dim comes from the data), or a run's config.json")
-    t.add_argument("--data", required=True, help="a CSV file of numeric columns (split 80/10/10 and standardised as clayflow train does)")
+    t.add_argument("--data", required=True, help="a CSV file of numeric columns (split 80/10/10 and standardised as clayflow train does), or fashion-mnist / mnist (image models)")
+    t.add_argument("--data-dir", help="folder holding the image datasets (else CLAYFLOW_DATA_DIR, ~/.cache/clayflow, /usr/share/datasets)")
+    t.add_argument("--test-images", type=int, default=10000, help="image models: test images for the final bits/dim")
     t.add_argument("--out", required=True, help="run directory to write")
     t.add_argument("--context-columns", help="condition on these columns, e.g. age,income")
     t.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

@@ -75,9 +75,10 @@ def _distributed():
 
 def fit(flow, train_x, train_cond=None, *, steps=1000, batch_size=256, optimizer=None, seed=0,
         valid_x=None, valid_cond=None, eval_every=None, patience=None, checkpoint_every=0,
-        on_checkpoint=None, on_step=None):
+        on_checkpoint=None, on_step=None, augment=None, eval_chunk=1024):
     """Train `flow` in place; returns the state dict save_run takes (plus best, m, v).
-    train_x [rows, dim] (standardised) on the flow's device and dtype."""
+    train_x [rows, ...event] on the flow's device and dtype; `augment(x, step)` changes each
+    batch before the step (the dequantisation noise of image training)."""
     optimizer = optimizer or {"kind": "adam", "lr": 1e-3}
     world = dist.get_world_size() if _distributed() else 1
     rank = dist.get_rank() if _distributed() else 0
@@ -119,6 +120,8 @@ def fit(flow, train_x, train_cond=None, *, steps=1000, batch_size=256, optimizer
         at = (step % steps_per_epoch) * batch_size + rank * local
         idx = order[at : at + local]
         x = train_x[idx]
+        if augment is not None:
+            x = augment(x, step)
         cond = train_cond[idx] if train_cond is not None else None
         for p in flow.parameters():
             p.grad = None
@@ -152,7 +155,7 @@ def fit(flow, train_x, train_cond=None, *, steps=1000, batch_size=256, optimizer
         if step % eval_every == 0 or step == steps:
             valid_loss = None
             if valid_x is not None and valid_x.shape[0] > 0:
-                valid_loss = nll(flow, valid_x, valid_cond)
+                valid_loss = nll(flow, valid_x, valid_cond, eval_chunk)
                 if state["best"] is None or valid_loss < state["best"]["validLoss"]:
                     state["best"] = {"step": step, "validLoss": valid_loss}
                     best_vec = flow.flat(paths).clone()
