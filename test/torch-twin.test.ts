@@ -54,11 +54,11 @@ function python(args: string[], timeout = 120_000): Promise<string> {
 }
 
 /** `clayflow score` itself (the command's code, in this process), its stdout kept quiet. */
-async function clayflowScore(run: string, data: string, out: string): Promise<void> {
+async function clayflowScore(run: string, data: string, out: string, extra: Record<string, unknown> = {}): Promise<void> {
   const write = process.stdout.write;
   process.stdout.write = (() => true) as typeof process.stdout.write;
   try {
-    await score.run({ run, data, out, threads: 1 });
+    await score.run({ run, data, out, threads: 1, ...extra });
   } finally {
     process.stdout.write = write;
   }
@@ -360,6 +360,14 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
       const ex = await exactScores(run, xs, cs);
       assertSameScores({ ...cf, logp: ex }, tw, 1e-4, `twin-trained ${name} (float64, exact kernels)`);
       assertSameScores(cf, tw, engineTolerance(cf, ex), `twin-trained ${name} (clayflow score)`);
+      // The twin's train-loglik.json serves clayflow score --flag-quantile: the rows below the
+      // training rows' 0.2-quantile are flagged (these 120 rows include the 96 training rows).
+      const flagged = join(tmp, `tw-${name}-flagged.csv`);
+      await clayflowScore(run, csv, flagged, { "flag-quantile": 0.2 });
+      const f = readScores(flagged);
+      const k = f.header.indexOf("anomaly");
+      const count = f.cells.filter((c) => c[k] === "1").length;
+      assert.ok(count >= 10 && count <= 45, `twin-trained ${name}: --flag-quantile 0.2 flagged ${count} of ${ROWS} rows`);
     }
   });
 

@@ -105,9 +105,53 @@ def cmd_train(a):
         test_x = part(test_i, x_idx, pre)
         test_c = part(test_i, cond_idx, cpre) if cpre else None
         test = nll(flow, test_x, test_c) - pre.log_det()
+        write_loglik_summary(a.out, flow, train_x, train_c, pre.log_det(), state, len(train_i))
         print(f"trained {model['model']} for {state['step']} steps in {state['seconds']:.1f} s"
               f"\ntest NLL {test:.4f} nats on {len(test_i)} rows\nrun saved in {a.out}")
     return 0
+
+
+def _quantile(sorted_values, h):
+    """clayflow's interpolate: linear between order statistics; an infinite end wins."""
+    lo = math.floor(h)
+    frac = h - lo
+    a = sorted_values[lo]
+    if frac == 0 or lo + 1 >= len(sorted_values):
+        return a
+    b = sorted_values[lo + 1]
+    if a == b or a == -math.inf:
+        return a
+    if b == math.inf:
+        return b
+    return a + frac * (b - a)
+
+
+def write_loglik_summary(out, flow, train_x, train_c, shift, state, of_rows, levels=1000, max_rows=20000):
+    """train-loglik.json as `clayflow train` writes it (docs/CHECKPOINTS.md): quantiles of the
+    training rows' log-likelihood (at most 20,000, evenly spaced), for score --flag-quantile."""
+    from .runs import dumps
+    from .safetensors import write_file_atomic
+
+    rows = train_x.shape[0]
+    idx = torch.tensor([math.floor(i * rows / max_rows) for i in range(max_rows)]) if rows > max_rows else torch.arange(rows)
+    with torch.no_grad():
+        parts = []
+        for i in range(0, len(idx), 4096):
+            j = idx[i : i + 4096].to(train_x.device)
+            parts.append(flow.log_prob(train_x[j], train_c[j] if train_c is not None else None).double().cpu())
+    logp = sorted((torch.cat(parts) + shift).tolist())
+    if math.isnan(logp[-1]):
+        raise ValueError("a training row's log-likelihood is NaN (the model is broken)")
+    n = len(logp)
+    finite = [v for v in logp if math.isfinite(v)]
+    summary = {
+        "format": "clayflow-loglik-quantiles", "version": 1, "units": "nats", "source": "training rows",
+        "rows": n, "ofRows": of_rows, "step": state["step"],
+        "paramsStep": state["best"]["step"] if state["best"] else state["step"],
+        "mean": sum(finite) / len(finite) if len(finite) == n else -math.inf,
+        "quantiles": [_quantile(logp, (n - 1) * k / levels) for k in range(levels + 1)],
+    }
+    write_file_atomic(os.path.join(out, "train-loglik.json"), dumps(summary) + "\n")
 
 
 def train_images(a, config, device, rank):
