@@ -148,6 +148,21 @@ const IMAGE_MODELS: Record<string, FlowConfig> = {
 };
 const IMAGES = 4;
 
+/** Images decoded from latents z [IMAGES, D] (sampling's direction) by clayflow, on "cpu". */
+async function exactImageDecode(run: string, z: number[], cond: number[]): Promise<number[]> {
+  defaultDevice("cpu");
+  try {
+    const loaded = await loadRun(run);
+    if (loaded.bestParams) tree.dispose(loaded.bestParams);
+    const k = loaded.flow.contextDim;
+    const zs = np.array(z, { dtype: np.float64 }).reshape([IMAGES, -1]);
+    const x = loaded.flow.decode(loaded.params, zs, k > 0 ? np.array(cond, { dtype: np.float64 }).reshape([IMAGES, k]) : undefined);
+    return Array.from((await x.data()) as Float64Array);
+  } finally {
+    defaultDevice("wasm");
+  }
+}
+
 /** log p(x | cond) of images x under a run, by clayflow in float64 on the exact "cpu" device. */
 async function exactImageLogProb(run: string, x: number[], cond: number[]): Promise<number[]> {
   defaultDevice("cpu");
@@ -371,11 +386,12 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
     }
   });
 
-  it("computes the image flows' densities and training losses as clayflow does, runs written either way (1e-4 nats, float64)", async () => {
+  it("computes the image flows' densities, samples and training losses as clayflow does, runs written either way (1e-4 nats, float64)", async () => {
     const rng = makeRng(11);
     const jobs: object[] = [];
     const expected: Record<string, number[]> = {};
     const imageLosses: Record<string, number[]> = {};
+    const decoded: Record<string, number[]> = {};
     let seed = 100;
     for (const [name, config] of Object.entries(IMAGE_MODELS)) {
       const run = join(tmp, `img-${name}`);
@@ -400,7 +416,9 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
       defaultDevice("wasm");
       imageLosses[name] = losses;
       // The twin also writes a run of the same config with random weights, for clayflow to read.
-      jobs.push({ run, x, cond, twin: join(tmp, `img-twin-${name}`), seed, name });
+      const z = Array.from({ length: IMAGES * d }, () => 0.5 * rng.normal());
+      decoded[run] = await exactImageDecode(run, z, cond);
+      jobs.push({ run, x, cond, z, twin: join(tmp, `img-twin-${name}`), seed, name });
     }
     writeFileSync(join(tmp, "images.json"), JSON.stringify(jobs));
     const script = `
@@ -414,6 +432,11 @@ for j in json.load(open(sys.argv[1])):
     x = torch.tensor(j["x"], dtype=torch.float64).reshape(-1, *f.config["shape"])
     c = torch.tensor(j["cond"], dtype=torch.float64).reshape(x.shape[0], -1) if f.context_dim else None
     out[j["run"]] = f.log_prob(x, c).tolist()
+    with torch.no_grad():
+        h = torch.tensor(j["z"], dtype=torch.float64).reshape(x.shape[0], -1)
+        for layer in reversed(f.bijector):
+            h, _ = layer.inverse(h, c)
+    out["decoded " + j["name"]] = h.reshape(-1).tolist()
     losses = []
     fit(f, x, c, steps=2, batch_size=x.shape[0], optimizer={"kind": "adam", "lr": 0.01}, on_step=lambda s, l: losses.append(l))
     out["image " + j["name"]] = losses
@@ -438,6 +461,9 @@ print(json.dumps(out))
       });
     for (const job of jobs as { run: string; x: number[]; cond: number[]; twin: string; name: string }[]) {
       close(expected[job.run], twin[job.run], `clayflow run ${job.run}`);
+      const [dc, dt] = [decoded[job.run], twin[`decoded ${job.name}`]];
+      assert.equal(dc.length, dt.length);
+      dc.forEach((v, i) => assert.ok(Math.abs(v - dt[i]) <= 1e-8, `${job.name}: decoded value ${i}: ${v} (clayflow) vs ${dt[i]} (twin)`));
       const [cf, tw] = [imageLosses[job.name], twin[`image ${job.name}`]];
       cf.forEach((l, i) => assert.ok(Math.abs(l - tw[i]) <= 1e-5 * Math.max(1, Math.abs(l)), `${job.name}: training step ${i + 1} loss ${l} (clayflow) vs ${tw[i]} (twin)`));
       assert.ok(Math.abs(cf[1] - cf[0]) > 1e-4, `${job.name}: the loss did not move (${cf.join(", ")})`);

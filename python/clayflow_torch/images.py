@@ -1,7 +1,7 @@
 """clayflow's image flows (src/models/image.ts): glow and multi-scale realnvp on [H, W, C]
 images (NHWC, as clayflow), with class or image conditioning and uniform or variational
-dequantisation, as torch modules named by clayflow's leaf paths. Density direction only
-(log_prob and ActNorm's data init); sampling and training on image data are not here yet.
+dequantisation, as torch modules named by clayflow's leaf paths: forward (data -> latent, the
+density) and inverse (sampling) of every layer.
 """
 import math
 
@@ -210,6 +210,19 @@ class ImageCoupling(nn.Module):
         yb = xb * torch.exp(s) + t
         return (torch.cat([xa, yb], 3) if self.parity == 0 else torch.cat([yb, xa], 3)), s.flatten(1).sum(1)
 
+    def inverse(self, y, cond=None):
+        if self.mask == "checkerboard":
+            keep = 1 - self.board
+            s, t = self._st(y * self.board, cond)
+            s, t = s * keep, t * keep
+            return (y - t) * torch.exp(-s), -s.flatten(1).sum(1)
+        C, n = self.C, self.n_pass
+        pa, ob = ((0, n), (n, C)) if self.parity == 0 else ((C - n, C), (0, C - n))
+        ya, yb = y[..., pa[0] : pa[1]], y[..., ob[0] : ob[1]]
+        s, t = self._st(ya, cond)
+        xb = (yb - t) * torch.exp(-s)
+        return (torch.cat([ya, xb], 3) if self.parity == 0 else torch.cat([xb, ya], 3)), -s.flatten(1).sum(1)
+
 
 class ImageActNorm(ActNorm):
     """ActNorm per channel of [H, W, C]: log|det| = H W sum(logScale)."""
@@ -224,6 +237,10 @@ class ImageActNorm(ActNorm):
     def forward(self, x, cond=None, training=False):
         ld = (self.logScale.sum() * self.positions).expand(x.shape[0])
         return (x - self.loc) * torch.exp(self.logScale), ld
+
+    def inverse(self, y, cond=None):
+        ld = -(self.logScale.sum() * self.positions).expand(y.shape[0])
+        return y * torch.exp(-self.logScale) + self.loc, ld
 
 
 def _random_rotation(c, seed):
@@ -289,10 +306,26 @@ class LuLinear(nn.Module):
         ld = (self.logS.sum() * self.positions).expand(x.shape[0])
         return z[:, self.perm].reshape(x.shape), ld
 
+    def inverse(self, y, cond=None):
+        c = y.shape[-1]
+        L = torch.tril(self.lower, -1) + torch.eye(c, dtype=y.dtype, device=y.device)
+        U = torch.triu(self.upper, 1) + torch.diag(torch.exp(self.logS) * self.sign)
+        inv = [0] * c
+        for i, p in enumerate(self.perm):
+            inv[p] = i
+        z = y.reshape(-1, c)[:, inv]  # undo P: z[:, perm[i]] = y[:, i]
+        # z = x U^T L^T: two triangular solves, never a general inverse.
+        w = torch.linalg.solve_triangular(L, z.T, upper=False, unitriangular=True)
+        x = torch.linalg.solve_triangular(U, w, upper=True).T
+        return x.reshape(y.shape), -(self.logS.sum() * self.positions).expand(y.shape[0])
+
 
 class Squeeze(nn.Module):
     def forward(self, x, cond=None, training=False):
         return space_to_depth(x), torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+
+    def inverse(self, y, cond=None):
+        return depth_to_space(y), torch.zeros(y.shape[0], dtype=y.dtype, device=y.device)
 
 
 class ScaledLogit(nn.Module):
@@ -309,6 +342,11 @@ class ScaledLogit(nn.Module):
         d = x[0].numel()
         ld = -(torch.log(s) + torch.log(t)).flatten(1).sum(1) + d * math.log1p(-2 * self.alpha)
         return torch.log(s) - torch.log(t), ld
+
+    def inverse(self, y, cond=None):
+        d = y[0].numel()
+        ld = -(F.softplus(-y) + F.softplus(y)).flatten(1).sum(1) - d * math.log1p(-2 * self.alpha)
+        return (torch.sigmoid(y) - self.alpha) / (1 - 2 * self.alpha), ld
 
 
 class VariationalDequantization(nn.Module):
@@ -332,6 +370,18 @@ class VariationalDequantization(nn.Module):
         u = torch.sigmoid(z).clamp(self.EDGE, 1 - self.EDGE)
         ld = (-F.softplus(-z) - F.softplus(z) + s - torch.log(v) - torch.log1p(-v)).flatten(1).sum(1)
         return (pixel + u) / 256, ld
+
+    def inverse(self, y, cond=None):
+        scaled = y * 256
+        pixel = torch.floor(scaled)
+        u = (scaled - pixel).clamp(self.EDGE, 1 - self.EDGE)
+        h = self.net(pixel / 255 - 0.5)
+        k = self.channels
+        s = SCALE_BOUND * torch.tanh(h[..., :k] / SCALE_BOUND)
+        z = torch.log(u) - torch.log1p(-u)
+        v = torch.sigmoid((z - h[..., k : 2 * k]) * torch.exp(-s)).clamp(self.EDGE, 1 - self.EDGE)
+        ld = (-F.softplus(-z) - F.softplus(z) + s - torch.log(v) - torch.log1p(-v)).flatten(1).sum(1)
+        return (pixel + v) / 256, -ld
 
 
 class Level(nn.Module):
@@ -368,6 +418,47 @@ class MultiScale(nn.ModuleList):
             latents.append(e.reshape(batch, -1))
             h = kept
         return torch.cat(latents, 1), logdet
+
+    def inverse(self, y, cond=None):
+        batch = y.shape[0]
+        logdet = torch.zeros(batch, dtype=y.dtype, device=y.device)
+        # Piece shapes: each level's factored half, then the last level's output.
+        shapes, h_shape = [], self.shape_in
+        for i, level in enumerate(self):
+            out = self._out_shape(i, h_shape)
+            if i < len(self) - 1:
+                half = [out[0], out[1], out[2] // 2]
+                shapes.append(half)
+                h_shape = half
+            else:
+                shapes.append(out)
+        pieces, start = [], 0
+        for sh in shapes:
+            n = math.prod(sh)
+            pieces.append(y[:, start : start + n].reshape(batch, *sh))
+            start += n
+        h = pieces[-1]
+        for i in range(len(self) - 1, -1, -1):
+            level = self[i]
+            if i < len(self) - 1:
+                z = pieces[i]
+                if hasattr(level, "prior"):
+                    k = z.shape[3]
+                    out = level.prior(h, cond)
+                    mu, logsig = out[..., :k], SCALE_BOUND * torch.tanh(out[..., k : 2 * k] / SCALE_BOUND)
+                    z = z * torch.exp(logsig) + mu
+                    logdet = logdet + logsig.flatten(1).sum(1)
+                h = torch.cat([h, z], 3)
+            for layer in reversed(level.bijector):
+                h, ld = layer.inverse(h, cond)
+                logdet = logdet + ld
+        return h, logdet
+
+    def _out_shape(self, i, shape):
+        """A level's output shape: squeezed unless it has no squeeze (realnvp's last)."""
+        squeezes = sum(isinstance(l, Squeeze) for l in self[i].bijector)
+        f = 2 ** squeezes
+        return [shape[0] // f, shape[1] // f, shape[2] * f * f]
 
     @torch.no_grad()
     def data_init(self, x, cond=None):
@@ -406,7 +497,9 @@ def build_image_parts(c, dtype):
         prior = None if last else Conditioner(c, (h, w), ch // 2, ch, dtype)
         levels.append(Level(chain, prior))
         shape = [h, w, ch // 2]
-    body = [ScaledLogit(c["logitAlpha"]), MultiScale(levels)]
+    stack = MultiScale(levels)
+    stack.shape_in = list(c["shape"])
+    body = [ScaledLogit(c["logitAlpha"]), stack]
     if c["dequantization"] == "variational":
         body = [VariationalDequantization(c["shape"], max(8, math.ceil(c["hidden"] / 2)), dtype)] + body
     return body, StandardNormal(math.prod(c["shape"]), dtype)
