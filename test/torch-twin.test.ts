@@ -149,14 +149,14 @@ const IMAGE_MODELS: Record<string, FlowConfig> = {
 const IMAGES = 4;
 
 /** Images decoded from latents z [IMAGES, D] (sampling's direction) by clayflow, on "cpu". */
-async function exactImageDecode(run: string, z: number[], cond: number[]): Promise<number[]> {
+async function exactImageDecode(run: string, z: number[], cond: number[], rows = IMAGES): Promise<number[]> {
   defaultDevice("cpu");
   try {
     const loaded = await loadRun(run);
     if (loaded.bestParams) tree.dispose(loaded.bestParams);
     const k = loaded.flow.contextDim;
-    const zs = np.array(z, { dtype: np.float64 }).reshape([IMAGES, -1]);
-    const x = loaded.flow.decode(loaded.params, zs, k > 0 ? np.array(cond, { dtype: np.float64 }).reshape([IMAGES, k]) : undefined);
+    const zs = np.array(z, { dtype: np.float64 }).reshape([rows, -1]);
+    const x = loaded.flow.decode(loaded.params, zs, k > 0 ? np.array(cond, { dtype: np.float64 }).reshape([rows, k]) : undefined);
     return Array.from((await x.data()) as Float64Array);
   } finally {
     defaultDevice("wasm");
@@ -253,6 +253,14 @@ from clayflow_torch import load_run
 from clayflow_torch.train import fit
 jobs = json.load(open(sys.argv[1]))
 out = {}
+for j in jobs["decode"]:
+    flow = load_run(j["run"]).flow
+    h = torch.tensor(j["z"], dtype=torch.float64).reshape(-1, flow.dim)
+    c = torch.tensor(j["cond"], dtype=torch.float64).reshape(h.shape[0], -1) if j["cond"] else None
+    with torch.no_grad():
+        for layer in reversed(flow.bijector):
+            h, _ = layer.inverse(h, c)
+    out["decoded " + j["name"]] = h.reshape(-1).tolist()
 for j in jobs["score"]:
     assert main(["score", "--run", j["run"], "--data", j["data"], "--out", j["out"]]) == 0
 for j in jobs["train"]:
@@ -280,8 +288,10 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
   let csv: string;
   const cfScores: Record<string, string> = {};
   const exact: Record<string, number[]> = {};
+  const vectorDecoded: Record<string, { z: number[]; cond: number[]; x: number[] }> = {};
   const cfLosses: Record<string, number[]> = {};
-  let pyLosses: Record<string, number[]> = {};
+  /** What the Python jobs printed: losses by run, "decoded <name>" values. */
+  let pyOut: Record<string, number[]> = {};
   /** What the twin trains (dim and contextDim come from the CSV), and its context columns. */
   const TRAIN_KINDS: Record<string, { model: Record<string, unknown>; context?: string }> = {
     nice: { model: { model: "nice", layers: 2, hidden: [8] } },
@@ -302,7 +312,7 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
     const pick = (cols: number[]) => Float64Array.from({ length: ROWS * cols.length }, (_, i) => table.data[Math.floor(i / cols.length) * (DIM + CTX) + cols[i % cols.length]]);
     const x = standardizeTransform(PRE, pick([0, 1, 2])) as Float64Array;
     const cond = standardizeTransform(CPRE, pick([3, 4])) as Float64Array;
-    const jobs = { score: [] as object[], train: [] as object[], steps: [] as object[] };
+    const jobs = { score: [] as object[], train: [] as object[], steps: [] as object[], decode: [] as object[] };
     let seed = 1;
     for (const [name, config] of Object.entries(MODELS)) {
       const run = join(tmp, `cf-${name}`);
@@ -310,6 +320,11 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
       cfScores[name] = join(tmp, `cf-${name}.csv`);
       await clayflowScore(run, csv, cfScores[name]);
       exact[name] = await exactScores(run, x, cond);
+      // Latents decoded (sampling's direction) by clayflow, for the twin to repeat.
+      const z = Array.from({ length: 8 * DIM }, (_, i) => Math.sin(1.7 * i + seed));
+      const zCond = Array.from(cond.subarray(0, 8 * CTX));
+      vectorDecoded[name] = { z, cond: zCond, x: await exactImageDecode(run, z, zCond, 8) };
+      jobs.decode.push({ run, z, cond: isConditional(config) ? zCond : null, name });
       jobs.score.push({ run, data: csv, out: join(tmp, `cf-${name}-twin.csv`) });
       // A few full-batch Adam steps from the run's weights, in clayflow.
       const loaded = await loadRun(run);
@@ -335,7 +350,7 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
     writeFileSync(jobFile, JSON.stringify(jobs));
     writeFileSync(join(tmp, "jobs.py"), JOBS_PY);
     const printed = (await python([join(tmp, "jobs.py"), jobFile], 300_000)).trim().split("\n");
-    pyLosses = JSON.parse(printed[printed.length - 1]);
+    pyOut = JSON.parse(printed[printed.length - 1]);
   });
 
   it("scores clayflow's runs as clayflow does, on every model kind (1e-4 nats in float64)", () => {
@@ -348,9 +363,18 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
     }
   });
 
+  it("decodes latents (sampling's direction) as clayflow does, on every model kind", () => {
+    for (const [name, { x }] of Object.entries(vectorDecoded)) {
+      const tw = pyOut[`decoded ${name}`];
+      assert.equal(tw.length, x.length, name);
+      x.forEach((v, i) => assert.ok(Math.abs(v - tw[i]) <= 1e-6 * Math.max(1, Math.abs(v)), `${name}: decoded value ${i}: ${v} (clayflow) vs ${tw[i]} (twin)`));
+    }
+  });
+
   it("takes the same loss as clayflow over a few training steps from the same weights and batch", () => {
     for (const [run, cf] of Object.entries(cfLosses)) {
-      const tw = pyLosses[run];
+      if (run.startsWith("decoded ")) continue;
+      const tw = pyOut[run];
       assert.equal(tw.length, STEPS, run);
       cf.forEach((l, i) => assert.ok(Math.abs(l - tw[i]) <= 1e-5 * Math.max(1, Math.abs(l)), `${run}: step ${i + 1} loss ${l} (clayflow) vs ${tw[i]} (twin)`));
       // The steps trained: the weights moved, so the later losses are not the first one.
