@@ -1,9 +1,11 @@
 /**
- * The PyTorch twin (python/clayflow_torch) against clayflow, both directions, on every vector
- * model kind: runs written by clayflow score the same in the twin (`python3 -m clayflow_torch
- * score` against `clayflow score`), runs trained by the twin load in clayflow and score the same,
- * a few training steps from the same weights on the same batch give the same losses, and a real
- * two-process DistributedDataParallel run (torchrun, gloo) takes the single-process gradient.
+ * The PyTorch twin (python/clayflow_torch) against clayflow, both directions, on every model
+ * kind: runs written by clayflow score the same in the twin (`python3 -m clayflow_torch score`
+ * against `clayflow score` and clayflow's exact float64 kernels) and decode latents to the same
+ * rows, runs trained by the twin load in clayflow and score the same, a few training steps from
+ * the same weights on the same batch give the same losses, image flows (written by either side)
+ * have the same log-densities, samples and training losses, and a real two-process
+ * DistributedDataParallel run (torchrun, gloo) takes the single-process gradient.
  *
  * Needs a python3 with torch (Debian: apt-get install python3-torch): CLAYFLOW_PYTHON, else
  * /usr/bin/python3, else python3 on the PATH. Without one the tests skip and say so.
