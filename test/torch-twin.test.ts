@@ -11,10 +11,10 @@
  * /usr/bin/python3, else python3 on the PATH. Without one the tests skip and say so.
  */
 import "./helpers/setup.js";
-import { describe, it, before } from "node:test";
+import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync, readFileSync, mkdirSync } from "node:fs";
+import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -354,6 +354,8 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
     const printed = (await python([join(tmp, "jobs.py"), jobFile], 300_000)).trim().split("\n");
     pyOut = JSON.parse(printed[printed.length - 1]);
   });
+
+  after(() => rmSync(tmp, { recursive: true, force: true }));
 
   it("scores clayflow's runs as clayflow does, on every model kind (1e-4 nats in float64)", () => {
     for (const name of Object.keys(MODELS)) {
