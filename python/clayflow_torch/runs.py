@@ -98,7 +98,8 @@ class Standardizer:
 
 class Run:
     """A loaded run: `flow` holds the current parameters; `best` the best validation ones (a
-    flat vector in `paths` order) or None; `state` the training_state metadata."""
+    flat vector in `paths` order) or None; `state` the training_state metadata; `optimizer`
+    Adam's moments m, v (flat, in `paths` order) and its step."""
 
     def __init__(self, config, flow, state, best, optimizer, preprocessing, context_preprocessing):
         self.config = config

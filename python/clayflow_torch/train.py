@@ -11,7 +11,6 @@ global batch's mean NLL (the batch size must be a multiple of W). Every rank app
 update; rank 0 writes the checkpoints. Batch norm's statistics are per rank (use actnorm).
 """
 import math
-import os
 import time
 
 import torch
