@@ -36,13 +36,42 @@ def _columns(table_cols, names):
 
 
 def cmd_train(a):
-    if os.path.exists(os.path.join(a.out, CONFIG_FILE)) and not a.force:
-        raise SystemExit(f"error: {a.out} already holds a run: choose another --out (or --force to replace it)")
-    with open(a.config, encoding="utf-8") as f:
-        config = json.load(f)
-    if "model" in config and isinstance(config["model"], dict):  # a run's config.json
-        config = config["model"]
+    resume = None
+    if a.resume:
+        if a.config or a.out:
+            raise SystemExit("error: --resume RUN continues RUN with its own config and directory: leave out --config and --out")
+        resume = load_run(a.resume)
+        if is_image_config(resume.config["model"]):
+            raise SystemExit("error: --resume continues vector runs; continue an image run with clayflow train --resume")
+        stored = resume.config.get("training", {}).get("options", {})
+        a.out, a.data = a.resume, a.data or resume.config["data"].get("name")
+        a.context_columns = ",".join(resume.config["data"].get("contextColumns") or [])
+        for key, attr in (("steps", "steps"), ("batchSize", "batch_size"), ("seed", "seed"), ("evalEvery", "eval_every"), ("checkpointEvery", "checkpoint_every")):
+            if getattr(a, attr) is None and key in stored:
+                setattr(a, attr, stored[key])
+        if a.steps is not None and a.steps <= resume.state["step"]:
+            raise SystemExit(f"error: {a.out} already has {resume.state['step']} steps: pass a larger --steps to train further")
+        a.dtype = resume.state["layout"]["dtype"]
+        config = resume.config["model"]
+        a.optimizer = stored.get("optimizer")
+    else:
+        if not (a.config and a.data and a.out):
+            raise SystemExit("error: train needs --config, --data and --out (or --resume RUN)")
+        if os.path.exists(os.path.join(a.out, CONFIG_FILE)) and not a.force:
+            raise SystemExit(f"error: {a.out} already holds a run: choose another --out (or --force to replace it), or continue it with --resume")
+        with open(a.config, encoding="utf-8") as f:
+            config = json.load(f)
+        if "model" in config and isinstance(config["model"], dict):  # a run's config.json
+            config = config["model"]
+        a.optimizer = None
+    if not a.data:
+        raise SystemExit("error: the run does not record its data file: pass --data FILE.csv")
     image_data = a.data in ("fashion-mnist", "mnist")
+    # clayflow train's defaults (its image defaults for image data).
+    defaults = {"steps": 11000, "batch_size": 32, "lr": 2e-3, "eval_every": 1000} if image_data else {"steps": 10000, "batch_size": 256, "lr": 1e-3, "eval_every": 250}
+    for attr, default in {**defaults, "seed": 0, "checkpoint_every": 500}.items():
+        if getattr(a, attr) is None:
+            setattr(a, attr, default)
     if image_data and config.get("model") not in ("glow", "realnvp"):
         raise SystemExit(f"error: --data {a.data} needs an image model config: glow or realnvp (got {config.get('model')!r})")
     if not image_data and (config.get("model") == "glow" or "shape" in config):
@@ -73,14 +102,21 @@ def cmd_train(a):
     train_x, valid_x = part(train_i, x_idx, pre), part(valid_i, x_idx, pre)
     train_c = part(train_i, cond_idx, cpre) if cpre else None
     valid_c = part(valid_i, cond_idx, cpre) if cpre else None
-    flow = build_flow(model, dtype).to(device)
-    g = torch.Generator().manual_seed(a.seed)
-    flow.reset(g)
-    init = min(train_x.shape[0], 1024)
-    flow.data_init(train_x[:init], train_c[:init] if train_c is not None else None)
+    if resume is not None:
+        flow = resume.flow.to(device)
+        pre, cpre = resume.preprocessing, resume.context_preprocessing  # the run's own standardisation
+        train_x, valid_x = part(train_i, x_idx, pre), part(valid_i, x_idx, pre)
+        train_c = part(train_i, cond_idx, cpre) if cpre else None
+        valid_c = part(valid_i, cond_idx, cpre) if cpre else None
+    else:
+        flow = build_flow(model, dtype).to(device)
+        g = torch.Generator().manual_seed(a.seed)
+        flow.reset(g)
+        init = min(train_x.shape[0], 1024)
+        flow.data_init(train_x[:init], train_c[:init] if train_c is not None else None)
     lr = a.lr if a.schedule == "constant" else {
         "kind": "cosine", "lr": a.lr, "warmupSteps": min(200, a.steps // 10), "totalSteps": a.steps, "finalFraction": 0.02}
-    optimizer = {"kind": "adam", "lr": lr, **({"clipNorm": a.clip_norm} if a.clip_norm else {})}
+    optimizer = a.optimizer or {"kind": "adam", "lr": lr, **({"clipNorm": a.clip_norm} if a.clip_norm else {})}
     options = {"steps": a.steps, "batchSize": a.batch_size, "optimizer": optimizer, "seed": a.seed,
                "evalEvery": a.eval_every, "checkpointEvery": a.checkpoint_every}
     data = {"name": a.data, "columns": names, "rows": len(train_i), **({"contextColumns": cnames} if cnames else {})}
@@ -98,7 +134,7 @@ def cmd_train(a):
 
     state, best, _, _ = fit(flow, train_x, train_c, steps=a.steps, batch_size=a.batch_size, optimizer=optimizer,
                             seed=a.seed, valid_x=valid_x, valid_cond=valid_c, eval_every=a.eval_every,
-                            checkpoint_every=a.checkpoint_every, on_checkpoint=save, on_step=progress)
+                            checkpoint_every=a.checkpoint_every, on_checkpoint=save, on_step=progress, resume=resume)
     if rank == 0:
         if best is not None:
             flow.load_flat(best)
@@ -300,22 +336,23 @@ def parser():
     p = argparse.ArgumentParser(prog="python3 -m clayflow_torch", description="clayflow's vector flows in PyTorch, on clayflow run directories")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="fit a flow to a CSV file by maximum likelihood; writes a clayflow run directory")
-    t.add_argument("--config", required=True, help="a model config JSON (e.g. {\"model\": \"maf\", \"layers\": 5}; dim comes from the data), or a run's config.json")
-    t.add_argument("--data", required=True, help="a CSV file of numeric columns (split 80/10/10 and standardised as clayflow train does), or fashion-mnist / mnist (image models)")
+    t.add_argument("--resume", metavar="RUN", help="continue RUN (written by clayflow or the twin, a vector run on a CSV file) from its checkpoint, e.g. on a GPU")
+    t.add_argument("--config", help="a model config JSON (e.g. {\"model\": \"maf\", \"layers\": 5}; dim comes from the data), or a run's config.json")
+    t.add_argument("--data", help="a CSV file of numeric columns (split 80/10/10 and standardised as clayflow train does), or fashion-mnist / mnist (image models)")
     t.add_argument("--data-dir", help="folder holding the image datasets (else CLAYFLOW_DATA_DIR, ~/.cache/clayflow, /usr/share/datasets)")
     t.add_argument("--test-images", type=int, default=10000, help="image models: test images for the final bits/dim")
-    t.add_argument("--out", required=True, help="run directory to write")
+    t.add_argument("--out", help="run directory to write")
     t.add_argument("--context-columns", help="condition on these columns, e.g. age,income")
     t.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     t.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    t.add_argument("--steps", type=int, default=10000)
-    t.add_argument("--batch-size", type=int, default=256, help="rows per step over all processes (a multiple of torchrun's --nproc_per_node)")
-    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--steps", type=int)
+    t.add_argument("--batch-size", type=int, help="rows per step over all processes (a multiple of torchrun's --nproc_per_node)")
+    t.add_argument("--lr", type=float, help="peak learning rate (default 1e-3; images 2e-3)")
     t.add_argument("--schedule", default="cosine", choices=["constant", "cosine"])
     t.add_argument("--clip-norm", type=float)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--eval-every", type=int, default=250)
-    t.add_argument("--checkpoint-every", type=int, default=500)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--eval-every", type=int)
+    t.add_argument("--checkpoint-every", type=int)
     t.add_argument("--force", action="store_true", help="replace a run already in --out")
     t.set_defaults(func=cmd_train)
     s = sub.add_parser("score", help="log-likelihood (nats) of every row of a CSV file, with the columns of `clayflow score`")

@@ -74,7 +74,7 @@ def _distributed():
 
 def fit(flow, train_x, train_cond=None, *, steps=1000, batch_size=256, optimizer=None, seed=0,
         valid_x=None, valid_cond=None, eval_every=None, patience=None, checkpoint_every=0,
-        on_checkpoint=None, on_step=None, augment=None, eval_chunk=1024):
+        on_checkpoint=None, on_step=None, augment=None, eval_chunk=1024, resume=None):
     """Train `flow` in place; returns the state dict save_run takes (plus best, m, v).
     train_x [rows, ...event] on the flow's device and dtype; `augment(x, step)` changes each
     batch before the step (the dequantisation noise of image training)."""
@@ -100,7 +100,22 @@ def fit(flow, train_x, train_cond=None, *, steps=1000, batch_size=256, optimizer
     state = {"step": 0, "optimizerStep": 0, "best": None, "history": [], "skipped": 0, "badStreak": 0,
              "evalsSinceBest": 0, "lossSum": 0.0, "lossCount": 0, "seconds": 0.0}
     best_vec = None
-    t0 = time.perf_counter()
+    seconds_before = 0.0
+    if resume is not None:
+        saved = resume.state
+        if saved["layout"]["paths"] != paths:
+            raise ValueError("the run to resume has other parameters than this flow (a different model?)")
+        for key in state:
+            if key in saved:
+                state[key] = saved[key]
+        state["history"] = [dict(h) for h in saved["history"]]
+        seconds_before = saved.get("seconds", 0.0)
+        opt.m = resume.optimizer["m"].to(device=device, dtype=flow.dtype_).clone()
+        opt.v = resume.optimizer["v"].to(device=device, dtype=flow.dtype_).clone()
+        opt.step = saved["optimizerStep"]
+        if resume.best is not None:
+            best_vec = resume.best.to(device=device, dtype=flow.dtype_).clone()
+    t0 = time.perf_counter() - seconds_before
     epoch, order = -1, None
     last_checkpoint = -1
 
