@@ -311,6 +311,40 @@ describe("clayflow errors", () => {
     await expectError(["train", "--data", empty, "--out", join(tmp, "e")], /empty/);
   });
 
+  it("quotes bad input as one short printable line: binary files as CSV or config, duplicate columns", async () => {
+    const oneShortLine = (stderr: string) => {
+      const lines = stderr.trimEnd().split("\n").filter((l) => !l.startsWith("(run with --verbose"));
+      assert.equal(lines.length, 1, `one line: ${JSON.stringify(stderr)}`);
+      assert.ok(lines[0].length < 300, `${lines[0].length} characters`);
+      assert.doesNotMatch(lines[0], /[\u0000-\u0008\u000b-\u001f\u007f\ufffd]/, "no raw control bytes");
+    };
+    let seed = 7;
+    const bytes = Uint8Array.from({ length: 200_000 }, () => ((seed = (seed * 1103515245 + 12345) % 2147483648) >> 8) & 255);
+    const binary = join(tmp, "binary.csv");
+    writeFileSync(binary, bytes);
+    const r1 = await clayflow("train", "--data", binary, "--out", join(tmp, "bin"));
+    assert.notEqual(r1.code, 0);
+    oneShortLine(r1.stderr);
+    assert.ok(!existsSync(join(tmp, "bin")), "no run directory left behind");
+
+    const run = join(tmp, "garbled-run");
+    const t = await clayflow("train", "--data", "moons", "--out", run, "--steps", "20", ...SMALL);
+    assert.equal(t.code, 0, t.stderr);
+    const weights = readFileSync(join(run, "weights.safetensors"));
+    const config = readFileSync(join(run, "config.json"));
+    writeFileSync(join(run, "config.json"), bytes.subarray(0, 5000));
+    const r2 = await clayflow("sample", "--run", run, "--out", join(tmp, "g.csv"));
+    assert.notEqual(r2.code, 0);
+    oneShortLine(r2.stderr);
+    assert.match(r2.stderr, /config\.json/);
+    assert.deepEqual(readFileSync(join(run, "weights.safetensors")), weights, "the weights are untouched");
+    writeFileSync(join(run, "config.json"), config);
+
+    const dup = join(tmp, "dup.csv");
+    writeFileSync(dup, "a,b,a\n1,2,3\n4,5,6\n");
+    await expectError(["score", "--run", run, "--data", dup, "--out", join(tmp, "s.csv")], /columns 1 and 3 are both named "a"/);
+  });
+
   it("refuses to overwrite a run or to score data of the wrong width, leaving files intact", async () => {
     const out = join(tmp, "moons");
     const before = readFileSync(join(out, "weights.safetensors"));

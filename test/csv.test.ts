@@ -121,3 +121,29 @@ test("splitRows: sizes, disjoint cover, deterministic by seed, sorted; takeRows 
   assert.deepEqual([...takeRows(data, 2, [2, 0])], [20, 21, 0, 1]);
   assert.throws(() => takeRows(data, 2, [3]), /row index 3 out of range/);
 });
+
+test("csv: duplicate and empty column names are errors that name the columns", () => {
+  assert.throws(() => parseCsv("a,b,a\n1,2,3\n"), /columns 1 and 3 are both named "a"/);
+  assert.throws(() => parseCsv("a,\n1,2\n"), /leaves column 2 without a name/);
+  assert.throws(() => parseCsv(",x,\n1,2,3\n"), /leaves columns 1, 3 without a name/);
+  assert.deepEqual(parseCsv("a,b\n1,2\n").columns, ["a", "b"]);
+});
+
+test("csv: a huge field stops the parse with a short, printable excerpt", () => {
+  const huge = "x,y\n1," + "\u0001\u0002z".repeat(400_000) + "\n";
+  let message = "";
+  assert.throws(() => parseCsv(huge, { file: "big.csv" }), (e: Error) => ((message = e.message), true));
+  assert.match(message, /^big\.csv:2: a field longer than 65536 characters/);
+  assert.ok(message.length < 300, `message of ${message.length} characters`);
+  assert.doesNotMatch(message, /[\u0000-\u001f]/, "control characters are escaped");
+  assert.match(message, /\\u0001\\u0002z/);
+});
+
+test("csv: a non-number quotes the field escaped and cut", () => {
+  assert.throws(() => parseCsv(`a,b\n1,"${"\u0001".repeat(3)}${"q".repeat(500)}\n"\n`), (e: Error) => {
+    assert.ok(e.message.length < 200, e.message);
+    assert.ok(!e.message.includes("\n"), "no raw newline");
+    assert.match(e.message, /"\\u0001\\u0001\\u0001q+\.\.\." \(503 characters\) is not a number/);
+    return true;
+  });
+});

@@ -5,6 +5,7 @@
  * Named context columns of a CSV file (`--context-columns`) become each row's
  * context, standardised on their own: the flow models the other columns given them.
  */
+import { excerpt } from "../core/excerpt.js";
 import { existsSync } from "node:fs";
 import { sampleToy2d, TOY_DATASETS, type ToyDataset } from "../data/toy2d.js";
 import { readCsvFile, type CsvTable } from "../data/csv.js";
@@ -67,7 +68,7 @@ export function splitColumns(table: CsvTable, file: string, context: string[]): 
   if (dup !== undefined) throw new UsageError(`--context-columns names ${dup} twice`);
   const cond = context.map((name) => {
     const j = table.columns.indexOf(name);
-    if (j < 0) throw new UsageError(`${file} has no column ${JSON.stringify(name)} (its columns: ${table.columns.join(", ")})`);
+    if (j < 0) throw new UsageError(`${file} has no column ${excerpt(name)} (its columns: ${table.columns.map((c) => excerpt(c, 24)).join(", ")})`);
     return j;
   });
   const x = all.filter((j) => !cond.includes(j));

@@ -7,6 +7,8 @@
 import "../engine/preload.js";
 import { UsageError, helpText, parseArgs } from "./args.js";
 import { COMMANDS } from "./commands/index.js";
+import { oneLine } from "../core/excerpt.js";
+import { DatasetNotFoundError } from "../data/image-datasets.js";
 import { explainEngineError } from "./engine-errors.js";
 import { Interrupted } from "./interrupt.js";
 
@@ -45,7 +47,9 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     const e = err instanceof Error ? err : new Error(String(err));
-    process.stderr.write(`clayflow: ${explainEngineError(e.message) ?? e.message}\n`);
+    const message = explainEngineError(e.message) ?? e.message;
+    // One short line, whatever the input quoted in it; the missing-dataset advice is a list on purpose.
+    process.stderr.write(`clayflow: ${e instanceof DatasetNotFoundError ? message : oneLine(message, 290)}\n`);
     if (verbose) process.stderr.write(`${e.stack}\n`);
     else if (!(e instanceof UsageError) && !(e instanceof Interrupted)) process.stderr.write("(run with --verbose for details)\n");
     // 2: the command line was wrong; 128 + signal: stopped by Ctrl-C or kill (130 for SIGINT); 1: anything else.

@@ -10,6 +10,7 @@
  * every likelihood reported on the data.
  */
 import { node } from "../core/node-builtins.js";
+import { excerpt } from "../core/excerpt.js";
 
 export type CsvDelimiter = "," | ";" | "\t";
 
@@ -50,6 +51,7 @@ export function parseCsv(text: string, options: CsvOptions = {}): CsvTable {
   const hasHeader = options.header ?? first.fields.some((f) => !NUMBER.test(f.trim()));
   const cols = first.fields.length;
   const columns = hasHeader ? first.fields.map((f) => f.trim()) : first.fields.map((_, j) => `col${j + 1}`);
+  if (hasHeader) checkColumnNames(columns, `${file}:${first.line}`);
   const body = hasHeader ? records.slice(1) : records;
   if (body.length === 0) throw new Error(`${file}: header on line ${first.line} but no data rows`);
 
@@ -67,16 +69,28 @@ export function parseCsv(text: string, options: CsvOptions = {}): CsvTable {
   return { columns, hasHeader, rows: body.length, cols, data, delimiter };
 }
 
+/** Every column needs a name of its own: `score` and context columns pick columns by name. */
+function checkColumnNames(columns: string[], where: string) {
+  const empty = columns.flatMap((c, j) => (c === "" ? [j + 1] : []));
+  if (empty.length > 0) throw new Error(`${where}: the header leaves column${empty.length > 1 ? "s" : ""} ${empty.join(", ")} without a name; name every column`);
+  const seen = new Map<string, number>();
+  columns.forEach((c, j) => {
+    const before = seen.get(c);
+    if (before !== undefined) throw new Error(`${where}: columns ${before + 1} and ${j + 1} are both named ${excerpt(c)}; column names must be unique`);
+    seen.set(c, j);
+  });
+}
+
 /** Plain decimal numbers only: no hex, no "Infinity", no empty string (which Number() reads as 0). */
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 function parseNumber(raw: string, where: string): number {
   const s = raw.trim();
   if (s === "") throw new Error(`${where}: missing value`);
-  if (/^[+-]?(nan|inf|infinity)$/i.test(s)) throw new Error(`${where}: ${JSON.stringify(s)} is not allowed (values must be finite)`);
-  if (!NUMBER.test(s)) throw new Error(`${where}: ${JSON.stringify(s)} is not a number`);
+  if (/^[+-]?(nan|inf|infinity)$/i.test(s)) throw new Error(`${where}: ${excerpt(s)} is not allowed (values must be finite)`);
+  if (!NUMBER.test(s)) throw new Error(`${where}: ${excerpt(s)} is not a number`);
   const v = Number(s);
-  if (!Number.isFinite(v)) throw new Error(`${where}: ${JSON.stringify(s)} overflows to ${v}`);
+  if (!Number.isFinite(v)) throw new Error(`${where}: ${excerpt(s)} overflows to ${v}`);
   return v;
 }
 
@@ -99,6 +113,13 @@ interface CsvRecord {
   fields: string[];
 }
 
+/**
+ * The longest field accepted. A CSV of numbers has short fields; a longer one means the file is
+ * not such a CSV (a binary file, a stray quote), and the parse stops there instead of building
+ * the field in memory.
+ */
+export const MAX_FIELD_CHARS = 65536;
+
 /** Splits text into records of raw fields, honouring quotes; skips blank lines. */
 function splitRecords(text: string, delim: string, file: string): CsvRecord[] {
   const records: CsvRecord[] = [];
@@ -109,6 +130,9 @@ function splitRecords(text: string, delim: string, file: string): CsvRecord[] {
   let inQuotes = false;
   let quoteLine = 0;
   let touched = false; // the current record has content (so a blank line is not a record)
+  const tooLong = (at: number): never => {
+    throw new Error(`${file}:${at}: a field longer than ${MAX_FIELD_CHARS} characters (${excerpt(field)}); this is not a CSV of numbers (a binary file, or an unclosed quote?)`);
+  };
   const endRecord = () => {
     fields.push(field);
     if (touched || fields.length > 1 || field.trim() !== "") records.push({ line: startLine, fields });
@@ -127,6 +151,7 @@ function splitRecords(text: string, delim: string, file: string): CsvRecord[] {
       } else {
         if (ch === "\n") line++;
         field += ch;
+        if (field.length > MAX_FIELD_CHARS) tooLong(quoteLine);
       }
       continue;
     }
@@ -146,6 +171,7 @@ function splitRecords(text: string, delim: string, file: string): CsvRecord[] {
       startLine = line;
     } else {
       field += ch;
+      if (field.length > MAX_FIELD_CHARS) tooLong(line);
     }
   }
   if (inQuotes) throw new Error(`${file}:${quoteLine}: unterminated quoted field`);
