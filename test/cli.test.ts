@@ -279,7 +279,7 @@ describe("clayflow conditional tabular runs (--context-columns)", () => {
     const wrongHeader = join(tmp, "wrong-header.csv");
     writeFileSync(wrongHeader, "d\n1\n");
     await fail(["sample", "--run", dir, "--context", wrongHeader, "--out", join(tmp, "s.csv")], /wrong-header\.csv has no column c \(the run's context: c\)/, 2);
-    await fail(["train", "--data", join(tmp, "given.csv"), "--context-columns", "d", "--out", join(tmp, "g2")], /has no column "d" \(its columns: c, y1, y2\)/, 2);
+    await fail(["train", "--data", join(tmp, "given.csv"), "--context-columns", "d", "--out", join(tmp, "g2")], /has no column "d" \(its columns: "c", "y1", "y2"\)/, 2);
     await fail(["train", "--data", "moons", "--context-columns", "c", "--out", join(tmp, "g3")], /toy density without any/, 2);
     await fail(["train", "--data", join(tmp, "given.csv"), "--context-columns", "c,y1,y2", "--out", join(tmp, "g4")], /leave at least one column/, 2);
     await fail(["sample", "--run", join(tmp, "moons"), "--context", "1", "--out", join(tmp, "s.csv")], /--context is for runs trained with --context-columns/, 2);

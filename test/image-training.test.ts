@@ -45,6 +45,11 @@ describe("FashionMNIST (short real-data run)", { skip: available ? false : "data
     assert.ok(report.testBitsPerDim < start.testBitsPerDim - 0.5, `trained ${report.testBitsPerDim} vs untrained ${start.testBitsPerDim}`);
     for (const f of ["config.json", "weights.safetensors", "samples.png", "report.json"]) assert.ok(existsSync(join(out, f)), f);
     assert.equal(JSON.parse(readFileSync(join(out, "report.json"), "utf8")).testImages, 300);
+    // The run records where its data came from.
+    const source = JSON.parse(readFileSync(join(out, "config.json"), "utf8")).data.source;
+    assert.equal(source.origin, test.origin);
+    assert.deepEqual(source.files.slice(2), [test.files.images, test.files.labels]);
+    assert.equal(source.verified, true);
 
     // The checkpoint rebuilds the model: reconstruction decode(encode(x)) is exact to float tolerance.
     const run = await loadRun(out);

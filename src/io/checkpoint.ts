@@ -61,6 +61,22 @@ export interface DataDescription {
   contextColumns: string[] | null;
   /** Fraction of pixels replaced by random values during training (a background model for likelihood ratios); absent when 0. */
   perturb?: number;
+  /** Where the training data was read from (files, and how they were found); absent when not recorded. */
+  source?: DataSource;
+}
+
+/** The files a run's data came from: paths as given or found, the place's origin, and whether a known SHA-256 matched. */
+export interface DataSource {
+  files: string[];
+  origin: string;
+  verified: boolean;
+}
+
+function parseSource(v: unknown): DataSource | null {
+  if (!isObject(v)) return null;
+  const files = v.files;
+  if (!Array.isArray(files) || !files.every((f) => typeof f === "string") || typeof v.origin !== "string" || typeof v.verified !== "boolean") return null;
+  return { files: files as string[], origin: v.origin, verified: v.verified };
 }
 
 export interface RunConfig {
@@ -87,7 +103,7 @@ export interface SaveRunInput {
   preprocessing?: Standardizer | null;
   /** The standardiser applied to the context before the flow, if any. */
   contextPreprocessing?: Standardizer | null;
-  data?: { name?: string; rows?: number; columns?: string[]; contextColumns?: string[]; perturb?: number };
+  data?: { name?: string; rows?: number; columns?: string[]; contextColumns?: string[]; perturb?: number; source?: DataSource };
   /** Training options (only the JSON-able fields are kept). */
   training?: FitOptions | TrainingOptionsJSON;
 }
@@ -289,6 +305,7 @@ function encodeRunFiles(run: SaveRunInput, where: string): RunFiles {
       contextDim: configContextDim(model),
       contextColumns: run.data?.contextColumns ?? null,
       ...(run.data?.perturb ? { perturb: run.data.perturb } : {}),
+      ...(run.data?.source ? { source: run.data.source } : {}),
     },
     training: {
       options: trainingOptions as TrainingOptionsJSON,
@@ -391,6 +408,7 @@ function parseConfig(path: string, text: string | Uint8Array): RunConfig {
       contextDim: configContextDim(model),
       contextColumns: names(data.contextColumns, configContextDim(model)),
       ...(typeof data.perturb === "number" && data.perturb > 0 && data.perturb < 1 ? { perturb: data.perturb } : {}),
+      ...(parseSource(data.source) ? { source: parseSource(data.source)! } : {}),
     },
     training,
   };

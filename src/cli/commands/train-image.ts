@@ -257,7 +257,12 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
     evalBatchSize: IMAGE_CHUNK,
     checkpointEvery: s.checkpointEvery,
   };
-  const describe = { name: s.data, rows: trainCount, perturb: s.perturb };
+  const describe = {
+    name: s.data,
+    rows: trainCount,
+    perturb: s.perturb,
+    source: { files: [train.files.images, train.files.labels, test.files.images, test.files.labels], origin: train.origin, verified: train.verified && test.verified },
+  };
   const progress = new Progress(`train ${s.model} on ${s.data}`);
   const interrupts = watchInterrupts();
   let result;
