@@ -14,7 +14,8 @@ import "./helpers/setup.js";
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, rmSync, cpSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -423,6 +424,41 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
       const count = f.cells.filter((c) => c[k] === "1").length;
       assert.ok(count >= 10 && count <= 45, `twin-trained ${name}: --flag-quantile 0.2 flagged ${count} of ${ROWS} rows`);
     }
+  });
+
+  it("keeps the weights' SHA-256 as clayflow does: each side refuses the other's run with a flipped byte, and non-finite weights", async () => {
+    const twinLoad = (run: string) => python(["-c", "import sys; from clayflow_torch import load_run; load_run(sys.argv[1])", run]);
+    /** A copy of `run` whose weights have one byte flipped (the last, inside a tensor's data). */
+    const damaged = (run: string, name: string) => {
+      const copy = join(tmp, name);
+      cpSync(run, copy, { recursive: true });
+      const w = join(copy, "weights.safetensors");
+      const bytes = readFileSync(w);
+      bytes[bytes.length - 1] ^= 0x01;
+      writeFileSync(w, bytes);
+      return copy;
+    };
+    const twRun = join(tmp, "tw-maf");
+    const sha = JSON.parse(readFileSync(join(twRun, "config.json"), "utf8")).weightsSha256;
+    assert.equal(sha, createHash("sha256").update(readFileSync(join(twRun, "weights.safetensors"))).digest("hex"));
+    await twinLoad(twRun); // intact: the twin reads its own run
+    await assert.rejects(loadRun(damaged(twRun, "tw-maf-flipped")), /tw-maf-flipped\/weights\.safetensors: its SHA-256 .* is not the one/);
+    const cfRun = join(tmp, "cf-maf");
+    assert.match(JSON.parse(readFileSync(join(cfRun, "config.json"), "utf8")).weightsSha256, /^[0-9a-f]{64}$/);
+    await twinLoad(cfRun);
+    await assert.rejects(twinLoad(damaged(cfRun, "cf-maf-flipped")), /cf-maf-flipped\/weights\.safetensors: its SHA-256 .* is not the one/);
+    // A NaN in a run without a checksum (written before checksums were kept): both refuse it, naming the tensor.
+    const nan = join(tmp, "tw-maf-nan");
+    cpSync(twRun, nan, { recursive: true });
+    const cfg = JSON.parse(readFileSync(join(nan, "config.json"), "utf8"));
+    delete cfg.weightsSha256;
+    writeFileSync(join(nan, "config.json"), JSON.stringify(cfg));
+    const w = join(nan, "weights.safetensors");
+    const bytes = readFileSync(w);
+    bytes.writeDoubleLE(Number.NaN, bytes.length - 8); // the last float64 of the last tensor
+    writeFileSync(w, bytes);
+    await assert.rejects(twinLoad(nan), /weights\.safetensors: tensor params\/\S+ holds 1 non-finite value \(nan/);
+    await assert.rejects(loadRun(nan), /weights\.safetensors: tensor params\/\S+ holds 1 non-finite value/);
   });
 
   it("computes the image flows' densities, samples and training losses as clayflow does, runs written either way (1e-4 nats, float64)", async () => {

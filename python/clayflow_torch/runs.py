@@ -2,10 +2,12 @@
 
 Read: the model config rebuilds the flow; params/<leaf> (and best/<leaf>) fill it; the
 standardisers of the data and the context come from config.json. Written: the same layout
-clayflow's saveRun writes (weights first, then config.json, each atomically), with Adam's
+clayflow's saveRun writes (weights first, then config.json with the weights' SHA-256, each
+atomically; both checked on read, with every tensor finite), with Adam's
 moments as optimizer/m and optimizer/v over the leaf order, so `clayflow sample | score |
 eval | doctor` and `clayflow train --resume` read it unchanged.
 """
+import hashlib
 import json
 import math
 import os
@@ -13,7 +15,7 @@ import os
 import torch
 
 from .models import build_flow, resolve_config
-from .safetensors import read_safetensors, write_file_atomic, encode_safetensors
+from .safetensors import decode_safetensors, write_file_atomic, encode_safetensors
 
 RUN_FORMAT = "clayflow-run"
 RUN_VERSION = 1
@@ -121,6 +123,39 @@ class Run:
         return self.flow
 
 
+def _check_checksum(config, saved, buf, cpath, wpath):
+    """The weights' bytes against config.json's weightsSha256, as clayflow's loadRun checks them:
+    a mismatch is an error unless config.json is from an earlier save than the weights (a save
+    interrupted between its two renames; the weights carry the later training state)."""
+    sha = config.get("weightsSha256")
+    if sha is None:
+        return  # written before checksums were kept
+    if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise ValueError(f"{cpath}: weightsSha256 must be 64 lowercase hex digits (the SHA-256 of {WEIGHTS_FILE}), got {sha!r}")
+    actual = hashlib.sha256(buf).hexdigest()
+    if actual == sha:
+        return
+    progress = config.get("training", {}).get("progress", {})
+    if saved.get("step", 0) >= progress.get("step", 0) and saved.get("seconds", 0) > progress.get("seconds", 0):
+        return
+    raise ValueError(
+        f"{wpath}: its SHA-256 ({actual[:12]}…) is not the one {cpath} records ({sha[:12]}…): the checkpoint is corrupt "
+        "(the file changed after it was saved); restore both files from a copy, e.g. a kept checkpoint in checkpoints/, or retrain")
+
+
+def _check_finite(wpath, name, t):
+    """Training never saves a NaN or an infinity (it skips non-finite steps): one here is damage."""
+    if not t.is_floating_point():
+        return
+    bad = ~torch.isfinite(t.reshape(-1))
+    n = int(bad.sum())
+    if n:
+        first = int(bad.nonzero()[0])
+        raise ValueError(
+            f"{wpath}: tensor {name} holds {n} non-finite value{'s' if n > 1 else ''} ({float(t.reshape(-1)[first])} at index {first}): "
+            "the checkpoint is corrupt (training never saves NaN or infinite weights); restore it from a copy, e.g. a kept checkpoint in checkpoints/, or retrain")
+
+
 def load_run(run_dir):
     cpath = os.path.join(run_dir, CONFIG_FILE)
     wpath = os.path.join(run_dir, WEIGHTS_FILE)
@@ -134,12 +169,17 @@ def load_run(run_dir):
     if not isinstance(config.get("version"), int) or config["version"] > RUN_VERSION:
         raise ValueError(f"{cpath}: version {config.get('version')!r} is newer than clayflow-torch reads (up to {RUN_VERSION})")
     model = resolve_config(config["model"])
-    tensors, meta = read_safetensors(wpath)
+    with open(wpath, "rb") as f:
+        buf = f.read()
+    tensors, meta = decode_safetensors(buf, wpath)
     if meta.get("format") != RUN_FORMAT:
         raise ValueError(f"{wpath}: __metadata__.format is {meta.get('format')!r}, expected {RUN_FORMAT!r}")
     if resolve_config(json.loads(meta.get("model", "null"))) != model:
         raise ValueError(f"{wpath}: its model differs from {cpath}'s (the files do not belong together)")
     state = loads(meta["training_state"])
+    _check_checksum(config, state, buf, cpath, wpath)
+    for name, t in tensors.items():
+        _check_finite(wpath, name, t)
     dtype = _DTYPES[state["layout"]["dtype"]]
     flow = build_flow(model, dtype)
     paths = state["layout"]["paths"]
@@ -195,6 +235,7 @@ def save_run(run_dir, flow, *, state, optimizer_m, optimizer_v, best=None, prepr
         "seconds": state.get("seconds", 0),
     }
     metadata = {"format": RUN_FORMAT, "version": str(RUN_VERSION), "model": dumps(model), "training_state": dumps(training_state)}
+    weights = encode_safetensors(tensors, metadata)
     data = data or {}
     history = training_state["history"]
     last = history[-1] if history else {}
@@ -202,6 +243,7 @@ def save_run(run_dir, flow, *, state, optimizer_m, optimizer_v, best=None, prepr
     config = {
         "format": RUN_FORMAT,
         "version": RUN_VERSION,
+        "weightsSha256": hashlib.sha256(weights).hexdigest(),  # verified on load (docs/CHECKPOINTS.md)
         "model": model,
         "preprocessing": preprocessing.to_json() if preprocessing else None,
         "contextPreprocessing": context_preprocessing.to_json() if context_preprocessing else None,
@@ -226,5 +268,5 @@ def save_run(run_dir, flow, *, state, optimizer_m, optimizer_v, best=None, prepr
             },
         },
     }
-    write_file_atomic(os.path.join(run_dir, WEIGHTS_FILE), encode_safetensors(tensors, metadata))
+    write_file_atomic(os.path.join(run_dir, WEIGHTS_FILE), weights)
     write_file_atomic(os.path.join(run_dir, CONFIG_FILE), dumps(config) + "\n")
