@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { numpy as np, random, tree } from "@jax-js/jax";
 import { buildFlow } from "../src/models/index.js";
+import { buildImageFlow } from "../src/models/image.js";
 import { Flow } from "../src/distributions/flow.js";
 import { standardNormal } from "../src/distributions/standard-normal.js";
 import { affine } from "../src/bijectors/affine.js";
@@ -55,6 +56,20 @@ describe("doctor", () => {
       tree.dispose(params);
     });
   }
+
+  it("checks an image flow on images (batches of [n, height, width, channels], not flat rows)", async () => {
+    const flow = buildImageFlow({ model: "glow", shape: [4, 4, 1], levels: 1, steps: 1, hidden: 4, blocks: 0 });
+    const params = perturbParams(flow.init(random.key(0)) as any, random.key(1), 0.05) as any;
+    // Pixels in (0, 1), as dequantised images reach the flow.
+    const data = Float32Array.from({ length: 16 * 16 }, (_, i) => 0.5 + 0.4 * Math.sin(i * 1.7));
+    const report = await diagnose(flow, params, { data, samples: 8, jacobianSamples: 2 });
+    assert.equal(report.verdict, "healthy", formatReport(report));
+    assert.ok(report.checks.some((c) => c.name.startsWith("log-det vs exact Jacobian")), formatReport(report));
+    const before = liveBuffers();
+    await diagnose(flow, params, { samples: 8, jacobianSamples: 2 });
+    assert.equal(liveBuffers(), before, "diagnose leaks buffers");
+    tree.dispose(params);
+  });
 
   it("finds a log-det bug that only shows with a context, and refuses a context for an unconditional flow", async () => {
     // Off by 0.1 nats per unit of context: right at context 0, wrong anywhere else.

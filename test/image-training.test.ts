@@ -19,7 +19,7 @@ import { loadRun } from "../src/io/checkpoint.js";
 import { execFileSync } from "node:child_process";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { slerp } from "../src/cli/commands/interpolate.js";
+import { slerp } from "../src/core/slerp.js";
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli", "main.js");
 const clayflow = (...args: string[]) =>
@@ -102,6 +102,18 @@ describe("FashionMNIST (short real-data run)", { skip: available ? false : "data
     assert.ok(readFileSync(join(out, "ood.png")).subarray(1, 4).toString() === "PNG");
     assert.throws(() => clayflow("ood", "--run", out, "--in", "fashion-mnist", "--out", "mnist", "--score", "ratio"), /--score ratio needs --background DIR/);
     assert.throws(() => clayflow("ood", "--run", out, "--in", "cifar:test", "--out", "mnist"), /--in must be NAME\[:SPLIT\]/);
+  });
+
+  it("clayflow doctor checks an image run (a tiny Glow, two steps)", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "clayflow-fashion-doctor-")), "run");
+    await trainImageRun({
+      model: "glow", data: "fashion-mnist", out, steps: 2, batchSize: 8, lr: 2e-3, levels: 1, flowSteps: 1, hidden: 4, blocks: 0,
+      dequantization: "uniform", seed: 0, evalEvery: 2, checkpointEvery: 2, trainImages: 64, validImages: 16, testImages: 16, threads: 1,
+    });
+    const text = clayflow("doctor", "--run", out, "--samples", "8", "--jacobians", "1");
+    assert.match(text, /verdict: healthy/);
+    assert.match(text, /ok\s+decode\(encode\(x\)\) error/);
+    assert.match(text, /ok\s+log-det vs exact Jacobian/);
   });
 
   it("a class-conditional run reports how often its samples are judged as the requested class", async () => {

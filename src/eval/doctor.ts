@@ -64,8 +64,10 @@ async function toCpu64(params: FlowParams<any, any>): Promise<FlowParams<any, an
   return tree.unflatten(def, copies) as FlowParams<any, any>;
 }
 
-function rowsArray(rows: Float32Array, width: number, n: number): Array {
-  return np.array(rows.subarray(0, n * width)).reshape([n, width]);
+/** The first n rows as a [n, ...eventShape] batch: image flows take images, not flat rows. */
+function rowsArray(rows: Float32Array, eventShape: number[], n: number): Array {
+  const width = eventShape.reduce((a, d) => a * d, 1);
+  return np.array(rows.subarray(0, n * width)).reshape([n, ...eventShape]);
 }
 
 async function roundTrip(flow: Flow<any, any>, params: FlowParams<any, any>, x: Array, cond?: Array): Promise<{ error: number; scale: number }> {
@@ -170,7 +172,7 @@ export async function diagnose(flow: Flow<any, any>, params: FlowParams<any, any
   add("log-density finite on data (fraction not)", nonFinite, 0, options.data ? "warning" : "broken",
     `${(nonFinite * 100).toFixed(1)}% of rows get log-density -Infinity or NaN: they lie outside the model's support or overflow it; check the data's preprocessing matches training`);
 
-  const fwd = await roundTrip(flow, params, rowsArray(rows, dim, n), condOf(n));
+  const fwd = await roundTrip(flow, params, rowsArray(rows, flow.eventShape, n), condOf(n));
   add("decode(encode(x)) error, relative", fwd.error / fwd.scale, roundTripTolerance, "broken",
     `decode(encode(x)) differs from x by ${(fwd.error / fwd.scale).toExponential(1)} (relative): the model is numerically unstable at this scale; train with a lower learning rate or a smaller scale bound`);
 
