@@ -2,7 +2,8 @@
  * Run directories: a trained (or training) flow on disk, readable without clayflow
  * (docs/CHECKPOINTS.md describes the layout for other languages).
  *
- *   <dir>/weights.safetensors   params/<leaf>, best/<leaf>, optimizer/m, optimizer/v;
+ *   <dir>/weights.safetensors   params/<leaf>, best/<leaf>, optimizer/m, optimizer/v (a weights-only
+ *                               run, `clayflow export`, holds params/<leaf> alone);
  *                               __metadata__: format, version, model, training_state (JSON)
  *   <dir>/config.json           { format: "clayflow-run", version: 1, weightsSha256, model, preprocessing, data, training }
  *
@@ -106,6 +107,11 @@ export interface SaveRunInput {
   data?: { name?: string; rows?: number; columns?: string[]; contextColumns?: string[]; perturb?: number; source?: DataSource };
   /** Training options (only the JSON-able fields are kept). */
   training?: FitOptions | TrainingOptionsJSON;
+  /**
+   * Write `state.params` only: no optimizer moments and no best copy (about a third of the
+   * bytes), for serving or shipping a model. Such a run loads for inference but cannot resume.
+   */
+  weightsOnly?: boolean;
 }
 
 export interface SaveRunOptions {
@@ -125,6 +131,8 @@ export interface LoadedRun {
   state: TrainState;
   preprocessing: Standardizer | null;
   contextPreprocessing: Standardizer | null;
+  /** Written with `weightsOnly` (clayflow export): `state.optimizer` is zeros and the run cannot resume. */
+  weightsOnly: boolean;
 }
 
 const fmt = (shape: readonly number[]) => `[${shape.join(", ")}]`;
@@ -258,16 +266,20 @@ function encodeRunFiles(run: SaveRunInput, where: string): RunFiles {
     spec.paths.forEach((path, i) =>
       tensors.set(`${prefix}/${path}`, { dtype, shape: spec.shapes[i], data: vec.slice(spec.offsets[i], spec.offsets[i] + spec.sizes[i]) }),
     );
+  const weightsOnly = run.weightsOnly === true;
   leaves("params", state.params);
-  if (state.best) leaves("best", state.best.params);
-  tensors.set("optimizer/m", { dtype, shape: [size], data: state.optimizer.m });
-  tensors.set("optimizer/v", { dtype, shape: [size], data: state.optimizer.v });
+  if (state.best && !weightsOnly) leaves("best", state.best.params);
+  if (!weightsOnly) {
+    tensors.set("optimizer/m", { dtype, shape: [size], data: state.optimizer.m });
+    tensors.set("optimizer/v", { dtype, shape: [size], data: state.optimizer.v });
+  }
 
   const trainingState = {
     step: state.step,
     layout: state.layout,
-    optimizerStep: state.optimizer.step,
-    best: state.best ? { step: state.best.step, validLoss: state.best.validLoss } : null,
+    optimizerStep: weightsOnly ? 0 : state.optimizer.step,
+    best: state.best && !weightsOnly ? { step: state.best.step, validLoss: state.best.validLoss } : null,
+    ...(weightsOnly ? { weightsOnly: true } : {}),
     history: state.history,
     skipped: state.skipped,
     badStreak: state.badStreak,
@@ -418,6 +430,8 @@ function parseConfig(path: string, text: string | Uint8Array): RunConfig {
 type SavedTrainingState = Omit<TrainState, "params" | "optimizer" | "best"> & {
   optimizerStep: number;
   best: { step: number; validLoss: number } | null;
+  /** Present and true in a weights-only run (no optimizer or best tensors). */
+  weightsOnly?: boolean;
 };
 
 function parseTrainingState(where: string, text: string | undefined): SavedTrainingState {
@@ -452,6 +466,8 @@ function parseTrainingState(where: string, text: string | undefined): SavedTrain
   if (r.best !== null && !(isObject(r.best) && isCount(r.best.step) && isNum(r.best.validLoss))) {
     bad("best", "null or { step, validLoss }");
   }
+  if (r.weightsOnly !== undefined && r.weightsOnly !== true) bad("weightsOnly", "true or absent");
+  if (r.weightsOnly === true && r.best !== null) bad("best", "null in a weights-only run");
   const history = r.history;
   if (
     !Array.isArray(history) ||
@@ -563,8 +579,11 @@ function decodeRunFiles(files: { config: string | Uint8Array; weights: Uint8Arra
   const expected = new Map<string, number[]>();
   const prefixes = ["params", ...(saved.best ? ["best"] : [])];
   for (const prefix of prefixes) spec.paths.forEach((p, i) => expected.set(`${prefix}/${p}`, spec.shapes[i]));
-  expected.set("optimizer/m", [spec.size]);
-  expected.set("optimizer/v", [spec.size]);
+  const weightsOnly = saved.weightsOnly === true;
+  if (!weightsOnly) {
+    expected.set("optimizer/m", [spec.size]);
+    expected.set("optimizer/v", [spec.size]);
+  }
   for (const [name, shape] of expected) {
     const t = tensors.get(name);
     if (!t) throw new Error(`${weightsPath}: ${name} is missing; the model config needs it with shape ${fmt(shape)}`);
@@ -593,11 +612,13 @@ function decodeRunFiles(files: { config: string | Uint8Array; weights: Uint8Arra
     step: saved.step,
     layout: saved.layout,
     params: vector("params"),
-    optimizer: {
-      step: saved.optimizerStep,
-      m: tensors.get("optimizer/m")!.data as FloatVector,
-      v: tensors.get("optimizer/v")!.data as FloatVector,
-    },
+    optimizer: weightsOnly
+      ? { step: 0, m: vectorOfZeros(saved.layout.dtype, spec.size), v: vectorOfZeros(saved.layout.dtype, spec.size) }
+      : {
+          step: saved.optimizerStep,
+          m: tensors.get("optimizer/m")!.data as FloatVector,
+          v: tensors.get("optimizer/v")!.data as FloatVector,
+        },
     best: saved.best ? { params: vector("best"), validLoss: saved.best.validLoss, step: saved.best.step } : null,
     history: saved.history,
     skipped: saved.skipped,
@@ -616,5 +637,8 @@ function decodeRunFiles(files: { config: string | Uint8Array; weights: Uint8Arra
     state,
     preprocessing: config.preprocessing,
     contextPreprocessing: config.contextPreprocessing,
+    weightsOnly,
   };
 }
+
+const vectorOfZeros = (dtype: "float32" | "float64", n: number): FloatVector => (dtype === "float64" ? new Float64Array(n) : new Float32Array(n));

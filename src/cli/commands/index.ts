@@ -7,5 +7,6 @@ import { doctor } from "./doctor.js";
 import { evaluate } from "./eval.js";
 import { interpolate } from "./interpolate.js";
 import { ood } from "./ood.js";
+import { exportRun } from "./export.js";
 
-export const COMMANDS: Record<string, Command> = { train, sample, score, eval: evaluate, interpolate, ood, doctor, demo };
+export const COMMANDS: Record<string, Command> = { train, sample, score, eval: evaluate, interpolate, ood, doctor, export: exportRun, demo };

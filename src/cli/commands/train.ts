@@ -467,6 +467,9 @@ export const train: Command = {
       const peek = await loadRun(o.resume as string);
       tree.dispose(peek.params);
       if (peek.bestParams) tree.dispose(peek.bestParams);
+      if (peek.weightsOnly) {
+        throw new UsageError(`${o.resume} holds weights only (written by clayflow export): it has no optimizer state to resume from; resume the run it was exported from`);
+      }
       if (isImageConfig(peek.config.model)) return resumeImage(o.resume as string, o);
       const [settings, state] = await resumeSettings(o.resume as string, o);
       if (state.step >= settings.steps) {
