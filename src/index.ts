@@ -113,6 +113,7 @@ export { logProbRows } from "./eval/log-prob-rows.js";
 export { sampleRows, type SampleRowsOptions } from "./eval/sample-rows.js";
 export { diagnose, formatReport, type DoctorReport, type DoctorOptions } from "./eval/doctor.js";
 export { imageBitsPerDim } from "./eval/image-bits.js";
+export { classScores, type ClassScores } from "./eval/class-scores.js";
 export * from "./eval/ood/index.js";
 export { summarizeLogLik, summaryQuantile, readLogLikSummary } from "./eval/loglik-quantiles.js";
 

@@ -1,9 +1,10 @@
 import "./helpers/setup.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { complexityBitsPerDim, complexityCorrectedScores, complexityOfImages } from "../src/eval/ood/complexity.js";
+import { complexityBitsPerDim, complexityBitsPerDimAsync, complexityCorrectedScores, complexityOfImages } from "../src/eval/ood/complexity.js";
 import { encodePng } from "../src/io/png.js";
 import { makeRng } from "../src/core/prng.js";
+import { thresholdAtFalseAlarmRate } from "../src/eval/ood/threshold.js";
 
 const H = 28;
 const W = 28;
@@ -76,4 +77,29 @@ test("clear errors for wrong lengths and shapes", () => {
   assert.throws(() => complexityOfImages(new Uint8Array(9), 0, 3, 3), /count must be a positive integer, got 0/);
   assert.throws(() => complexityCorrectedScores([1, 2], [1]), /2 model scores but 1 complexities/);
   assert.throws(() => complexityCorrectedScores([NaN, 2], [1, 1]), /1 score\(s\) are NaN/);
+});
+
+test("complexityBitsPerDimAsync: the same figure from any zlib compressor; CompressionStream close to level 9", async () => {
+  const { deflateSync } = await import("node:zlib");
+  const rng = makeRng(5);
+  for (const kind of ["smooth", "noise"] as const) {
+    const px = Uint8Array.from({ length: 28 * 28 }, (_, i) => (kind === "noise" ? rng.int(256) : Math.round(127 + 100 * Math.sin(i / 40))));
+    const level9 = await complexityBitsPerDimAsync(px, 28, 28, 1, async (raw) => new Uint8Array(deflateSync(raw, { level: 9 })));
+    assert.equal(level9, complexityBitsPerDim(px, 28, 28));
+    const stream = await complexityBitsPerDimAsync(px, 28, 28);
+    // Default-level deflate of the same filtered rows: never shorter than level 9 by much, and close.
+    assert.ok(Math.abs(stream - level9) < 0.25, `${kind}: ${stream} vs ${level9}`);
+  }
+  await assert.rejects(complexityBitsPerDimAsync(new Uint8Array(5), 28, 28), /expected 28\*28\*1 = 784/);
+});
+
+test("thresholdAtFalseAlarmRate: flags at most the given fraction of the calibration scores", () => {
+  const scores = Array.from({ length: 1000 }, (_, i) => (i * 7919) % 1000); // 0..999, shuffled
+  const t = thresholdAtFalseAlarmRate(scores, 0.01);
+  assert.equal(t, 990);
+  assert.equal(scores.filter((s) => s > t).length, 9);
+  assert.equal(thresholdAtFalseAlarmRate([3], 0.5), 3);
+  assert.throws(() => thresholdAtFalseAlarmRate(scores, 0), /rate must be in \(0, 1\)/);
+  assert.throws(() => thresholdAtFalseAlarmRate([], 0.1), /no scores/);
+  assert.throws(() => thresholdAtFalseAlarmRate([1, NaN], 0.1), /NaN/);
 });

@@ -103,6 +103,24 @@ function filterRowAdaptive(data: Uint8Array, y: number, stride: number, bpp: num
   raw.set(scratch[best], y * (stride + 1) + 1);
 }
 
+/**
+ * The bytes PNG compresses: each scanline preceded by its filter-type byte, filtered ("none":
+ * filter 0 on every row; "adaptive": the best of the five per row). Shape checked by the caller.
+ */
+export function filteredScanlines(img: Image8, filter: "none" | "adaptive"): Uint8Array {
+  if (filter !== "none" && filter !== "adaptive") throw new Error(`encodePng: filter must be "none" or "adaptive", got ${filter}`);
+  const { width, height, channels, data } = img;
+  const stride = width * channels;
+  const raw = new Uint8Array((stride + 1) * height);
+  if (filter === "adaptive") {
+    const scratch = Array.from({ length: 5 }, () => new Uint8Array(stride));
+    for (let y = 0; y < height; y++) filterRowAdaptive(data, y, stride, channels, raw, scratch);
+  } else {
+    for (let y = 0; y < height; y++) raw.set(data.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
+  }
+  return raw;
+}
+
 /** Encodes an 8-bit gray or RGB image as a PNG file. */
 export function encodePng(img: Image8, options: PngOptions = {}): Uint8Array {
   const { width, height, channels, data } = img;
@@ -125,18 +143,7 @@ export function encodePng(img: Image8, options: PngOptions = {}): Uint8Array {
   ihdr[12] = 0; // no interlace
   const level = options.level ?? 9;
   if (!Number.isInteger(level) || level < 0 || level > 9) throw new Error(`encodePng: level must be an integer 0..9, got ${level}`);
-  const filter = options.filter ?? "none";
-  if (filter !== "none" && filter !== "adaptive") throw new Error(`encodePng: filter must be "none" or "adaptive", got ${filter}`);
-  // Each scanline is preceded by its filter-type byte (0 = None).
-  const raw = new Uint8Array((stride + 1) * height);
-  if (filter === "adaptive") {
-    const scratch = Array.from({ length: 5 }, () => new Uint8Array(stride));
-    for (let y = 0; y < height; y++) filterRowAdaptive(data, y, stride, channels, raw, scratch);
-  } else {
-    for (let y = 0; y < height; y++) {
-      raw.set(data.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
-    }
-  }
+  const raw = filteredScanlines(img, options.filter ?? "none");
   const deflated = node.zlib("encodePng").deflateSync(raw, { level });
   return concatBytes([
     PNG_SIGNATURE,

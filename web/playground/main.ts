@@ -7,6 +7,7 @@ import { sampleToy2d, TOY_DATASETS } from "../../src/data/toy2d.js";
 import { parseCsv } from "../../src/data/csv.js";
 import { VECTOR_MODELS } from "../../src/models/vector.js";
 import type { EngineChoice, FromWorker, Picture, Snapshot, ToWorker } from "./protocol.js";
+import { imagesTabOpen, openImagesTab, setUpImagesTab } from "./images-tab.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const DRAW_WINDOW = 4; // the drawing panel spans [-4, 4] on both axes
@@ -277,6 +278,18 @@ function setUp() {
     panel.classList.remove("drop");
     loadFiles(Array.from(e.dataTransfer?.files ?? [])).catch((err) => status(String(err.message ?? err), true));
   });
+  // Tabs: the Images tab starts its worker (and loads its model) when first shown.
+  const showTab = (images: boolean) => {
+    $("tab-2d").hidden = images;
+    $("tab-images").hidden = !images;
+    $("tab-2d-button").classList.toggle("active", !images);
+    $("tab-images-button").classList.toggle("active", images);
+    if (images && !imagesTabOpen()) openImagesTab(engine.value as EngineChoice);
+  };
+  $("tab-2d-button").addEventListener("click", () => showTab(false));
+  $("tab-images-button").addEventListener("click", () => showTab(true));
+  engine.addEventListener("change", () => { if (imagesTabOpen()) openImagesTab(engine.value as EngineChoice); });
+  setUpImagesTab();
   setUpDrawing();
   chooseData();
   status("choose a density and a model, then train");

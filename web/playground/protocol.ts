@@ -44,3 +44,59 @@ export type FromWorker =
   | { type: "done"; steps: number; seconds: number; validNll: number | null }
   | { type: "saved"; config: string; weights: Uint8Array }
   | { type: "error"; message: string };
+
+/** What the Images tab's worker knows about its bundled model (model.json, written by scripts/pack-playground-model.ts). */
+export interface ImageModelManifest {
+  name: string;
+  about: string;
+  command: string | null;
+  classes: string[];
+  shape: number[];
+  trainedSteps: number;
+  trainingSeconds: number;
+  test: { bitsPerDim: number; ci95: number; images: number; given: string };
+  marginalTestBitsPerDim: number;
+  classifierTestAccuracy: number;
+  ood: {
+    score: string;
+    /** Measured in Node at packing; the page recalibrates on `validation` with its own compressor. */
+    threshold: number;
+    falseAlarmRate: number;
+    calibration: string;
+    seed: number;
+    fashionTestFlagged: number;
+    mnistTestFlagged: number;
+    auroc: number;
+    testImages: number;
+    validation: { file: string; count: number; bitsPerDim: number[] };
+  };
+  garments: { file: string; count: number; labels: number[]; bitsPerDim: number[]; complexity: number[] };
+}
+
+/** Images in [0, 1], [count, 28, 28] row-major. */
+export interface Images { pixels: Float32Array; count: number; cols: number }
+
+export interface ImageVerdict {
+  bitsPerDim: number;
+  complexity: number;
+  score: number;
+  threshold: number;
+  outOfDistribution: boolean;
+  /** p(class | image), one per class. */
+  posterior: number[];
+}
+
+export type ToImages =
+  | { type: "open"; device: EngineChoice; base: string }
+  | { type: "grid"; temperature: number; seed: number }
+  | { type: "interpolate"; a: number; b: number }
+  | { type: "restyle"; a: number }
+  | { type: "score"; pixels: Uint8Array };
+
+export type FromImages =
+  | { type: "ready"; device: string; threads: number; manifest: ImageModelManifest; garments: Uint8Array; threshold: number }
+  | { type: "grid"; images: Images; temperature: number }
+  | { type: "interpolation"; images: Images; a: number; b: number }
+  | { type: "restyle"; images: Images; a: number }
+  | { type: "score"; verdict: ImageVerdict }
+  | { type: "error"; message: string };

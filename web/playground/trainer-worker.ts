@@ -54,7 +54,7 @@ async function densityPicture(c: Current): Promise<Picture> {
   }
   const z = cf.standardizeTransform(c.std, grid) as Float32Array;
   const shift = cf.standardizerLogDet(c.std);
-  const logp = (await cf.logProbRows(c.flow, cf.tree.ref(c.params), z)).map((v) => v + shift);
+  const logp = (await cf.logProbRows(c.flow, c.params, z)).map((v) => v + shift);
   const peak = logp.reduce((m, v) => (Number.isFinite(v) && v > m ? v : m), -Infinity);
   const limits = Number.isFinite(peak) ? { vmin: peak - LOG_DENSITY_RANGE, vmax: peak } : {};
   return picture(cf.heatMap(logp, GRID, GRID, { ...PANEL, title: "learned log-density", extent: [x0, x1, y0, y1], ...limits, barLabel: "log p" }));
@@ -62,7 +62,7 @@ async function densityPicture(c: Current): Promise<Picture> {
 
 async function samplesPicture(c: Current): Promise<Picture> {
   const [x0, x1, y0, y1] = window2d(c.reference);
-  const z = await cf.sampleRows(c.flow, cf.tree.ref(c.params), SAMPLES, { seed: 1, temperature: c.temperature });
+  const z = await cf.sampleRows(c.flow, c.params, SAMPLES, { seed: 1, temperature: c.temperature });
   const x = cf.standardizeInverse(c.std, z);
   return picture(cf.scatterPlot(x, { ...PANEL, title: `samples (T = ${c.temperature.toFixed(2)})`, xlim: [x0, x1], ylim: [y0, y1], alpha: 0.3, color: [214, 39, 40] }));
 }
@@ -150,7 +150,7 @@ async function load(m: Extract<ToWorker, { type: "load" }>) {
   const std = run.preprocessing ?? { kind: "standardizer" as const, mean: [0, 0], std: [1, 1], notes: [] };
   const c: Current = { flow: run.flow, params: run.params, std, reference: new Float32Array(0), state: run.state, dataName: run.config.data.name ?? "loaded run", losses: [], temperature: m.temperature };
   // Without the data, the window and the latent panel come from the run's own samples.
-  c.reference = cf.standardizeInverse(std, await cf.sampleRows(run.flow, cf.tree.ref(run.params), SAMPLES, { seed: 2 })) as Float32Array;
+  c.reference = cf.standardizeInverse(std, await cf.sampleRows(run.flow, run.params, SAMPLES, { seed: 2 })) as Float32Array;
   c.losses = run.state.history.flatMap((h) => (typeof h.trainLoss === "number" && Number.isFinite(h.trainLoss) ? [{ step: h.step, loss: h.trainLoss }] : []));
   if (current) cf.tree.dispose(current.params);
   current = c;

@@ -12,17 +12,7 @@ import { imageGrid, savePng } from "../../io/plot.js";
 import { UsageError, type Command } from "../args.js";
 import { inferenceParams, openRun } from "../run-dir.js";
 import { contextRowsAt } from "./train-image.js";
-
-/** Spherical interpolation between rows a and b (host vectors). */
-export function slerp(a: Float32Array, b: Float32Array, t: number): Float32Array {
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; }
-  const omega = Math.acos(Math.min(1, Math.max(-1, dot / Math.sqrt(na * nb || 1))));
-  if (omega < 1e-6) return a.map((v, i) => (1 - t) * v + t * b[i]);
-  const wa = Math.sin((1 - t) * omega) / Math.sin(omega);
-  const wb = Math.sin(t * omega) / Math.sin(omega);
-  return a.map((v, i) => wa * v + wb * b[i]);
-}
+import { slerp } from "../../core/slerp.js";
 
 export const interpolate: Command = {
   spec: {

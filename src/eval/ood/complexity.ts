@@ -17,7 +17,7 @@
  * constant and leave AUROC/AUPR/FPR unchanged. The zlib header and Adler-32 (6 bytes) and the one
  * filter-type byte per row are still counted: they are part of the compressed stream.
  */
-import { encodePng } from "../../io/png.js";
+import { encodePng, filteredScanlines } from "../../io/png.js";
 
 function checkShape(where: string, height: number, width: number, channels: number): void {
   if (!Number.isInteger(height) || !Number.isInteger(width) || height < 1 || width < 1) {
@@ -86,4 +86,31 @@ export function complexityCorrectedScores(modelBitsPerDim: ArrayLike<number>, co
   }
   if (nan > 0) throw new Error(`complexityCorrectedScores: ${nan} score(s) are NaN (a NaN input, or an infinite model score minus an infinite complexity)`);
   return out;
+}
+
+/**
+ * The same figure with any zlib (RFC 1950) compressor of the filtered rows, for places without
+ * node:zlib: by default the platform's CompressionStream("deflate") (browsers, Node 18+), which
+ * compresses at zlib's default level, not 9, so its figures can be a few bytes longer than
+ * `complexityBitsPerDim`'s; compare scores only with thresholds measured the same way.
+ */
+export async function complexityBitsPerDimAsync(
+  pixels: Uint8Array,
+  height: number,
+  width: number,
+  channels = 1,
+  deflate: (raw: Uint8Array) => Promise<Uint8Array> = streamDeflate,
+): Promise<number> {
+  checkShape("complexityBitsPerDimAsync", height, width, channels);
+  const size = height * width * channels;
+  if (pixels.length !== size) {
+    throw new Error(`complexityBitsPerDimAsync: pixels has ${pixels.length} bytes, expected ${height}*${width}*${channels} = ${size}`);
+  }
+  const raw = filteredScanlines({ width, height, channels: channels as 1 | 3, data: pixels }, "adaptive");
+  return (8 * (await deflate(raw)).length) / size;
+}
+
+async function streamDeflate(raw: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([raw as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream("deflate"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
