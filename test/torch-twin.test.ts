@@ -566,6 +566,18 @@ print(json.dumps(out))
     }
   });
 
+  it("scores a weights-only run (clayflow export) as clayflow scores the run it came from, and refuses to resume it", async () => {
+    const run = join(tmp, "cf-40");
+    const exported = join(tmp, "cf-40-exported");
+    await clayflowCli(["export", "--run", run, "--out", exported]);
+    await clayflowScore(run, csv, join(tmp, "cf-40.csv"));
+    await python(["-m", "clayflow_torch", "score", "--run", exported, "--data", csv, "--out", join(tmp, "cf-40-exported-twin.csv")]);
+    const cf = readScores(join(tmp, "cf-40.csv"));
+    const tw = readScores(join(tmp, "cf-40-exported-twin.csv"));
+    cf.logp.forEach((v, i) => assert.ok(Math.abs(v - tw.logp[i]) <= 1e-3 * Math.max(1, Math.abs(v)), `row ${i}: ${v} (clayflow) vs ${tw.logp[i]} (twin, exported)`));
+    await assert.rejects(python(["-m", "clayflow_torch", "train", "--resume", exported, "--steps", "60"]), /holds weights only \(written by clayflow export\)/);
+  });
+
   it("trains data-parallel under torchrun (2 processes, gloo) with the single-process gradient", async () => {
     const out = join(tmp, "ddp");
     mkdirSync(out, { recursive: true });

@@ -43,6 +43,8 @@ def cmd_train(a):
         resume = load_run(a.resume)
         if is_image_config(resume.config["model"]):
             raise SystemExit("error: --resume continues vector runs; continue an image run with clayflow train --resume")
+        if resume.state.get("weightsOnly"):
+            raise SystemExit(f"error: {a.resume} holds weights only (written by clayflow export): it has no optimizer state to resume from; resume the run it was exported from")
         stored = resume.config.get("training", {}).get("options", {})
         a.out, a.data = a.resume, a.data or resume.config["data"].get("name")
         a.context_columns = ",".join(resume.config["data"].get("contextColumns") or [])

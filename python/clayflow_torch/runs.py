@@ -195,6 +195,9 @@ def load_run(run_dir):
     best = None
     if paths and f"best/{paths[0]}" in tensors:
         best = torch.cat([tensors[f"best/{p}"].reshape(-1).to(dtype) for p in paths])
+    # A weights-only run (clayflow export) has no optimizer tensors; any other run must have both.
+    if not state.get("weightsOnly") and ("optimizer/m" not in tensors or "optimizer/v" not in tensors):
+        raise ValueError(f"{wpath}: optimizer/m or optimizer/v is missing (and the run is not weights-only)")
     optimizer = {"m": tensors.get("optimizer/m"), "v": tensors.get("optimizer/v"), "step": state.get("optimizerStep", 0)}
     pre = Standardizer.from_json(config.get("preprocessing"), flow.dim, f"{cpath}: preprocessing")
     cpre = Standardizer.from_json(config.get("contextPreprocessing"), flow.context_dim, f"{cpath}: contextPreprocessing")
