@@ -129,7 +129,7 @@ export {
   type Standardizer,
 } from "./data/standardize.js";
 export { splitRows, takeRows, type RowSplit } from "./data/split.js";
-export { parseIdx, readIdxFile, type IdxArray } from "./data/idx.js";
+export { parseIdx, parseIdxAsync, readIdxFile, type IdxArray } from "./data/idx.js";
 export {
   loadImageDataset,
   locateImageDataset,
@@ -147,5 +147,5 @@ export { encodeSafetensors, decodeSafetensors, type DecodedSafetensors } from ".
 export { writeFileAtomic } from "./io/atomic-write.js";
 export { saveRun, loadRun, encodeRun, decodeRun, type RunConfig, type LoadedRun, type RunFiles } from "./io/checkpoint.js";
 export { densityFigure, samplesFigure, lossFigure } from "./io/flow-plots.js";
-export { encodePng } from "./io/png.js";
+export { encodePng, encodePngAsync } from "./io/png.js";
 export { linePlot, scatterPlot, heatMap, histogramPlot, imageGrid, composePanels, savePng } from "./io/plot.js";

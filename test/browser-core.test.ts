@@ -6,6 +6,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { gzipSync, inflateSync } from "node:zlib";
+import { crc32, filteredScanlines } from "../src/io/png.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -34,7 +36,22 @@ test("browser: density, sampling, inversion and training on wasm and WebGPU, a w
     const { page, requests, errors } = await recordedPage(browser);
     await page.goto(server.url, { waitUntil: "load" });
     await page.waitForFunction(() => document.title === "clayflow core: ready", { timeout: 60_000 });
-    const r = (await page.evaluate(() => (window as any).clayflowCore())) as any;
+    // An IDX file of [2, 3] bytes, gzip-compressed here, parsed in the page.
+    const idxBytes = Uint8Array.from([0, 0, 0x08, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6]);
+    const gz = [...gzipSync(idxBytes)];
+    const r = (await page.evaluate((g) => (window as any).clayflowCore(g), gz)) as any;
+    // PNG in the page: a valid file whose IDAT inflates to the filtered rows of the image.
+    const png = Uint8Array.from(r.formats.png);
+    assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const idatLength = new DataView(png.buffer).getUint32(33);
+    assert.equal(String.fromCharCode(...png.subarray(37, 41)), "IDAT");
+    const rows = inflateSync(png.subarray(41, 41 + idatLength));
+    const expected = filteredScanlines({ width: 5, height: 3, channels: 3, data: Uint8Array.from(r.formats.pixels) }, "adaptive");
+    assert.deepEqual([...rows], [...expected], "the page's PNG holds the image");
+    assert.equal(crc32(png.subarray(37, 41 + idatLength)), new DataView(png.buffer).getUint32(41 + idatLength), "IDAT CRC");
+    assert.deepEqual(r.formats.idx, { dims: [2, 3], data: [1, 2, 3, 4, 5, 6] }, "gzip IDX parsed in the page");
+    assert.match(r.formats.corrupt, /^bad\.idx\.gz: corrupt or truncated gzip data/);
+    assert.match(r.formats.sync, /^encodePng needs Node >= 20\.16 \(it uses node:zlib\)/, "the synchronous encoder says what it needs");
 
     assert.equal(r.trained.device, "wasm");
     assert.ok(falls(r.trained.losses), `training in a worker lowered the loss: ${r.trained.losses}`);

@@ -2,7 +2,9 @@ import "./helpers/setup.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { inflateSync } from "node:zlib";
-import { crc32, encodePng, PNG_SIGNATURE } from "../src/io/png.js";
+import { crc32, encodePng, encodePngAsync, filteredScanlines, PNG_SIGNATURE } from "../src/io/png.js";
+import { deflateStream, gunzipStream } from "../src/io/web-compression.js";
+import { parseIdx, parseIdxAsync } from "../src/data/idx.js";
 
 /** Splits a PNG (plain bytes, no Node Buffer) into chunks, checking lengths and CRCs. */
 function readChunks(bytes: Uint8Array): Array<{ type: string; data: Buffer }> {
@@ -101,4 +103,20 @@ test("png: adaptive filters decode back to the image and shrink a smooth image",
   const data = new Uint8Array(4);
   assert.throws(() => encodePng({ width: 2, height: 2, channels: 1, data }, { level: 10 }), /level must be an integer 0..9, got 10/);
   assert.throws(() => encodePng({ width: 2, height: 2, channels: 1, data }, { filter: "paeth" as any }), /filter must be "none" or "adaptive"/);
+});
+
+test("encodePngAsync: the same file as encodePng in Node; through CompressionStream, a PNG of the same rows", async () => {
+  const img = { width: 7, height: 4, channels: 1 as const, data: Uint8Array.from({ length: 28 }, (_, i) => (i * 53) % 256) };
+  assert.deepEqual(await encodePngAsync(img, { filter: "adaptive" }), encodePng(img, { filter: "adaptive" }));
+  const deflated = await deflateStream(filteredScanlines(img, "adaptive"));
+  assert.deepEqual(new Uint8Array(inflateSync(deflated)), filteredScanlines(img, "adaptive"));
+  await assert.rejects(encodePngAsync({ ...img, channels: 2 as 1 }), /encodePngAsync: channels must be 1 or 3/);
+});
+
+test("gunzipStream / parseIdxAsync: gzip IDX without node:zlib, bounded, corrupt data named", async () => {
+  const { gzipSync } = await import("node:zlib");
+  const raw = Uint8Array.from([0, 0, 0x08, 1, 0, 0, 0, 4, 9, 8, 7, 6]);
+  assert.deepEqual(await parseIdxAsync(gzipSync(raw)), parseIdx(raw));
+  await assert.rejects(parseIdxAsync(gzipSync(new Uint8Array(5000)), { file: "big.gz", maxElements: 100 }), /^Error: big\.gz: decompresses to more than 1124 bytes/);
+  await assert.rejects(gunzipStream(gzipSync(raw).subarray(0, 12), 1000, "cut.gz"), /^Error: cut\.gz: corrupt or truncated gzip data/);
 });

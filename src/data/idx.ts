@@ -14,6 +14,7 @@
  * short file would train on garbage or on a fraction of the data.
  */
 import { node } from "../core/node-builtins.js";
+import { gunzipStream } from "../io/web-compression.js";
 
 export interface IdxArray {
   /** Dimension sizes, outermost first (e.g. [60000, 28, 28]). */
@@ -111,6 +112,19 @@ export function parseIdx(bytes: Uint8Array, options: IdxOptions = {}): IdxArray 
   }
   // A plain Uint8Array view (not a Buffer) of the payload; no copy.
   return { dims, data: new Uint8Array(bytes.buffer, bytes.byteOffset + headerBytes, count) };
+}
+
+/**
+ * `parseIdx` anywhere: gzip bytes are inflated through DecompressionStream (browsers, workers)
+ * with the same output bound; raw bytes are parsed as they are.
+ */
+export async function parseIdxAsync(bytes: Uint8Array, options: IdxOptions = {}): Promise<IdxArray> {
+  if (!isGzip(bytes)) return parseIdx(bytes, options);
+  const maxElements = options.maxElements ?? IDX_MAX_ELEMENTS;
+  if (!(Number.isInteger(maxElements) && maxElements > 0)) {
+    throw new Error(`parseIdx: maxElements must be a positive integer, got ${maxElements}`);
+  }
+  return parseIdx(await gunzipStream(bytes, 4 + 4 * 255 + maxElements, options.file ?? "<idx>"), options);
 }
 
 /** gunzip with an output bound; zlib errors are reworded to name the file. */

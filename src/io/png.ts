@@ -1,13 +1,15 @@
 /**
  * Minimal PNG encoder (PNG spec, ISO/IEC 15948 / W3C PNG 2nd ed.): 8-bit grayscale or RGB,
- * no interlace, one IDAT chunk compressed with zlib (node:zlib, so encoding needs Node; the
- * images themselves are plain bytes that a browser can draw on a canvas). By default filter 0 (None) on
+ * no interlace, one IDAT chunk compressed with zlib (`encodePng`: node:zlib, synchronous;
+ * `encodePngAsync`: the same file anywhere, through CompressionStream where Node's zlib is not
+ * there, at the platform's default level). By default filter 0 (None) on
  * every row; `filter: "adaptive"` picks per row the filter (None, Sub, Up, Average, Paeth) with the
  * smallest sum of |byte as signed|, the heuristic of PNG spec section 12.8 and libpng, which is what
  * makes PNG a real compressor for smooth images (used to measure input complexity, src/eval/ood).
  * Chunks are [length u32 BE][type][data][CRC-32 of type+data, u32 BE].
  */
 import { node } from "../core/node-builtins.js";
+import { deflateStream } from "./web-compression.js";
 
 /** An 8-bit image: `channels` 1 (gray) or 3 (RGB), row-major, `data.length = width*height*channels`. */
 export interface Image8 {
@@ -123,14 +125,32 @@ export function filteredScanlines(img: Image8, filter: "none" | "adaptive"): Uin
 
 /** Encodes an 8-bit gray or RGB image as a PNG file. */
 export function encodePng(img: Image8, options: PngOptions = {}): Uint8Array {
+  const { ihdr, raw, level } = pngParts("encodePng", img, options);
+  const deflated = node.zlib("encodePng").deflateSync(raw, { level });
+  return assemblePng(ihdr, new Uint8Array(deflated.buffer, deflated.byteOffset, deflated.byteLength));
+}
+
+/**
+ * The PNG file of `img` in any environment: node:zlib where there is one (the same bytes as
+ * `encodePng`), else CompressionStream (browsers: a valid PNG, at the platform's level).
+ */
+export async function encodePngAsync(img: Image8, options: PngOptions = {}): Promise<Uint8Array> {
+  const { ihdr, raw, level } = pngParts("encodePngAsync", img, options);
+  const zlib = typeof process !== "undefined" && process.versions?.node ? node.zlib("encodePngAsync") : null;
+  const deflated = zlib ? new Uint8Array(zlib.deflateSync(raw, { level })) : await deflateStream(raw);
+  return assemblePng(ihdr, deflated);
+}
+
+/** The checked header and the filtered rows of `img`. */
+function pngParts(where: string, img: Image8, options: PngOptions): { ihdr: Uint8Array; raw: Uint8Array; level: number } {
   const { width, height, channels, data } = img;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new Error(`encodePng: width and height must be positive integers, got ${width}x${height}`);
+    throw new Error(`${where}: width and height must be positive integers, got ${width}x${height}`);
   }
-  if (channels !== 1 && channels !== 3) throw new Error(`encodePng: channels must be 1 or 3, got ${channels}`);
+  if (channels !== 1 && channels !== 3) throw new Error(`${where}: channels must be 1 or 3, got ${channels}`);
   const stride = width * channels;
   if (data.length !== stride * height) {
-    throw new Error(`encodePng: data has ${data.length} bytes, expected ${width}*${height}*${channels} = ${stride * height}`);
+    throw new Error(`${where}: data has ${data.length} bytes, expected ${width}*${height}*${channels} = ${stride * height}`);
   }
   const ihdr = new Uint8Array(13);
   const header = new DataView(ihdr.buffer);
@@ -142,13 +162,10 @@ export function encodePng(img: Image8, options: PngOptions = {}): Uint8Array {
   ihdr[11] = 0; // filter method 0
   ihdr[12] = 0; // no interlace
   const level = options.level ?? 9;
-  if (!Number.isInteger(level) || level < 0 || level > 9) throw new Error(`encodePng: level must be an integer 0..9, got ${level}`);
-  const raw = filteredScanlines(img, options.filter ?? "none");
-  const deflated = node.zlib("encodePng").deflateSync(raw, { level });
-  return concatBytes([
-    PNG_SIGNATURE,
-    chunk("IHDR", ihdr),
-    chunk("IDAT", new Uint8Array(deflated.buffer, deflated.byteOffset, deflated.byteLength)),
-    chunk("IEND", new Uint8Array(0)),
-  ]);
+  if (!Number.isInteger(level) || level < 0 || level > 9) throw new Error(`${where}: level must be an integer 0..9, got ${level}`);
+  return { ihdr, raw: filteredScanlines(img, options.filter ?? "none"), level };
+}
+
+function assemblePng(ihdr: Uint8Array, deflated: Uint8Array): Uint8Array {
+  return concatBytes([PNG_SIGNATURE, chunk("IHDR", ihdr), chunk("IDAT", deflated), chunk("IEND", new Uint8Array(0))]);
 }

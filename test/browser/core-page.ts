@@ -22,7 +22,28 @@ function inWorker(message: unknown): Promise<Reply & { ok: true }> {
   });
 }
 
-async function runAll() {
+/** PNG and gzip in the page itself, without Node: a PNG of a known image, and a gzip IDX file given by the test. */
+async function fileFormats(gzIdx: number[]) {
+  const width = 5, height = 3;
+  const data = Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 37) % 256);
+  const png = await cf.encodePngAsync({ width, height, channels: 3, data }, { filter: "adaptive" });
+  const idx = await cf.parseIdxAsync(Uint8Array.from(gzIdx), { file: "t.idx.gz" });
+  let corrupt = "";
+  try {
+    await cf.parseIdxAsync(Uint8Array.from([0x1f, 0x8b, 8, 0, 1, 2, 3]), { file: "bad.idx.gz" });
+  } catch (e) {
+    corrupt = (e as Error).message;
+  }
+  let sync = "";
+  try {
+    cf.encodePng({ width, height, channels: 3, data });
+  } catch (e) {
+    sync = (e as Error).message;
+  }
+  return { png: [...png], pixels: [...data], idx: { dims: idx.dims, data: [...idx.data] }, corrupt, sync };
+}
+
+async function runAll(gzIdx: number[]) {
   const trained = await inWorker({ task: "train", steps: 30 });
   const files = trained.files as cf.RunFiles;
   const wasm = await inWorker({ task: "check", device: "wasm", files });
@@ -33,6 +54,7 @@ async function runAll() {
   cf.tree.dispose(run.bestParams);
   const pageLogp = await cf.logProbRows(run.flow, run.params, cf.sampleToy2d("moons", 16, 9));
   return {
+    formats: await fileFormats(gzIdx),
     trained: { device: trained.device, losses: trained.losses, logp: trained.logp },
     pageLogp: [...pageLogp],
     wasm,
@@ -41,5 +63,5 @@ async function runAll() {
   };
 }
 
-(window as unknown as { clayflowCore: () => Promise<unknown> }).clayflowCore = () => runAll();
+(window as unknown as { clayflowCore: (gzIdx: number[]) => Promise<unknown> }).clayflowCore = (gzIdx) => runAll(gzIdx);
 document.title = "clayflow core: ready";
