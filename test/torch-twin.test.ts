@@ -30,6 +30,7 @@ import { parseCsv } from "../src/data/csv.js";
 import { score } from "../src/cli/commands/score.js";
 import { standardizeTransform, standardizerLogDet, type Standardizer } from "../src/data/standardize.js";
 import { logProbRows } from "../src/eval/log-prob-rows.js";
+import { readLogLikSummary, summaryQuantile } from "../src/eval/loglik-quantiles.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli", "main.js");
@@ -423,6 +424,44 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
       const k = f.header.indexOf("anomaly");
       const count = f.cells.filter((c) => c[k] === "1").length;
       assert.ok(count >= 10 && count <= 45, `twin-trained ${name}: --flag-quantile 0.2 flagged ${count} of ${ROWS} rows`);
+      // The twin's own --flag-quantile reads the same summary and flags the same rows.
+      await python(["-m", "clayflow_torch", "score", "--run", run, "--data", csv, "--out", join(tmp, `tw-${name}-flagged-twin.csv`), "--flag-quantile", "0.2"]);
+      const g = readScores(join(tmp, `tw-${name}-flagged-twin.csv`));
+      // Rows may differ only where the two sides' log-likelihoods straddle the quantile itself.
+      const q = summaryQuantile((await readLogLikSummary(run))!, 0.2);
+      g.cells.forEach((c, r) => {
+        if (c[g.header.indexOf("anomaly")] !== f.cells[r][k]) assert.ok(Math.abs(f.logp[r] - q) < 1e-3 * Math.max(1, Math.abs(q)), `twin-trained ${name}: row ${r} (${f.logp[r]}) flagged differently, ${q} the 0.2-quantile`);
+      });
+    }
+  });
+
+  it("samples vector runs (twin sample) from the distribution clayflow samples: the same mean log-likelihood", async () => {
+    for (const name of ["maf", "nsf-ar-ctx"]) {
+      const run = join(tmp, `tw-${name}`);
+      const n = 3000;
+      const context = name.endsWith("-ctx") ? ["--context", "0.3,-1.2"] : [];
+      const out = join(tmp, `tw-${name}-samples.csv`);
+      await python(["-m", "clayflow_torch", "sample", "--run", run, "-n", String(n), "--out", out, "--seed", "3", ...context]);
+      const rows = parseCsv(readFileSync(out, "utf8"));
+      const cfOut = join(tmp, `tw-${name}-samples-cf.csv`);
+      await clayflowCli(["sample", "--run", run, "-n", String(n), "--out", cfOut, "--seed", "4", ...context]);
+      // clayflow sample's columns: the context (each row its own), then the sample.
+      assert.deepEqual(rows.columns, parseCsv(readFileSync(cfOut, "utf8")).columns);
+      if (context.length) assert.deepEqual(rows.columns.slice(0, 2), CNAMES);
+      assert.equal(rows.rows, n);
+      // Both sides' samples scored by clayflow at the same context: their mean log-likelihood
+      // estimates the same -H(model | context), so the two means agree within their standard errors.
+      const meanAndSe = async (file: string) => {
+        const scored = join(tmp, `scored-${name}.csv`);
+        await clayflowScore(run, file, scored);
+        const lp = readScores(scored).logp;
+        const m = lp.reduce((a, v) => a + v, 0) / lp.length;
+        const sd = Math.sqrt(lp.reduce((a, v) => a + (v - m) ** 2, 0) / (lp.length - 1));
+        return { m, se: sd / Math.sqrt(lp.length) };
+      };
+      const tw = await meanAndSe(out);
+      const cf = await meanAndSe(cfOut);
+      assert.ok(Number.isFinite(tw.m) && Math.abs(tw.m - cf.m) < 4 * Math.hypot(tw.se, cf.se), `${name}: twin samples ${tw.m.toFixed(3)} ± ${tw.se.toFixed(3)}, clayflow's ${cf.m.toFixed(3)} ± ${cf.se.toFixed(3)}`);
     }
   });
 

@@ -1,4 +1,4 @@
-"""python3 -m clayflow_torch train | score (see --help)."""
+"""python3 -m clayflow_torch train | score | sample (see --help)."""
 import argparse
 import json
 import math
@@ -267,6 +267,69 @@ def train_images(a, config, device, rank):
     return 0
 
 
+def _training_quantile(run_dir, q):
+    """The Q-quantile of the run's training log-likelihood, from train-loglik.json, as clayflow
+    score --flag-quantile reads it: linear interpolation on its grid of 1001 quantiles."""
+    if not 0 < q < 1:
+        raise SystemExit(f"error: --flag-quantile must be a fraction in (0, 1), e.g. 0.01; got {q}")
+    path = os.path.join(run_dir, "train-loglik.json")
+    if not os.path.exists(path):
+        raise SystemExit(f"error: {run_dir} has no train-loglik.json (written by clayflow train and the twin's train): give --threshold NATS instead")
+    with open(path, encoding="utf-8") as f:
+        summary = json.loads(f.read(), parse_constant=float)
+    values = [float(v) for v in summary.get("quantiles", [])]
+    if summary.get("format") != "clayflow-loglik-quantiles" or len(values) < 2:
+        raise SystemExit(f"error: {path} is not a clayflow log-likelihood summary")
+    h = q * (len(values) - 1)
+    lo = math.floor(h)
+    frac = h - lo
+    a, b = values[lo], values[min(lo + 1, len(values) - 1)]
+    if frac == 0 or a == -math.inf or b == math.inf:
+        return a if frac == 0 or a == -math.inf else b
+    return a + frac * (b - a)
+
+
+def cmd_sample(a):
+    run = load_run(a.run)
+    model = run.config["model"]
+    if is_image_config(model):
+        raise SystemExit(f"error: {a.run} is an image run; sample draws CSV rows of vector runs (image grids: clayflow sample --out grid.png)")
+    if a.n < 1:
+        raise SystemExit(f"error: -n must be at least 1, got {a.n}")
+    flow = run.use_best().to(_device(a.device))
+    # clayflow sample's columns: a conditional run's context first (each row its context), then the sample.
+    names = run.config["data"].get("columns") or [f"x{i}" for i in range(model["dim"])]
+    context_names = run.config["data"].get("contextColumns") or [f"c{j + 1}" for j in range(model["contextDim"])]
+    cond = None
+    raw_context = []
+    if model["contextDim"] > 0:
+        if a.context is None:
+            raise SystemExit(f"error: {a.run} is conditional: give --context with {model['contextDim']} values ({', '.join(run.config['data'].get('contextColumns') or [])})")
+        try:
+            values = [float(v) for v in a.context.split(",")]
+        except ValueError:
+            raise SystemExit(f"error: --context must be {model['contextDim']} numbers separated by commas, got {a.context!r}")
+        if len(values) != model["contextDim"]:
+            raise SystemExit(f"error: --context has {len(values)} values, the model takes {model['contextDim']}")
+        raw_context = values
+        c = torch.tensor([values], dtype=torch.float64)
+        c = run.context_preprocessing.transform(c) if run.context_preprocessing else c
+        cond = c.repeat(a.n, 1).to(flow.dtype_)
+    elif a.context is not None:
+        raise SystemExit(f"error: --context is for runs trained with --context-columns; {a.run} is not one")
+    generator = torch.Generator().manual_seed(a.seed)
+    with torch.no_grad():
+        z = flow.sample(a.n, cond.to(flow.base_device()) if cond is not None else None, generator).double().cpu()
+    x = z * torch.tensor(run.preprocessing.std, dtype=torch.float64) + torch.tensor(run.preprocessing.mean, dtype=torch.float64) if run.preprocessing else z
+    from .safetensors import write_file_atomic
+
+    header = (context_names if raw_context else []) + names
+    lines = [",".join(header)] + [",".join(js_number(v) for v in raw_context + row) for row in x.tolist()]
+    write_file_atomic(a.out, "\n".join(lines) + "\n")
+    print(f"wrote {a.n} samples of {a.run} to {a.out}")
+    return 0
+
+
 def cmd_score(a):
     if a.out == a.data:
         raise SystemExit("error: --out must differ from --data (the input would be overwritten)")
@@ -315,8 +378,13 @@ def cmd_score(a):
         raise SystemExit(f"error: {a.data} already has a log_likelihood column (a scored file?): score the original rows")
     extra = ["log_likelihood"]
     flags = None
-    if a.threshold is not None:
-        flags = [0 if v >= a.threshold else 1 for v in logp]
+    threshold = a.threshold
+    if a.flag_quantile is not None and a.threshold is not None:
+        raise SystemExit("error: give either --flag-quantile or --threshold, not both")
+    if a.flag_quantile is not None:
+        threshold = _training_quantile(a.run, a.flag_quantile)
+    if threshold is not None:
+        flags = [0 if v >= threshold else 1 for v in logp]
         extra.append("anomaly_flag" if "anomaly" in header else "anomaly")
     quote = lambda s: '"' + s.replace('"', '""') + '"' if any(ch in s for ch in '",\n') else s
     lines = [",".join(quote(h) for h in header + extra)]
@@ -362,8 +430,17 @@ def parser():
     s.add_argument("--data", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--threshold", type=float, help="flag rows whose log-likelihood is below this many nats")
+    s.add_argument("--flag-quantile", type=float, metavar="Q", help="flag rows less likely than the Q-quantile of the training rows (the run's train-loglik.json), e.g. 0.01")
     s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     s.set_defaults(func=cmd_score)
+    m = sub.add_parser("sample", help="draw rows from a vector run into a CSV file (its columns, in the data's units)")
+    m.add_argument("--run", required=True)
+    m.add_argument("-n", type=int, default=1000, help="rows to draw (default 1000)")
+    m.add_argument("--out", required=True)
+    m.add_argument("--context", help="a conditional run's context values, comma-separated, in the data's units")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    m.set_defaults(func=cmd_sample)
     return p
 
 
