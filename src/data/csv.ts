@@ -10,7 +10,7 @@
  * every likelihood reported on the data.
  */
 import { node } from "../core/node-builtins.js";
-import { excerpt } from "../core/excerpt.js";
+import { excerpt, nameExcerpt } from "../core/excerpt.js";
 
 export type CsvDelimiter = "," | ";" | "\t";
 
@@ -63,7 +63,7 @@ export function parseCsv(text: string, options: CsvOptions = {}): CsvTable {
       );
     }
     rec.fields.forEach((raw, j) => {
-      data[i * cols + j] = parseNumber(raw, `${file}:${rec.line}: column ${j + 1} (${columns[j]})`);
+      data[i * cols + j] = parseNumber(raw, `${file}:${rec.line}: column ${j + 1} (${nameExcerpt(columns[j])})`);
     });
   });
   return { columns, hasHeader, rows: body.length, cols, data, delimiter };
