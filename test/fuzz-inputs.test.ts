@@ -21,6 +21,7 @@ import { parseCsv } from "../src/data/csv.js";
 import { parseIdx } from "../src/data/idx.js";
 import { decodeSafetensors, encodeSafetensors } from "../src/io/safetensors.js";
 import { decodeRun } from "../src/io/checkpoint.js";
+import { resolveFlowConfig, type FlowConfig } from "../src/models/index.js";
 import { rng, validCsv, malformedCsvs, mutateCsv, idxBytes, malformedIdx, malformedSafetensors, mutateJson, type FuzzCase } from "./helpers/fuzz-inputs.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -204,6 +205,21 @@ describe("fuzz: the readers, in process", () => {
       assert.throws(() => decodeRun({ config: runConfig, weights: c.bytes }), (e) => (assertCleanError(e, c.name, /^weights\.safetensors/), true), c.name);
     }
     noPollution();
+  });
+
+  it("resolveFlowConfig takes random edits of vector and image model configs cleanly (nothing is built)", () => {
+    const r = rng(12);
+    const models: FlowConfig[] = [
+      JSON.parse(runConfig).model,
+      { model: "nsf-ar", dim: 3, layers: 2, hidden: [8, 8], bins: 4, tailBound: 3, base: { kind: "mixture", components: 3 } },
+      { model: "glow", shape: [8, 8, 1], levels: 2, steps: 2, hidden: 8, blocks: 1, classes: 0, context: { kind: "downsample", factor: 2 } },
+      { model: "realnvp", shape: [8, 8, 3], levels: 2, steps: 1, hidden: 8, blocks: 0, classes: 10, dequantization: "variational" },
+    ];
+    for (let i = 0; i < 3000; i++) {
+      const m = mutateJson(r, models[i % models.length]);
+      attempt(m.name, () => resolveFlowConfig(JSON.parse(m.text)));
+      noPollution();
+    }
   });
 });
 
