@@ -1,6 +1,6 @@
 /**
- * Fuzzing every file the `clayflow` command reads: CSV, IDX (raw and gzip), safetensors and a
- * run's config.json, each malformed in seeded ways (test/helpers/fuzz-inputs.ts; no binaries are
+ * Fuzzing every file the `clayflow` command reads: CSV, IDX (raw and gzip), safetensors, a
+ * run's config.json (and the model config in both run files) and train-loglik.json, each malformed in seeded ways (test/helpers/fuzz-inputs.ts; no binaries are
  * committed). In process, the readers see thousands of cases cheaply; end to end, the real
  * command runs on the cases that must fail and, for each, must: exit non-zero, print one line
  * under 300 characters with no stack trace, finish in bounded time and memory, and leave every
@@ -22,6 +22,7 @@ import { parseIdx } from "../src/data/idx.js";
 import { decodeSafetensors, encodeSafetensors } from "../src/io/safetensors.js";
 import { decodeRun } from "../src/io/checkpoint.js";
 import { resolveFlowConfig, type FlowConfig } from "../src/models/index.js";
+import { readLogLikSummary } from "../src/eval/loglik-quantiles.js";
 import { rng, validCsv, malformedCsvs, mutateCsv, idxBytes, malformedIdx, malformedSafetensors, mutateJson, type FuzzCase } from "./helpers/fuzz-inputs.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -163,6 +164,9 @@ describe("fuzz: the readers, in process", () => {
       if (c.name === "images of the wrong size" || c.name === "only two dimensions") continue; // valid IDX, wrong for images: the dataset loader's check
       assert.throws(() => parseIdx(c.bytes, { file: "f.idx" }), (e) => (assertCleanError(e, c.name, /^f\.idx/), true), c.name);
     }
+    // A gzip bomb: 64 MiB of zeros in 64 kB, under a bound of 1 MiB of values, is stopped while inflating.
+    const bomb = gzip(idxBytes([64, 1024, 1024], new Uint8Array(64 * 1024 * 1024)));
+    assert.throws(() => parseIdx(bomb, { file: "bomb.gz", maxElements: 1 << 20 }), (e) => (assertCleanError(e, "bomb", /^bomb\.gz: decompresses to more than/), true));
     for (let i = 0; i < 2000; i++) {
       const b = (i % 2 ? gzip(validImages) : validImages).slice();
       const edits = 1 + r.int(3);
@@ -220,6 +224,36 @@ describe("fuzz: the readers, in process", () => {
       attempt(m.name, () => resolveFlowConfig(JSON.parse(m.text)));
       noPollution();
     }
+  });
+});
+
+describe("fuzz: a run's train-loglik.json (read by score --flag-quantile)", () => {
+  it("readLogLikSummary takes random edits cleanly, and score refuses the damaged ones in one line", async () => {
+    const r = rng(13);
+    const dir = join(tmp, "loglik");
+    mkdirSync(dir);
+    const valid = JSON.parse(readFileSync(join(run, "train-loglik.json"), "utf8"));
+    const refused: { name: string; text: string }[] = [];
+    for (let i = 0; i < 300; i++) {
+      const m = mutateJson(r, valid);
+      writeFileSync(join(dir, "train-loglik.json"), m.text);
+      try {
+        await readLogLikSummary(dir);
+      } catch (e) {
+        assertCleanError(e, m.name, /train-loglik\.json: /);
+        if (refused.length < 10) refused.push(m);
+      }
+      noPollution();
+    }
+    assert.equal(refused.length, 10, "edits that break the file are made");
+    const rows = write(join(tmp, "rows3.csv"), new TextEncoder().encode(validCsv(rng(14), 20)));
+    const jobs = [...refused, { name: "random bytes", text: new TextDecoder().decode(r.bytes(2000)) }].map((m, i) => {
+      const d = join(tmp, `loglik${i}`);
+      cpSync(run, d, { recursive: true });
+      writeFileSync(join(d, "train-loglik.json"), m.text);
+      return () => expectCleanFailure(`train-loglik.json ${m.name}`, ["score", "--run", d, "--data", rows, "--out", join(d, "s.csv"), "--flag-quantile", "0.01"], [d, rows], [join(d, "s.csv")]);
+    });
+    await inPairs(jobs);
   });
 });
 
