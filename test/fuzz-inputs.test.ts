@@ -1,16 +1,16 @@
 /**
  * Fuzzing every file the `clayflow` command reads: CSV, IDX (raw and gzip), safetensors, a
- * run's config.json (and the model config in both run files) and train-loglik.json, each malformed in seeded ways (test/helpers/fuzz-inputs.ts; no binaries are
- * committed). In process, the readers see thousands of cases cheaply; end to end, the real
+ * run's config.json (and the model config in both run files) and train-loglik.json, each
+ * malformed in seeded ways (test/helpers/fuzz-inputs.ts; no binaries are committed). In process, the readers see thousands of cases cheaply; end to end, the real
  * command runs on the cases that must fail and, for each, must: exit non-zero, print one line
  * under 300 characters with no stack trace, finish in bounded time and memory, and leave every
  * file it was given as it was.
  */
 import "./helpers/setup.js";
-import { describe, it, before } from "node:test";
+import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync, readFileSync, existsSync, cpSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, cpSync, mkdirSync, readdirSync, statSync, rmSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
@@ -23,14 +23,14 @@ import { decodeSafetensors, encodeSafetensors } from "../src/io/safetensors.js";
 import { decodeRun } from "../src/io/checkpoint.js";
 import { resolveFlowConfig, type FlowConfig } from "../src/models/index.js";
 import { readLogLikSummary } from "../src/eval/loglik-quantiles.js";
-import { rng, validCsv, malformedCsvs, mutateCsv, idxBytes, malformedIdx, malformedSafetensors, mutateJson, type FuzzCase } from "./helpers/fuzz-inputs.js";
+import { rng, validCsv, malformedCsvs, mutateCsv, idxBytes, malformedIdx, malformedSafetensors, mutateJson } from "./helpers/fuzz-inputs.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, "..", "src", "cli", "main.js");
 const PROBE = pathToFileURL(join(HERE, "helpers", "rss-probe.js")).href;
 /** Per command: generous for a loaded 2-core machine, far below what a hang would take. */
 const TIME_LIMIT_MS = 30_000;
-/** Peak resident memory of one command on a malformed file (a bare failing start is ~80 MB). */
+/** Peak resident memory of one command on a malformed file (a bare failing start is about 60 MB). */
 const MEMORY_LIMIT_KB = 600_000;
 
 /** A clean failure: an Error (not a TypeError from code that met an unexpected value), one printable line under 300 characters. */
@@ -138,6 +138,8 @@ before(async () => {
   validImages = idxBytes([n, 28, 28], g.bytes(n * 784));
   validLabels = idxBytes([n], Uint8Array.from({ length: n }, () => g.int(10)));
 });
+
+after(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("fuzz: the readers, in process", () => {
   it("parseCsv refuses every malformed CSV and takes random edits of a valid one cleanly", () => {
