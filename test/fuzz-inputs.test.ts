@@ -275,6 +275,24 @@ describe("fuzz: the clayflow command on malformed files", () => {
     await inPairs(jobs);
   });
 
+  it("sample --context on malformed CSVs of contexts", async () => {
+    const r = rng(16);
+    const rows = Array.from({ length: 60 }, () => `${r.next().toFixed(3)},${r.next().toFixed(3)},${r.int(3)}`);
+    const data = write(join(tmp, "conditional.csv"), new TextEncoder().encode(`x,y,c\n${rows.join("\n")}\n`));
+    const conditional = join(tmp, "conditional-run");
+    const t = await clayflow(["train", "--data", data, "--context-columns", "c", "--out", conditional, "--steps", "2", "--layers", "2", "--hidden", "8", "--eval-every", "2", "--no-plots"]);
+    assert.equal(t.code, 0, t.stderr);
+    const dir = join(tmp, "contexts");
+    mkdirSync(dir);
+    // Contexts are one column named c: the cases' x,y header is renamed so that each reaches its own flaw.
+    const jobs = malformedCsvs(rng(17)).filter((_, i) => i % 3 === 0).map((c, i) => {
+      const text = new TextDecoder().decode(c.bytes).replace(/^(\ufeff?)x,y/, "$1c,y");
+      const file = write(join(dir, `context${i}.csv`), new TextEncoder().encode(text));
+      return () => expectCleanFailure(`context CSV ${c.name}`, ["sample", "--run", conditional, "--context", file, "--out", join(dir, `s${i}.csv`)], [file, conditional], [join(dir, `s${i}.csv`)]);
+    });
+    await inPairs(jobs);
+  });
+
   it("train on a 22 MB CSV whose last row is bad reads it in bounded memory", async () => {
     // 1.2 million rows, 2.4 million values (19 MB as float64). Read whole, the text and its field strings took 495 MB.
     const rows = Array.from({ length: 1_200_000 }, (_, i) => `${((i % 1000) / 7).toFixed(5)},${((i % 777) / 3).toFixed(5)}`);
@@ -323,6 +341,31 @@ describe("fuzz: the clayflow command on malformed files", () => {
       write(join(dir, bad), c.bytes);
       return () => expectCleanFailure(`IDX ${c.name} as ${bad}`, commands[i % commands.length](dir), [dir, imageRun], [join(dir, "i.png")]);
     });
+    // The image run's own files damaged: a few malformed weights files and refused config edits.
+    const weights = new Uint8Array(readFileSync(join(imageRun, "weights.safetensors")));
+    const config = JSON.parse(readFileSync(join(imageRun, "config.json"), "utf8"));
+    const r = rng(18);
+    const damaged: [string, string, Uint8Array | string][] = malformedSafetensors(r, weights)
+      .filter((_, i) => i % 6 === 0)
+      .map((c) => [`weights ${c.name}`, "weights.safetensors", c.bytes]);
+    while (damaged.length < 10) {
+      const m = mutateJson(r, config);
+      try {
+        const loaded = decodeRun({ config: m.text, weights });
+        tree.dispose([loaded.params, loaded.bestParams]);
+      } catch {
+        damaged.push([`config ${m.name}`, "config.json", m.text]);
+      }
+    }
+    jobs.push(
+      ...damaged.map(([name, file, bytes], i) => {
+        const dir = join(tmp, `image-run${i}`);
+        cpSync(imageRun, dir, { recursive: true });
+        writeFileSync(join(dir, file), bytes);
+        const args = i % 2 ? ["interpolate", "--run", dir, "--data-dir", good, "--out", join(dir, "i.png")] : ["eval", "--run", dir, "--data-dir", good];
+        return () => expectCleanFailure(`image run ${name}`, args, [dir, good], [join(dir, "i.png")]);
+      }),
+    );
     await inPairs(jobs);
   });
 
