@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseCsv, readCsvFile } from "../src/data/csv.js";
+import { parseCsv, readCsvFile, CsvReader, MAX_RECORD_CHARS } from "../src/data/csv.js";
+import { rng, validCsv, malformedCsvs, mutateCsv } from "./helpers/fuzz-inputs.js";
 import {
   fitStandardizer,
   standardizeInverse,
@@ -144,6 +145,77 @@ test("csv: a non-number quotes the field escaped and cut", () => {
     assert.ok(e.message.length < 200, e.message);
     assert.ok(!e.message.includes("\n"), "no raw newline");
     assert.match(e.message, /"\\u0001\\u0001\\u0001q+\.\.\." \(503 characters\) is not a number/);
+    return true;
+  });
+});
+
+/** The outcome of parsing `text` pushed in pieces cut at `cuts`: the table, or the error's message. */
+function parsePieces(text: string, cuts: number[]): unknown {
+  try {
+    const reader = new CsvReader({ file: "p.csv" });
+    let from = 0;
+    for (const at of [...cuts, text.length]) {
+      reader.push(text.slice(from, at));
+      from = at;
+    }
+    return reader.end();
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+test("csv: text pushed in pieces of any size parses as the whole text does, quotes, CRLF and \"\" split between pieces", () => {
+  const r = rng(21);
+  const tricky = [
+    '\ufeffa;"b\r\nc";d\r\n1;"2""5";3\r\n\r\n4;5;6\r\n',
+    'x,y\r1,2\r3,"4"\r',
+    'x\ty\n"1"\t""\n',
+    '"a""",b\n1,2\n"3\n4",5\n',
+    ...malformedCsvs(r).map((c) => new TextDecoder().decode(c.bytes)).filter((t) => t.length < 10_000),
+  ];
+  const base = validCsv(r, 12);
+  const texts = [...tricky, ...Array.from({ length: 400 }, () => new TextDecoder().decode(mutateCsv(r, base).bytes))];
+  let tables = 0;
+  for (const text of texts) {
+    const whole = parsePieces(text, []);
+    if (typeof whole !== "string") tables++;
+    const everyChar = Array.from({ length: text.length }, (_, i) => i);
+    assert.deepEqual(parsePieces(text, everyChar), whole, `one character at a time: ${JSON.stringify(text.slice(0, 80))}`);
+    const cuts = Array.from({ length: 1 + r.int(6) }, () => r.int(text.length + 1)).sort((a, b) => a - b);
+    assert.deepEqual(parsePieces(text, cuts), whole, `cut at ${cuts}: ${JSON.stringify(text.slice(0, 80))}`);
+  }
+  // CRLF is one line end, however it is split: line numbers count it once.
+  assert.equal(parsePieces("a,b\r\n1,2\r\n3,x\r\n", [4, 8, 9]), 'p.csv:3: column 2 (b): "x" is not a number');
+  assert.equal(parsePieces("a,b\r1,2\r\r3,x\r", [4]), 'p.csv:4: column 2 (b): "x" is not a number', "lone CRs are line ends");
+  assert.ok(tables > 20 && tables < texts.length, `both outcomes are exercised (${tables} tables of ${texts.length})`);
+});
+
+test("csv: readCsvFile reads in chunks: a character split between two chunks, and a file of many chunks", () => {
+  const dir = mkdtempSync(join(tmpdir(), "clayflow-csv-chunks-"));
+  try {
+    // "é" is 2 bytes in UTF-8; put its first byte last in the first 64 KiB chunk.
+    const p = join(dir, "split.csv");
+    writeFileSync(p, `${"a".repeat(65534)},\u00e9\n1,2\n`);
+    assert.deepEqual(readCsvFile(p).columns, ["a".repeat(65534), "\u00e9"]);
+    // 300 kB of rows (5 chunks) gives the same table as the text parsed whole.
+    const rows = Array.from({ length: 30_000 }, (_, i) => `${i},${(i * 0.25).toFixed(2)}`);
+    const text = `i,q\r\n${rows.join("\r\n")}\r\n`;
+    const big = join(dir, "big.csv");
+    writeFileSync(big, text);
+    const t = readCsvFile(big);
+    assert.equal(t.rows, 30_000);
+    assert.equal(t.data[2 * 29_999 + 1], 29_999 * 0.25);
+    assert.deepEqual(t, parseCsv(text));
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test("csv: a line longer than MAX_RECORD_CHARS stops the parse with a short message", () => {
+  const line = "1,".repeat(MAX_RECORD_CHARS / 2 + 10);
+  assert.throws(() => parseCsv(`x\n1\n${line}\n`, { file: "w.csv" }), (e: Error) => {
+    assert.match(e.message, /^w\.csv:3: a line longer than 4194304 characters; this is not a CSV of numbers/);
+    assert.ok(e.message.length < 200);
     return true;
   });
 });

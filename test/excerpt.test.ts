@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { excerpt, oneLine } from "../src/core/excerpt.js";
+import { excerpt, jsonExcerpt, nameExcerpt, oneLine } from "../src/core/excerpt.js";
 
 test("excerpt: short text is quoted whole; long text is cut and its length given", () => {
   assert.equal(excerpt("abc"), '"abc"');
@@ -20,4 +20,22 @@ test("oneLine: one line of at most max characters", () => {
   assert.ok(m.startsWith("first\\nsecond z"));
   assert.ok(m.endsWith("..."));
   assert.equal(oneLine("short"), "short");
+});
+
+test("jsonExcerpt: a value from a file as short escaped JSON, with its full length when cut", () => {
+  assert.equal(jsonExcerpt([1, "a", null]), '[1,"a",null]');
+  assert.equal(jsonExcerpt(undefined), "undefined");
+  assert.equal(jsonExcerpt(10n), "10", "BigInt, which JSON cannot write");
+  const nested = JSON.parse("[".repeat(1000) + "]".repeat(1000));
+  assert.equal(jsonExcerpt(nested, 10), "[[[[[[[[[[... (2000 characters)");
+  assert.equal(jsonExcerpt({ deep: "x".repeat(5000) }).length < 70, true);
+  assert.equal(jsonExcerpt("\u2028\ufffd"), '"\\u2028\\ufffd"', "JSON leaves these raw; they are escaped");
+  // JSON writes each U+0001 as the 6 characters \u0001: 182 in all; the cut falls inside the second.
+  assert.equal(jsonExcerpt("\u0001".repeat(30), 12), '"\\u0001... (182 characters)', "never cut inside an escape");
+});
+
+test("nameExcerpt: a short printable name as it is, anything else as an excerpt", () => {
+  assert.equal(nameExcerpt("x"), "x");
+  assert.equal(nameExcerpt("\ufffd\u0000x"), '"\\ufffd\\u0000x"');
+  assert.equal(nameExcerpt("n".repeat(100), 5), '"nnnnn..." (100 characters)');
 });

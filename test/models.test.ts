@@ -8,8 +8,8 @@ import "./helpers/setup.js";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { numpy as np, random, tree, jit, grad, defaultDevice, type Array } from "@jax-js/jax";
-import { buildFlow } from "../src/models/index.js";
-import { type VectorFlowConfig } from "../src/models/vector.js";
+import { buildFlow, resolveFlowConfig } from "../src/models/index.js";
+import { MAX_SIZE, type VectorFlowConfig } from "../src/models/vector.js";
 import type { Flow } from "../src/distributions/flow.js";
 import { flatten } from "../src/train/flat-params.js";
 import { valueAndGradFlat } from "../src/train/train-step.js";
@@ -140,5 +140,18 @@ describe("flow configs", () => {
     assert.throws(() => buildFlow({ model: "nsf", dim: 2, bins: 1 }), /bins must be an integer from 2/);
     assert.throws(() => buildFlow({ model: "nsf-ar", dim: 2, tailBound: 0 }), /tailBound must be a positive/);
     assert.throws(() => buildFlow({ model: "realnvp", dim: 2, bins: 8 }), /bins and tailBound are options of the spline models/);
+  });
+
+  it("refuse sizes far beyond any model before building anything (a hostile config would exhaust memory)", () => {
+    assert.throws(() => resolveFlowConfig({ model: "realnvp", dim: 2, layers: MAX_SIZE.layers + 1 }), /layers is 1001, more than the 1000 a flow here can have/);
+    assert.throws(() => resolveFlowConfig({ model: "realnvp", dim: 1e8 }), /dim is 100000000, more than the 100000/);
+    assert.throws(() => resolveFlowConfig({ model: "maf", dim: 2, hidden: [1e9] }), /each hidden width is 1000000000/);
+    assert.throws(() => resolveFlowConfig({ model: "maf", dim: 2, hidden: globalThis.Array.from({ length: 101 }, () => 8) }), /at most 100 widths/);
+    assert.throws(() => resolveFlowConfig({ model: "maf", dim: 2, base: { kind: "mixture", components: 1e9 } }), /base\.components is 1000000000/);
+    assert.throws(() => resolveFlowConfig({ model: "maf", dim: 2, base: { kind: "x" } as never }), /base must be \{ kind: "standardNormal" \}.*got \{"kind":"x"\}/);
+    assert.throws(() => resolveFlowConfig({ model: "glow", shape: [8, 8, 1], steps: 1e6 }), /steps is 1000000, more than the 1000/);
+    assert.throws(() => resolveFlowConfig({ model: "glow", shape: [1e6, 8, 1] }), /each shape entry is 1000000/);
+    // The bounds themselves are allowed.
+    assert.equal((resolveFlowConfig({ model: "realnvp", dim: 2, layers: MAX_SIZE.layers }) as VectorFlowConfig).layers, 1000);
   });
 });

@@ -16,6 +16,7 @@ import { assertPositiveInt, checkInput } from "../core/checks.js";
 import { sumEvent } from "../core/util.js";
 import { mlp, type Activation, type MlpParams } from "../nn/mlp.js";
 import { maskSplit, validateMask, type Mask } from "./masks.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 export type AffineCouplingOptions = {
   dim: number;
@@ -38,7 +39,7 @@ export function affineCoupling(options: AffineCouplingOptions): Bijector<AffineC
   assertPositiveInt(where, "dim", dim);
   validateMask(where, mask, dim);
   if (!(typeof bound === "number" && bound > 0 && Number.isFinite(bound))) {
-    throw new Error(`${where}: scaleBound must be a positive finite number, got ${JSON.stringify(bound)}`);
+    throw new Error(`${where}: scaleBound must be a positive finite number, got ${jsonExcerpt(bound)}`);
   }
   const parts = maskSplit(mask);
   const nb = parts.transformIndices.length;

@@ -27,6 +27,7 @@ import { numpy as np, type Array, type DType } from "@jax-js/jax";
 import type { Bijector, Params } from "../core/types.js";
 import { assertPositiveInt, checkInput } from "../core/checks.js";
 import { sumEvent } from "../core/util.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 /**
  * A network on images: [B, H, W, inChannels] (and an optional context
@@ -81,18 +82,18 @@ export function imageAffineCoupling(options: ImageAffineCouplingOptions): Biject
   const additive = options.additive ?? false;
   const bound = options.scaleBound ?? 3;
   if (!globalThis.Array.isArray(shape) || shape.length !== 3) {
-    throw new Error(`${where}: shape must be an image event shape [H, W, C], got ${JSON.stringify(shape)}`);
+    throw new Error(`${where}: shape must be an image event shape [H, W, C], got ${jsonExcerpt(shape)}`);
   }
   shape.forEach((d) => assertPositiveInt(where, "each shape entry", d));
   const [H, W, C] = shape;
   if (mask !== "checkerboard" && mask !== "channel") {
-    throw new Error(`${where}: mask must be "checkerboard" or "channel", got ${JSON.stringify(mask)}`);
+    throw new Error(`${where}: mask must be "checkerboard" or "channel", got ${jsonExcerpt(mask)}`);
   }
-  if (parity !== 0 && parity !== 1) throw new Error(`${where}: parity must be 0 or 1, got ${JSON.stringify(parity)}`);
+  if (parity !== 0 && parity !== 1) throw new Error(`${where}: parity must be 0 or 1, got ${jsonExcerpt(parity)}`);
   if (mask === "checkerboard" && H * W < 2) throw new Error(`${where}: a checkerboard needs at least 2 pixels, got [${shape.join(", ")}]`);
   if (mask === "channel" && C < 2) throw new Error(`${where}: a channel mask needs at least 2 channels, got [${shape.join(", ")}]`);
   if (!(typeof bound === "number" && bound > 0 && Number.isFinite(bound))) {
-    throw new Error(`${where}: scaleBound must be a positive finite number, got ${JSON.stringify(bound)}`);
+    throw new Error(`${where}: scaleBound must be a positive finite number, got ${jsonExcerpt(bound)}`);
   }
   if (!conditioner || typeof conditioner.init !== "function" || typeof conditioner.apply !== "function") {
     throw new Error(`${where}: conditioner must have init(key, dtype) and apply(params, x, cond?)`);

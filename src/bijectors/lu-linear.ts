@@ -29,6 +29,7 @@ import type { Bijector } from "../core/types.js";
 import { checkInput, assertPositiveInt } from "../core/checks.js";
 import { mulberry32 } from "../core/prng.js";
 import { discardInitInputs } from "../core/util.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 export type LuLinearParams = { lower: Array; upper: Array; logS: Array };
 
@@ -116,10 +117,10 @@ export function luLinear(eventShape: number[], options: LuLinearOptions = {}): B
   if (eventShape.length === 0) throw new Error(`${where}: eventShape must have at least one axis`);
   eventShape.forEach((d) => assertPositiveInt(where, "each eventShape entry", d));
   const seed = options.seed ?? 0;
-  if (!Number.isInteger(seed)) throw new Error(`${where}: seed must be an integer, got ${JSON.stringify(seed)}`);
+  if (!Number.isInteger(seed)) throw new Error(`${where}: seed must be an integer, got ${jsonExcerpt(seed)}`);
   const mode = options.init ?? "rotation";
   if (mode !== "rotation" && mode !== "identity") {
-    throw new Error(`${where}: init must be "rotation" or "identity", got ${JSON.stringify(mode)}`);
+    throw new Error(`${where}: init must be "rotation" or "identity", got ${jsonExcerpt(mode)}`);
   }
   const c = eventShape[eventShape.length - 1];
   const positions = eventShape.slice(0, -1).reduce((a, d) => a * d, 1);

@@ -16,6 +16,7 @@ import { numpy as np, type Array } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
 import { checkInput } from "../core/checks.js";
 import { made, type MadeOrder, type MadeParams } from "../nn/made.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 export interface MaskedAutoregressiveOptions {
   dim: number;
@@ -40,7 +41,7 @@ export function maskedAutoregressive(options: MaskedAutoregressiveOptions): Bije
   const contextDim = options.contextDim ?? 0;
   const scaleBound = options.scaleBound ?? 3;
   if (!(scaleBound > 0 && Number.isFinite(scaleBound))) {
-    throw new Error(`${where}: scaleBound must be a positive number, got ${JSON.stringify(options.scaleBound)}`);
+    throw new Error(`${where}: scaleBound must be a positive number, got ${jsonExcerpt(options.scaleBound)}`);
   }
   const net = made({
     dim,

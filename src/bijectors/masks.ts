@@ -8,11 +8,12 @@
  */
 import { numpy as np, type Array } from "@jax-js/jax";
 import { assertPositiveInt } from "../core/checks.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 export type Mask = boolean[];
 
 function checkParity(where: string, parity: unknown): asserts parity is 0 | 1 {
-  if (parity !== 0 && parity !== 1) throw new Error(`${where}: parity must be 0 or 1, got ${JSON.stringify(parity)}`);
+  if (parity !== 0 && parity !== 1) throw new Error(`${where}: parity must be 0 or 1, got ${jsonExcerpt(parity)}`);
 }
 
 /**

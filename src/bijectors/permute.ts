@@ -15,6 +15,7 @@ import type { Bijector } from "../core/types.js";
 import { assertPositiveInt } from "../core/checks.js";
 import { mulberry32 } from "../core/prng.js";
 import { parameterFree } from "./parameter-free.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 /** No trainable parameters. */
 export type PermuteParams = Record<string, never>;
@@ -30,13 +31,13 @@ export interface PermuteOptions {
 
 function validatePermutation(where: string, perm: unknown): asserts perm is number[] {
   if (!globalThis.Array.isArray(perm) || perm.length === 0) {
-    throw new Error(`${where}: perm must be a non-empty list of indices, got ${JSON.stringify(perm)}`);
+    throw new Error(`${where}: perm must be a non-empty list of indices, got ${jsonExcerpt(perm)}`);
   }
   const seen = new Set<number>();
   for (const i of perm) {
     if (!Number.isInteger(i) || i < 0 || i >= perm.length || seen.has(i)) {
       throw new Error(
-        `${where}: perm must contain each of 0..${perm.length - 1} exactly once, got ${JSON.stringify(perm)}`,
+        `${where}: perm must contain each of 0..${perm.length - 1} exactly once, got ${jsonExcerpt(perm)}`,
       );
     }
     seen.add(i);
@@ -75,7 +76,7 @@ export function reversePermutation(dim: number, options: PermuteOptions = {}): B
  */
 export function randomPermutation(dim: number, seed: number, options: PermuteOptions = {}): Bijector<PermuteParams> {
   assertPositiveInt("randomPermutation", "dim", dim);
-  if (!Number.isInteger(seed)) throw new Error(`randomPermutation: seed must be an integer, got ${JSON.stringify(seed)}`);
+  if (!Number.isInteger(seed)) throw new Error(`randomPermutation: seed must be an integer, got ${jsonExcerpt(seed)}`);
   const rand = mulberry32(seed);
   const perm = globalThis.Array.from({ length: dim }, (_, i) => i);
   for (let i = dim - 1; i > 0; i--) {

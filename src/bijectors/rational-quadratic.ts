@@ -29,6 +29,7 @@
  * +-B map to +-B in both directions.
  */
 import { nn, numpy as np, type Array } from "@jax-js/jax";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 export interface SplineOptions {
   /** Number of bins K; default 8. */
@@ -50,19 +51,19 @@ const DEFAULTS: ResolvedSplineOptions = { bins: 8, tailBound: 5, minBinWidth: 1e
 export function resolveSplineOptions(where: string, options: SplineOptions = {}): ResolvedSplineOptions {
   const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as ResolvedSplineOptions;
   if (!(Number.isInteger(o.bins) && o.bins >= 2 && o.bins <= 256)) {
-    throw new Error(`${where}: bins must be an integer from 2 to 256, got ${JSON.stringify(options.bins)}`);
+    throw new Error(`${where}: bins must be an integer from 2 to 256, got ${jsonExcerpt(options.bins)}`);
   }
   if (!(typeof o.tailBound === "number" && o.tailBound > 0 && Number.isFinite(o.tailBound))) {
-    throw new Error(`${where}: tailBound must be a positive finite number, got ${JSON.stringify(options.tailBound)}`);
+    throw new Error(`${where}: tailBound must be a positive finite number, got ${jsonExcerpt(options.tailBound)}`);
   }
   for (const key of ["minBinWidth", "minBinHeight"] as const) {
     const v = o[key];
     if (!(typeof v === "number" && v > 0 && v * o.bins < 1)) {
-      throw new Error(`${where}: ${key} must be positive and below 1 / bins (${1 / o.bins}), got ${JSON.stringify(v)}`);
+      throw new Error(`${where}: ${key} must be positive and below 1 / bins (${1 / o.bins}), got ${jsonExcerpt(v)}`);
     }
   }
   if (!(typeof o.minDerivative === "number" && o.minDerivative > 0 && o.minDerivative < 1)) {
-    throw new Error(`${where}: minDerivative must be in (0, 1), got ${JSON.stringify(o.minDerivative)}`);
+    throw new Error(`${where}: minDerivative must be in (0, 1), got ${jsonExcerpt(o.minDerivative)}`);
   }
   return o;
 }

@@ -41,6 +41,7 @@ import { splitKey } from "../core/keys.js";
 import { sumEvent } from "../core/util.js";
 import { depthToSpace, spaceToDepth, squeezedShape } from "./squeeze.js";
 import type { ImageConditioner } from "./image-coupling.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 export interface MultiScaleLevel {
   /** The flow of this level, on the level's input shape (see `multiScaleShapes`). */
@@ -90,7 +91,7 @@ export function multiScale(options: MultiScaleOptions): Bijector<MultiScaleParam
   const squeezeOn = options.squeeze ?? true;
   const bound = options.priorScaleBound ?? 3;
   if (!(typeof bound === "number" && bound > 0 && Number.isFinite(bound))) {
-    throw new Error(`${where}: priorScaleBound must be a positive finite number, got ${JSON.stringify(bound)}`);
+    throw new Error(`${where}: priorScaleBound must be a positive finite number, got ${jsonExcerpt(bound)}`);
   }
   const L = levels.length;
   const eventShape = [...levels[0].bijector.eventShape];

@@ -15,6 +15,7 @@ import { numpy as np, type Array } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
 import { assertPositiveInt } from "../core/checks.js";
 import { parameterFree } from "./parameter-free.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 /** Space-to-depth 2x2 of a batch [B, H, W, C] -> [B, H/2, W/2, 4C] (H, W even). Consumes `x`. */
 export function spaceToDepth(x: Array): Array {
@@ -32,7 +33,7 @@ export function depthToSpace(y: Array): Array {
 /** The shape after a squeeze, validating [H, W, C] with H and W even. */
 export function squeezedShape(where: string, shape: number[]): number[] {
   if (!globalThis.Array.isArray(shape) || shape.length !== 3) {
-    throw new Error(`${where}: expected an image event shape [H, W, C], got ${JSON.stringify(shape)}`);
+    throw new Error(`${where}: expected an image event shape [H, W, C], got ${jsonExcerpt(shape)}`);
   }
   const [h, w, c] = shape;
   assertPositiveInt(where, "H", h);

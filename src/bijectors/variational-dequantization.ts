@@ -27,6 +27,7 @@ import type { Bijector } from "../core/types.js";
 import { checkInput } from "../core/checks.js";
 import { softplus, sumEvent } from "../core/util.js";
 import { resnet, type ResnetParams } from "../nn/resnet.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 export interface VariationalDequantizationOptions {
   /** Image shape [H, W, C] of pixels scaled by 1/256. */
@@ -48,7 +49,7 @@ export function variationalDequantization(options: VariationalDequantizationOpti
   const where = "variationalDequantization";
   const { shape } = options;
   if (!globalThis.Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
-    throw new Error(`${where}: shape must be [height, width, channels] of positive integers, got ${JSON.stringify(shape)}`);
+    throw new Error(`${where}: shape must be [height, width, channels] of positive integers, got ${jsonExcerpt(shape)}`);
   }
   const channels = shape[2];
   const net = resnet({ inChannels: channels, outChannels: 2 * channels, hidden: options.hidden ?? 32, blocks: options.blocks ?? 1 });

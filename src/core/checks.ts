@@ -1,5 +1,6 @@
 /** Input validation that speaks to the user: what was wrong and what was expected. */
 import type { Array } from "@jax-js/jax";
+import { jsonExcerpt } from "./excerpt.js";
 
 const fmt = (shape: readonly (number | string)[]) => `[${shape.join(", ")}]`;
 
@@ -32,6 +33,18 @@ export function checkInput(
 
 export function assertPositiveInt(where: string, name: string, value: unknown): asserts value is number {
   if (!Number.isInteger(value) || (value as number) < 1) {
-    throw new Error(`${where}: ${name} must be a positive integer, got ${JSON.stringify(value)}`);
+    throw new Error(`${where}: ${name} must be a positive integer, got ${jsonExcerpt(value)}`);
+  }
+}
+
+/**
+ * A size from a config (layers, widths, dimensions) that must be a positive integer no larger
+ * than `max`: a config is plain JSON, and a corrupt or hostile one with `layers: 1e9` would
+ * otherwise build objects until the process runs out of memory.
+ */
+export function assertSize(where: string, name: string, value: unknown, max: number): asserts value is number {
+  assertPositiveInt(where, name, value);
+  if ((value as number) > max) {
+    throw new Error(`${where}: ${name} is ${value}, more than the ${max} a flow here can have (a corrupt config, or a model far too large to build)`);
   }
 }

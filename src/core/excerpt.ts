@@ -36,3 +36,25 @@ export function oneLine(message: string, max = 300): string {
   const flat = escape(message);
   return flat.length <= max ? flat : `${flat.slice(0, max - 3)}...`;
 }
+
+/**
+ * A value read from a file, as short escaped JSON for a message (`[[[[... (2000 characters)`):
+ * JSON.stringify of a hostile config can be megabytes. Values JSON cannot write (undefined,
+ * BigInt, cycles) are shown with String().
+ */
+export function jsonExcerpt(value: unknown, max = 40): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  const head = escape(text.slice(0, max));
+  if (text.length <= max && head.length <= max) return head;
+  return `${head.slice(0, max).replace(/\\(u[0-9a-f]{0,3})?$/, "")}... (${text.length} characters)`;
+}
+
+/** A name from a file (a CSV column, a JSON key) as it is when short and printable, else as an excerpt. */
+export function nameExcerpt(name: string, max = 40): string {
+  return name.length <= max && escape(name) === name ? name : excerpt(name, max);
+}

@@ -8,9 +8,13 @@
  * Every data field must be a finite decimal number: a missing value, text, NaN or Infinity is an
  * error naming the file, line and column, because a silently dropped or zeroed value would bias
  * every likelihood reported on the data.
+ *
+ * `CsvReader` parses incrementally (text in pieces of any size), and `readCsvFile` feeds it the
+ * file in 64 KiB chunks, so memory is bounded by the values plus one record: a field over
+ * MAX_FIELD_CHARS or a line over MAX_RECORD_CHARS stops the parse.
  */
 import { node } from "../core/node-builtins.js";
-import { excerpt } from "../core/excerpt.js";
+import { excerpt, nameExcerpt } from "../core/excerpt.js";
 
 export type CsvDelimiter = "," | ";" | "\t";
 
@@ -34,39 +38,227 @@ export interface CsvTable {
   delimiter: CsvDelimiter;
 }
 
-/** Reads and parses a CSV file (UTF-8); errors name `path`. */
+/** Bytes read from the file at a time by `readCsvFile`. */
+const CHUNK_BYTES = 1 << 16;
+
+/**
+ * Reads and parses a CSV file (UTF-8); errors name `path`. The file is read in chunks of 64 KiB
+ * and each record becomes numbers as soon as it ends, so memory is the values (8 bytes each)
+ * plus one record, never the file's text (a 22 MB file once took 490 MB).
+ */
 export function readCsvFile(path: string, options: Omit<CsvOptions, "file"> = {}): CsvTable {
-  return parseCsv(node.fs("readCsvFile").readFileSync(path, "utf8"), { ...options, file: path });
+  const fs = node.fs("readCsvFile");
+  const reader = new CsvReader({ ...options, file: path });
+  const fd = fs.openSync(path, "r");
+  try {
+    const buf = new Uint8Array(CHUNK_BYTES);
+    // Invalid UTF-8 becomes U+FFFD, as in readFileSync(path, "utf8"); stream: a character may span two chunks.
+    const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) reader.push(decoder.decode(buf.subarray(0, n), { stream: true }));
+    reader.push(decoder.decode());
+  } finally {
+    fs.closeSync(fd);
+  }
+  return reader.end();
 }
 
 /** Parses CSV text of numeric columns; see the module comment for the accepted format. */
 export function parseCsv(text: string, options: CsvOptions = {}): CsvTable {
-  const file = options.file ?? "<csv>";
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  const delimiter = options.delimiter ?? detectDelimiter(text);
-  const records = splitRecords(text, delimiter, file);
-  if (records.length === 0) throw new Error(`${file}: empty CSV file (no rows)`);
+  const reader = new CsvReader(options);
+  reader.push(text);
+  return reader.end();
+}
 
-  const first = records[0];
-  const hasHeader = options.header ?? first.fields.some((f) => !NUMBER.test(f.trim()));
-  const cols = first.fields.length;
-  const columns = hasHeader ? first.fields.map((f) => f.trim()) : first.fields.map((_, j) => `col${j + 1}`);
-  if (hasHeader) checkColumnNames(columns, `${file}:${first.line}`);
-  const body = hasHeader ? records.slice(1) : records;
-  if (body.length === 0) throw new Error(`${file}: header on line ${first.line} but no data rows`);
+/**
+ * The longest record (line) accepted, in characters: a row of 100,000 numbers (the widest
+ * flow, models/vector.ts) fits, and a longer line means the file is not such a CSV.
+ */
+export const MAX_RECORD_CHARS = 1 << 22;
 
-  const data = new Float64Array(body.length * cols);
-  body.forEach((rec, i) => {
-    if (rec.fields.length !== cols) {
-      throw new Error(
-        `${file}:${rec.line}: expected ${cols} columns (as in line ${first.line}), got ${rec.fields.length}`,
-      );
+/**
+ * An incremental CSV parser: `push` text in pieces of any size (a quote, a CRLF or a "" may
+ * be split between pieces), then `end` for the table. Records are checked and turned into
+ * numbers as they end, so errors come in file order.
+ */
+export class CsvReader {
+  private readonly file: string;
+  private readonly options: CsvOptions;
+  private delim: string | null;
+  /** Text held until the first non-blank line is complete, to detect the delimiter from it. */
+  private pending = "";
+  private started = false;
+  // Record state.
+  private fields: string[] = [];
+  private field = "";
+  private line = 1;
+  private startLine = 1;
+  private inQuotes = false;
+  private quoteLine = 0;
+  private touched = false; // the current record has content (so a blank line is not a record)
+  private recordChars = 0;
+  private afterQuote = false; // a '"' inside quotes ended the last piece: the next character says "" or close
+  private afterCR = false; // a '\r' ended a record: a following '\n' belongs to it
+  // Table state.
+  private first: { line: number; fields: string[] } | null = null;
+  private hasHeader = false;
+  private cols = 0;
+  private columns: string[] = [];
+  private values = new Float64Array(1024);
+  private count = 0;
+  private rows = 0;
+
+  constructor(options: CsvOptions = {}) {
+    this.options = options;
+    this.file = options.file ?? "<csv>";
+    this.delim = options.delimiter ?? null;
+  }
+
+  push(text: string): void {
+    if (!this.started) {
+      if (text === "") return;
+      this.started = true;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     }
-    rec.fields.forEach((raw, j) => {
-      data[i * cols + j] = parseNumber(raw, `${file}:${rec.line}: column ${j + 1} (${columns[j]})`);
+    if (this.delim !== null) return this.feed(text);
+    this.pending += text;
+    const firstLine = completeFirstLine(this.pending);
+    if (firstLine === null && this.pending.length <= MAX_RECORD_CHARS) return;
+    this.delim = detectDelimiter(firstLine ?? this.pending);
+    const held = this.pending;
+    this.pending = "";
+    this.feed(held);
+  }
+
+  end(): CsvTable {
+    if (this.delim === null) {
+      this.delim = detectDelimiter(this.pending);
+      const held = this.pending;
+      this.pending = "";
+      this.feed(held);
+    }
+    if (this.afterQuote) {
+      this.afterQuote = false;
+      this.inQuotes = false;
+    }
+    if (this.inQuotes) throw new Error(`${this.file}:${this.quoteLine}: unterminated quoted field`);
+    if (this.field !== "" || this.fields.length > 0 || this.touched) this.endRecord();
+    if (this.first === null) throw new Error(`${this.file}: empty CSV file (no rows)`);
+    if (this.rows === 0) throw new Error(`${this.file}: header on line ${this.first.line} but no data rows`);
+    return {
+      columns: this.columns,
+      hasHeader: this.hasHeader,
+      rows: this.rows,
+      cols: this.cols,
+      data: this.values.slice(0, this.count),
+      delimiter: this.delim as CsvDelimiter,
+    };
+  }
+
+  private feed(text: string): void {
+    const delim = this.delim;
+    for (let i = 0; i < text.length; i++) {
+      const ch = text[i];
+      if (++this.recordChars > MAX_RECORD_CHARS) this.tooLongRecord();
+      if (this.afterCR) {
+        this.afterCR = false;
+        if (ch === "\n") continue;
+      }
+      if (this.afterQuote) {
+        this.afterQuote = false;
+        if (ch === '"') {
+          this.add('"', this.quoteLine);
+          continue;
+        }
+        this.inQuotes = false; // the quote closed the field; ch is read as outside quotes below
+      }
+      if (this.inQuotes) {
+        if (ch === '"') {
+          if (i + 1 === text.length) this.afterQuote = true;
+          else if (text[i + 1] === '"') {
+            this.add('"', this.quoteLine);
+            i++;
+          } else this.inQuotes = false;
+        } else {
+          if (ch === "\n") this.line++;
+          this.add(ch, this.quoteLine);
+        }
+        continue;
+      }
+      if (ch === '"' && this.field.trim() === "") {
+        this.inQuotes = true;
+        this.quoteLine = this.line;
+        this.field = "";
+        this.touched = true;
+      } else if (ch === delim) {
+        this.fields.push(this.field);
+        this.field = "";
+        this.touched = true;
+      } else if (ch === "\n" || ch === "\r") {
+        this.afterCR = ch === "\r";
+        this.endRecord();
+        this.line++;
+        this.startLine = this.line;
+      } else this.add(ch, this.line);
+    }
+  }
+
+  private add(ch: string, at: number): void {
+    this.field += ch;
+    if (this.field.length > MAX_FIELD_CHARS) {
+      throw new Error(`${this.file}:${at}: a field longer than ${MAX_FIELD_CHARS} characters (${excerpt(this.field)}); this is not a CSV of numbers (a binary file, or an unclosed quote?)`);
+    }
+  }
+
+  private tooLongRecord(): never {
+    throw new Error(`${this.file}:${this.startLine}: a line longer than ${MAX_RECORD_CHARS} characters; this is not a CSV of numbers (a binary file, or an unclosed quote?)`);
+  }
+
+  private endRecord(): void {
+    const { fields, field } = this;
+    fields.push(field);
+    if (this.touched || fields.length > 1 || field.trim() !== "") this.record(this.startLine, fields);
+    this.fields = [];
+    this.field = "";
+    this.touched = false;
+    this.recordChars = 0;
+  }
+
+  private record(line: number, fields: string[]): void {
+    if (this.first === null) {
+      this.first = { line, fields };
+      this.hasHeader = this.options.header ?? fields.some((f) => !NUMBER.test(f.trim()));
+      this.cols = fields.length;
+      this.columns = this.hasHeader ? fields.map((f) => f.trim()) : fields.map((_, j) => `col${j + 1}`);
+      if (this.hasHeader) {
+        checkColumnNames(this.columns, `${this.file}:${line}`);
+        return;
+      }
+    }
+    if (fields.length !== this.cols) {
+      throw new Error(`${this.file}:${line}: expected ${this.cols} columns (as in line ${this.first.line}), got ${fields.length}`);
+    }
+    if (this.count + this.cols > this.values.length) {
+      const grown = new Float64Array(Math.max(2 * this.values.length, this.count + this.cols));
+      grown.set(this.values.subarray(0, this.count));
+      this.values = grown;
+    }
+    fields.forEach((raw, j) => {
+      this.values[this.count + j] = parseNumber(raw, `${this.file}:${line}: column ${j + 1} (${nameExcerpt(this.columns[j])})`);
     });
-  });
-  return { columns, hasHeader, rows: body.length, cols, data, delimiter };
+    this.count += this.cols;
+    this.rows++;
+  }
+}
+
+/** The first non-blank line of `text` when a line end follows it, else null. */
+function completeFirstLine(text: string): string | null {
+  const re = /\r\n|\n|\r/g;
+  let from = 0;
+  for (let m; (m = re.exec(text)); from = re.lastIndex) {
+    const line = text.slice(from, m.index);
+    if (line.trim() !== "") return line;
+  }
+  return null;
 }
 
 /** Every column needs a name of its own: `score` and context columns pick columns by name. */
@@ -94,9 +286,9 @@ function parseNumber(raw: string, where: string): number {
   return v;
 }
 
-/** The candidate delimiter seen most often on the first non-blank line; "," when none is seen. */
+/** The candidate delimiter seen most often on `line` (the first non-blank one); "," when none is seen. */
 function detectDelimiter(text: string): CsvDelimiter {
-  const line = text.split(/\r?\n/).find((l) => l.trim() !== "") ?? "";
+  const line = text.split(/\r\n|\n|\r/).find((l) => l.trim() !== "") ?? "";
   const unquoted = line.replace(/"([^"]|"")*"/g, "");
   let best: CsvDelimiter = ",";
   let bestCount = 0;
@@ -107,74 +299,9 @@ function detectDelimiter(text: string): CsvDelimiter {
   return best;
 }
 
-interface CsvRecord {
-  /** 1-based line on which the record starts. */
-  line: number;
-  fields: string[];
-}
-
 /**
  * The longest field accepted. A CSV of numbers has short fields; a longer one means the file is
  * not such a CSV (a binary file, a stray quote), and the parse stops there instead of building
  * the field in memory.
  */
 export const MAX_FIELD_CHARS = 65536;
-
-/** Splits text into records of raw fields, honouring quotes; skips blank lines. */
-function splitRecords(text: string, delim: string, file: string): CsvRecord[] {
-  const records: CsvRecord[] = [];
-  let fields: string[] = [];
-  let field = "";
-  let line = 1;
-  let startLine = 1;
-  let inQuotes = false;
-  let quoteLine = 0;
-  let touched = false; // the current record has content (so a blank line is not a record)
-  const tooLong = (at: number): never => {
-    throw new Error(`${file}:${at}: a field longer than ${MAX_FIELD_CHARS} characters (${excerpt(field)}); this is not a CSV of numbers (a binary file, or an unclosed quote?)`);
-  };
-  const endRecord = () => {
-    fields.push(field);
-    if (touched || fields.length > 1 || field.trim() !== "") records.push({ line: startLine, fields });
-    fields = [];
-    field = "";
-    touched = false;
-  };
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (inQuotes) {
-      if (ch === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else inQuotes = false;
-      } else {
-        if (ch === "\n") line++;
-        field += ch;
-        if (field.length > MAX_FIELD_CHARS) tooLong(quoteLine);
-      }
-      continue;
-    }
-    if (ch === '"' && field.trim() === "") {
-      inQuotes = true;
-      quoteLine = line;
-      field = "";
-      touched = true;
-    } else if (ch === delim) {
-      fields.push(field);
-      field = "";
-      touched = true;
-    } else if (ch === "\n" || ch === "\r") {
-      if (ch === "\r" && text[i + 1] === "\n") i++;
-      endRecord();
-      line++;
-      startLine = line;
-    } else {
-      field += ch;
-      if (field.length > MAX_FIELD_CHARS) tooLong(line);
-    }
-  }
-  if (inQuotes) throw new Error(`${file}:${quoteLine}: unterminated quoted field`);
-  if (field !== "" || fields.length > 0 || touched) endRecord();
-  return records;
-}

@@ -9,6 +9,7 @@
  * dequantisation noise), so one image always has one context, and a sample in
  * [0, 1) maps back to pixels with `samplePixels` before its own context is taken.
  */
+import { jsonExcerpt } from "../core/excerpt.js";
 export type ImageContextSpec = { kind: "downsample"; factor: number } | { kind: "left-half" };
 
 export const IMAGE_CONTEXT_KINDS = ["downsample", "left-half"] as const;
@@ -18,12 +19,12 @@ export function checkContextSpec(where: string, spec: unknown, shape: number[]):
   const s = spec as ImageContextSpec;
   const [H, W] = shape;
   if (!s || typeof s !== "object" || !(IMAGE_CONTEXT_KINDS as readonly string[]).includes(s.kind)) {
-    throw new Error(`${where}: context must be { kind: "downsample", factor } or { kind: "left-half" }, got ${JSON.stringify(spec)}`);
+    throw new Error(`${where}: context must be { kind: "downsample", factor } or { kind: "left-half" }, got ${jsonExcerpt(spec)}`);
   }
   if (s.kind === "downsample") {
     const f = s.factor;
     if (!Number.isInteger(f) || f < 1 || H % f !== 0 || W % f !== 0) {
-      throw new Error(`${where}: context downsample factor must be a positive integer dividing H and W (${H}, ${W}), got ${JSON.stringify(f)}`);
+      throw new Error(`${where}: context downsample factor must be a positive integer dividing H and W (${H}, ${W}), got ${jsonExcerpt(f)}`);
     }
     return { kind: "downsample", factor: f };
   }

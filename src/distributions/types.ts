@@ -6,6 +6,7 @@
 import { numpy as np, type Array, type DType } from "@jax-js/jax";
 import type { Params } from "../core/types.js";
 import { assertPositiveInt, checkInput } from "../core/checks.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 export interface DistributionInitOptions {
   dtype?: DType;
@@ -59,7 +60,7 @@ export function checkSample(where: string, n: unknown, options: SampleOptions = 
   assertPositiveInt(where, "the number of samples n", n);
   const t = options.temperature ?? 1;
   if (typeof t !== "number" || !Number.isFinite(t) || t < 0) {
-    throw new Error(`${where}: temperature must be a finite number >= 0, got ${JSON.stringify(t)}`);
+    throw new Error(`${where}: temperature must be a finite number >= 0, got ${jsonExcerpt(t)}`);
   }
   return t;
 }

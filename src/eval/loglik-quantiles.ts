@@ -14,6 +14,7 @@
  */
 import { node } from "../core/node-builtins.js";
 import { writeFileAtomic } from "../io/atomic-write.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 export const LOGLIK_FILE = "train-loglik.json";
 export const LOGLIK_FORMAT = "clayflow-loglik-quantiles";
@@ -133,7 +134,7 @@ export async function readLogLikSummary(dir: string): Promise<LogLikSummary | nu
     bad("not valid JSON (corrupt or truncated)");
   }
   if (raw === null || typeof raw !== "object") bad("expected a JSON object");
-  if (raw.format !== LOGLIK_FORMAT) bad(`format is ${JSON.stringify(raw.format)}, expected "${LOGLIK_FORMAT}"`);
+  if (raw.format !== LOGLIK_FORMAT) bad(`format is ${jsonExcerpt(raw.format)}, expected "${LOGLIK_FORMAT}"`);
   if (!Number.isInteger(raw.version) || (raw.version as number) < 1) bad("version must be a positive integer");
   if ((raw.version as number) > LOGLIK_VERSION) bad(`version ${raw.version} is newer than this clayflow reads (${LOGLIK_VERSION})`);
   for (const key of ["rows", "ofRows", "step", "paramsStep"]) {

@@ -42,6 +42,7 @@ import { decodeSafetensors, encodeSafetensors, type SafetensorsTensor } from "./
 import { writeFileAtomic } from "./atomic-write.js";
 import { sha256Hex } from "../core/sha256.js";
 import { OPTION_KEYS, parseTrainingOptions, parseTrainingProgress, type TrainingOptionsJSON, type TrainingProgress } from "./training-options.js";
+import { jsonExcerpt, oneLine } from "../core/excerpt.js";
 
 export type { TrainingOptionsJSON, TrainingProgress } from "./training-options.js";
 
@@ -357,7 +358,7 @@ async function readRequired(dir: string, file: string): Promise<Uint8Array> {
 
 function checkVersion(where: string, version: unknown): void {
   if (!Number.isInteger(version) || (version as number) < 1) {
-    throw new Error(`${where}: version must be a positive integer, got ${JSON.stringify(version)}`);
+    throw new Error(`${where}: version must be a positive integer, got ${jsonExcerpt(version)}`);
   }
   if ((version as number) > RUN_VERSION) {
     throw new Error(
@@ -371,10 +372,10 @@ function parseConfig(path: string, text: string | Uint8Array): RunConfig {
   try {
     raw = parseNumbers(typeof text === "string" ? text : new TextDecoder().decode(text));
   } catch (e) {
-    throw new Error(`${path}: not valid JSON, the file is corrupt or truncated (${(e as Error).message})`);
+    throw new Error(`${path}: not valid JSON, the file is corrupt or truncated (${oneLine((e as Error).message, 100)})`);
   }
   if (!isObject(raw)) throw new Error(`${path}: expected a JSON object`);
-  if (raw.format !== RUN_FORMAT) throw new Error(`${path}: format is ${JSON.stringify(raw.format)}, expected "${RUN_FORMAT}"`);
+  if (raw.format !== RUN_FORMAT) throw new Error(`${path}: format is ${jsonExcerpt(raw.format)}, expected "${RUN_FORMAT}"`);
   checkVersion(path, raw.version);
   let model: ResolvedFlowConfig;
   try {
@@ -399,11 +400,11 @@ function parseConfig(path: string, text: string | Uint8Array): RunConfig {
   const data = isObject(raw.data) ? raw.data : {};
   const names = (v: unknown, width: number) =>
     Array.isArray(v) && v.length === width && v.every((c) => typeof c === "string") ? (v as string[]) : null;
-  if (!isObject(raw.training)) throw new Error(`${path}: training must be an object { options, progress }, got ${JSON.stringify(raw.training)}`);
+  if (!isObject(raw.training)) throw new Error(`${path}: training must be an object { options, progress }, got ${jsonExcerpt(raw.training)}`);
   const training = { options: parseTrainingOptions(path, raw.training.options), progress: parseTrainingProgress(path, raw.training.progress) };
   const sha = raw.weightsSha256;
   if (sha !== undefined && !(typeof sha === "string" && /^[0-9a-f]{64}$/.test(sha))) {
-    throw new Error(`${path}: weightsSha256 must be 64 lowercase hex digits (the SHA-256 of ${WEIGHTS_FILE}), got ${JSON.stringify(sha)}`);
+    throw new Error(`${path}: weightsSha256 must be 64 lowercase hex digits (the SHA-256 of ${WEIGHTS_FILE}), got ${jsonExcerpt(sha)}`);
   }
   return {
     format: RUN_FORMAT,
@@ -440,7 +441,7 @@ function parseTrainingState(where: string, text: string | undefined): SavedTrain
   try {
     raw = parseNumbers(text);
   } catch (e) {
-    throw new Error(`${where}: __metadata__.training_state is not valid JSON (${(e as Error).message})`);
+    throw new Error(`${where}: __metadata__.training_state is not valid JSON (${oneLine((e as Error).message, 100)})`);
   }
   const bad = (field: string, want: string): never => {
     throw new Error(`${where}: __metadata__.training_state.${field} must be ${want}`);
@@ -555,14 +556,14 @@ function decodeRunFiles(files: { config: string | Uint8Array; weights: Uint8Arra
   }
   const { tensors, metadata } = decoded;
   if (metadata.format !== RUN_FORMAT) {
-    throw new Error(`${weightsPath}: __metadata__.format is ${JSON.stringify(metadata.format)}, expected "${RUN_FORMAT}" (not written by clayflow's saveRun?)`);
+    throw new Error(`${weightsPath}: __metadata__.format is ${jsonExcerpt(metadata.format)}, expected "${RUN_FORMAT}" (not written by clayflow's saveRun?)`);
   }
   checkVersion(`${weightsPath}: __metadata__`, Number(metadata.version));
   let savedModel: unknown;
   try {
     savedModel = resolveFlowConfig(JSON.parse(metadata.model ?? "null"));
   } catch (e) {
-    throw new Error(`${weightsPath}: __metadata__.model is not a valid model config (${(e as Error).message})`);
+    throw new Error(`${weightsPath}: __metadata__.model is not a valid model config (${oneLine((e as Error).message, 120)})`);
   }
   if (JSON.stringify(savedModel) !== JSON.stringify(config.model)) {
     throw new Error(`${weightsPath} was written for a different model than ${configPath} describes; the two files do not belong together`);
@@ -592,7 +593,7 @@ function decodeRunFiles(files: { config: string | Uint8Array; weights: Uint8Arra
   }
   for (const name of tensors.keys()) {
     if (!expected.has(name)) {
-      throw new Error(`${weightsPath}: unexpected tensor ${JSON.stringify(name)}, which is not part of this model's run`);
+      throw new Error(`${weightsPath}: unexpected tensor ${jsonExcerpt(name)}, which is not part of this model's run`);
     }
   }
   if (!sameLayout) {

@@ -11,6 +11,8 @@
  * are checked against the actual buffer size before any tensor memory is allocated, so a corrupt
  * or malicious file gives an error saying what is wrong instead of a huge allocation or garbage.
  */
+import { excerpt, jsonExcerpt, oneLine } from "../core/excerpt.js";
+
 export const SAFETENSORS_DTYPES = {
   F64: { size: 8, array: Float64Array },
   F32: { size: 4, array: Float32Array },
@@ -135,7 +137,7 @@ export function decodeSafetensors(buf: Uint8Array): DecodedSafetensors {
   try {
     header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(buf.subarray(8, dataStart)));
   } catch (e) {
-    fail(`header is not valid UTF-8 JSON (${(e as Error).message})`);
+    fail(`header is not valid UTF-8 JSON (${oneLine((e as Error).message, 100)})`);
   }
   if (header === null || typeof header !== "object" || Array.isArray(header)) fail("header must be a JSON object");
 
@@ -145,27 +147,27 @@ export function decodeSafetensors(buf: Uint8Array): DecodedSafetensors {
     if (name === "__metadata__") {
       if (entry === null || typeof entry !== "object" || Array.isArray(entry)) fail(`"__metadata__" must be an object of strings`);
       for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
-        if (typeof v !== "string") fail(`"__metadata__" value "${k}" must be a string, got ${JSON.stringify(v)}`);
+        if (typeof v !== "string") fail(`"__metadata__" value ${excerpt(k)} must be a string, got ${jsonExcerpt(v)}`);
         metadata[k] = v as string;
       }
       continue;
     }
-    const where = `tensor "${name}"`;
+    const where = `tensor ${excerpt(name)}`;
     if (entry === null || typeof entry !== "object" || Array.isArray(entry)) fail(`${where}: entry must be an object`);
     const { dtype, shape, data_offsets } = entry as Record<string, unknown>;
     if (typeof dtype !== "string" || !Object.hasOwn(SAFETENSORS_DTYPES, dtype)) {
-      fail(`${where}: unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(SAFETENSORS_DTYPES).join(", ")})`);
+      fail(`${where}: unknown dtype ${jsonExcerpt(dtype)} (known: ${Object.keys(SAFETENSORS_DTYPES).join(", ")})`);
     }
     const size = SAFETENSORS_DTYPES[dtype as SafetensorsDType].size;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      fail(`${where}: shape must be a list of non-negative integers, got ${JSON.stringify(shape)}`);
+      fail(`${where}: shape must be a list of non-negative integers, got ${jsonExcerpt(shape)}`);
     }
     if (
       !Array.isArray(data_offsets) ||
       data_offsets.length !== 2 ||
       !data_offsets.every((o) => Number.isSafeInteger(o) && o >= 0)
     ) {
-      fail(`${where}: data_offsets must be [begin, end] non-negative integers, got ${JSON.stringify(data_offsets)}`);
+      fail(`${where}: data_offsets must be [begin, end] non-negative integers, got ${jsonExcerpt(data_offsets)}`);
     }
     const [begin, end] = data_offsets as number[];
     if (begin > end) fail(`${where}: data_offsets [${begin}, ${end}] end before they begin`);
@@ -182,7 +184,7 @@ export function decodeSafetensors(buf: Uint8Array): DecodedSafetensors {
     }
     if (bytes !== end - begin) {
       const need = bytes === Infinity ? "more than 2^53" : String(bytes);
-      fail(`${where}: shape ${JSON.stringify(shape)} of ${dtype} needs ${need} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`);
+      fail(`${where}: shape ${jsonExcerpt(shape)} of ${dtype} needs ${need} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`);
     }
     planned.push({ name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end });
   }
@@ -191,8 +193,8 @@ export function decodeSafetensors(buf: Uint8Array): DecodedSafetensors {
   const sorted = [...planned].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let expected = 0;
   for (const t of sorted) {
-    if (t.begin < expected) fail(`tensor "${t.name}": data_offsets [${t.begin}, ${t.end}] overlap the previous tensor ending at ${expected}`);
-    if (t.begin > expected) fail(`tensor "${t.name}": data_offsets [${t.begin}, ${t.end}] leave a gap after byte ${expected}`);
+    if (t.begin < expected) fail(`tensor ${excerpt(t.name)}: data_offsets [${t.begin}, ${t.end}] overlap the previous tensor ending at ${expected}`);
+    if (t.begin > expected) fail(`tensor ${excerpt(t.name)}: data_offsets [${t.begin}, ${t.end}] leave a gap after byte ${expected}`);
     expected = t.end;
   }
   if (expected !== dataLen) fail(`tensors cover ${expected} of the ${dataLen} data bytes (trailing bytes)`);

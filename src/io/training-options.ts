@@ -7,6 +7,7 @@
 import type { FitOptions } from "../train/fit.js";
 import { resolveOptimizerConfig } from "../train/optimizer.js";
 import { validateSchedule, type ScheduleConfig } from "../train/schedules.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 /** The JSON-able training options (callbacks, signals and data are left out). */
 export type TrainingOptionsJSON = Pick<
@@ -39,12 +40,12 @@ const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as nu
 /** `training.options`, checked field by field; `where` prefixes the error (the file's path). */
 export function parseTrainingOptions(where: string, raw: unknown): TrainingOptionsJSON {
   const fail = (field: string, want: string, got: unknown): never => {
-    throw new Error(`${where}: training.options.${field} must be ${want}, got ${JSON.stringify(got)}`);
+    throw new Error(`${where}: training.options.${field} must be ${want}, got ${jsonExcerpt(got)}`);
   };
-  if (!isObject(raw)) throw new Error(`${where}: training.options must be an object of fit options, got ${JSON.stringify(raw)}`);
+  if (!isObject(raw)) throw new Error(`${where}: training.options must be an object of fit options, got ${jsonExcerpt(raw)}`);
   const unknown = Object.keys(raw).filter((k) => !(OPTION_KEYS as readonly string[]).includes(k));
   if (unknown.length) {
-    throw new Error(`${where}: training.options has unknown field${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => JSON.stringify(k)).join(", ")} (known: ${OPTION_KEYS.join(", ")})`);
+    throw new Error(`${where}: training.options has unknown field${unknown.length > 1 ? "s" : ""} ${unknown.slice(0, 3).map((k) => jsonExcerpt(k, 30)).join(", ")}${unknown.length > 3 ? ` and ${unknown.length - 3} more` : ""} (known: ${OPTION_KEYS.join(", ")})`);
   }
   for (const key of POSITIVE_INTS) {
     const v = raw[key];
@@ -65,7 +66,7 @@ export function parseTrainingOptions(where: string, raw: unknown): TrainingOptio
     try {
       resolveOptimizerConfig(rest as never);
       if (typeof lr === "number") {
-        if (!(lr > 0 && Number.isFinite(lr))) throw new Error(`lr must be a positive number, got ${JSON.stringify(lr)}`);
+        if (!(lr > 0 && Number.isFinite(lr))) throw new Error(`lr must be a positive number, got ${jsonExcerpt(lr)}`);
       } else validateSchedule(lr as ScheduleConfig);
     } catch (e) {
       throw new Error(`${where}: training.options.optimizer: ${(e as Error).message}`);
@@ -77,9 +78,9 @@ export function parseTrainingOptions(where: string, raw: unknown): TrainingOptio
 /** `training.progress`, checked: counts, seconds, and null or a number for the rest. */
 export function parseTrainingProgress(where: string, raw: unknown): TrainingProgress {
   const fail = (field: string, want: string, got: unknown): never => {
-    throw new Error(`${where}: training.progress.${field} must be ${want}, got ${JSON.stringify(got)}`);
+    throw new Error(`${where}: training.progress.${field} must be ${want}, got ${jsonExcerpt(got)}`);
   };
-  if (!isObject(raw)) throw new Error(`${where}: training.progress must be an object, got ${JSON.stringify(raw)}`);
+  if (!isObject(raw)) throw new Error(`${where}: training.progress must be an object, got ${jsonExcerpt(raw)}`);
   for (const key of ["step", "skipped"] as const) if (!isCount(raw[key])) fail(key, "a non-negative integer", raw[key]);
   if (!(typeof raw.seconds === "number" && raw.seconds >= 0)) fail("seconds", "a non-negative number", raw.seconds);
   if (raw.bestStep !== null && !isCount(raw.bestStep)) fail("bestStep", "null or a non-negative integer", raw.bestStep);

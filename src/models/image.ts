@@ -21,7 +21,7 @@
  */
 import { numpy as np, type Array, type DType } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
-import { assertPositiveInt } from "../core/checks.js";
+import { assertSize } from "../core/checks.js";
 import { chain } from "../bijectors/chain.js";
 import { actNorm } from "../bijectors/actnorm.js";
 import { luLinear } from "../bijectors/lu-linear.js";
@@ -36,6 +36,7 @@ import { Flow } from "../distributions/flow.js";
 import { DEFAULT_LOGIT_ALPHA } from "../data/dequantize.js";
 import { checkContextSpec, contextSize, type ImageContextSpec } from "../data/image-context.js";
 import { contextImage, contextImageChannels } from "../nn/context-image.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 export const IMAGE_MODELS = ["glow", "realnvp"] as const;
 export type ImageModel = (typeof IMAGE_MODELS)[number];
@@ -78,10 +79,13 @@ export function isImageConfig(c: unknown): c is ImageFlowConfig {
   return !!c && typeof c === "object" && globalThis.Array.isArray((c as ImageFlowConfig).shape);
 }
 
+/** Bounds on an image flow's sizes, far above any model trained here (see MAX_SIZE in vector.ts). */
+export const MAX_IMAGE_SIZE = { side: 4096, levels: 12, steps: 1_000, hidden: 100_000, blocks: 1_000, classes: 100_000 };
+
 export function resolveImageConfig(config: ImageFlowConfig): ResolvedImageFlowConfig {
   const where = "image flow config";
   if (!IMAGE_MODELS.includes(config.model)) {
-    throw new Error(`${where}: unknown model "${config.model}"; expected one of ${IMAGE_MODELS.join(", ")}`);
+    throw new Error(`${where}: unknown model ${jsonExcerpt(config.model)}; expected one of ${IMAGE_MODELS.join(", ")}`);
   }
   const full: ResolvedImageFlowConfig = {
     model: config.model,
@@ -97,13 +101,13 @@ export function resolveImageConfig(config: ImageFlowConfig): ResolvedImageFlowCo
     dequantization: config.dequantization ?? "uniform",
   };
   if (full.dequantization !== "uniform" && full.dequantization !== "variational") {
-    throw new Error(`${where}: dequantization must be "uniform" or "variational", got ${JSON.stringify(full.dequantization)}`);
+    throw new Error(`${where}: dequantization must be "uniform" or "variational", got ${jsonExcerpt(full.dequantization)}`);
   }
-  if (full.shape.length !== 3) throw new Error(`${where}: shape must be [H, W, C], got [${full.shape.join(", ")}]`);
-  full.shape.forEach((d) => assertPositiveInt(where, "each shape entry", d));
-  for (const k of ["levels", "steps", "hidden"] as const) assertPositiveInt(where, k, full[k]);
-  if (!Number.isInteger(full.blocks) || full.blocks < 0) throw new Error(`${where}: blocks must be a non-negative integer`);
-  if (!Number.isInteger(full.classes) || full.classes < 0) throw new Error(`${where}: classes must be a non-negative integer`);
+  if (full.shape.length !== 3) throw new Error(`${where}: shape must be [H, W, C], got ${jsonExcerpt(full.shape)}`);
+  full.shape.forEach((d) => assertSize(where, "each shape entry", d, MAX_IMAGE_SIZE.side));
+  for (const k of ["levels", "steps", "hidden"] as const) assertSize(where, k, full[k], MAX_IMAGE_SIZE[k]);
+  if (!Number.isInteger(full.blocks) || full.blocks < 0 || full.blocks > MAX_IMAGE_SIZE.blocks) throw new Error(`${where}: blocks must be a non-negative integer up to ${MAX_IMAGE_SIZE.blocks}`);
+  if (!Number.isInteger(full.classes) || full.classes < 0 || full.classes > MAX_IMAGE_SIZE.classes) throw new Error(`${where}: classes must be a non-negative integer up to ${MAX_IMAGE_SIZE.classes}`);
   const squeezes = full.model === "glow" ? full.levels : full.levels - 1;
   const f = 2 ** squeezes;
   if (full.shape[0] % f !== 0 || full.shape[1] % f !== 0) {

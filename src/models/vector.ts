@@ -7,7 +7,8 @@
  *   buildFlow({ model: "nsf", dim: 6, bins: 8, tailBound: 5 })      (neural spline flow)
  */
 import type { Bijector } from "../core/types.js";
-import { assertPositiveInt } from "../core/checks.js";
+import { assertSize } from "../core/checks.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 import { chain } from "../bijectors/chain.js";
 import { affine } from "../bijectors/affine.js";
 import { additiveCoupling } from "../bijectors/additive-coupling.js";
@@ -79,7 +80,7 @@ export function resolveVectorConfig(config: VectorFlowConfig): ResolvedVectorFlo
   const where = "flow config";
   if (!config || typeof config !== "object") throw new Error(`${where}: expected an object`);
   if (!VECTOR_MODELS.includes(config.model)) {
-    throw new Error(`${where}: unknown model "${config.model}"; expected one of ${VECTOR_MODELS.join(", ")}`);
+    throw new Error(`${where}: unknown model ${jsonExcerpt(config.model)}; expected one of ${VECTOR_MODELS.join(", ")}`);
   }
   const d = DEFAULTS[config.model];
   const full: ResolvedVectorFlowConfig = {
@@ -100,19 +101,34 @@ export function resolveVectorConfig(config: VectorFlowConfig): ResolvedVectorFlo
   } else if (config.bins !== undefined || config.tailBound !== undefined) {
     throw new Error(`${where}: bins and tailBound are options of the spline models (nsf, nsf-ar), not of ${full.model}`);
   }
-  assertPositiveInt(where, "dim", full.dim);
-  assertPositiveInt(where, "layers", full.layers);
-  if (!Array.isArray(full.hidden) || full.hidden.length === 0) {
-    throw new Error(`${where}: hidden must be a non-empty list of widths`);
+  assertSize(where, "dim", full.dim, MAX_SIZE.dim);
+  assertSize(where, "layers", full.layers, MAX_SIZE.layers);
+  if (!Array.isArray(full.hidden) || full.hidden.length === 0 || full.hidden.length > MAX_SIZE.hiddenLayers) {
+    throw new Error(`${where}: hidden must be a non-empty list of at most ${MAX_SIZE.hiddenLayers} widths`);
   }
-  full.hidden.forEach((h) => assertPositiveInt(where, "each hidden width", h));
-  if (!Number.isInteger(full.contextDim) || full.contextDim < 0) {
-    throw new Error(`${where}: contextDim must be a non-negative integer`);
+  full.hidden.forEach((h) => assertSize(where, "each hidden width", h, MAX_SIZE.width));
+  if (!Number.isInteger(full.contextDim) || full.contextDim < 0 || full.contextDim > MAX_SIZE.dim) {
+    throw new Error(`${where}: contextDim must be a non-negative integer up to ${MAX_SIZE.dim}`);
   }
+  checkBase(where, full.base);
   if ((full.model === "nice" || full.model === "realnvp" || full.model === "nsf") && full.dim < 2) {
     throw new Error(`${where}: coupling flows need dim >= 2 (got ${full.dim}); use maf or nsf-ar for 1-D data`);
   }
   return full;
+}
+
+/**
+ * Bounds on a vector flow's sizes, far above any model trained here, so that a config cannot
+ * make buildFlow allocate without end (a run's config is plain JSON from disk).
+ */
+export const MAX_SIZE = { dim: 100_000, layers: 1_000, hiddenLayers: 100, width: 100_000, components: 10_000 };
+
+function checkBase(where: string, base: unknown): void {
+  const b = base as { kind?: unknown; components?: unknown } | null;
+  if (b === null || typeof b !== "object" || Array.isArray(b) || !["standardNormal", "diagNormal", "mixture"].includes(b.kind as string)) {
+    throw new Error(`${where}: base must be { kind: "standardNormal" }, { kind: "diagNormal" } or { kind: "mixture", components }, got ${jsonExcerpt(base)}`);
+  }
+  if (b.kind === "mixture") assertSize(where, "base.components", b.components, MAX_SIZE.components);
 }
 
 function normLayer(kind: "actnorm" | "batchnorm" | "none", dim: number): Bijector[] {
@@ -128,7 +144,7 @@ function buildBase(base: BaseConfig, dim: number): Distribution<any> {
     case "diagNormal":
       return diagNormal([dim]);
     case "mixture":
-      assertPositiveInt("flow config", "base.components", base.components);
+      assertSize("flow config", "base.components", base.components, MAX_SIZE.components);
       return gaussianMixture(dim, base.components);
     default:
       throw new Error(`flow config: unknown base "${(base as { kind: string }).kind}"`);

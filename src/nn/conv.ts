@@ -24,6 +24,7 @@
 import { numpy as np, random, tree, type Array, type DType } from "@jax-js/jax";
 import { assertPositiveInt } from "../core/checks.js";
 import { inGradientTrace } from "../core/gradient-scope.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 export type ConvKernel = 1 | 3;
 
@@ -95,7 +96,7 @@ export function conv2d(options: Conv2dOptions): Conv2d {
   const weightInit = options.weightInit ?? "he";
   assertPositiveInt(where, "inChannels", inChannels);
   assertPositiveInt(where, "outChannels", outChannels);
-  if (kernel !== 1 && kernel !== 3) throw new Error(`${where}: kernel must be 1 or 3, got ${JSON.stringify(kernel)}`);
+  if (kernel !== 1 && kernel !== 3) throw new Error(`${where}: kernel must be 1 or 3, got ${jsonExcerpt(kernel)}`);
   if (weightInit !== "he" && weightInit !== "glorot") {
     throw new Error(`${where}: unknown weightInit ${JSON.stringify(weightInit)} (use he or glorot)`);
   }

@@ -21,6 +21,7 @@ import { numpy as np, nn, random, type Array, type DType } from "@jax-js/jax";
 import { splitKey } from "../core/keys.js";
 import { assertPositiveInt } from "../core/checks.js";
 import { mulberry32 } from "../core/prng.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 /** "natural": 0, 1, ..., D-1; "reversed": D-1, ..., 0; "random": a seeded permutation; or the permutation itself. */
 export type MadeOrder = "natural" | "reversed" | "random" | number[];
@@ -76,7 +77,7 @@ export function madeOrder(dim: number, order: MadeOrder = "natural", seed = 0): 
   const where = "made";
   if (globalThis.Array.isArray(order)) {
     const ok = order.length === dim && [...order].sort((a, b) => a - b).every((v, i) => v === i);
-    if (!ok) throw new Error(`${where}: order must be a permutation of 0..${dim - 1}, got ${JSON.stringify(order)}`);
+    if (!ok) throw new Error(`${where}: order must be a permutation of 0..${dim - 1}, got ${jsonExcerpt(order)}`);
     return [...order];
   }
   const natural = globalThis.Array.from({ length: dim }, (_, i) => i);
@@ -91,7 +92,7 @@ export function madeOrder(dim: number, order: MadeOrder = "natural", seed = 0): 
     }
     return natural;
   }
-  throw new Error(`${where}: order must be "natural", "reversed", "random" or a permutation, got ${JSON.stringify(order)}`);
+  throw new Error(`${where}: order must be "natural", "reversed", "random" or a permutation, got ${jsonExcerpt(order)}`);
 }
 
 /** A mask as flat row-major data of shape [rows, cols]. */
@@ -111,14 +112,14 @@ export function made(options: MadeOptions): Made {
   const seed = options.seed ?? 0;
   assertPositiveInt(where, "dim", dim);
   assertPositiveInt(where, "outputsPerDim", outputsPerDim);
-  if (!globalThis.Array.isArray(hidden)) throw new Error(`${where}: hidden must be a list of widths, got ${JSON.stringify(hidden)}`);
+  if (!globalThis.Array.isArray(hidden)) throw new Error(`${where}: hidden must be a list of widths, got ${jsonExcerpt(hidden)}`);
   hidden.forEach((h, i) => assertPositiveInt(where, `hidden[${i}]`, h));
   if (!Number.isInteger(contextDim) || contextDim < 0) {
-    throw new Error(`${where}: contextDim must be a non-negative integer, got ${JSON.stringify(contextDim)}`);
+    throw new Error(`${where}: contextDim must be a non-negative integer, got ${jsonExcerpt(contextDim)}`);
   }
-  if (!Number.isInteger(seed)) throw new Error(`${where}: seed must be an integer, got ${JSON.stringify(seed)}`);
+  if (!Number.isInteger(seed)) throw new Error(`${where}: seed must be an integer, got ${jsonExcerpt(seed)}`);
   if (activation !== "relu" && activation !== "tanh") {
-    throw new Error(`${where}: activation must be "relu" or "tanh", got ${JSON.stringify(activation)}`);
+    throw new Error(`${where}: activation must be "relu" or "tanh", got ${jsonExcerpt(activation)}`);
   }
 
   const order = madeOrder(dim, options.order, seed);

@@ -8,6 +8,7 @@
 import { nn, numpy as np, random, tree, type Array, type DType } from "@jax-js/jax";
 import { assertPositiveInt } from "../core/checks.js";
 import { splitKey } from "../core/keys.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 export type Activation = "relu" | "tanh" | "gelu";
 
@@ -53,7 +54,7 @@ export function mlp(options: MlpOptions): Mlp {
   if (!globalThis.Array.isArray(hidden)) throw new Error(`${where}: hidden must be a list of layer widths`);
   hidden.forEach((h, i) => assertPositiveInt(where, `hidden[${i}]`, h));
   if (!(Number.isInteger(contextDim) && contextDim >= 0)) {
-    throw new Error(`${where}: contextDim must be a non-negative integer, got ${JSON.stringify(contextDim)}`);
+    throw new Error(`${where}: contextDim must be a non-negative integer, got ${jsonExcerpt(contextDim)}`);
   }
   const act = ACTIVATIONS[activation];
   if (!act) throw new Error(`${where}: unknown activation ${JSON.stringify(activation)} (use relu, tanh or gelu)`);

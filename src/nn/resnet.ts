@@ -27,6 +27,7 @@ import { assertPositiveInt } from "../core/checks.js";
 import { splitKey } from "../core/keys.js";
 import { conv2d, type ConvKernel, type ConvParams } from "./conv.js";
 import type { Activation } from "./mlp.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 export type ResnetOptions = {
   inChannels: number;
@@ -79,10 +80,10 @@ export function resnet(options: ResnetOptions): Resnet {
   assertPositiveInt(where, "outChannels", outChannels);
   assertPositiveInt(where, "hidden", hidden);
   if (!(Number.isInteger(blocks) && blocks >= 0)) {
-    throw new Error(`${where}: blocks must be a non-negative integer, got ${JSON.stringify(blocks)}`);
+    throw new Error(`${where}: blocks must be a non-negative integer, got ${jsonExcerpt(blocks)}`);
   }
   if (!(Number.isInteger(contextChannels) && contextChannels >= 0)) {
-    throw new Error(`${where}: contextChannels must be a non-negative integer, got ${JSON.stringify(contextChannels)}`);
+    throw new Error(`${where}: contextChannels must be a non-negative integer, got ${jsonExcerpt(contextChannels)}`);
   }
   const act = ACTIVATIONS[activation];
   if (!act) throw new Error(`${where}: unknown activation ${JSON.stringify(activation)} (use relu, tanh or gelu)`);

@@ -40,6 +40,7 @@ import { makeTrainStep, type TrainStepConfig, type TrainStepResult } from "./tra
 import type { OptState } from "./optimizer.js";
 import { nll } from "./losses.js";
 import { yieldToEventLoop } from "../core/event-loop.js";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 /** Rows of vector data: `x` is [rows, dim] row-major; `cond` is [rows, contextDim] for a conditional flow. */
 export interface VectorData {
@@ -190,7 +191,7 @@ function checkData(where: string, data: VectorData, dim: number, contextDim: num
 }
 
 function positiveInt(name: string, v: unknown): number {
-  if (!Number.isInteger(v) || (v as number) < 1) throw new Error(`fit: ${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(v) || (v as number) < 1) throw new Error(`fit: ${name} must be a positive integer, got ${jsonExcerpt(v)}`);
   return v as number;
 }
 

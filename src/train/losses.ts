@@ -16,6 +16,7 @@
  * log-dets; only the discretisation scale goes in the offset.
  */
 import type { Array } from "@jax-js/jax";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 /** Mean negative log-likelihood in nats: -mean(logProb). Consumes `logProb` ([batch]). */
 export function nll(logProb: Array): Array {
@@ -51,11 +52,11 @@ export function bitsPerDim(logProb: Array, dims: number, options: BitsPerDimOpti
   const offset = options.dequantOffset ?? 0;
   if (!Number.isInteger(dims) || dims < 1) {
     logProb.dispose();
-    throw new Error(`bitsPerDim: dims must be a positive integer, got ${JSON.stringify(dims)}`);
+    throw new Error(`bitsPerDim: dims must be a positive integer, got ${jsonExcerpt(dims)}`);
   }
   if (!Number.isFinite(offset)) {
     logProb.dispose();
-    throw new Error(`bitsPerDim: dequantOffset must be a finite number, got ${JSON.stringify(options.dequantOffset)}`);
+    throw new Error(`bitsPerDim: dequantOffset must be a finite number, got ${jsonExcerpt(options.dequantOffset)}`);
   }
   return nll(logProb)
     .add(dims * offset)

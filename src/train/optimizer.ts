@@ -16,6 +16,7 @@
  * ||g|| the L2 norm over the trainable entries.
  */
 import { numpy as np, type Array } from "@jax-js/jax";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 export interface OptimizerConfig {
   kind: "adam" | "adamw";
@@ -43,24 +44,24 @@ function check(cond: boolean, message: string): void {
 
 /** Validate a JSON optimizer config and fill in defaults. */
 export function resolveOptimizerConfig(config: OptimizerConfig): ResolvedOptimizerConfig {
-  check(config !== null && typeof config === "object", `config must be an object, got ${JSON.stringify(config)}`);
-  check(config.kind === "adam" || config.kind === "adamw", `kind must be "adam" or "adamw", got ${JSON.stringify(config.kind)}`);
+  check(config !== null && typeof config === "object", `config must be an object, got ${jsonExcerpt(config)}`);
+  check(config.kind === "adam" || config.kind === "adamw", `kind must be "adam" or "adamw", got ${jsonExcerpt(config.kind)}`);
   const b1 = config.b1 ?? 0.9;
   const b2 = config.b2 ?? 0.999;
   const eps = config.eps ?? 1e-8;
   const weightDecay = config.weightDecay ?? (config.kind === "adamw" ? 1e-4 : 0);
-  check(typeof b1 === "number" && b1 >= 0 && b1 < 1, `b1 must be in [0, 1), got ${JSON.stringify(config.b1)}`);
-  check(typeof b2 === "number" && b2 >= 0 && b2 < 1, `b2 must be in [0, 1), got ${JSON.stringify(config.b2)}`);
-  check(typeof eps === "number" && eps >= 0 && Number.isFinite(eps), `eps must be a non-negative number, got ${JSON.stringify(config.eps)}`);
+  check(typeof b1 === "number" && b1 >= 0 && b1 < 1, `b1 must be in [0, 1), got ${jsonExcerpt(config.b1)}`);
+  check(typeof b2 === "number" && b2 >= 0 && b2 < 1, `b2 must be in [0, 1), got ${jsonExcerpt(config.b2)}`);
+  check(typeof eps === "number" && eps >= 0 && Number.isFinite(eps), `eps must be a non-negative number, got ${jsonExcerpt(config.eps)}`);
   check(
     typeof weightDecay === "number" && weightDecay >= 0 && Number.isFinite(weightDecay),
-    `weightDecay must be a non-negative number, got ${JSON.stringify(config.weightDecay)}`,
+    `weightDecay must be a non-negative number, got ${jsonExcerpt(config.weightDecay)}`,
   );
   check(config.kind === "adamw" || weightDecay === 0, `weightDecay needs kind "adamw" (Adam's decay is decoupled here)`);
   const clipNorm = config.clipNorm;
   check(
     clipNorm === undefined || (typeof clipNorm === "number" && clipNorm > 0 && Number.isFinite(clipNorm)),
-    `clipNorm must be a positive number, got ${JSON.stringify(clipNorm)}`,
+    `clipNorm must be a positive number, got ${jsonExcerpt(clipNorm)}`,
   );
   return { kind: config.kind, b1, b2, eps, weightDecay, clipNorm };
 }

@@ -15,6 +15,7 @@
  * from s = T on (Loshchilov & Hutter 2017, "SGDR", without restarts).
  */
 import { numpy as np, type Array, type DType } from "@jax-js/jax";
+import { jsonExcerpt } from "../core/excerpt.js";
 
 export type ScheduleConfig =
   | { kind: "constant"; lr: number }
@@ -32,26 +33,26 @@ const isNonNegInt = (v: unknown): v is number => Number.isInteger(v) && (v as nu
 
 /** Check a JSON schedule config; throws an error that names the bad field. */
 export function validateSchedule(config: ScheduleConfig): ScheduleConfig {
-  if (config === null || typeof config !== "object") fail(`config must be an object, got ${JSON.stringify(config)}`);
+  if (config === null || typeof config !== "object") fail(`config must be an object, got ${jsonExcerpt(config)}`);
   const c = config as Record<string, unknown>;
   if (!["constant", "warmup", "cosine"].includes(c.kind as string)) {
-    fail(`kind must be "constant", "warmup" or "cosine", got ${JSON.stringify(c.kind)}`);
+    fail(`kind must be "constant", "warmup" or "cosine", got ${jsonExcerpt(c.kind)}`);
   }
   if (typeof c.lr !== "number" || !(c.lr > 0) || !Number.isFinite(c.lr)) {
-    fail(`lr must be a positive number, got ${JSON.stringify(c.lr)}`);
+    fail(`lr must be a positive number, got ${jsonExcerpt(c.lr)}`);
   }
   if (c.kind === "warmup" && !isNonNegInt(c.warmupSteps)) {
-    fail(`warmupSteps must be a non-negative integer, got ${JSON.stringify(c.warmupSteps)}`);
+    fail(`warmupSteps must be a non-negative integer, got ${jsonExcerpt(c.warmupSteps)}`);
   }
   if (c.kind === "cosine") {
     const w = c.warmupSteps ?? 0;
-    if (!isNonNegInt(w)) fail(`warmupSteps must be a non-negative integer, got ${JSON.stringify(c.warmupSteps)}`);
+    if (!isNonNegInt(w)) fail(`warmupSteps must be a non-negative integer, got ${jsonExcerpt(c.warmupSteps)}`);
     if (!Number.isInteger(c.totalSteps) || (c.totalSteps as number) <= w) {
-      fail(`totalSteps must be an integer greater than warmupSteps (${w}), got ${JSON.stringify(c.totalSteps)}`);
+      fail(`totalSteps must be an integer greater than warmupSteps (${w}), got ${jsonExcerpt(c.totalSteps)}`);
     }
     const f = c.finalFraction ?? 0;
     if (typeof f !== "number" || !(f >= 0 && f <= 1)) {
-      fail(`finalFraction must be in [0, 1], got ${JSON.stringify(c.finalFraction)}`);
+      fail(`finalFraction must be in [0, 1], got ${jsonExcerpt(c.finalFraction)}`);
     }
   }
   return config;
