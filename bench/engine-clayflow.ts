@@ -321,8 +321,8 @@ if (w.train) {
     chain.dispose();
     // The shape of a first-level 3x3 window of a pass: [micro x 14 x 14, hidden] x [hidden, hidden].
     if (isImageModel(m)) await matmulRate("window matmul", (micro * m.shape[0] * m.shape[1]) / 4, m.hidden, m.hidden);
-    profile["parameters"] = layout.size;
-    profile["microbatch"] = micro;
+    profile.parameters = layout.size;
+    profile.microbatch = micro;
     fwd.dispose();
     tiny.dispose();
   }

@@ -249,7 +249,6 @@ outcomes.clear();
 for (const [id, sw] of Object.entries(stored.workloads)) outcomes.set(id, sw.outcomes);
 /** The spec a workload's stored figures were measured with (else the current one). */
 const specOf = (w: Workload) => stored.workloads[w.id]?.spec ?? w;
-const runOf = (id: string) => (stored.workloads[id] ? stored.runs[stored.workloads[id].run] : undefined);
 
 // ---- statistics ----
 const KEYS: (keyof RepFigures)[] = ["train", "logProb", "sample"];
@@ -566,7 +565,7 @@ ${profiles.map(({ w, p, torch }) => {
     const kernels = Math.round(n("full train step kernels/step"));
     const tiny = n("tiny kernel ms/step");
     const torchMs = torch ? (1000 * w.train!.batch) / torch : null;
-    const accumulated = Number(p!["microbatch"]) < w.train!.batch;
+    const accumulated = Number(p!.microbatch) < w.train!.batch;
     // With accumulation the rest also holds the host batch and the waits between passes; the
     // three figures are timed separately, so under load the difference carries their noise.
     const rest = accumulated
@@ -660,7 +659,7 @@ function kernelText(w: Workload, p: Record<string, number | string>, torch: numb
   const top = JSON.parse(String(p["top kernels"])) as Top[];
   const kernelMs = Number(p["kernel time ms/step"]);
   const timedMs = Number(p["kernel-timed loss+grad ms/step"]);
-  const micro = Number(p["microbatch"]) || w.train!.batch;
+  const micro = Number(p.microbatch) || w.train!.batch;
   const flops = glowForwardFlops(w);
   const hid = w.model && isImageModel(w.model) ? w.model.hidden : 64;
   const rows = w.model && isImageModel(w.model) ? (micro * w.model.shape[0] * w.model.shape[1]) / 4 : 0;

@@ -25,6 +25,7 @@ export { actNorm, type ActNormParams, type ActNormOptions } from "./bijectors/ac
 export { luLinear, type LuLinearParams, type LuLinearOptions } from "./bijectors/lu-linear.js";
 export { batchNorm, type BatchNormParams, type BatchNormOptions } from "./bijectors/batch-norm.js";
 export { halfMask, alternatingMask, checkerboardMask, channelMask, type Mask } from "./bijectors/masks.js";
+export type { CouplingOptions, CouplingParams } from "./bijectors/vector-coupling.js";
 export { additiveCoupling, type AdditiveCouplingOptions, type AdditiveCouplingParams } from "./bijectors/additive-coupling.js";
 export { affineCoupling, type AffineCouplingOptions, type AffineCouplingParams } from "./bijectors/affine-coupling.js";
 export {
@@ -49,13 +50,19 @@ export {
   type ImageConditioner,
   type ImageAffineCouplingOptions,
 } from "./bijectors/image-coupling.js";
+export type { ImageCouplingMask, ImageCouplingParams } from "./bijectors/image-coupling.js";
 export { multiScale, type MultiScaleLevel, type MultiScaleOptions } from "./bijectors/split.js";
+export type { MultiScaleParams } from "./bijectors/split.js";
 
 // Conditioner networks
 export { mlp, type Mlp, type MlpOptions, type MlpParams, type Activation } from "./nn/mlp.js";
+export type { DenseParams } from "./nn/mlp.js";
 export { made, madeOrder, type Made, type MadeOptions, type MadeOrder, type MadeParams } from "./nn/made.js";
+export type { MadeLayerParams } from "./nn/made.js";
 export { conv2d, type Conv2d, type Conv2dOptions, type ConvParams } from "./nn/conv.js";
+export type { ConvKernel } from "./nn/conv.js";
 export { resnet, type Resnet, type ResnetOptions, type ResnetParams } from "./nn/resnet.js";
+export type { ResBlockParams } from "./nn/resnet.js";
 
 // Distributions and flows
 export type { Distribution, SampleOptions, DistributionInitOptions } from "./distributions/types.js";
@@ -91,13 +98,19 @@ export {
   type VectorModel,
   type BaseConfig,
 } from "./models/vector.js";
+export type { SplineFields } from "./models/vector.js";
 
 // Training
 export { flatten, leafPaths, trainableMask, STATE_KEY, type FlatSpec } from "./train/flat-params.js";
+export type { Flattened } from "./train/flat-params.js";
 export { adam, adamw, makeOptimizer, type OptimizerConfig, type OptState } from "./train/optimizer.js";
+export type { Optimizer, ResolvedOptimizerConfig, UpdateOptions } from "./train/optimizer.js";
 export { makeSchedule, scheduleValue, type ScheduleConfig } from "./train/schedules.js";
+export type { Schedule } from "./train/schedules.js";
 export { makeTrainStep, type TrainStepConfig, type TrainStep } from "./train/train-step.js";
+export type { LossFn, TrainStepResult } from "./train/train-step.js";
 export { nll, bitsPerDim, dequantOffset, reverseKL } from "./train/losses.js";
+export type { BitsPerDimOptions } from "./train/losses.js";
 export {
   fit,
   evaluateNLL,
@@ -108,19 +121,24 @@ export {
   type HistoryEntry,
   type TrainState,
 } from "./train/fit.js";
+export type { FloatVector } from "./train/fit.js";
 export { fitDensity, type FitDensityOptions, type FitDensityResult } from "./train/fit-density.js";
 export { logProbRows } from "./eval/log-prob-rows.js";
+export type { RowsOptions } from "./eval/log-prob-rows.js";
 export { sampleRows, type SampleRowsOptions } from "./eval/sample-rows.js";
 export { diagnose, formatReport, type DoctorReport, type DoctorOptions } from "./eval/doctor.js";
+export type { DoctorCheck, Verdict } from "./eval/doctor.js";
 export { imageBitsPerDim } from "./eval/image-bits.js";
 export { classScores, type ClassScores } from "./eval/class-scores.js";
 export * from "./eval/ood/index.js";
 export { summarizeLogLik, summaryQuantile, readLogLikSummary } from "./eval/loglik-quantiles.js";
+export type { LogLikSummary } from "./eval/loglik-quantiles.js";
 
 // Data
 export { sampleToy2d, TOY_DATASETS, type ToyDataset } from "./data/toy2d.js";
 export { ENTROPY_8GAUSSIANS, ENTROPY_CHECKERBOARD } from "./data/toy2d-density.js";
 export { parseCsv, readCsvFile, type CsvTable, type CsvOptions } from "./data/csv.js";
+export type { CsvDelimiter } from "./data/csv.js";
 export {
   fitStandardizer,
   standardizeTransform,
@@ -128,8 +146,11 @@ export {
   standardizerLogDet,
   type Standardizer,
 } from "./data/standardize.js";
+export type { FloatData } from "./data/standardize.js";
 export { splitRows, takeRows, type RowSplit } from "./data/split.js";
+export type { SplitOptions } from "./data/split.js";
 export { parseIdx, parseIdxAsync, readIdxFile, type IdxArray } from "./data/idx.js";
+export type { IdxOptions } from "./data/idx.js";
 export {
   loadImageDataset,
   locateImageDataset,
@@ -139,13 +160,24 @@ export {
   type ImageDatasetName,
   type ImageDatasetOptions,
 } from "./data/image-datasets.js";
+export type { ImageSplit, LocatedSplit } from "./data/image-datasets.js";
 export { dequantize, logitTransform, logitInverse, bitsPerDimFromLogProb } from "./data/dequantize.js";
 export { makeAnomalyTable, writeAnomalyTable, anomalyTableLogDensity, type AnomalyTable } from "./data/anomaly-table.js";
+export type { AnomalyTableOptions } from "./data/anomaly-table.js";
 
 // Files and pictures
 export { encodeSafetensors, decodeSafetensors, type DecodedSafetensors } from "./io/safetensors.js";
+export { SAFETENSORS_DTYPES, type SafetensorsTensor, type SafetensorsDType, type TensorData } from "./io/safetensors.js";
 export { writeFileAtomic } from "./io/atomic-write.js";
+export type { AtomicWriteOptions } from "./io/atomic-write.js";
 export { saveRun, loadRun, encodeRun, decodeRun, type RunConfig, type LoadedRun, type RunFiles } from "./io/checkpoint.js";
+export type { DataDescription, DataSource, SaveRunInput, SaveRunOptions } from "./io/checkpoint.js";
 export { densityFigure, samplesFigure, lossFigure } from "./io/flow-plots.js";
+export type { LossPoint } from "./io/flow-plots.js";
 export { encodePng, encodePngAsync } from "./io/png.js";
+export type { Image8, PngOptions } from "./io/png.js";
 export { linePlot, scatterPlot, heatMap, histogramPlot, imageGrid, composePanels, savePng } from "./io/plot.js";
+export type { HeatMapOptions, HistogramGroup, HistogramOptions, ImageGridOptions, LineSeries, PlotOptions, ScatterOptions } from "./io/plot.js";
+export { Canvas, type RGB } from "./io/canvas.js";
+export type { FetchLike, FetchResponseLike } from "./data/download.js";
+export type { TrainingOptionsJSON, TrainingProgress } from "./io/training-options.js";

@@ -10,7 +10,7 @@ import { numpy as np, random, tree, jit, jacfwd, valueAndGrad, defaultDevice, ty
 import { registry, type RegistryEntry } from "./registry/index.js";
 import type { Bijector, Params } from "../src/core/types.js";
 import { splitKey } from "../src/core/keys.js";
-import { liveBuffers } from "./helpers/live-buffers.js";
+import { assertSteadyBuffers } from "./helpers/live-buffers.js";
 import { values, assertClose, sampleInputs, perturbParams, f32, f64 } from "./helpers/arrays.js";
 
 const BATCH = 5;
@@ -143,11 +143,7 @@ for (const entry of registry) {
         await values(value);
         tree.dispose(grads);
       };
-      await step(); // warm-up: constants cached by the first trace may stay alive
-      const before = liveBuffers();
-      await step();
-      await step();
-      assert.equal(liveBuffers(), before, "live buffers changed across forward/inverse/grad");
+      await assertSteadyBuffers(step, "forward/inverse/grad");
       dispose(s);
     });
 

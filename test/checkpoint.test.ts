@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { numpy as np, random, tree } from "@jax-js/jax";
 import { buildFlow } from "../src/models/index.js";
-import { type VectorFlowConfig } from "../src/models/vector.js";
+import type { VectorFlowConfig } from "../src/models/vector.js";
 import { makeRng } from "../src/core/prng.js";
 import { fitStandardizer } from "../src/data/standardize.js";
 import { fit, stateToDevice, type FitOptions, type TrainState, type VectorData } from "../src/train/fit.js";
@@ -36,7 +36,7 @@ describe("run directories", () => {
   const flow = buildFlow(config);
   const train = data(256, 1);
   const options: FitOptions = { steps: 12, batchSize: 32, validFraction: 0.25, evalEvery: 4, optimizer: { kind: "adam", lr: 1e-2 } };
-  let states: TrainState[] = [];
+  const states: TrainState[] = [];
   let good: string; // a valid run directory, copied by each corruption case
 
   before(async () => {

@@ -30,6 +30,11 @@ describe("parseArgs", () => {
     assert.equal(wasGiven(o, "steps"), false);
     assert.equal(wasGiven(o, "lr"), true);
   });
+  it("takes a negative number as a value and --flag=false (util.parseArgs refuses both)", () => {
+    const o = parseArgs(spec, ["--out", "d", "--lr", "-0.5", "--quiet=false"])!;
+    assert.equal(o.lr, -0.5);
+    assert.equal(o.quiet, false);
+  });
   it("rejects what it does not know, with the option named", () => {
     const bad = (args: string[], re: RegExp) => assert.throws(() => parseArgs(spec, args), (e: Error) => e instanceof UsageError && re.test(e.message));
     bad(["--out", "d", "--bogus"], /unknown option --bogus/);
@@ -53,6 +58,8 @@ describe("Progress", () => {
   };
   it("formats step, loss, speed and ETA", () => {
     assert.equal(formatProgress({ step: 5, total: 10, loss: 1.23456, stepsPerSecond: 2, etaSeconds: 125 }), "step 5/10  loss 1.2346  2.0 steps/s  ETA 2m05s");
+    // The first step (it compiles) has no speed yet: no guessed ETA.
+    assert.equal(formatProgress({ step: 1, total: 10, stepsPerSecond: Number.NaN, etaSeconds: Number.NaN }), "step 1/10  ? steps/s  ETA ?");
   });
   it("draws a bar in place on a terminal and plain lines elsewhere", () => {
     const tty = sink(true);

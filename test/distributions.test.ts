@@ -12,7 +12,7 @@ import { diagNormal } from "../src/distributions/diag-normal.js";
 import { gaussianMixture } from "../src/distributions/mixture.js";
 import type { Distribution } from "../src/distributions/types.js";
 import type { Params } from "../src/core/types.js";
-import { liveBuffers } from "./helpers/live-buffers.js";
+import { assertSteadyBuffers } from "./helpers/live-buffers.js";
 import { values, assertClose, f32, f64 } from "./helpers/arrays.js";
 
 const LOG_2PI = Math.log(2 * Math.PI);
@@ -160,11 +160,7 @@ for (const c of cases) {
         await values(c.dist.logProb(tree.ref(params), z.ref));
         await values(c.dist.sample(tree.ref(params), random.key(4), 8, { temperature: 0.7 }));
       };
-      await step();
-      const before = liveBuffers();
-      await step();
-      await step();
-      assert.equal(liveBuffers(), before, "live buffers changed across logProb/sample");
+      await assertSteadyBuffers(step, "logProb/sample");
       tree.dispose(params);
       z.dispose();
     });

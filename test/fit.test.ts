@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { blockUntilReady, numpy as np, random, tree } from "@jax-js/jax";
 import { buildFlow } from "../src/models/index.js";
-import { type VectorFlowConfig } from "../src/models/vector.js";
+import type { VectorFlowConfig } from "../src/models/vector.js";
 import { makeRng } from "../src/core/prng.js";
 import {
   evaluateNLL, fit, trainStateFromJSON, trainStateToJSON,
@@ -61,6 +61,10 @@ describe("fit", () => {
     assert.equal(result.stopReason, "completed");
     assert.equal(result.state.step, 300);
     assert.equal(progress.length, 300);
+    // The first step compiles: no speed or ETA from it; from the second on, both are known.
+    assert.ok(Number.isNaN(progress[0].stepsPerSecond) && Number.isNaN(progress[0].etaSeconds));
+    assert.ok(progress.slice(1).every((p) => p.stepsPerSecond > 0 && Number.isFinite(p.etaSeconds)));
+    assert.equal(progress[299].etaSeconds, 0);
     assert.deepEqual(result.history.map((h) => h.step), [50, 100, 150, 200, 250, 300]);
     assert.ok(result.history.every((h) => h.validLoss !== null && h.trainLoss !== null));
     assert.equal(result.bestValidLoss, Math.min(...result.history.map((h) => h.validLoss!)));

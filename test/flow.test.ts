@@ -17,7 +17,7 @@ import { chain } from "../src/bijectors/chain.js";
 import type { Bijector, Params } from "../src/core/types.js";
 import { checkInput } from "../src/core/checks.js";
 import { splitKey } from "../src/core/keys.js";
-import { liveBuffers } from "./helpers/live-buffers.js";
+import { assertSteadyBuffers } from "./helpers/live-buffers.js";
 import { values, assertClose, perturbParams, f32, f64 } from "./helpers/arrays.js";
 
 /** Midpoint rule for the integral of exp(logProb) over [-L, L]^2 (float64 on "cpu"). */
@@ -187,11 +187,7 @@ describe("Flow", () => {
       const g = grad((p: any) => flow.logProb(p, x.ref).sum())(tree.ref(params));
       await Promise.all((tree.leaves(g) as Array[]).map((a) => a.data()));
     };
-    await step(); // warm-up: constants cached by the first trace may stay alive
-    const before = liveBuffers();
-    await step();
-    await step();
-    assert.equal(liveBuffers(), before, "live buffers changed");
+    await assertSteadyBuffers(step, "logProb, sample, sampleAndLogProb, encode, decode and a gradient");
     tree.dispose(params);
     x.dispose();
   });
@@ -281,11 +277,7 @@ describe("conditional Flow", () => {
       await values(s);
       await values(lp);
     };
-    await step();
-    const before = liveBuffers();
-    await step();
-    await step();
-    assert.equal(liveBuffers(), before, "live buffers changed");
+    await assertSteadyBuffers(step, "conditional logProb and sampleAndLogProb");
     tree.dispose(params);
     x.dispose();
     cond.dispose();

@@ -76,6 +76,10 @@ describe("FashionMNIST (short real-data run)", { skip: available ? false : "data
     assert.match(clayflow("eval", "--run", out, "--curve", "--images", "40"), /step 60 \(\d+\.\d min\): test 1\.234/);
     assert.throws(() => clayflow("train", "--model", "glow", "--data", "fashion-mnist", "--out", join(out, "x"), "--checkpoint-every", "60", "--keep-every", "50"), /--keep-every must be a positive multiple of the checkpoint interval \(60 steps\), got 50/);
     clayflow("sample", "--run", out, "-n", "8", "--out", join(out, "grid.png"), "--temperature", "0.5,1");
+    // Without -n an image run draws an 8x8 grid (a square picture), not the vector default of 1,000.
+    assert.match(clayflow("sample", "--run", out, "--out", join(out, "default.png")), /wrote a grid of 64 samples/);
+    const png = readFileSync(join(out, "default.png"));
+    assert.equal(png.readUInt32BE(16), png.readUInt32BE(20));
     clayflow("interpolate", "--run", out, "--out", join(out, "interp.png"), "--pairs", "1", "--steps", "4");
     for (const f of ["grid.png", "interp.png"]) assert.ok(readFileSync(join(out, f)).subarray(1, 4).toString() === "PNG", f);
 

@@ -61,6 +61,10 @@ test("package: the packed tarball installs into a fresh project and imports as c
       assert.ok(paths.includes(want), `the tarball lacks ${want}`);
     }
     assert.ok(!paths.some((p) => p.startsWith("src/") || p.startsWith("test/") || p.startsWith("build/")), "the tarball ships sources or tests");
+    // Source maps would name src/ files the tarball does not have; the API reference is built on demand.
+    assert.ok(!paths.some((p) => p.endsWith(".map")), "the tarball ships source maps of sources it does not ship");
+    assert.ok(!paths.some((p) => p.startsWith("docs/api/")), "the tarball ships the generated API reference");
+    assert.ok(paths.includes("CHANGELOG.md"), "the tarball lacks CHANGELOG.md");
 
     const project = join(dir, "consumer");
     ok(run("mkdir", ["-p", project], dir), "mkdir");

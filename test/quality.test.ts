@@ -35,21 +35,27 @@ function gaussianBaseline(train: Float32Array, test: Float32Array): number {
   return total / m;
 }
 
+const train = sampleToy2d("8gaussians", 20000, 0);
+const test = sampleToy2d("8gaussians", 20000, 2);
+
+/** Train `model` on `train` with a warmed-up cosine schedule; its test NLL and standard error. */
+async function trainedNLL(model: "realnvp" | "nsf", steps: number, lr: number): Promise<{ nll: number; se: number }> {
+  const flow = buildFlow({ model, dim: 2 });
+  const result = await fit(flow, flow.init(random.key(0)), { x: train, rows: 20000 }, {
+    steps,
+    optimizer: { kind: "adam", lr: { kind: "cosine", lr, warmupSteps: 100, totalSteps: steps, finalFraction: 0.02 } },
+  });
+  tree.dispose(result.params);
+  const logp = await logProbRows(flow, result.bestParams, test);
+  tree.dispose(result.bestParams);
+  const nll = -logp.reduce((a, b) => a + b, 0) / logp.length;
+  const se = Math.sqrt(logp.reduce((a, b) => a + (b + nll) ** 2, 0) / logp.length) / Math.sqrt(logp.length);
+  return { nll, se };
+}
+
 describe("quality on 8 gaussians (short run)", () => {
   it("test NLL lies between the entropy and the best Gaussian, far from the latter", async () => {
-    const train = sampleToy2d("8gaussians", 20000, 0);
-    const test = sampleToy2d("8gaussians", 20000, 2);
-    const flow = buildFlow({ model: "realnvp", dim: 2 });
-    const result = await fit(flow, flow.init(random.key(0)), { x: train, rows: 20000 }, {
-      steps: 1500,
-      optimizer: { kind: "adam", lr: { kind: "cosine", lr: 1e-3, warmupSteps: 100, totalSteps: 1500, finalFraction: 0.02 } },
-    });
-    tree.dispose(result.params);
-    const logp = await logProbRows(flow, result.bestParams, test);
-    tree.dispose(result.bestParams);
-    const nll = -logp.reduce((a, b) => a + b, 0) / logp.length;
-    const sd = Math.sqrt(logp.reduce((a, b) => a + (b + nll) ** 2, 0) / logp.length);
-    const se = sd / Math.sqrt(logp.length);
+    const { nll, se } = await trainedNLL("realnvp", 1500, 1e-3);
     const baseline = gaussianBaseline(train, test);
     assert.ok(nll >= ENTROPY_8GAUSSIANS - 4 * se, `NLL ${nll} is below the entropy ${ENTROPY_8GAUSSIANS}: the density is not normalised`);
     assert.ok(nll <= baseline - 0.75, `NLL ${nll} is not well below the best Gaussian's ${baseline}`);
@@ -58,18 +64,7 @@ describe("quality on 8 gaussians (short run)", () => {
 
 describe("quality of the neural spline flow on 8 gaussians (short run)", () => {
   it("comes within 0.06 nats of the entropy (the demo's target) in 1,000 steps, and not below it", async () => {
-    const train = sampleToy2d("8gaussians", 20000, 0);
-    const test = sampleToy2d("8gaussians", 20000, 2);
-    const flow = buildFlow({ model: "nsf", dim: 2 });
-    const result = await fit(flow, flow.init(random.key(0)), { x: train, rows: 20000 }, {
-      steps: 1000,
-      optimizer: { kind: "adam", lr: { kind: "cosine", lr: 3e-3, warmupSteps: 100, totalSteps: 1000, finalFraction: 0.02 } },
-    });
-    tree.dispose(result.params);
-    const logp = await logProbRows(flow, result.bestParams, test);
-    tree.dispose(result.bestParams);
-    const nll = -logp.reduce((a, b) => a + b, 0) / logp.length;
-    const se = Math.sqrt(logp.reduce((a, b) => a + (b + nll) ** 2, 0) / logp.length) / Math.sqrt(logp.length);
+    const { nll, se } = await trainedNLL("nsf", 1000, 3e-3);
     assert.ok(nll >= ENTROPY_8GAUSSIANS - 4 * se, `NLL ${nll} is below the entropy ${ENTROPY_8GAUSSIANS}: the density is not normalised`);
     assert.ok(nll - ENTROPY_8GAUSSIANS <= 0.06, `NLL ${nll} is ${nll - ENTROPY_8GAUSSIANS} nats above the entropy after 1,000 steps`);
   });

@@ -17,13 +17,16 @@ import { numpy as np, type Array, type DType } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
 import { checkInput, assertPositiveInt } from "../core/checks.js";
 
+/** Parameters of `actNorm`: per-channel location and log-scale. */
 export type ActNormParams = { loc: Array; logScale: Array };
 
+/** Options of `actNorm`. */
 export interface ActNormOptions {
   /** Added to the standard deviation in the data-dependent init. Default 1e-6. */
   eps?: number;
 }
 
+/** Activation normalisation (Glow): a per-channel affine map initialised from the first batch's statistics. */
 export function actNorm(eventShape: number[], options: ActNormOptions = {}): Bijector<ActNormParams> {
   const where = "actNorm";
   if (eventShape.length === 0) throw new Error(`${where}: eventShape must have at least one axis`);

@@ -9,36 +9,20 @@
  */
 import { numpy as np, type Array } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
-import { assertPositiveInt, checkInput } from "../core/checks.js";
-import { mlp, type Activation, type MlpParams } from "../nn/mlp.js";
-import { maskSplit, validateMask, type Mask } from "./masks.js";
+import { checkInput } from "../core/checks.js";
+import { couplingSetup, type CouplingOptions, type CouplingParams } from "./vector-coupling.js";
 
-export type AdditiveCouplingOptions = {
-  dim: number;
-  /** `true` = passed through and conditions t; see masks.ts. */
-  mask: Mask;
-  hidden: number[];
-  contextDim?: number;
-  activation?: Activation;
-};
+/** Options of `additiveCoupling`: dimension, mask and the MLP conditioner's shape. */
+export type AdditiveCouplingOptions = CouplingOptions;
 
-export type AdditiveCouplingParams = { net: MlpParams };
+/** Parameters of `additiveCoupling`: the conditioner MLP. */
+export type AdditiveCouplingParams = CouplingParams;
 
+/** Additive coupling (NICE): y_b = x_b + t(x_a, cond), volume-preserving. */
 export function additiveCoupling(options: AdditiveCouplingOptions): Bijector<AdditiveCouplingParams> {
   const where = "additiveCoupling";
-  const { dim, mask, hidden, activation } = options;
-  const contextDim = options.contextDim ?? 0;
-  assertPositiveInt(where, "dim", dim);
-  validateMask(where, mask, dim);
-  const parts = maskSplit(mask);
-  const net = mlp({
-    inDim: parts.passIndices.length,
-    outDim: parts.transformIndices.length,
-    hidden,
-    contextDim,
-    activation,
-  });
-  const eventShape = [dim];
+  const { parts, net, contextDim } = couplingSetup(where, options, 1);
+  const eventShape = [options.dim];
 
   /** Shared by both directions: `sign` = +1 adds the shift, -1 removes it. */
   const run = (params: AdditiveCouplingParams, x: Array, cond: Array | undefined, sign: 1 | -1): [Array, Array] => {

@@ -12,39 +12,29 @@
  */
 import { numpy as np, type Array } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
-import { assertPositiveInt, checkInput } from "../core/checks.js";
+import { checkInput } from "../core/checks.js";
 import { sumEvent } from "../core/util.js";
-import { mlp, type Activation, type MlpParams } from "../nn/mlp.js";
-import { maskSplit, validateMask, type Mask } from "./masks.js";
+import { couplingSetup, type CouplingOptions, type CouplingParams } from "./vector-coupling.js";
 import { jsonExcerpt } from "../core/excerpt.js";
 
-export type AffineCouplingOptions = {
-  dim: number;
-  /** `true` = passed through and conditions the transform; see masks.ts. */
-  mask: Mask;
-  hidden: number[];
-  contextDim?: number;
-  activation?: Activation;
+/** Options of `affineCoupling`: dimension, mask, the MLP conditioner's shape and the log-scale bound. */
+export type AffineCouplingOptions = CouplingOptions & {
   /** Bound B on |log-scale|; default 3. */
   scaleBound?: number;
 };
 
-export type AffineCouplingParams = { net: MlpParams };
+/** Parameters of `affineCoupling`: the conditioner MLP. */
+export type AffineCouplingParams = CouplingParams;
 
+/** Affine coupling (RealNVP): y_b = x_b * exp(s) + t with s, t from an MLP of x_a (and the context). */
 export function affineCoupling(options: AffineCouplingOptions): Bijector<AffineCouplingParams> {
   const where = "affineCoupling";
-  const { dim, mask, hidden, activation } = options;
-  const contextDim = options.contextDim ?? 0;
+  const { parts, net, contextDim, nb } = couplingSetup(where, options, 2);
   const bound = options.scaleBound ?? 3;
-  assertPositiveInt(where, "dim", dim);
-  validateMask(where, mask, dim);
   if (!(typeof bound === "number" && bound > 0 && Number.isFinite(bound))) {
     throw new Error(`${where}: scaleBound must be a positive finite number, got ${jsonExcerpt(bound)}`);
   }
-  const parts = maskSplit(mask);
-  const nb = parts.transformIndices.length;
-  const net = mlp({ inDim: parts.passIndices.length, outDim: 2 * nb, hidden, contextDim, activation });
-  const eventShape = [dim];
+  const eventShape = [options.dim];
 
   /** Split x, run the conditioner on the pass-through part: [x_a, x_b, s, t]. */
   const condition = (params: AffineCouplingParams, x: Array, cond?: Array): [Array, Array, Array, Array] => {

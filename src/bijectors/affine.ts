@@ -8,8 +8,10 @@ import type { Bijector } from "../core/types.js";
 import { checkInput } from "../core/checks.js";
 import { discardInitInputs } from "../core/util.js";
 
+/** Parameters of `affine`: location and log-scale, each of the event shape. */
 export type AffineParams = { loc: Array; logScale: Array };
 
+/** Elementwise affine map y = loc + exp(logScale) * x over `eventShape`, starting as the identity. */
 export function affine(eventShape: number[]): Bijector<AffineParams> {
   const where = "affine";
   const batchOnes = (x: Array) => np.ones([x.shape[0]], { dtype: x.dtype });

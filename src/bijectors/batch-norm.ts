@@ -26,6 +26,7 @@ import type { Bijector } from "../core/types.js";
 import { checkInput, assertPositiveInt } from "../core/checks.js";
 import { discardInitInputs } from "../core/util.js";
 
+/** Parameters of `batchNorm`: log-scale, shift and the (untrained) running statistics. */
 export type BatchNormParams = {
   logGamma: Array;
   beta: Array;
@@ -33,6 +34,7 @@ export type BatchNormParams = {
   state: { mean: Array; var: Array };
 };
 
+/** Options of `batchNorm`. */
 export interface BatchNormOptions {
   /** Weight of the new batch in the running averages. Default 0.1. */
   momentum?: number;
@@ -47,6 +49,7 @@ function batchStats(x: Array): [Array, Array] {
   return [mean, variance];
 }
 
+/** Batch normalisation as a bijector (RealNVP, MAF): batch statistics in training, running averages otherwise. */
 export function batchNorm(dim: number, options: BatchNormOptions = {}): Bijector<BatchNormParams> {
   const where = "batchNorm";
   assertPositiveInt(where, "dim", dim);

@@ -11,6 +11,7 @@ import { tree, type Array } from "@jax-js/jax";
 import { outputShapeOf, type Bijector, type CallOptions, type InitOptions, type Params } from "../core/types.js";
 import { splitKey } from "../core/keys.js";
 
+/** Compose bijectors: `chain([a, b, c])` applies a, b, c forward (data -> latent) and the reverse on inverse; log-dets add up. */
 export function chain(layers: Bijector[]): Bijector<Params[]> {
   if (layers.length === 0) throw new Error("chain: needs at least one layer");
   const eventShape = layers[0].eventShape;

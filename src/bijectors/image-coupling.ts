@@ -37,12 +37,16 @@ import { jsonExcerpt } from "../core/excerpt.js";
 export interface ImageConditioner<P extends Params = Params> {
   /** Context width the network takes; 0 or absent for none. */
   readonly contextDim?: number;
+  /** Fresh parameters, output layer at zero. */
   init(key: Array, dtype?: DType): P;
+  /** [B, H, W, outChannels] from x [B, H, W, inChannels] (and the context). */
   apply(params: P, x: Array, cond?: Array): Array;
 }
 
+/** Which pixels a coupling passes through: a checkerboard of positions, or half the channels. */
 export type ImageCouplingMask = "checkerboard" | "channel";
 
+/** Options of `imageAffineCoupling`. */
 export interface ImageAffineCouplingOptions {
   /** Event shape [H, W, C]. */
   shape: number[];
@@ -55,6 +59,7 @@ export interface ImageAffineCouplingOptions {
   additive?: boolean;
 }
 
+/** Parameters of `imageAffineCoupling`: the conditioner's. */
 export type ImageCouplingParams = { net: Params };
 
 /** Channel counts the conditioner must map: [B, H, W, inChannels] -> [B, H, W, outChannels]. */
@@ -76,6 +81,7 @@ function passSplit(c: number, parity: 0 | 1): [number, number] {
   return parity === 0 ? [first, c - first] : [c - first, first];
 }
 
+/** Affine (or additive) coupling for [H, W, C] images with a checkerboard or channel mask and a pluggable conditioner. */
 export function imageAffineCoupling(options: ImageAffineCouplingOptions): Bijector<ImageCouplingParams> {
   const where = "imageAffineCoupling";
   const { shape, mask, parity, conditioner } = options;

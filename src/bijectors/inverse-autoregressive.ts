@@ -17,8 +17,10 @@ import {
   type MaskedAutoregressiveParams,
 } from "./masked-autoregressive.js";
 
+/** Options of `inverseAutoregressive`: those of `maskedAutoregressive`. */
 export type InverseAutoregressiveOptions = MaskedAutoregressiveOptions;
 
+/** Inverse autoregressive layer (IAF): a MAF layer run backwards, so sampling is one MADE pass. */
 export function inverseAutoregressive(options: InverseAutoregressiveOptions): Bijector<MaskedAutoregressiveParams> {
   return { ...invert(maskedAutoregressive(options)), kind: "inverseAutoregressive" };
 }

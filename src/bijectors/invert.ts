@@ -6,6 +6,7 @@
  */
 import { outputShapeOf, type Bijector, type Params } from "../core/types.js";
 
+/** Swap a bijector's directions: its forward is `inner`'s inverse (a MAF layer becomes an IAF layer). */
 export function invert<P extends Params>(inner: Bijector<P>): Bijector<P> {
   if (inner.updateState) {
     // Its statistics would be those of its own output, which training never sees.

@@ -31,8 +31,10 @@ import { mulberry32 } from "../core/prng.js";
 import { discardInitInputs } from "../core/util.js";
 import { jsonExcerpt } from "../core/excerpt.js";
 
+/** Parameters of `luLinear`: the strictly lower and upper triangles and the log-magnitudes of U's diagonal. */
 export type LuLinearParams = { lower: Array; upper: Array; logS: Array };
 
+/** Options of `luLinear`. */
 export interface LuLinearOptions {
   /** Seed of the initial rotation (and so of P and sign). Default 0. */
   seed?: number;
@@ -112,6 +114,7 @@ function identityFactors(c: number): Factors {
   };
 }
 
+/** Invertible linear map of the last axis, LU-parametrised (Glow's invertible 1x1 convolution). */
 export function luLinear(eventShape: number[], options: LuLinearOptions = {}): Bijector<LuLinearParams> {
   const where = "luLinear";
   if (eventShape.length === 0) throw new Error(`${where}: eventShape must have at least one axis`);

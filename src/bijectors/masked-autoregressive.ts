@@ -18,6 +18,7 @@ import { checkInput } from "../core/checks.js";
 import { made, type MadeOrder, type MadeParams } from "../nn/made.js";
 import { jsonExcerpt } from "../core/excerpt.js";
 
+/** Options of `maskedAutoregressive` (and `inverseAutoregressive`). */
 export interface MaskedAutoregressiveOptions {
   dim: number;
   /** Hidden widths of the MADE conditioner. */
@@ -33,8 +34,10 @@ export interface MaskedAutoregressiveOptions {
   scaleBound?: number;
 }
 
+/** Parameters of `maskedAutoregressive`: the MADE conditioner. */
 export type MaskedAutoregressiveParams = MadeParams;
 
+/** Masked autoregressive layer (MAF): one MADE pass for the density, D sequential passes to sample. */
 export function maskedAutoregressive(options: MaskedAutoregressiveOptions): Bijector<MaskedAutoregressiveParams> {
   const where = "maskedAutoregressive";
   const { dim } = options;

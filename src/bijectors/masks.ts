@@ -10,6 +10,7 @@ import { numpy as np, type Array } from "@jax-js/jax";
 import { assertPositiveInt } from "../core/checks.js";
 import { jsonExcerpt } from "../core/excerpt.js";
 
+/** A coupling mask over a flat event: `true` passes through and conditions, `false` is transformed. */
 export type Mask = boolean[];
 
 function checkParity(where: string, parity: unknown): asserts parity is 0 | 1 {

@@ -20,6 +20,7 @@ import { jsonExcerpt } from "../core/excerpt.js";
 /** No trainable parameters. */
 export type PermuteParams = Record<string, never>;
 
+/** Options of `permute`. */
 export interface PermuteOptions {
   /**
    * Event shape, for permuting the channels of images: the last axis must have

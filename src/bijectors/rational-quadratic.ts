@@ -31,6 +31,7 @@
 import { nn, numpy as np, type Array } from "@jax-js/jax";
 import { jsonExcerpt } from "../core/excerpt.js";
 
+/** Shape of a rational-quadratic spline: bins, interval half-width and the minimum bin sizes and slope. */
 export interface SplineOptions {
   /** Number of bins K; default 8. */
   bins?: number;
@@ -43,6 +44,7 @@ export interface SplineOptions {
   minDerivative?: number;
 }
 
+/** `SplineOptions` with every default filled in. */
 export type ResolvedSplineOptions = Required<SplineOptions>;
 
 const DEFAULTS: ResolvedSplineOptions = { bins: 8, tailBound: 5, minBinWidth: 1e-3, minBinHeight: 1e-3, minDerivative: 1e-3 };

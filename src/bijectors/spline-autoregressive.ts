@@ -15,6 +15,7 @@ import { checkInput } from "../core/checks.js";
 import { made, type MadeOrder, type MadeParams } from "../nn/made.js";
 import { rationalQuadraticSpline, resolveSplineOptions, splineParamCount, type SplineOptions } from "./rational-quadratic.js";
 
+/** Options of `splineAutoregressive`: the spline's shape and the MADE conditioner's. */
 export interface SplineAutoregressiveOptions extends SplineOptions {
   dim: number;
   /** Hidden widths of the MADE conditioner. */
@@ -28,8 +29,10 @@ export interface SplineAutoregressiveOptions extends SplineOptions {
   activation?: "relu" | "tanh";
 }
 
+/** Parameters of `splineAutoregressive`: the MADE conditioner. */
 export type SplineAutoregressiveParams = MadeParams;
 
+/** Rational-quadratic spline autoregressive layer (NSF-AR): a MAF whose transformer is a monotone spline. */
 export function splineAutoregressive(options: SplineAutoregressiveOptions): Bijector<SplineAutoregressiveParams> {
   const where = "splineAutoregressive";
   const { dim } = options;

@@ -10,35 +10,24 @@
  */
 import { numpy as np, type Array } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
-import { assertPositiveInt, checkInput } from "../core/checks.js";
+import { checkInput } from "../core/checks.js";
 import { sumEvent } from "../core/util.js";
-import { mlp, type Activation, type MlpParams } from "../nn/mlp.js";
-import { maskSplit, validateMask, type Mask } from "./masks.js";
+import { couplingSetup, type CouplingOptions, type CouplingParams } from "./vector-coupling.js";
 import { rationalQuadraticSpline, resolveSplineOptions, splineParamCount, type SplineOptions } from "./rational-quadratic.js";
 
-export type SplineCouplingOptions = SplineOptions & {
-  dim: number;
-  /** `true` = passed through and conditions the transform; see masks.ts. */
-  mask: Mask;
-  hidden: number[];
-  contextDim?: number;
-  activation?: Activation;
-};
+/** Options of `splineCoupling`: the spline's shape, dimension, mask and the MLP conditioner's shape. */
+export type SplineCouplingOptions = SplineOptions & CouplingOptions;
 
-export type SplineCouplingParams = { net: MlpParams };
+/** Parameters of `splineCoupling`: the conditioner MLP. */
+export type SplineCouplingParams = CouplingParams;
 
+/** Rational-quadratic spline coupling (NSF-C): each coordinate of b goes through its own monotone spline from an MLP of x_a. */
 export function splineCoupling(options: SplineCouplingOptions): Bijector<SplineCouplingParams> {
   const where = "splineCoupling";
-  const { dim, mask, hidden, activation } = options;
-  const contextDim = options.contextDim ?? 0;
-  assertPositiveInt(where, "dim", dim);
-  validateMask(where, mask, dim);
   const spline = resolveSplineOptions(where, options);
   const perValue = splineParamCount(spline.bins);
-  const parts = maskSplit(mask);
-  const nb = parts.transformIndices.length;
-  const net = mlp({ inDim: parts.passIndices.length, outDim: nb * perValue, hidden, contextDim, activation });
-  const eventShape = [dim];
+  const { parts, net, contextDim, nb } = couplingSetup(where, options, perValue);
+  const eventShape = [options.dim];
 
   const apply = (params: SplineCouplingParams, x: Array, cond: Array | undefined, inverse: boolean): [Array, Array] => {
     checkInput(where, eventShape, contextDim, x, cond);

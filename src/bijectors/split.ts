@@ -43,6 +43,7 @@ import { depthToSpace, spaceToDepth, squeezedShape } from "./squeeze.js";
 import type { ImageConditioner } from "./image-coupling.js";
 import { jsonExcerpt } from "../core/excerpt.js";
 
+/** One level of `multiScale`: its flow and, optionally (never on the last level), the learned prior of the channels it factors out. */
 export interface MultiScaleLevel {
   /** The flow of this level, on the level's input shape (see `multiScaleShapes`). */
   bijector: Bijector<any>;
@@ -50,6 +51,7 @@ export interface MultiScaleLevel {
   prior?: ImageConditioner<any>;
 }
 
+/** Options of `multiScale`. */
 export interface MultiScaleOptions {
   /** Level flows, finest first; a bare bijector is a level without a learned prior. */
   levels: (Bijector<any> | MultiScaleLevel)[];
@@ -63,6 +65,7 @@ export interface MultiScaleOptions {
   priorScaleBound?: number;
 }
 
+/** Parameters of `multiScale`: each level's flow and, where it has one, its prior. */
 export type MultiScaleParams = { bijector: Params; prior?: Params }[];
 
 const fmt = (shape: readonly number[]) => `[${shape.join(", ")}]`;
@@ -82,6 +85,7 @@ export function multiScaleShapes(shape: number[], levels: number): number[][] {
   return shapes;
 }
 
+/** Multi-scale architecture with factor-out (RealNVP, Glow): after each level half the channels leave, under a learned prior. */
 export function multiScale(options: MultiScaleOptions): Bijector<MultiScaleParams> {
   const where = "multiScale";
   if (!globalThis.Array.isArray(options.levels) || options.levels.length === 0) {

@@ -45,6 +45,7 @@ export function squeezedShape(where: string, shape: number[]): number[] {
   return [h / 2, w / 2, 4 * c];
 }
 
+/** Squeeze (space-to-depth 2x2, RealNVP's ordering): [H, W, C] -> [H/2, W/2, 4C], log-det 0. */
 export function squeeze(eventShape: number[]): Bijector<Record<string, never>> {
   const where = "squeeze";
   const outputShape = squeezedShape(where, eventShape);

@@ -29,6 +29,7 @@ import { softplus, sumEvent } from "../core/util.js";
 import { resnet, type ResnetParams } from "../nn/resnet.js";
 import { jsonExcerpt } from "../core/excerpt.js";
 
+/** Options of `variationalDequantization`. */
 export interface VariationalDequantizationOptions {
   /** Image shape [H, W, C] of pixels scaled by 1/256. */
   shape: number[];
@@ -38,6 +39,7 @@ export interface VariationalDequantizationOptions {
   blocks?: number;
 }
 
+/** Parameters of `variationalDequantization`: the noise flow's ResNet. */
 export type VariationalDequantizationParams = { net: ResnetParams };
 
 const LEVELS = 256;
@@ -45,6 +47,7 @@ const LEVELS = 256;
 const EDGE = 2 ** -13;
 const SCALE_BOUND = 3;
 
+/** Variational dequantisation (Flow++): a learned, pixel-conditioned noise flow within each pixel's cell. */
 export function variationalDequantization(options: VariationalDequantizationOptions): Bijector<VariationalDequantizationParams> {
   const where = "variationalDequantization";
   const { shape } = options;

@@ -1,6 +1,9 @@
 /**
  * Progress for long work: a one-line bar with step, loss, speed and ETA on a
  * terminal; plain log lines (every few seconds) when the output is a file or pipe.
+ * Hand-written because it is this small: a bar package (cli-progress, progress) would add a
+ * dependency for the same line and still need the pipe mode and our fields (tested in
+ * test/cli-parts.test.ts).
  */
 import type { WriteStream } from "node:tty";
 
@@ -24,7 +27,8 @@ export function formatProgress(u: ProgressUpdate): string {
   const parts = [`step ${u.step}/${u.total}`];
   if (u.loss !== undefined) parts.push(`loss ${u.loss.toFixed(4)}`);
   if (u.validLoss !== undefined) parts.push(`valid ${u.validLoss.toFixed(4)}`);
-  if (u.stepsPerSecond !== undefined) parts.push(`${u.stepsPerSecond.toFixed(1)} steps/s`);
+  // Unknown on the first step (it compiles the training step): say so instead of guessing.
+  if (u.stepsPerSecond !== undefined) parts.push(Number.isFinite(u.stepsPerSecond) ? `${u.stepsPerSecond.toFixed(1)} steps/s` : "? steps/s");
   if (u.etaSeconds !== undefined) parts.push(`ETA ${fmtTime(u.etaSeconds)}`);
   if (u.skipped) parts.push(`skipped ${u.skipped}`);
   return parts.join("  ");
@@ -60,6 +64,11 @@ export class Progress {
         this.#lastLog = now;
       }
     }
+  }
+
+  /** A line of its own before the progress lines (what their numbers mean). */
+  note(message: string): void {
+    this.#out.write(`${message}\n`);
   }
 
   /** End the bar line (terminal) so later output starts on a fresh line. */

@@ -48,8 +48,11 @@ export interface Bijector<P extends Params = Params> {
   readonly outputShape?: number[];
   /** Context width the conditioner expects, or 0 for an unconditional layer. */
   readonly contextDim: number;
+  /** Fresh parameters (the identity map where the layer allows it); `options.x` (and `cond`) feed data-dependent inits such as actNorm's. */
   init(key: Array, options?: InitOptions): P;
+  /** Data -> latent: [y, log|det dy/dx|] per batch row. Consumes its arguments. */
   forward(params: P, x: Array, cond?: Array, options?: CallOptions): [Array, Array];
+  /** Latent -> data: [x, log|det dx/dy|] per batch row. Consumes its arguments. */
   inverse(params: P, y: Array, cond?: Array, options?: CallOptions): [Array, Array];
   /**
    * Layers with running statistics (batch norm) return their parameters with the

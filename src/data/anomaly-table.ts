@@ -224,6 +224,7 @@ function candidate(rng: Rng, kind: number, out: Float64Array, offset: number): v
   }
 }
 
+/** Options of `makeAnomalyTable`. */
 export interface AnomalyTableOptions {
   /** Normal training rows. Default 20,000. */
   trainRows?: number;
@@ -233,6 +234,7 @@ export interface AnomalyTableOptions {
   anomalyFraction?: number;
 }
 
+/** A synthetic table with labelled anomalies (see the module comment). */
 export interface AnomalyTable {
   dim: number;
   columns: string[];

@@ -16,8 +16,10 @@
 import { node } from "../core/node-builtins.js";
 import { excerpt, nameExcerpt } from "../core/excerpt.js";
 
+/** The field delimiters a CSV may use. */
 export type CsvDelimiter = "," | ";" | "\t";
 
+/** Options of `parseCsv` and `readCsvFile`. */
 export interface CsvOptions {
   /** Name used in error messages (the path, for `readCsvFile`). Default "<csv>". */
   file?: string;
@@ -27,6 +29,7 @@ export interface CsvOptions {
   header?: boolean;
 }
 
+/** A parsed CSV: column names and the values, row-major. */
 export interface CsvTable {
   /** Column names: the header's, or "col1", "col2", ... when the file has none. */
   columns: string[];

@@ -12,8 +12,10 @@ export interface FetchResponseLike {
   ok: boolean;
   status: number;
   statusText?: string;
+/** The body's bytes. */
   arrayBuffer(): Promise<ArrayBuffer>;
 }
+/** The part of `fetch` a download needs (tests pass their own). */
 export type FetchLike = (url: string) => Promise<FetchResponseLike>;
 
 export interface DownloadOptions {

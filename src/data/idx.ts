@@ -16,6 +16,7 @@
 import { node } from "../core/node-builtins.js";
 import { gunzipStream } from "../io/web-compression.js";
 
+/** The contents of an IDX file: dimensions and values. */
 export interface IdxArray {
   /** Dimension sizes, outermost first (e.g. [60000, 28, 28]). */
   dims: number[];
@@ -23,6 +24,7 @@ export interface IdxArray {
   data: Uint8Array;
 }
 
+/** Options of `parseIdx` and `readIdxFile`. */
 export interface IdxOptions {
   /** Name used in error messages (the path, for `readIdxFile`). Default "<idx>". */
   file?: string;

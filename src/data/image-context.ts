@@ -12,6 +12,7 @@
 import { jsonExcerpt } from "../core/excerpt.js";
 export type ImageContextSpec = { kind: "downsample"; factor: number } | { kind: "left-half" };
 
+/** The kinds of image context: a downsampled thumbnail or the left half. */
 export const IMAGE_CONTEXT_KINDS = ["downsample", "left-half"] as const;
 
 /** A validated copy of `spec` for images of `shape` [H, W, C]; errors say what is wrong. */

@@ -37,8 +37,11 @@ const path = () => node.path("loading an image dataset");
 /** The environment variables to read: the option, else the process's (none outside Node). */
 const environment = (options: Pick<ImageDatasetOptions, "env">): Record<string, string | undefined> => options.env ?? (isNode ? process.env : {});
 
+/** One of `IMAGE_DATASET_NAMES`. */
 export type ImageDatasetName = "fashion-mnist" | "mnist";
+/** The split of an image dataset. */
 export type ImageSplit = "train" | "test";
+/** The image datasets `loadImageDataset` knows. */
 export const IMAGE_DATASET_NAMES: readonly ImageDatasetName[] = ["fashion-mnist", "mnist"];
 
 /** Environment variable naming a folder that holds datasets (in `<dir>/<name>/` or `<dir>/`). */
@@ -146,6 +149,7 @@ export const IMAGE_DATASETS: Record<ImageDatasetName, ImageDatasetInfo> = {
   },
 };
 
+/** Options of `loadImageDataset` and `locateImageDataset`: where to search and whether to download. */
 export interface ImageDatasetOptions {
   /** A folder to search first (the CLI's --data-dir): `<dataDir>/<name>/`, then `<dataDir>/`. */
   dataDir?: string;
@@ -175,6 +179,7 @@ export interface SearchPlace {
   origin: string;
 }
 
+/** Where a split's two files were found, and the search step (`origin`) that found them. */
 export interface LocatedSplit {
   dir: string;
   origin: string;
@@ -182,6 +187,7 @@ export interface LocatedSplit {
   labels: string;
 }
 
+/** One split of an image dataset: pixels, labels and where they came from. */
 export interface ImageDataset {
   name: ImageDatasetName;
   split: ImageSplit;

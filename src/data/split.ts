@@ -2,6 +2,7 @@
 import { makeRng } from "../core/prng.js";
 import type { FloatData } from "./standardize.js";
 
+/** Options of `splitRows`. */
 export interface SplitOptions {
   /** Fraction of rows for validation, in [0, 1). Default 0. */
   valid?: number;
@@ -11,6 +12,7 @@ export interface SplitOptions {
   seed?: number;
 }
 
+/** Row indices of the train, validation and test parts. */
 export interface RowSplit {
   train: Int32Array;
   valid: Int32Array;

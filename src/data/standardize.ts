@@ -7,6 +7,7 @@
  * so `standardizerLogDet` is the per-row constant to add.
  */
 
+/** Row-major float data. */
 export type FloatData = Float32Array | Float64Array;
 
 /** JSON-serialisable standardiser. */

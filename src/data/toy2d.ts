@@ -9,6 +9,7 @@
  */
 import { makeRng, type Rng } from "../core/prng.js";
 
+/** The names of the 2-D toy densities. */
 export const TOY_DATASETS = [
   "moons",
   "8gaussians",
@@ -20,6 +21,7 @@ export const TOY_DATASETS = [
   "swissroll",
 ] as const;
 
+/** One of `TOY_DATASETS`. */
 export type ToyDataset = (typeof TOY_DATASETS)[number];
 
 /** `n` samples of the named toy density, as Float32Array [n, 2] row-major. */

@@ -8,8 +8,10 @@ import { numpy as np, random, type Array } from "@jax-js/jax";
 import { sumEvent } from "../core/util.js";
 import { checkEvent, checkSample, constant, HALF_LOG_2PI, type Distribution } from "./types.js";
 
+/** Parameters of `diagNormal`: location and log-scale. */
 export type DiagNormalParams = { loc: Array; logScale: Array };
 
+/** A normal with diagonal covariance and learnable location and log-scale, starting as N(0, I). */
 export function diagNormal(eventShape: number[]): Distribution<DiagNormalParams> {
   const where = "diagNormal";
   const size = eventShape.reduce((a, d) => a * d, 1);

@@ -16,8 +16,10 @@ import { splitKey } from "../core/keys.js";
 import type { Distribution } from "./types.js";
 import { checkSample } from "./types.js";
 
+/** Parameters of a `Flow`: the bijector's and the base distribution's. */
 export type FlowParams<P extends Params = Params, Q extends Params = Params> = { bijector: P; base: Q };
 
+/** Options of `Flow.sample`. */
 export interface FlowSampleOptions {
   /** Context, [n, contextDim]; required for a conditional flow. Consumed. */
   cond?: Array;
@@ -27,6 +29,7 @@ export interface FlowSampleOptions {
 
 const fmt = (shape: readonly (number | string)[]) => `[${shape.join(", ")}]`;
 
+/** A normalizing flow: the distribution of x = f^-1(z), z ~ base, for a bijector f (data -> latent). */
 export class Flow<P extends Params = Params, Q extends Params = Params> {
   readonly bijector: Bijector<P>;
   readonly base: Distribution<Q>;

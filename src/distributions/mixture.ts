@@ -13,6 +13,7 @@ import { assertPositiveInt } from "../core/checks.js";
 import { splitKey } from "../core/keys.js";
 import { checkEvent, checkSample, constant, HALF_LOG_2PI, type Distribution } from "./types.js";
 
+/** Parameters of `gaussianMixture`. */
 export type GaussianMixtureParams = {
   /** [K] unnormalised log mixture weights. */
   logits: Array;
@@ -22,6 +23,7 @@ export type GaussianMixtureParams = {
   logScales: Array;
 };
 
+/** A mixture of `components` diagonal Gaussians over [dim] with learnable weights, means and log-scales. */
 export function gaussianMixture(dim: number, components: number): Distribution<GaussianMixtureParams> {
   const where = "gaussianMixture";
   assertPositiveInt(where, "dim", dim);

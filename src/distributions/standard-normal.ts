@@ -7,8 +7,10 @@ import { numpy as np, random } from "@jax-js/jax";
 import { sumEvent, floatDtype } from "../core/util.js";
 import { checkEvent, checkSample, constant, HALF_LOG_2PI, type Distribution } from "./types.js";
 
+/** Parameters of `standardNormal`: none. */
 export type StandardNormalParams = Record<string, never>;
 
+/** The standard normal N(0, I) over an event of any shape, without parameters. */
 export function standardNormal(eventShape: number[]): Distribution<StandardNormalParams> {
   const where = "standardNormal";
   const size = eventShape.reduce((a, d) => a * d, 1);

@@ -8,10 +8,12 @@ import type { Params } from "../core/types.js";
 import { assertPositiveInt, checkInput } from "../core/checks.js";
 import { jsonExcerpt } from "../core/excerpt.js";
 
+/** Options of `Distribution.init`. */
 export interface DistributionInitOptions {
   dtype?: DType;
 }
 
+/** Options of `Distribution.sample`. */
 export interface SampleOptions {
   /**
    * Scales the spread: for a normal, z = mu + temperature * sigma * eps.
@@ -25,6 +27,7 @@ export interface SampleOptions {
   dtype?: DType;
 }
 
+/** A base distribution: plain configuration plus a parameter tree; every method consumes its array arguments. */
 export interface Distribution<P extends Params = Params> {
   /** A short, stable name of the kind of distribution, e.g. "diagNormal". */
   readonly kind: string;

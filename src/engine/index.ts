@@ -14,6 +14,7 @@ import { poolSize, shimInstalled } from "./preload.js";
 import { setShimThreads } from "./node-worker-shim.js";
 import { isNode } from "../core/node-builtins.js";
 
+/** Options of `startEngine`: the device and, in Node, the kernel threads. */
 export interface EngineOptions {
   /**
    * Device to run on. Default "wasm": it evaluates float64 arrays, and it trained the
@@ -28,6 +29,7 @@ export interface EngineOptions {
   threads?: number;
 }
 
+/** What `startEngine` chose: the device and the number of kernel threads. */
 export interface EngineInfo {
   device: Device;
   threads: number;

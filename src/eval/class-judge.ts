@@ -21,6 +21,7 @@ import { samplePixels } from "../data/image-context.js";
 import { sampleGivenContexts } from "./context-samples.js";
 import { oneHotRows } from "./image-bits.js";
 
+/** Images as bytes with their class labels. */
 export interface LabelledImages {
   /** n images of `dims` bytes each, row-major. */
   images: Uint8Array;
@@ -28,6 +29,7 @@ export interface LabelledImages {
   n: number;
 }
 
+/** Options of `trainClassJudge`. */
 export interface JudgeOptions {
   /** Adam steps (reshuffling the images at each pass); default 1500, about 3 passes over 60,000. */
   steps?: number;
@@ -38,12 +40,14 @@ export interface JudgeOptions {
   seed?: number;
 }
 
+/** A trained judge classifier: its accuracy on the real test images and `classify` for new ones. */
 export interface ClassJudge {
   classes: number;
   /** Share of the real test images the judge labels correctly. */
   testAccuracy: number;
   /** Labels of `count` images with values in [0, 1] (pixel / 255), `dims` each. */
   classify(images: Float32Array, count: number): Promise<Uint8Array>;
+/** Release the judge's arrays. */
   dispose(): void;
 }
 
@@ -129,6 +133,7 @@ export async function trainClassJudge(train: LabelledImages, test: LabelledImage
   };
 }
 
+/** Share of class-conditional samples the judge labels as the class they were drawn for, at one temperature. */
 export interface ClassAgreement {
   temperature: number;
   samplesPerClass: number;
@@ -168,6 +173,7 @@ export async function classAgreement(
 /** Samples per class for the class-agreement figure (1,000 samples in all for ten classes). */
 const JUDGED_PER_CLASS = 100;
 
+/** Class agreement at each temperature, beside the judge's test accuracy. */
 export interface JudgedSamples {
   /** The judge's accuracy on the real test images: the figure samples are measured against. */
   judgeTestAccuracy: number;

@@ -24,6 +24,7 @@ import type { Canvas } from "../io/canvas.js";
 /** Images per sampling call (as train-image.ts: a jitted Glow on 100 images peaks near 2 GB). */
 const CHUNK = 16;
 
+/** How well samples agree with the contexts they were drawn from (see the module comment). */
 export interface ContextAgreement {
   images: number;
   temperature: number;

@@ -11,6 +11,7 @@ import { numpy as np, random, tree, jacfwd, defaultDevice, type Array } from "@j
 import type { Flow, FlowParams } from "../distributions/flow.js";
 import { logProbRows } from "./log-prob-rows.js";
 
+/** Options of `diagnose`. */
 export interface DoctorOptions {
   /** Data rows ([rows, dim] row-major, in the model's units). Default: the model's own samples. */
   data?: Float32Array;
@@ -33,8 +34,10 @@ export interface DoctorOptions {
   logDetTolerance?: number;
 }
 
+/** The outcome of a check, or of all of them. */
 export type Verdict = "healthy" | "warning" | "broken";
 
+/** One health check: its measured value, the limit it is held to and what to do when it fails. */
 export interface DoctorCheck {
   name: string;
   value: number;
@@ -44,6 +47,7 @@ export interface DoctorCheck {
   advice: string;
 }
 
+/** What `diagnose` found: each check and the overall verdict. */
 export interface DoctorReport {
   verdict: Verdict;
   checks: DoctorCheck[];
@@ -200,6 +204,7 @@ export async function diagnose(flow: Flow<any, any>, params: FlowParams<any, any
   return { verdict, checks };
 }
 
+/** A doctor report as aligned text lines, one per check, then the verdict. */
 export function formatReport(report: DoctorReport): string {
   const width = Math.max(...report.checks.map((c) => c.name.length));
   const lines = report.checks.map((c) => {

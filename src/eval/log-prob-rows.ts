@@ -6,6 +6,7 @@ import { numpy as np, tree, jit, type Array } from "@jax-js/jax";
 import type { Flow, FlowParams } from "../distributions/flow.js";
 import { defaultChunkRows } from "./chunk-rows.js";
 
+/** Options of `logProbRows`. */
 export interface RowsOptions {
   /** Context rows aligned with x, [rows, contextDim] row-major. */
   cond?: Float32Array;

@@ -24,6 +24,7 @@ export const LOGLIK_LEVELS = 1000;
 /** At most this many training rows are scored (evenly spaced through the split when there are more). */
 export const LOGLIK_MAX_ROWS = 20000;
 
+/** Quantiles of the training rows' log-likelihoods, kept in a run to flag unusual rows later. */
 export interface LogLikSummary {
   format: typeof LOGLIK_FORMAT;
   version: number;

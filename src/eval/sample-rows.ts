@@ -14,6 +14,7 @@ import { jit, numpy as np, random, tree, type Array } from "@jax-js/jax";
 import type { Flow, FlowParams } from "../distributions/flow.js";
 import { defaultChunkRows } from "./chunk-rows.js";
 
+/** Options of `sampleRows`. */
 export interface SampleRowsOptions {
   /** Default 0. */
   seed?: number;

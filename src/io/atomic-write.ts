@@ -8,6 +8,7 @@
  */
 import { node } from "../core/node-builtins.js";
 
+/** Options of `writeFileAtomic`. */
 export interface AtomicWriteOptions {
   /** Test hook: called with the temp path after it is written and synced, before the rename. */
   beforeRename?: (tmpPath: string) => void | Promise<void>;

@@ -2,8 +2,10 @@
 import { GLYPH_ADVANCE, GLYPH_HEIGHT, glyph } from "./font5x7.js";
 import type { Image8 } from "./png.js";
 
+/** A colour, 0..255 per channel. */
 export type RGB = readonly [number, number, number];
 
+/** An RGB raster to draw plots on, saved as PNG. */
 export class Canvas {
   readonly data: Uint8Array;
   /** When set, pixels outside [x0, x1] x [y0, y1] are left alone (keeps marks inside a plot box). */
@@ -31,6 +33,7 @@ export class Canvas {
     for (let k = 0; k < 3; k++) this.data[i + k] = Math.round(alpha * c[k] + (1 - alpha) * this.data[i + k]);
   }
 
+/** Fill the rectangle of width w and height h from (x, y), blending with opacity `alpha`. */
   fillRect(x: number, y: number, w: number, h: number, c: RGB, alpha = 1): void {
     for (let j = Math.round(y); j < Math.round(y + h); j++) for (let i = Math.round(x); i < Math.round(x + w); i++) this.set(i, j, c, alpha);
   }
@@ -95,6 +98,7 @@ export class Canvas {
     }
   }
 
+/** The canvas as an RGB image for `encodePng` (shares its bytes). */
   toImage(): Image8 {
     return { width: this.width, height: this.height, channels: 3, data: this.data };
   }

@@ -37,7 +37,7 @@ import type { Flow, FlowParams } from "../distributions/flow.js";
 import { buildFlow, resolveFlowConfig, configDim, configContextDim, type FlowConfig, type ResolvedFlowConfig } from "../models/index.js";
 import { standardizerFromJSON, type Standardizer } from "../data/standardize.js";
 import { flatten, type Flattened } from "../train/flat-params.js";
-import type { FitOptions, FloatVector, HistoryEntry, TrainState } from "../train/fit.js";
+import type { FitOptions, FloatVector, TrainState } from "../train/fit.js";
 import { decodeSafetensors, encodeSafetensors, type SafetensorsTensor } from "./safetensors.js";
 import { writeFileAtomic } from "./atomic-write.js";
 import { sha256Hex } from "../core/sha256.js";
@@ -81,6 +81,7 @@ function parseSource(v: unknown): DataSource | null {
   return { files: files as string[], origin: v.origin, verified: v.verified };
 }
 
+/** The contents of a run's config.json (docs/CHECKPOINTS.md). */
 export interface RunConfig {
   format: typeof RUN_FORMAT;
   version: number;
@@ -97,6 +98,7 @@ export interface RunConfig {
   };
 }
 
+/** What `saveRun` and `encodeRun` store: the flow, its training state, preprocessing and data description. */
 export interface SaveRunInput {
   /** A flow built by `buildFlow` (its `config` is stored). */
   flow: Flow<any, any>;
@@ -115,6 +117,7 @@ export interface SaveRunInput {
   weightsOnly?: boolean;
 }
 
+/** Options of `saveRun` (test hooks). */
 export interface SaveRunOptions {
   /** Test hook, passed to `writeFileAtomic` for each file (before its rename). */
   beforeRename?: (tmpPath: string, file: string) => void | Promise<void>;
@@ -122,6 +125,7 @@ export interface SaveRunOptions {
   write?: typeof writeFileAtomic;
 }
 
+/** A loaded run: its config, the rebuilt flow, parameters and training state. */
 export interface LoadedRun {
   config: RunConfig;
   /** Rebuilt from `config.model` alone. */

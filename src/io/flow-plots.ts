@@ -61,17 +61,20 @@ export async function densityFigure(
   ]);
 }
 
+/** A scatter plot of a 2-D flow's samples, in the window of the data. */
 export function samplesFigure(samples: Float32Array, data: Float32Array, title = "samples"): Canvas {
   const [x0, x1, y0, y1] = window2d(data);
   return scatterPlot(samples, { width: 380, height: 360, title, xlim: [x0, x1], ylim: [y0, y1], alpha: 0.25, color: [214, 39, 40] });
 }
 
+/** One point of a training curve. */
 export interface LossPoint {
   step: number;
   trainLoss?: number;
   validLoss?: number;
 }
 
+/** The training and validation loss curves (in `unit`). */
 export function lossFigure(history: LossPoint[], unit = "nats"): Canvas {
   const pick = (key: "trainLoss" | "validLoss") => {
     const pts = history.filter((h) => Number.isFinite(h[key]));

@@ -2,6 +2,8 @@
  * A 5x7 bitmap font (the classic LCD-controller shapes) for axis labels and titles: digits,
  * upper-case letters (lower case is drawn upper case, except an "e" after a digit, as in "1e-4"),
  * and common punctuation. Each glyph is 7 rows, top first; bit 4 of a row is the leftmost pixel.
+ * A bitmap table rather than a font package: outline fonts need a rasteriser (opentype.js is
+ * hundreds of kB) for what are a few short labels on plots drawn as raw pixels.
  */
 const GLYPHS: Record<string, number[]> = {
   "0": [0x0e, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0e],

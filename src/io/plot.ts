@@ -9,6 +9,7 @@ import { GLYPH_HEIGHT, textWidth } from "./font5x7.js";
 import { encodePng } from "./png.js";
 import { writeFileAtomic } from "./atomic-write.js";
 
+/** Size, title and axis labels shared by the plots. */
 export interface PlotOptions {
   width?: number;
   height?: number;
@@ -20,6 +21,7 @@ export interface PlotOptions {
   ylim?: [number, number];
 }
 
+/** One line of `linePlot`. */
 export interface LineSeries {
   y: ArrayLike<number>;
   /** Default 0, 1, 2, ... */
@@ -188,6 +190,7 @@ export function linePlot(series: LineSeries[], o: PlotOptions = {}): Canvas {
   return canvas;
 }
 
+/** Options of `scatterPlot`. */
 export interface ScatterOptions extends PlotOptions {
   color?: RGB;
   /** Opacity of each point; low values show density where points overlap. Default 0.5. */
@@ -218,6 +221,7 @@ export function scatterPlot(points: ArrayLike<number>, o: ScatterOptions = {}): 
   return canvas;
 }
 
+/** Options of `heatMap`. */
 export interface HeatMapOptions extends PlotOptions {
   /** Data coordinates of the grid: [xmin, xmax, ymin, ymax]. Default [0, cols, 0, rows]. */
   extent?: [number, number, number, number];
@@ -288,6 +292,7 @@ export function composePanels(panels: Canvas[], gap = 8, background: RGB = [255,
   return out;
 }
 
+/** Options of `imageGrid`. */
 export interface ImageGridOptions {
   /** Images per row; default ceil(sqrt(n)). */
   cols?: number;
@@ -330,12 +335,14 @@ export async function savePng(path: string, canvas: Canvas): Promise<void> {
   await writeFileAtomic(path, canvasToPng(canvas));
 }
 
+/** One group of values of `histogramPlot`, drawn in its own colour. */
 export interface HistogramGroup {
   values: ArrayLike<number>;
   label?: string;
   color?: RGB;
 }
 
+/** Options of `histogramPlot`. */
 export interface HistogramOptions extends PlotOptions {
   /** Bins across the range. Default 40. */
   bins?: number;

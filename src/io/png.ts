@@ -7,6 +7,11 @@
  * smallest sum of |byte as signed|, the heuristic of PNG spec section 12.8 and libpng, which is what
  * makes PNG a real compressor for smooth images (used to measure input complexity, src/eval/ood).
  * Chunks are [length u32 BE][type][data][CRC-32 of type+data, u32 BE].
+ *
+ * Why not a package (pngjs): it imports zlib and stream when it loads, and the package root
+ * must load in browsers (no static Node import); and the OOD complexity score depends on the
+ * compressed size, so the filter choice is pinned to the heuristic above here rather than to a
+ * dependency's version. The encoder is checked by decoding its files (test/png.test.ts).
  */
 import { node } from "../core/node-builtins.js";
 import { deflateStream } from "./web-compression.js";
@@ -58,6 +63,7 @@ function concatBytes(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** Options of `encodePng`. */
 export interface PngOptions {
   /** zlib level 0..9. Default 9 (smallest file). */
   level?: number;

@@ -13,6 +13,7 @@
  */
 import { excerpt, jsonExcerpt, oneLine } from "../core/excerpt.js";
 
+/** The safetensors dtypes: bytes per element and the typed array that holds the values. */
 export const SAFETENSORS_DTYPES = {
   F64: { size: 8, array: Float64Array },
   F32: { size: 4, array: Float32Array },
@@ -29,18 +30,22 @@ export const SAFETENSORS_DTYPES = {
   BOOL: { size: 1, array: Uint8Array },
 } as const;
 
+/** A safetensors dtype name (F32, I64, ...). */
 export type SafetensorsDType = keyof typeof SAFETENSORS_DTYPES;
 
+/** The typed arrays a tensor's values may be in (one per safetensors dtype). */
 export type TensorData =
   | Float64Array | Float32Array | BigInt64Array | BigUint64Array
   | Int32Array | Int16Array | Int8Array | Uint32Array | Uint16Array | Uint8Array;
 
+/** One tensor of a safetensors file: dtype, shape and values. */
 export interface SafetensorsTensor {
   dtype: SafetensorsDType;
   shape: number[];
   data: TensorData;
 }
 
+/** The tensors and metadata of a safetensors file. */
 export interface DecodedSafetensors {
   tensors: Map<string, SafetensorsTensor>;
   metadata: Record<string, string>;

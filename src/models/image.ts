@@ -38,9 +38,12 @@ import { checkContextSpec, contextSize, type ImageContextSpec } from "../data/im
 import { contextImage, contextImageChannels } from "../nn/context-image.js";
 import { jsonExcerpt } from "../core/excerpt.js";
 
+/** The image model names: "glow" and "realnvp". */
 export const IMAGE_MODELS = ["glow", "realnvp"] as const;
+/** One of `IMAGE_MODELS`. */
 export type ImageModel = (typeof IMAGE_MODELS)[number];
 
+/** The plain JSON config of an image flow. */
 export interface ImageFlowConfig {
   model: ImageModel;
   /** Image shape [H, W, C]; H and W divisible by 2^(levels - 1) (Glow: 2^levels). */
@@ -73,6 +76,7 @@ export interface ImageFlowConfig {
   dequantization?: "uniform" | "variational";
 }
 
+/** An `ImageFlowConfig` with every default filled in. */
 export type ResolvedImageFlowConfig = Required<Omit<ImageFlowConfig, "context">> & { context: ImageContextSpec | null };
 
 export function isImageConfig(c: unknown): c is ImageFlowConfig {
@@ -82,6 +86,7 @@ export function isImageConfig(c: unknown): c is ImageFlowConfig {
 /** Bounds on an image flow's sizes, far above any model trained here (see MAX_SIZE in vector.ts). */
 export const MAX_IMAGE_SIZE = { side: 4096, levels: 12, steps: 1_000, hidden: 100_000, blocks: 1_000, classes: 100_000 };
 
+/** An image config with every default filled in; errors say which field is wrong. */
 export function resolveImageConfig(config: ImageFlowConfig): ResolvedImageFlowConfig {
   const where = "image flow config";
   if (!IMAGE_MODELS.includes(config.model)) {
@@ -211,6 +216,7 @@ function buildImageBijector(c: ResolvedImageFlowConfig): Bijector<any> {
   return chain([...deq, ...body]);
 }
 
+/** An image flow (Glow or multi-scale RealNVP) from its config. */
 export function buildImageFlow(config: ImageFlowConfig): Flow<any, any> {
   const full = resolveImageConfig(config);
   const bijector = buildImageBijector(full);

@@ -27,14 +27,18 @@ import { gaussianMixture } from "../distributions/mixture.js";
 import type { Distribution } from "../distributions/types.js";
 import { Flow } from "../distributions/flow.js";
 
+/** The vector model names. */
 export const VECTOR_MODELS = ["nice", "realnvp", "maf", "iaf", "nsf", "nsf-ar"] as const;
+/** One of `VECTOR_MODELS`. */
 export type VectorModel = (typeof VECTOR_MODELS)[number];
 
+/** The base distribution of a vector flow. */
 export type BaseConfig =
   | { kind: "standardNormal" }
   | { kind: "diagNormal" }
   | { kind: "mixture"; components: number };
 
+/** The plain JSON config of a vector flow. */
 export interface VectorFlowConfig {
   model: VectorModel;
   /** Event dimension. */
@@ -59,7 +63,7 @@ export interface VectorFlowConfig {
 }
 
 /** Fields only the spline models have; a resolved config of another model leaves them out. */
-type SplineFields = "bins" | "tailBound";
+export type SplineFields = "bins" | "tailBound";
 
 /** A config with every default filled in (what a checkpoint stores). */
 export type ResolvedVectorFlowConfig = Required<Omit<VectorFlowConfig, SplineFields>> & Pick<VectorFlowConfig, SplineFields>;
@@ -190,9 +194,13 @@ export function buildVectorFlow(config: VectorFlowConfig): Flow<any> {
   return new Flow({ bijector: buildBijector(full), base: buildBase(full.base, full.dim), config: full });
 }
 
+/** A NICE flow (additive couplings) from a vector config without `model`. */
 export const nice = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "nice" });
+/** A RealNVP flow (affine couplings) from a vector config without `model`. */
 export const realNVP = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "realnvp" });
+/** A masked autoregressive flow from a vector config without `model`. */
 export const maf = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "maf" });
+/** An inverse autoregressive flow from a vector config without `model`. */
 export const iaf = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "iaf" });
 /** Neural spline flow, coupling form (NSF-C): rational-quadratic spline couplings. */
 export const nsf = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "nsf" });

@@ -26,8 +26,10 @@ import { assertPositiveInt } from "../core/checks.js";
 import { inGradientTrace } from "../core/gradient-scope.js";
 import { jsonExcerpt } from "../core/excerpt.js";
 
+/** Square kernel size: 1 (pointwise) or 3. */
 export type ConvKernel = 1 | 3;
 
+/** Options of `conv2d`. */
 export type Conv2dOptions = {
   inChannels: number;
   outChannels: number;
@@ -42,6 +44,7 @@ export type Conv2dOptions = {
 /** w: [k, k, Cin, Cout] (HWIO), b: [Cout]. */
 export type ConvParams = { w: Array; b: Array };
 
+/** A convolution: its sizes, `init` and `apply`. */
 export interface Conv2d {
   readonly inChannels: number;
   readonly outChannels: number;
@@ -89,6 +92,7 @@ export function convSame(x: Array, w: Array): Array {
   return out!.reshape([B, H, W, cout]);
 }
 
+/** A 1x1 or 3x3 NHWC convolution ("same" padding), computed as shifted matmuls. */
 export function conv2d(options: Conv2dOptions): Conv2d {
   const where = "conv2d";
   const { inChannels, outChannels, kernel } = options;

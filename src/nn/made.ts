@@ -26,6 +26,7 @@ import { jsonExcerpt } from "../core/excerpt.js";
 /** "natural": 0, 1, ..., D-1; "reversed": D-1, ..., 0; "random": a seeded permutation; or the permutation itself. */
 export type MadeOrder = "natural" | "reversed" | "random" | number[];
 
+/** Options of `made`. */
 export interface MadeOptions {
   /** Number of autoregressive input coordinates D. */
   dim: number;
@@ -43,9 +44,12 @@ export interface MadeOptions {
   activation?: "relu" | "tanh";
 }
 
+/** One masked layer of `made`: weight and bias. */
 export type MadeLayerParams = { w: Array; b: Array };
+/** Parameters of `made`: one masked weight and bias per layer. */
 export type MadeParams = { layers: MadeLayerParams[] };
 
+/** A MADE network: its order, degrees, `init` and `apply`. */
 export interface Made {
   /** The coordinates in autoregressive order: `order[0]` depends on no input, `order[D-1]` on all others. */
   readonly order: number[];
@@ -53,6 +57,7 @@ export interface Made {
   readonly degrees: number[];
   /** Output width per coordinate. */
   readonly outputsPerDim: number;
+  /** Fresh parameters, output layer at zero. */
   init(key: Array, dtype?: DType): MadeParams;
   /**
    * x: [batch, dim], cond: [batch, contextDim] -> [batch, dim, outputsPerDim];
@@ -104,6 +109,7 @@ function buildMask(inDeg: number[], outDeg: number[], keep: (mIn: number, mOut: 
   return { data, shape: [inDeg.length, outDeg.length] };
 }
 
+/** MADE (Germain et al. 2015): an autoregressive MLP whose output i depends only on the inputs before i in the order. */
 export function made(options: MadeOptions): Made {
   const where = "made";
   const { dim, hidden, outputsPerDim } = options;

@@ -10,8 +10,10 @@ import { assertPositiveInt } from "../core/checks.js";
 import { splitKey } from "../core/keys.js";
 import { jsonExcerpt } from "../core/excerpt.js";
 
+/** Hidden-layer activation of the conditioner networks. */
 export type Activation = "relu" | "tanh" | "gelu";
 
+/** Options of `mlp`: input, output and hidden widths, context width and activation. */
 export type MlpOptions = {
   inDim: number;
   outDim: number;
@@ -22,9 +24,12 @@ export type MlpOptions = {
   activation?: Activation;
 };
 
+/** One dense layer: weight [in, out] and bias [out]. */
 export type DenseParams = { w: Array; b: Array };
+/** Parameters of `mlp`: one weight and bias per layer. */
 export type MlpParams = { layers: DenseParams[] };
 
+/** An MLP: its sizes, `init` and `apply`. */
 export interface Mlp {
   readonly inDim: number;
   readonly outDim: number;
@@ -44,6 +49,7 @@ const ACTIVATIONS: Record<Activation, (x: Array) => Array> = {
   gelu: (x) => nn.gelu(x),
 };
 
+/** A multilayer perceptron conditioner whose output layer starts at zero (so its layer starts as the identity). */
 export function mlp(options: MlpOptions): Mlp {
   const where = "mlp";
   const { inDim, outDim, hidden } = options;

@@ -29,6 +29,7 @@ import { conv2d, type ConvKernel, type ConvParams } from "./conv.js";
 import type { Activation } from "./mlp.js";
 import { jsonExcerpt } from "../core/excerpt.js";
 
+/** Options of `resnet`. */
 export type ResnetOptions = {
   inChannels: number;
   outChannels: number;
@@ -46,8 +47,10 @@ export type ResnetOptions = {
 
 /** A residual block: two convolutions and the per-channel branch scale [hidden]. */
 export type ResBlockParams = { conv1: ConvParams; conv2: ConvParams; scale: Array };
+/** Parameters of `resnet`: input conv, residual blocks and output conv. */
 export type ResnetParams = { input: ConvParams; blocks: ResBlockParams[]; output: ConvParams };
 
+/** A ResNet: its sizes, `init` and `apply`. */
 export interface Resnet {
   readonly inChannels: number;
   readonly outChannels: number;
@@ -70,6 +73,7 @@ const ACTIVATIONS: Record<Activation, (x: Array) => Array> = {
 
 const fmt = (shape: readonly (number | string)[]) => `[${shape.join(", ")}]`;
 
+/** A convolutional ResNet conditioner for images (input conv, residual blocks, zero-initialised output conv). */
 export function resnet(options: ResnetOptions): Resnet {
   const where = "resnet";
   const { inChannels, outChannels, hidden, blocks } = options;

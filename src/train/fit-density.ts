@@ -12,15 +12,18 @@ import { makeTrainStep, type TrainStepConfig } from "./train-step.js";
 import { reverseKL } from "./losses.js";
 import type { Params } from "../core/types.js";
 
+/** Options of `fitDensity`. */
 export interface FitDensityOptions {
   steps?: number;
   /** Samples per step. Default 256. */
   batchSize?: number;
   optimizer?: TrainStepConfig;
   seed?: number;
+/** Called after every step with its reverse-KL loss. */
   onProgress?: (info: { step: number; totalSteps: number; loss: number }) => void;
 }
 
+/** What `fitDensity` returns: parameters and the loss per step. */
 export interface FitDensityResult<P extends Params, Q extends Params> {
   params: FlowParams<P, Q>;
   /** Reverse-KL loss per step (equals KL(q || p) - log Z, so it is bounded below by -log Z). */

@@ -49,6 +49,7 @@ export interface VectorData {
   cond?: Float32Array | Float64Array;
 }
 
+/** What `fit` reports to `onProgress` after each step. */
 export interface ProgressInfo {
   /** Steps done so far (global, counting a resumed run's earlier steps). */
   step: number;
@@ -57,9 +58,12 @@ export interface ProgressInfo {
   loss: number;
   /** Validation NLL, on the steps where it was evaluated. */
   validLoss?: number;
-  /** Steps per second in this call of `fit`. */
+  /**
+   * Steps per second in this call of `fit`, from the end of its first step (which compiles the
+   * training step); NaN on that first step.
+   */
   stepsPerSecond: number;
-  /** Seconds left at the current speed. */
+  /** Seconds left at that speed; NaN while it is unknown. */
   etaSeconds: number;
   /** Non-finite (skipped) steps so far. */
   skipped: number;
@@ -76,6 +80,7 @@ export interface HistoryEntry {
   seconds: number;
 }
 
+/** A flat host vector of parameters or optimizer state. */
 export type FloatVector = Float32Array | Float64Array;
 
 /**
@@ -104,6 +109,7 @@ export interface TrainState {
   seconds: number;
 }
 
+/** Options of `fit`. */
 export interface FitOptions {
   /** Total number of steps (global: a resumed run continues up to it). Default 1000 unless `epochs` is given. */
   steps?: number;
@@ -129,9 +135,11 @@ export interface FitOptions {
   minDelta?: number;
   /** Stop with an error after this many non-finite steps in a row. Default 20. */
   maxBadSteps?: number;
+/** Called after every step. */
   onProgress?: (info: ProgressInfo) => void;
   /** Call `onCheckpoint` every this many steps (and when the run ends). */
   checkpointEvery?: number;
+/** Receives the state to save every `checkpointEvery` steps and at the end; awaited. */
   onCheckpoint?: (state: TrainState) => void | Promise<void>;
   /**
    * Called on every training batch (host memory, row-major) before it goes to the
@@ -145,6 +153,7 @@ export interface FitOptions {
   signal?: AbortSignal;
 }
 
+/** What `fit` returns: final and best parameters, the history and the state to resume from. */
 export interface FitResult<P extends Params = Params, Q extends Params = Params> {
   /** Final parameters. */
   params: FlowParams<P, Q>;
@@ -476,6 +485,9 @@ export async function fit<P extends Params, Q extends Params>(
     // ---- the loop ----
     const t0 = performance.now();
     const startStep = step;
+    // The first step of a call compiles the training step (seconds to minutes): speed and ETA
+    // count only the steps after it, or a 30-second run's first line would predict an hour.
+    let warmAt: number | null = null;
     let epoch = -1;
     let order: Int32Array = trainIdx;
     let stopReason: FitResult["stopReason"] = "completed";
@@ -550,12 +562,14 @@ export async function fit<P extends Params, Q extends Params>(
         if (evalsSinceBest >= patience) stopReason = "earlyStopping";
       }
 
+      warmAt ??= performance.now();
       if (options.onProgress) {
-        const elapsed = (performance.now() - t0) / 1000;
-        const stepsPerSecond = elapsed > 0 ? (step - startStep) / elapsed : 0;
+        const timed = step - startStep - 1;
+        const elapsed = (performance.now() - warmAt) / 1000;
+        const stepsPerSecond = timed > 0 && elapsed > 0 ? timed / elapsed : Number.NaN;
         options.onProgress({
           step, totalSteps, loss, validLoss, skipped, stepsPerSecond,
-          etaSeconds: stepsPerSecond > 0 ? (totalSteps - step) / stepsPerSecond : Infinity,
+          etaSeconds: stepsPerSecond > 0 ? (totalSteps - step) / stepsPerSecond : Number.NaN,
         });
       }
       if (options.onCheckpoint && checkpointEvery > 0 && step % checkpointEvery === 0) {

@@ -51,6 +51,7 @@ export interface FlatSpec {
   dtype: DType;
 }
 
+/** A parameter tree as one vector, with the function that rebuilds the tree. */
 export interface Flattened {
   vector: Array;
   /** Rebuild the tree from a vector of length `spec.size`; consumes `v`. Traceable. */

@@ -35,6 +35,7 @@ export function dequantOffset(levels = 256, width = 1): number {
   return Math.log(levels / width);
 }
 
+/** Options of `bitsPerDim`. */
 export interface BitsPerDimOptions {
   /**
    * Nats per dimension added to the NLL for the discretisation scale; see

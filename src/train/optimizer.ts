@@ -18,6 +18,7 @@
 import { numpy as np, type Array } from "@jax-js/jax";
 import { jsonExcerpt } from "../core/excerpt.js";
 
+/** Adam / AdamW hyperparameters. */
 export interface OptimizerConfig {
   kind: "adam" | "adamw";
   /** Default 0.9. */
@@ -101,6 +102,7 @@ export function clipByNorm(g: Array, norm: Array, maxNorm: number): Array {
   return g.mul(scale);
 }
 
+/** Options of `Optimizer.update`. */
 export interface UpdateOptions {
   /** Trainable mask (1 trainable, 0 frozen), consumed. Default: all trainable. */
   mask?: Array;
@@ -149,6 +151,7 @@ export function adamUpdate(
   return [newParams, { step: stepNext, m, v }];
 }
 
+/** An optimizer on one flat parameter vector: `init` its state, `update` with gradients. */
 export interface Optimizer {
   config: ResolvedOptimizerConfig;
   /** Fresh state for `params` (shape and dtype only; not consumed). */

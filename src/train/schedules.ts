@@ -17,6 +17,7 @@
 import { numpy as np, type Array, type DType } from "@jax-js/jax";
 import { jsonExcerpt } from "../core/excerpt.js";
 
+/** A learning-rate schedule: constant, linear warm-up, or cosine decay with optional warm-up. */
 export type ScheduleConfig =
   | { kind: "constant"; lr: number }
   | { kind: "warmup"; lr: number; warmupSteps: number }

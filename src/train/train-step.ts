@@ -60,9 +60,12 @@ export interface TrainStepConfig extends OptimizerConfig {
   lr: number | ScheduleConfig;
 }
 
+/** What one training step returns: new parameters and optimizer state, the loss, the gradient norm and whether the step was finite. */
 export type TrainStepResult = [params: Array, state: OptState, loss: Array, gradNorm: Array, finite: Array];
 
+/** One jitted training step on the flat parameter vector; call `dispose` when done. */
 export type TrainStep = ((flatParams: Array, optState: OptState, ...batch: Array[]) => TrainStepResult) & {
+/** Release the compiled step. */
   dispose: () => void;
 };
 

@@ -8,6 +8,7 @@ import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
+import assert from "node:assert/strict";
 
 interface CountingBackend {
   malloc(size: number, data?: Uint8Array): number;
@@ -50,4 +51,16 @@ export async function installBufferCounter(): Promise<void> {
 /** Buffers allocated since the counter was installed and not yet freed. */
 export function liveBuffers(): number {
   return refs.size;
+}
+
+/**
+ * Runs `step` once to warm up (constants cached by the first trace may stay alive), then twice
+ * more: the number of live buffers must not change across those two.
+ */
+export async function assertSteadyBuffers(step: () => Promise<void>, what: string): Promise<void> {
+  await step();
+  const before = liveBuffers();
+  await step();
+  await step();
+  assert.equal(liveBuffers(), before, `live buffers changed across ${what}`);
 }

@@ -1,5 +1,5 @@
 /** `clayflow demo`: the main job on built-in defaults, a flow on a 2-D toy density in about a minute. */
-import { type Command } from "../args.js";
+import type { Command } from "../args.js";
 import { checkFreshRunDir } from "../run-dir.js";
 import { trainRun } from "./train.js";
 

@@ -2,7 +2,7 @@
 import { tree } from "@jax-js/jax";
 import { startEngine } from "../../engine/index.js";
 import { diagnose, formatReport } from "../../eval/doctor.js";
-import { type Command } from "../args.js";
+import type { Command } from "../args.js";
 import { inferenceParams, openRun } from "../run-dir.js";
 import { loadDataSource } from "../data-source.js";
 import { makeRng } from "../../core/prng.js";

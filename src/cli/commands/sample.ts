@@ -24,6 +24,8 @@ import { pickImages, sampleGrid } from "./train-image.js";
 const MAX_SAMPLES = 10_000_000;
 /** Rows (test contexts) of an image-conditional grid. */
 const MAX_CONTEXT_ROWS = 32;
+/** Samples of an image run without -n: an 8x8 grid (the vector default, 1,000, made a 1858x1858 picture). */
+const IMAGE_SAMPLES = 64;
 
 /** The raw context of each sample (row-major, contextDim per row) and the sample count, from --context. */
 function contextRows(o: ParsedOptions, run: LoadedRun): { raw: Float64Array; n: number } {
@@ -66,7 +68,7 @@ export const sample: Command = {
     usage: "clayflow sample --run DIR -n N --out FILE.csv|FILE.png [--temperature T] [--seed S]",
     options: {
       run: { type: "string", help: "run directory written by clayflow train", value: "DIR", required: true },
-      n: { type: "int", short: "n", help: `number of samples (image-conditional runs: test images whose contexts are sampled, one row each, at most ${MAX_CONTEXT_ROWS})`, default: 1000 },
+      n: { type: "int", short: "n", help: `number of samples (image runs: default ${IMAGE_SAMPLES}, an 8x8 grid; image-conditional runs: test images whose contexts are sampled, one row each, at most ${MAX_CONTEXT_ROWS})`, default: 1000 },
       out: { type: "string", help: "output file: .csv (rows in the data's units) or .png (2-D scatter)", value: "FILE", required: true },
       temperature: { type: "string", help: "scale of the base noise; several comma-separated values give PNG panels side by side", default: "1" },
       seed: { type: "int", help: "random seed (image-conditional runs: also which test images)", default: 0 },
@@ -96,12 +98,17 @@ export const sample: Command = {
     if (isImageConfig(run.config.model)) {
       if (ext !== ".png") throw new UsageError("image models write PNG grids: use --out FILE.png");
       const m = run.config.model as ResolvedImageFlowConfig;
+      const count = wasGiven(o, "n") ? n : IMAGE_SAMPLES;
+      // Image sampling takes seconds to minutes: say what is happening before the wait.
+      const say = (message: string) => process.stderr.write(`${message}\n`);
       if (m.context) {
         const name = run.config.data.name;
         if (!(IMAGE_DATASET_NAMES as readonly unknown[]).includes(name)) throw new UsageError(`${o.run} does not record an image data set to take test contexts from`);
+        say(`loading the ${name} test images (the contexts) ...`);
         const test = await loadImageDataset(name as ImageDatasetName, "test", { dataDir: o["data-dir"] as string | undefined });
         const params = inferenceParams(run);
-        const picks = pickImages(test.n, Math.min(n, MAX_CONTEXT_ROWS), o.seed as number);
+        const picks = pickImages(test.n, Math.min(count, MAX_CONTEXT_ROWS), o.seed as number);
+        say(`sampling ${picks.length} rows of ${contextName(m.context)} contexts at temperature ${temps.join(", ")} ...`);
         try {
           await savePng(out, await contextGrid(run.flow, params, test.images, picks, o.seed as number, temps));
         } finally {
@@ -111,12 +118,13 @@ export const sample: Command = {
         return;
       }
       const params = inferenceParams(run);
+      say(`sampling ${count} images at temperature ${temps.join(", ")} ...`);
       try {
-        await savePng(out, await sampleGrid(run.flow, params, n, o.seed as number, temps));
+        await savePng(out, await sampleGrid(run.flow, params, count, o.seed as number, temps));
       } finally {
         tree.dispose(params);
       }
-      process.stdout.write(`wrote a grid of ${n} samples${run.flow.contextDim ? " (a row per class)" : ""} at temperature ${temps.join(", ")} to ${out}\n`);
+      process.stdout.write(`wrote a grid of ${count} samples${run.flow.contextDim ? " (a row per class)" : ""} at temperature ${temps.join(", ")} to ${out}\n`);
       return;
     }
     const dim = configDim(run.config.model);

@@ -264,6 +264,7 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
     source: { files: [train.files.images, train.files.labels, test.files.images, test.files.labels], origin: train.origin, verified: train.verified && test.verified },
   };
   const progress = new Progress(`train ${s.model} on ${s.data}`);
+  progress.note("loss and valid: NLL in bits per dimension, the unit of the test figure at the end");
   const interrupts = watchInterrupts();
   let result;
   try {
@@ -294,7 +295,7 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   } finally {
     interrupts.release();
   }
-  progress.done("(loss and valid in bits/dim)");
+  progress.done();
   tree.dispose(result.params);
   if (result.stopReason === "aborted") {
     tree.dispose(result.bestParams);

@@ -155,6 +155,8 @@ export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<T
 
   const interrupts = watchInterrupts();
   const progress = new Progress(`train ${s.model} on ${s.data}`);
+  // The flow sees standardised columns, so its losses differ from the data's NLL by a constant.
+  if (data.standardizer) progress.note("loss and valid: NLL in nats per row of the standardised columns (the test NLL at the end is in the data's own units)");
   let result;
   try {
     result = await fit(flow, params, data.train, {
@@ -192,7 +194,7 @@ export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<T
   process.stdout.write(
     `trained ${s.model} for ${report.steps} steps in ${report.seconds.toFixed(0)} s` +
       (report.skipped ? ` (${report.skipped} non-finite steps skipped)` : "") +
-      `\ntest NLL ${testNLLData.toFixed(4)} nats on ${data.test.rows} rows${gap}` +
+      `\ntest NLL ${testNLLData.toFixed(4)} nats per row${data.standardizer ? " in the data's own units" : ""} on ${data.test.rows} rows${gap}` +
       `\ntraining log-likelihood quantiles in ${LOGLIK_FILE}: 1% ${summaryQuantile(loglik, 0.01).toFixed(4)} nats, ` +
       `median ${summaryQuantile(loglik, 0.5).toFixed(4)} (flag unlikely rows: clayflow score --flag-quantile 0.01)` +
       `\nrun saved in ${s.out}${pictures.length ? `; pictures: ${pictures.join(", ")}` : ""}\n`,
@@ -254,7 +256,10 @@ async function resumeSettings(dir: string, o: ParsedOptions): Promise<[TrainSett
 export function settingsFrom(o: ParsedOptions): TrainSettings {
   const model = o.model as string;
   if (!(VECTOR_MODELS as readonly string[]).includes(model)) {
-    throw new UsageError(`unknown model "${model}": use one of ${VECTOR_MODELS.join(", ")}`);
+    if ((IMAGE_MODELS as readonly string[]).includes(model)) {
+      throw new UsageError(`${model} is an image model: it needs image data (--data ${IMAGE_DATASET_NAMES.join(" or ")})${o.data === undefined ? "" : `, not "${o.data}"`}`);
+    }
+    throw new UsageError(`unknown model "${model}": use one of ${VECTOR_MODELS.join(", ")} (vectors) or ${IMAGE_MODELS.join(", ")} (images)`);
   }
   if (!o.data) throw new UsageError("--data is required: a toy density name or a CSV file (see --help)");
   if (o.context !== undefined) throw new UsageError(`--context conditions an image model on part of each image, so it needs image data (--data ${IMAGE_DATASET_NAMES.join(" or ")}), not "${o.data}"`);

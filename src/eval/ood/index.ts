@@ -2,5 +2,5 @@
 export { auroc, aupr, fprAtTpr, oodMetrics, type OodMetrics } from "./metrics.js";
 export { complexityBitsPerDim, complexityBitsPerDimAsync, complexityOfImages, complexityCorrectedScores } from "./complexity.js";
 export { fitTypicality, typicalityStatistics, flagBatches, type TypicalityTest, type TypicalityOptions } from "./typicality.js";
-export { fitMahalanobis, mahalanobisScores, type MahalanobisModel } from "./mahalanobis.js";
+export { fitMahalanobis, mahalanobisScores, type MahalanobisModel, type MahalanobisOptions } from "./mahalanobis.js";
 export { thresholdAtFalseAlarmRate } from "./threshold.js";

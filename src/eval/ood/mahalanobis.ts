@@ -27,6 +27,7 @@ export interface MahalanobisModel {
   lambda: Float64Array;
 }
 
+/** Options of `fitMahalanobis`. */
 export interface MahalanobisOptions {
   /** Ridge relative to the average variance (see the module comment). Default 1e-6. */
   ridge?: number;

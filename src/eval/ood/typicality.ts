@@ -18,6 +18,7 @@
  */
 import { makeRng } from "../../core/prng.js";
 
+/** A fitted typicality test: the entropy estimate, the threshold epsilon, the batch size and alpha. */
 export interface TypicalityTest {
   entropy: number;
   epsilon: number;
@@ -25,6 +26,7 @@ export interface TypicalityTest {
   alpha: number;
 }
 
+/** Options of `fitTypicality`. */
 export interface TypicalityOptions {
   /** Inputs per tested batch, M. */
   batchSize: number;
@@ -46,6 +48,7 @@ function checkEntropy(where: string, entropy: number): void {
   if (!Number.isFinite(entropy)) throw new Error(`${where}: entropy must be a finite number, got ${entropy}`);
 }
 
+/** The typicality test (Nalisnick et al. 2019) fitted to held-out NLLs: its threshold epsilon by bootstrap. */
 export function fitTypicality(heldOutNll: ArrayLike<number>, options: TypicalityOptions): TypicalityTest {
   const where = "fitTypicality";
   const { batchSize, alpha = 0.01, bootstraps = 1000, seed = 0 } = options;
