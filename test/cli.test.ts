@@ -296,7 +296,8 @@ describe("clayflow errors", () => {
 
   it("names what was wrong, in one sentence, with a non-zero exit", async () => {
     await expectError(["frobnicate"], /unknown command "frobnicate"/, 2);
-    await expectError(["train", "--data", "moons", "--out", join(tmp, "x"), "--model", "glowish"], /unknown model "glowish"/, 2);
+    await expectError(["train", "--data", "moons", "--out", join(tmp, "x"), "--model", "glowish"], /unknown model "glowish": use one of nice, realnvp, maf, iaf, nsf, nsf-ar \(vectors\) or glow, realnvp \(images\)/, 2);
+    await expectError(["train", "--data", "moons", "--out", join(tmp, "x"), "--model", "glow"], /glow is an image model: it needs image data \(--data fashion-mnist or mnist\), not "moons"/, 2);
     await expectError(["train", "--data", "spirals3", "--out", join(tmp, "x")], /unknown dataset "spirals3"/, 2);
     await expectError(["train", "--data", "moons", "--out", join(tmp, "x"), "--steps", "ten"], /--steps must be a number/, 2);
     await expectError(["sample", "--run", join(tmp, "nowhere"), "--out", join(tmp, "a.csv")], /does not exist/);
@@ -411,6 +412,7 @@ describe("clayflow exit codes and damaged runs", () => {
       interpolate: ["interpolate", "--run", nowhere, "--out", join(tmp, "exit.png")],
       ood: ["ood", "--run", nowhere, "--in", "fashion-mnist", "--out", "mnist"],
       doctor: ["doctor", "--run", nowhere],
+      export: ["export", "--run", nowhere, "--out", join(tmp, "exit-export")],
       demo: ["demo", "--out", file],
     };
     const help = await clayflow("--help");
