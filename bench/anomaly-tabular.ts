@@ -16,10 +16,18 @@ import { inferenceParams, toDataUnits } from "../src/cli/run-dir.js";
 import { engineInfo } from "../src/engine/index.js";
 import { loadRun } from "../src/io/checkpoint.js";
 import { logProbRows } from "../src/eval/log-prob-rows.js";
-import { readLogLikSummary, sortedQuantile, summaryQuantile } from "../src/eval/loglik-quantiles.js";
+import {
+  readLogLikSummary,
+  sortedQuantile,
+  summaryQuantile,
+} from "../src/eval/loglik-quantiles.js";
 import { fitMahalanobis, mahalanobisScores } from "../src/eval/ood/mahalanobis.js";
 import { auroc, oodMetrics, type OodMetrics } from "../src/eval/ood/metrics.js";
-import { anomalyTableLogDensity, writeAnomalyTable, ANOMALY_KINDS } from "../src/data/anomaly-table.js";
+import {
+  anomalyTableLogDensity,
+  writeAnomalyTable,
+  ANOMALY_KINDS,
+} from "../src/data/anomaly-table.js";
 import { standardizeTransform } from "../src/data/standardize.js";
 
 const SEED = 0;
@@ -30,8 +38,18 @@ const out = join(root, "run");
 
 // The default flow exactly as `clayflow train --data train.csv --steps 5000` trains it.
 const report = await trainRun({
-  model: "realnvp", data: trainCsv, out, steps: STEPS, batchSize: 256, lr: 1e-3, samples: 20000,
-  seed: SEED, evalEvery: 250, checkpointEvery: 1000, schedule: "cosine", plots: false,
+  model: "realnvp",
+  data: trainCsv,
+  out,
+  steps: STEPS,
+  batchSize: 256,
+  lr: 1e-3,
+  samples: 20000,
+  seed: SEED,
+  evalEvery: 250,
+  checkpointEvery: 1000,
+  schedule: "cosine",
+  plots: false,
 });
 
 // Score the test rows as `clayflow score` does: standardise with the run's statistics, data units.
@@ -49,9 +67,18 @@ const mahaTrainSorted = mahalanobisScores(maha, table.train).sort();
 const trueLogp = anomalyTableLogDensity(table.test);
 
 type Scores = ArrayLike<number>;
-const split = (s: Scores, keep: (kind: number) => boolean) => Array.from(s).filter((_, r) => keep(table.kinds[r]));
-const metrics = (s: Scores): OodMetrics => oodMetrics(split(s, (k) => k === 0), split(s, (k) => k > 0));
-const kindAuroc = (s: Scores, kind: number) => auroc(split(s, (k) => k === 0), split(s, (k) => k === kind));
+const split = (s: Scores, keep: (kind: number) => boolean) =>
+  Array.from(s).filter((_, r) => keep(table.kinds[r]));
+const metrics = (s: Scores): OodMetrics =>
+  oodMetrics(
+    split(s, (k) => k === 0),
+    split(s, (k) => k > 0),
+  );
+const kindAuroc = (s: Scores, kind: number) =>
+  auroc(
+    split(s, (k) => k === 0),
+    split(s, (k) => k === kind),
+  );
 const neg = (v: Float64Array) => v.map((a) => -a);
 const detectors: [string, Scores][] = [
   ["flow (RealNVP), -log p", neg(flowLogp)],
@@ -64,7 +91,9 @@ const overall = detectors.map(([name, s]) => {
   return `| ${name} | ${f3(m.auroc)} | ${f3(m.aupr)} | ${f3(m.fprAt95Tpr)} |`;
 });
 const kindNames = ANOMALY_KINDS.slice(1);
-const perKind = detectors.map(([name, s]) => `| ${name} | ${kindNames.map((_, i) => f3(kindAuroc(s, i + 1))).join(" | ")} |`);
+const perKind = detectors.map(
+  ([name, s]) => `| ${name} | ${kindNames.map((_, i) => f3(kindAuroc(s, i + 1))).join(" | ")} |`,
+);
 const kindCounts = kindNames.map((_, i) => table.kinds.filter((k) => k === i + 1).length);
 
 // Flagging as the CLI does: below the training Q-quantile (flow) / above the training (1-Q)-quantile (Mahalanobis).
@@ -91,9 +120,13 @@ const verdict =
     ? `The flow beats the baseline: AUROC ${f3(flowM.auroc)} against ${f3(mahaM.auroc)}.`
     : `The flow does NOT beat the baseline: AUROC ${f3(flowM.auroc)} against ${f3(mahaM.auroc)}.`;
 const anomalies = table.labels.reduce((a, v) => a + v, 0);
-const accept = kindNames.map((n, i) => `${n} ${Math.round((100 * kindCounts[i]) / table.attempts[i + 1])}%`).join(", ");
-const normalNll = -split(flowLogp, (k) => k === 0).reduce((a, v) => a + v, 0) / (table.testRows - anomalies);
-const trueNll = -split(trueLogp, (k) => k === 0).reduce((a, v) => a + v, 0) / (table.testRows - anomalies);
+const accept = kindNames
+  .map((n, i) => `${n} ${Math.round((100 * kindCounts[i]) / table.attempts[i + 1])}%`)
+  .join(", ");
+const normalNll =
+  -split(flowLogp, (k) => k === 0).reduce((a, v) => a + v, 0) / (table.testRows - anomalies);
+const trueNll =
+  -split(trueLogp, (k) => k === 0).reduce((a, v) => a + v, 0) / (table.testRows - anomalies);
 const info = engineInfo();
 
 const md = `# Tabular anomaly detection

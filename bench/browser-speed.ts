@@ -18,13 +18,23 @@ if (missing) throw new Error(missing);
 const rows: [string, number][] = [];
 for (const threads of [1, cpus().length]) {
   await startEngine({ device: "wasm", threads });
-  rows.push([`Node ${process.version}, wasm, ${threads} thread${threads === 1 ? "" : "s"}`, await trainingSpeed(STEPS)]);
+  rows.push([
+    `Node ${process.version}, wasm, ${threads} thread${threads === 1 ? "" : "s"}`,
+    await trainingSpeed(STEPS),
+  ]);
 }
 
 const dir = mkdtempSync(join(tmpdir(), "clayflow-browser-speed-"));
 const { startStaticServer, bundleWeb } = await webTools();
-await bundleWeb({ outdir: dir, minify: true, entries: { "speed-worker": resolve(repoRoot, "bench/browser/speed-worker.ts") } });
-writeFileSync(join(dir, "index.html"), `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>speed</title>`);
+await bundleWeb({
+  outdir: dir,
+  minify: true,
+  entries: { "speed-worker": resolve(repoRoot, "bench/browser/speed-worker.ts") },
+});
+writeFileSync(
+  join(dir, "index.html"),
+  `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>speed</title>`,
+);
 const server = await startStaticServer({ root: dir });
 const browser = await launchChromium();
 try {
@@ -32,13 +42,24 @@ try {
   await page.goto(server.url, { waitUntil: "load" });
   const version = await browser.version();
   for (const device of ["wasm", "webgpu"] as const) {
-    const r = (await page.evaluate((device, steps) => new Promise((ok) => {
-      const w = new Worker("speed-worker.js", { type: "module" });
-      w.onmessage = (e) => { w.terminate(); ok(e.data); };
-      w.postMessage({ device, steps });
-    }), device, STEPS)) as { ok: boolean; device: string; stepsPerSecond: number; error?: string };
+    const r = (await page.evaluate(
+      (device, steps) =>
+        new Promise((ok) => {
+          const w = new Worker("speed-worker.js", { type: "module" });
+          w.onmessage = (e) => {
+            w.terminate();
+            ok(e.data);
+          };
+          w.postMessage({ device, steps });
+        }),
+      device,
+      STEPS,
+    )) as { ok: boolean; device: string; stepsPerSecond: number; error?: string };
     if (!r.ok) throw new Error(`${device} in the browser: ${r.error}`);
-    rows.push([`${version}, ${device === "wasm" ? "wasm, 1 thread (worker)" : "WebGPU on SwiftShader (worker)"}`, r.stepsPerSecond]);
+    rows.push([
+      `${version}, ${device === "wasm" ? "wasm, 1 thread (worker)" : "WebGPU on SwiftShader (worker)"}`,
+      r.stepsPerSecond,
+    ]);
   }
 } finally {
   await browser.close();
@@ -48,5 +69,8 @@ try {
 
 const base = rows[0][1];
 console.log(`| where | steps/s | vs Node, 1 thread |\n|---|---|---|`);
-for (const [where, speed] of rows) console.log(`| ${where} | ${speed.toFixed(1)} | ${(speed / base).toFixed(2)}x |`);
-console.log(`\n${STEPS} timed steps after 20 of warm-up; ${cpus().length} cores (${cpus()[0]?.model ?? "unknown CPU"}); ${new Date().toISOString().slice(0, 10)}.`);
+for (const [where, speed] of rows)
+  console.log(`| ${where} | ${speed.toFixed(1)} | ${(speed / base).toFixed(2)}x |`);
+console.log(
+  `\n${STEPS} timed steps after 20 of warm-up; ${cpus().length} cores (${cpus()[0]?.model ?? "unknown CPU"}); ${new Date().toISOString().slice(0, 10)}.`,
+);

@@ -41,7 +41,8 @@ export type ModelSpec = VectorModelSpec | ImageModelSpec;
 export const isImageModel = (m: ModelSpec): m is ImageModelSpec => "shape" in m;
 
 /** Values per row of a workload's data: dim, or H * W * C for images. */
-export const rowSize = (m: ModelSpec) => (isImageModel(m) ? m.shape.reduce((a, d) => a * d, 1) : m.dim);
+export const rowSize = (m: ModelSpec) =>
+  isImageModel(m) ? m.shape.reduce((a, d) => a * d, 1) : m.dim;
 
 export interface Workload {
   id: string;
@@ -71,7 +72,15 @@ export interface Workload {
    * Adam; `warmupSteps` (linear lr warm-up, lr * (s + 1) / W) and `clipNorm` (global-norm
    * clipping) as clayflow's schedules.ts / optimizer.ts, when given.
    */
-  optimizer?: { kind: "adam"; lr: number; b1: number; b2: number; eps: number; warmupSteps?: number; clipNorm?: number };
+  optimizer?: {
+    kind: "adam";
+    lr: number;
+    b1: number;
+    b2: number;
+    eps: number;
+    warmupSteps?: number;
+    clipNorm?: number;
+  };
   /**
    * Training: `warmup` steps (compilation included), then `steps` timed steps per repetition.
    * `microbatch` (clayflow only): the batch's gradient is accumulated over batch / microbatch
@@ -112,7 +121,9 @@ export const ROOT = new URL("../../", import.meta.url).pathname;
 
 /** The workload spec: bench/workloads.json, or the file CLAYFLOW_BENCH_SPEC names (small trial runs). */
 export function loadSpec(): Spec {
-  return JSON.parse(readFileSync(process.env.CLAYFLOW_BENCH_SPEC || join(ROOT, "bench", "workloads.json"), "utf8")) as Spec;
+  return JSON.parse(
+    readFileSync(process.env.CLAYFLOW_BENCH_SPEC || join(ROOT, "bench", "workloads.json"), "utf8"),
+  ) as Spec;
 }
 
 export const repetitionsOf = (spec: Spec, w: Workload) => w.repetitions ?? spec.repetitions;
@@ -155,7 +166,8 @@ function tabular32(rows: number, seed: number): Float32Array {
 async function fashionMnist(rows: number, seed: number): Promise<Float32Array> {
   const train = await loadImageDataset("fashion-mnist", "train");
   const dims = train.height * train.width;
-  if (rows > train.n) throw new Error(`fashion-mnist has ${train.n} training images, the workload asks for ${rows}`);
+  if (rows > train.n)
+    throw new Error(`fashion-mnist has ${train.n} training images, the workload asks for ${rows}`);
   const rng = makeRng(seed);
   const out = new Float32Array(rows * dims);
   for (let i = 0; i < out.length; i++) out[i] = (train.images[i] + rng.uniform()) / 256;
@@ -191,7 +203,13 @@ export function readData(dir: string, id: string): Float32Array {
  * The rows of training step `i` (batch size `b`): consecutive rows, wrapping around the data.
  * Every engine takes the same rows in the same order (the data are already in random order).
  */
-export function batchRows(data: Float32Array, dim: number, rows: number, b: number, i: number): Float32Array {
+export function batchRows(
+  data: Float32Array,
+  dim: number,
+  rows: number,
+  b: number,
+  i: number,
+): Float32Array {
   const perEpoch = Math.floor(rows / b);
   const start = (i % perEpoch) * b;
   return data.slice(start * dim, (start + b) * dim);
@@ -239,14 +257,28 @@ export function writeResult(path: string, r: EngineResult): void {
 }
 
 /** Command-line flags of an engine process: --workload ID --data DIR --out FILE [--profile]. */
-export function engineArgs(argv = process.argv.slice(2)): { workload: string; data: string; out: string; profile: boolean; extra: Record<string, string> } {
+export function engineArgs(argv = process.argv.slice(2)): {
+  workload: string;
+  data: string;
+  out: string;
+  profile: boolean;
+  extra: Record<string, string>;
+} {
   const get = (name: string) => {
     const i = argv.indexOf(`--${name}`);
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const extra: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) if (argv[i].startsWith("--") && argv[i + 1] && !argv[i + 1].startsWith("--")) extra[argv[i].slice(2)] = argv[i + 1];
-  return { workload: get("workload")!, data: get("data")!, out: get("out")!, profile: argv.includes("--profile"), extra };
+  for (let i = 0; i < argv.length; i++)
+    if (argv[i].startsWith("--") && argv[i + 1] && !argv[i + 1].startsWith("--"))
+      extra[argv[i].slice(2)] = argv[i + 1];
+  return {
+    workload: get("workload")!,
+    data: get("data")!,
+    out: get("out")!,
+    profile: argv.includes("--profile"),
+    extra,
+  };
 }
 
 export const now = () => performance.now();
@@ -256,7 +288,12 @@ export const now = () => performance.now();
  * one call) once it has run `secondsPerRep`, so slow engines finish in bounded time. Returns
  * the mean seconds per call of each repetition.
  */
-export async function timeReps(reps: number, iters: number, secondsPerRep: number, call: () => Promise<void>): Promise<number[]> {
+export async function timeReps(
+  reps: number,
+  iters: number,
+  secondsPerRep: number,
+  call: () => Promise<void>,
+): Promise<number[]> {
   const out: number[] = [];
   for (let r = 0; r < reps; r++) {
     const t0 = now();

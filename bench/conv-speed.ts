@@ -21,7 +21,9 @@ const K = 3;
 
 /** lax.conv wants NCHW / OIHW. */
 const viaLax = (x: Array, w: Array) =>
-  lax.conv(x.transpose([0, 3, 1, 2]), w.transpose([3, 2, 0, 1]), [1, 1], "SAME").transpose([0, 2, 3, 1]);
+  lax
+    .conv(x.transpose([0, 3, 1, 2]), w.transpose([3, 2, 0, 1]), [1, 1], "SAME")
+    .transpose([0, 2, 3, 1]);
 
 /**
  * One [B H W, Cin] @ [Cin, k^2 Cout] matmul, then the k^2 output blocks are
@@ -33,7 +35,13 @@ const shiftedOutputs = (x: Array, w: Array) => {
   const p = (k - 1) / 2;
   const wide = w.transpose([2, 0, 1, 3]).reshape([cin, k * k * cout]);
   const y = np.matmul(x.reshape([b * h * wd, cin]), wide).reshape([b, h, wd, k * k, cout]);
-  const ypad = np.pad(y, [[0, 0], [p, p], [p, p], [0, 0], [0, 0]]);
+  const ypad = np.pad(y, [
+    [0, 0],
+    [p, p],
+    [p, p],
+    [0, 0],
+    [0, 0],
+  ]);
   let out: Array | null = null;
   for (let i = 0; i < k; i++) {
     for (let j = 0; j < k; j++) {
@@ -48,8 +56,12 @@ const shiftedOutputs = (x: Array, w: Array) => {
 
 const info = await startEngine();
 const flops = 3 * 2 * B * H * W * C * C * K * K;
-console.log(`engine: ${info.device}, ${info.threads} thread(s); x [${B}, ${H}, ${W}, ${C}], w [3, 3, ${C}, ${C}]`);
-console.log(`forward + backward = ${(flops / 1e9).toFixed(2)} GFLOP per step; ${reps} timed reps after one warm-up\n`);
+console.log(
+  `engine: ${info.device}, ${info.threads} thread(s); x [${B}, ${H}, ${W}, ${C}], w [3, 3, ${C}, ${C}]`,
+);
+console.log(
+  `forward + backward = ${(flops / 1e9).toFixed(2)} GFLOP per step; ${reps} timed reps after one warm-up\n`,
+);
 
 const [kx, kw, kr] = splitKey(random.key(0), 3);
 const x = random.normal(kx, [B, H, W, C]);
@@ -65,7 +77,9 @@ const variants: [string, (x: Array, w: Array) => Array][] = [
 ];
 for (const [name, conv] of variants) {
   // A random cotangent r: a realistic backward pass (and not the constant-cotangent jit case).
-  const step = jit(grad((x: Array, w: Array, r: Array) => conv(x, w).mul(r).sum(), { argnums: [0, 1] }));
+  const step = jit(
+    grad((x: Array, w: Array, r: Array) => conv(x, w).mul(r).sum(), { argnums: [0, 1] }),
+  );
   const run = async () => {
     const t = performance.now();
     const [gx, gw] = step(x.ref, w.ref, r.ref) as Array[];
@@ -75,19 +89,30 @@ for (const [name, conv] of variants) {
   };
   const [warm, gwData] = await run();
   if (reference === null) reference = gwData;
-  const err = Math.max(...globalThis.Array.from(gwData, (v, i) => Math.abs(v - reference![i]))) / Math.max(...globalThis.Array.from(reference, Math.abs));
+  const err =
+    Math.max(...globalThis.Array.from(gwData, (v, i) => Math.abs(v - reference![i]))) /
+    Math.max(...globalThis.Array.from(reference, Math.abs));
   const times: number[] = [];
   for (let i = 0; i < reps; i++) times.push((await run())[0]);
   step.dispose();
   const best = Math.min(...times);
   const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)];
   rows.push(
-    `| ${name.padEnd(28)} | ${warm.toFixed(0).padStart(9)} | ${times.map((t) => t.toFixed(0)).join(", ").padStart(22)} | ${median.toFixed(0).padStart(9)} | ${(flops / best / 1e6).toFixed(2).padStart(14)} | ${err.toExponential(1)} |`,
+    `| ${name.padEnd(28)} | ${warm.toFixed(0).padStart(9)} | ${times
+      .map((t) => t.toFixed(0))
+      .join(", ")
+      .padStart(
+        22,
+      )} | ${median.toFixed(0).padStart(9)} | ${(flops / best / 1e6).toFixed(2).padStart(14)} | ${err.toExponential(1)} |`,
   );
   console.log(rows.at(-1));
 }
-console.log(`\n| ${"variant".padEnd(28)} | warm-up ms | ${"ms per step (reps)".padStart(22)} | median ms | GFLOP/s (best) | rel. err dW |`);
-console.log(`|${"-".repeat(30)}|-----------:|${"-".repeat(24)}:|----------:|---------------:|------------:|`);
+console.log(
+  `\n| ${"variant".padEnd(28)} | warm-up ms | ${"ms per step (reps)".padStart(22)} | median ms | GFLOP/s (best) | rel. err dW |`,
+);
+console.log(
+  `|${"-".repeat(30)}|-----------:|${"-".repeat(24)}:|----------:|---------------:|------------:|`,
+);
 for (const row of rows) console.log(row);
 x.dispose();
 w.dispose();

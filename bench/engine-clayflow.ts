@@ -33,18 +33,42 @@ import { VirtualWorker } from "../src/engine/node-worker-shim.js";
 import { buildFlow } from "../src/models/index.js";
 import { flatten } from "../src/train/flat-params.js";
 import { makeTrainStep, valueAndGradFlat } from "../src/train/train-step.js";
-import { adamUpdate, globalNorm, resolveOptimizerConfig, type OptState } from "../src/train/optimizer.js";
+import {
+  adamUpdate,
+  globalNorm,
+  resolveOptimizerConfig,
+  type OptState,
+} from "../src/train/optimizer.js";
 import { makeSchedule } from "../src/train/schedules.js";
 import { nll } from "../src/train/losses.js";
 import {
-  ROOT, batchRows, isImageModel, repetitionsOf, rowSize, secondsPerRepOf, timeReps, engineArgs, loadSpec, now, peakRssMiB, readData,
-  workload, writeResult, type EngineResult, type RepFigures,
+  ROOT,
+  batchRows,
+  isImageModel,
+  repetitionsOf,
+  rowSize,
+  secondsPerRepOf,
+  timeReps,
+  engineArgs,
+  loadSpec,
+  now,
+  peakRssMiB,
+  readData,
+  workload,
+  writeResult,
+  type EngineResult,
+  type RepFigures,
 } from "./common.js";
 
 // Count kernel dispatches: jax-js posts one "kernel" message per chunk (begin = 0 for the first).
 const counts = { kernels: 0, chunks: 0, routines: 0 };
 /** Per-kernel wall times, while `kernelTimes.on`: hash -> { calls, ms, size (elements of work) }. */
-const kernelTimes = { on: false, byHash: new Map<string, { calls: number; ms: number; size: number }>(), routineMs: 0, routines: 0 };
+const kernelTimes = {
+  on: false,
+  byHash: new Map<string, { calls: number; ms: number; size: number }>(),
+  routineMs: 0,
+  routines: 0,
+};
 let inFlight: { key: string; t0: number; pending: number; routine: boolean } | null = null;
 const post = VirtualWorker.prototype.postMessage;
 VirtualWorker.prototype.postMessage = function (this: VirtualWorker, message: unknown) {
@@ -55,7 +79,13 @@ VirtualWorker.prototype.postMessage = function (this: VirtualWorker, message: un
   } else if (m.type === "routine") counts.routines++;
   if (kernelTimes.on && (m.type === "kernel" || m.type === "routine")) {
     // jax-js runs one dispatch at a time and sets onmessage per chunk before posting it.
-    if (m.begin === 0 || m.type === "routine") inFlight = { key: m.kernelHash ?? "routine", t0: now(), pending: 0, routine: m.type === "routine" };
+    if (m.begin === 0 || m.type === "routine")
+      inFlight = {
+        key: m.kernelHash ?? "routine",
+        t0: now(),
+        pending: 0,
+        routine: m.type === "routine",
+      };
     const flight = inFlight!;
     flight.pending++;
     if (m.type === "kernel") {
@@ -83,26 +113,40 @@ const args = engineArgs();
 const spec = loadSpec();
 const w = workload(spec, args.workload);
 const engine = await startEngine();
-const jaxVersion = JSON.parse(readFileSync(`${ROOT}node_modules/@jax-js/jax/package.json`, "utf8")).version as string;
+const jaxVersion = JSON.parse(readFileSync(`${ROOT}node_modules/@jax-js/jax/package.json`, "utf8"))
+  .version as string;
 const result: EngineResult = {
   engine: "clayflow",
   workload: w.id,
   status: "ok",
   reps: [],
   peakRssMiB: 0,
-  info: { "jax-js": jaxVersion, device: engine.device, threads: engine.threads, node: process.version },
+  info: {
+    "jax-js": jaxVersion,
+    device: engine.device,
+    threads: engine.threads,
+    node: process.version,
+  },
 };
 
 const m = w.model!;
 const image = isImageModel(m);
 const flow = isImageModel(m)
   ? buildFlow({ ...m })
-  : buildFlow({ model: m.model, dim: m.dim, layers: m.layers, hidden: m.hidden, activation: m.activation, norm: m.norm });
+  : buildFlow({
+      model: m.model,
+      dim: m.dim,
+      layers: m.layers,
+      hidden: m.hidden,
+      activation: m.activation,
+      norm: m.norm,
+    });
 const dim = rowSize(m);
 const eventShape = flow.eventShape;
 const data = w.data ? readData(args.data, w.id) : null;
 /** Rows [n, ...eventShape] of the data, from `start`. */
-const rowsArray = (values: Float32Array, n: number) => np.array(values, { shape: [n, ...eventShape], dtype: np.float32 });
+const rowsArray = (values: Float32Array, n: number) =>
+  np.array(values, { shape: [n, ...eventShape], dtype: np.float32 });
 let params: any;
 let initCheck: (() => Promise<void>) | null = null;
 if (isImageModel(m)) {
@@ -126,7 +170,16 @@ if (isImageModel(m)) {
       logp.set((await flow.logProb(unravel(v.ref) as any, x).data()) as Float32Array, at);
     }
     v.dispose();
-    writeFileSync(`${base}.json`, JSON.stringify({ paths: layout.paths, shapes: layout.shapes, offsets: layout.offsets, size: layout.size, logProb: [...logp] }));
+    writeFileSync(
+      `${base}.json`,
+      JSON.stringify({
+        paths: layout.paths,
+        shapes: layout.shapes,
+        offsets: layout.offsets,
+        size: layout.size,
+        logProb: [...logp],
+      }),
+    );
     result.check = {
       ...result.check,
       "clayflow parameters": layout.size,
@@ -148,7 +201,8 @@ async function timeCalls(n: number, call: () => Promise<void>): Promise<number> 
 if (w.train) {
   const { batch, warmup, steps } = w.train;
   const micro = w.train.microbatch ?? batch;
-  if (batch % micro !== 0) throw new Error(`${w.id}: microbatch ${micro} does not divide batch ${batch}`);
+  if (batch % micro !== 0)
+    throw new Error(`${w.id}: microbatch ${micro} does not divide batch ${batch}`);
   const rows = w.data!.rows;
   const flat = flatten(params);
   const { spec: layout, unravel } = flat;
@@ -160,7 +214,10 @@ if (w.train) {
   };
   const o = w.optimizer!;
   const optimizer = {
-    kind: "adam" as const, b1: o.b1, b2: o.b2, eps: o.eps,
+    kind: "adam" as const,
+    b1: o.b1,
+    b2: o.b2,
+    eps: o.eps,
     lr: o.warmupSteps ? { kind: "warmup" as const, lr: o.lr, warmupSteps: o.warmupSteps } : o.lr,
     ...(o.clipNorm ? { clipNorm: o.clipNorm } : {}),
   };
@@ -188,7 +245,10 @@ if (w.train) {
     // Gradient accumulation: mean of the micro-batch gradients (the loss is a mean over rows).
     grad = jit((v: Array, x: Array) => valueAndGradFlat(lossFn, flat)(v, x)) as any;
     const resolved = resolveOptimizerConfig(optimizer);
-    const schedule = makeSchedule(typeof optimizer.lr === "number" ? { kind: "constant", lr: optimizer.lr } : optimizer.lr, layout.dtype);
+    const schedule = makeSchedule(
+      typeof optimizer.lr === "number" ? { kind: "constant", lr: optimizer.lr } : optimizer.lr,
+      layout.dtype,
+    );
     const n = batch / micro;
     // The update of makeTrainStep (train-step.ts) on the accumulated gradient.
     const update = jit((q: Array, st: OptState, gs: Array[], ls: Array[]) => {
@@ -201,7 +261,11 @@ if (w.train) {
       const keep = (a: Array, b: Array) => np.where(finite.ref, a, b);
       const out: [Array, OptState, Array] = [
         keep(next, q),
-        { step: keep(nextState.step, st.step), m: keep(nextState.m, st.m), v: keep(nextState.v, st.v) },
+        {
+          step: keep(nextState.step, st.step),
+          m: keep(nextState.m, st.m),
+          v: keep(nextState.v, st.v),
+        },
         value,
       ];
       finite.dispose();
@@ -238,7 +302,9 @@ if (w.train) {
   profile["train warm-up s (incl. compile)"] = (now() - t0) / 1000;
   result.warmupLoss = lossSum / warmup;
   if (image) result.check = { ...result.check, "clayflow loss of training step 1": firstLoss! };
-  (await timeReps(reps, steps, secondsPerRep, step)).forEach((sec, r) => (figures[r].train = batch / sec));
+  (await timeReps(reps, steps, secondsPerRep, step)).forEach(
+    (sec, r) => (figures[r].train = batch / sec),
+  );
 
   if (args.profile) {
     // Per-step split: the same loss, jitted three ways, on the same batches (per micro-batch,
@@ -257,9 +323,14 @@ if (w.train) {
       profile[`${name} routines/step`] = (perStep * (counts.routines - before.routines)) / iters;
     };
     const warmProfile = micro === batch ? 3 : 1;
-    await measure("forward loss", n, async () => {
-      await fwd(p.ref, microArray()).data();
-    }, warmProfile);
+    await measure(
+      "forward loss",
+      n,
+      async () => {
+        await fwd(p.ref, microArray()).data();
+      },
+      warmProfile,
+    );
     const gradCall = async () => {
       // Wait for the gradient too: jax-js is lazy, and reading only the loss leaves the backward
       // pass unrun (or, disposed unread, never run).
@@ -284,9 +355,15 @@ if (w.train) {
     profile["routine time ms/step"] = perCall(kernelTimes.routineMs);
     profile["distinct kernels"] = all.length;
     const top = [...kernelTimes.byHash.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12);
-    profile["top kernels"] = JSON.stringify(top.map(([hash, e]) => ({
-      hash: hash.slice(0, 8), calls: perCall(e.calls), size: e.size, ms: perCall(e.ms), usPerCall: (1000 * e.ms) / e.calls,
-    })));
+    profile["top kernels"] = JSON.stringify(
+      top.map(([hash, e]) => ({
+        hash: hash.slice(0, 8),
+        calls: perCall(e.calls),
+        size: e.size,
+        ms: perCall(e.ms),
+        usPerCall: (1000 * e.ms) / e.calls,
+      })),
+    );
     // Fixed cost of one tiny jitted call (one kernel): the floor under every dispatch.
     const tiny = jit((x: Array) => x.mul(2).add(1));
     await measure("tiny kernel", 1, async () => {
@@ -317,10 +394,13 @@ if (w.train) {
     await measure("kernel chain", 1, async () => {
       await chain(np.zeros([4])).data();
     });
-    profile["chained kernel µs"] = (1000 * Number(profile["kernel chain ms/step"])) / Number(profile["kernel chain kernels/step"]);
+    profile["chained kernel µs"] =
+      (1000 * Number(profile["kernel chain ms/step"])) /
+      Number(profile["kernel chain kernels/step"]);
     chain.dispose();
     // The shape of a first-level 3x3 window of a pass: [micro x 14 x 14, hidden] x [hidden, hidden].
-    if (isImageModel(m)) await matmulRate("window matmul", (micro * m.shape[0] * m.shape[1]) / 4, m.hidden, m.hidden);
+    if (isImageModel(m))
+      await matmulRate("window matmul", (micro * m.shape[0] * m.shape[1]) / 4, m.hidden, m.hidden);
     profile.parameters = layout.size;
     profile.microbatch = micro;
     fwd.dispose();
@@ -342,7 +422,9 @@ if (w.logProb) {
     await lp(tree.ref(params), x.ref).data();
   };
   for (let i = 0; i < warmup; i++) await call();
-  (await timeReps(reps, iters, secondsPerRep, call)).forEach((sec, r) => (figures[r].logProb = batch / sec));
+  (await timeReps(reps, iters, secondsPerRep, call)).forEach(
+    (sec, r) => (figures[r].logProb = batch / sec),
+  );
   lp.dispose();
   x.dispose();
 }
@@ -357,7 +439,9 @@ if (w.sample) {
   const t0 = now();
   for (let i = 0; i < warmup; i++) await call();
   profile["sample warm-up s (incl. compile)"] = (now() - t0) / 1000;
-  (await timeReps(reps, iters, secondsPerRep, call)).forEach((sec, r) => (figures[r].sample = n / sec));
+  (await timeReps(reps, iters, secondsPerRep, call)).forEach(
+    (sec, r) => (figures[r].sample = n / sec),
+  );
 }
 
 tree.dispose(params);

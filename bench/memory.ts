@@ -33,7 +33,14 @@ const outPath = flag("out") ?? join(ROOT, "docs", "BENCHMARKS.md");
 const engine = await startEngine();
 const w = workload(loadSpec(), "w1");
 const m = vectorModel(w);
-const flow = buildFlow({ model: m.model, dim: m.dim, layers: m.layers, hidden: m.hidden, activation: m.activation, norm: m.norm });
+const flow = buildFlow({
+  model: m.model,
+  dim: m.dim,
+  layers: m.layers,
+  hidden: m.hidden,
+  activation: m.activation,
+  norm: m.norm,
+});
 const data = await makeData(w);
 const { batch } = w.train!;
 const flat = flatten(flow.init(random.key(0)));
@@ -44,17 +51,33 @@ let s: OptState = {
   v: np.zeros([flat.spec.size]),
 };
 const o = w.optimizer!;
-const step = makeTrainStep((t: any, x: Array) => nll(flow.logProb(t, x, undefined, { training: true })), { kind: "adam", lr: o.lr, b1: o.b1, b2: o.b2, eps: o.eps }, flat);
+const step = makeTrainStep(
+  (t: any, x: Array) => nll(flow.logProb(t, x, undefined, { training: true })),
+  { kind: "adam", lr: o.lr, b1: o.b1, b2: o.b2, eps: o.eps },
+  flat,
+);
 const mib = (b: number) => b / 2 ** 20;
 /** Readings (each after a full GC) every `every` steps; a mark's figure is the median of the last `window` of them. */
 const every = 100;
 const window = 5;
-const readings = new Map<number, { rss: number; heap: number; heapTotal: number; external: number }>();
-const marks = [...new Set([first, ...globalThis.Array.from({ length: Math.floor(totalSteps / 1000) }, (_, k) => 1000 * (k + 1)), totalSteps])];
+const readings = new Map<
+  number,
+  { rss: number; heap: number; heapTotal: number; external: number }
+>();
+const marks = [
+  ...new Set([
+    first,
+    ...globalThis.Array.from({ length: Math.floor(totalSteps / 1000) }, (_, k) => 1000 * (k + 1)),
+    totalSteps,
+  ]),
+];
 const t0 = performance.now();
 let loss = NaN;
 for (let i = 1; i <= totalSteps; i++) {
-  const x = np.array(batchRows(data, m.dim, w.data!.rows, batch, i - 1), { shape: [batch, m.dim], dtype: np.float32 });
+  const x = np.array(batchRows(data, m.dim, w.data!.rows, batch, i - 1), {
+    shape: [batch, m.dim],
+    dtype: np.float32,
+  });
   const [p2, s2, l, g, f] = step(p, s, x);
   g.dispose();
   f.dispose();
@@ -66,8 +89,16 @@ for (let i = 1; i <= totalSteps; i++) {
     // retained rather than where the JS heap happens to be in its collection cycle.
     (globalThis as { gc?: () => void }).gc?.();
     const u = process.memoryUsage();
-    readings.set(i, { rss: mib(u.rss), heap: mib(u.heapUsed), heapTotal: mib(u.heapTotal), external: mib(u.external + u.arrayBuffers) });
-    if (marks.includes(i)) process.stderr.write(`step ${i}: rss ${mib(u.rss).toFixed(1)} MiB, loss ${loss.toFixed(3)}\n`);
+    readings.set(i, {
+      rss: mib(u.rss),
+      heap: mib(u.heapUsed),
+      heapTotal: mib(u.heapTotal),
+      external: mib(u.external + u.arrayBuffers),
+    });
+    if (marks.includes(i))
+      process.stderr.write(
+        `step ${i}: rss ${mib(u.rss).toFixed(1)} MiB, loss ${loss.toFixed(3)}\n`,
+      );
   }
 }
 const seconds = (performance.now() - t0) / 1000;
@@ -79,10 +110,22 @@ const median = (xs: number[]) => {
 // memory returned to the system late), with no trend; the median of the last readings before a
 // mark is what the mark reports, the single reading at the mark is shown beside it.
 const samples = marks.map((mark) => {
-  const near = [...readings.entries()].filter(([k]) => k <= mark && k > mark - window * every).map(([, r]) => r);
+  const near = [...readings.entries()]
+    .filter(([k]) => k <= mark && k > mark - window * every)
+    .map(([, r]) => r);
   const rss = near.map((r) => r.rss);
   const at = readings.get(mark)!;
-  return { step: mark, rss: median(rss), lo: Math.min(...rss), hi: Math.max(...rss), n: rss.length, single: at.rss, heap: at.heap, heapTotal: at.heapTotal, external: at.external };
+  return {
+    step: mark,
+    rss: median(rss),
+    lo: Math.min(...rss),
+    hi: Math.max(...rss),
+    n: rss.length,
+    single: at.rss,
+    heap: at.heap,
+    heapTotal: at.heapTotal,
+    external: at.external,
+  };
 });
 const a = samples.find((x) => x.step === first)!;
 const b = samples.find((x) => x.step === totalSteps)!;
@@ -108,11 +151,15 @@ if (existsSync(outPath)) {
   const old = readFileSync(outPath, "utf8");
   const i = old.indexOf(MEMORY_START);
   const j = old.indexOf(MEMORY_END);
-  const next = i >= 0 && j > i ? old.slice(0, i) + section + old.slice(j + MEMORY_END.length) : `${old}\n## Memory flatness (workload w1, 10,000 training steps)\n\n${section}\n`;
+  const next =
+    i >= 0 && j > i
+      ? old.slice(0, i) + section + old.slice(j + MEMORY_END.length)
+      : `${old}\n## Memory flatness (workload w1, 10,000 training steps)\n\n${section}\n`;
   writeFileSync(outPath, next);
 } else {
-  writeFileSync(outPath, `# Benchmarks\n\n## Memory flatness (workload w1, 10,000 training steps)\n\n${section}\n`);
+  writeFileSync(
+    outPath,
+    `# Benchmarks\n\n## Memory flatness (workload w1, 10,000 training steps)\n\n${section}\n`,
+  );
 }
 process.stderr.write(`updated ${outPath}\n`);
-
-

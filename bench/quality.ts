@@ -26,20 +26,65 @@ interface Case {
 
 const CLI_DEFAULTS = { steps: 10000, lr: 1e-3 };
 const CASES: Case[] = [
-  { command: "clayflow train --model nsf --data 8gaussians --steps 6000 --lr 3e-3", model: "nsf", data: "8gaussians", steps: 6000, lr: 3e-3, targetGap: 0.03, maxSeconds: 180 },
-  { command: "clayflow train --model nsf --data checkerboard --steps 6000 --lr 3e-3", model: "nsf", data: "checkerboard", steps: 6000, lr: 3e-3, targetGap: 0.08, maxSeconds: 180 },
+  {
+    command: "clayflow train --model nsf --data 8gaussians --steps 6000 --lr 3e-3",
+    model: "nsf",
+    data: "8gaussians",
+    steps: 6000,
+    lr: 3e-3,
+    targetGap: 0.03,
+    maxSeconds: 180,
+  },
+  {
+    command: "clayflow train --model nsf --data checkerboard --steps 6000 --lr 3e-3",
+    model: "nsf",
+    data: "checkerboard",
+    steps: 6000,
+    lr: 3e-3,
+    targetGap: 0.08,
+    maxSeconds: 180,
+  },
   { command: "clayflow demo", ...DEMO_RUN, targetGap: 0.06, maxSeconds: 90 },
-  { command: "clayflow train --model nsf-ar --data checkerboard --steps 6000 --lr 3e-3", model: "nsf-ar", data: "checkerboard", steps: 6000, lr: 3e-3, targetGap: 0.08 },
-  { command: "clayflow train --data 8gaussians", model: "realnvp", data: "8gaussians", ...CLI_DEFAULTS, targetGap: 0.15 },
-  { command: "clayflow train --data checkerboard", model: "realnvp", data: "checkerboard", ...CLI_DEFAULTS, targetGap: 0.35 },
+  {
+    command: "clayflow train --model nsf-ar --data checkerboard --steps 6000 --lr 3e-3",
+    model: "nsf-ar",
+    data: "checkerboard",
+    steps: 6000,
+    lr: 3e-3,
+    targetGap: 0.08,
+  },
+  {
+    command: "clayflow train --data 8gaussians",
+    model: "realnvp",
+    data: "8gaussians",
+    ...CLI_DEFAULTS,
+    targetGap: 0.15,
+  },
+  {
+    command: "clayflow train --data checkerboard",
+    model: "realnvp",
+    data: "checkerboard",
+    ...CLI_DEFAULTS,
+    targetGap: 0.35,
+  },
 ];
 
 const root = mkdtempSync(join(tmpdir(), "clayflow-quality-"));
 const rows: string[] = [];
 for (const [i, c] of CASES.entries()) {
   const settings: TrainSettings = {
-    model: c.model, data: c.data, out: join(root, String(i)), steps: c.steps, batchSize: 256, lr: c.lr, samples: 20000,
-    seed: 0, evalEvery: 250, checkpointEvery: 2500, schedule: "cosine", plots: false,
+    model: c.model,
+    data: c.data,
+    out: join(root, String(i)),
+    steps: c.steps,
+    batchSize: 256,
+    lr: c.lr,
+    samples: 20000,
+    seed: 0,
+    evalEvery: 250,
+    checkpointEvery: 2500,
+    schedule: "cosine",
+    plots: false,
   };
   const report = await trainRun(settings);
   const gap = report.testNLL - report.entropy!;

@@ -22,7 +22,18 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem, availableParallelism } from "node:os";
 import { join } from "node:path";
 import {
-  ROOT, isImageModel, loadSpec, processesOf, repetitionsOf, secondsPerRepOf, writeData, type EngineResult, type RepFigures, type Spec, type VectorModelSpec, type Workload,
+  ROOT,
+  isImageModel,
+  loadSpec,
+  processesOf,
+  repetitionsOf,
+  secondsPerRepOf,
+  writeData,
+  type EngineResult,
+  type RepFigures,
+  type Spec,
+  type VectorModelSpec,
+  type Workload,
 } from "./common.js";
 import { MEMORY_END, MEMORY_START } from "./memory-section.js";
 
@@ -35,7 +46,9 @@ const flag = (name: string) => {
 const DEFAULT_OUT = join(ROOT, "docs", "BENCHMARKS.md");
 const DEFAULT_RESULTS = join(ROOT, "bench", "results.json");
 const outPath = flag("out") ?? DEFAULT_OUT;
-const resultsPath = flag("results") ?? (outPath === DEFAULT_OUT ? DEFAULT_RESULTS : `${outPath.replace(/\.md$/, "")}.results.json`);
+const resultsPath =
+  flag("results") ??
+  (outPath === DEFAULT_OUT ? DEFAULT_RESULTS : `${outPath.replace(/\.md$/, "")}.results.json`);
 const onlyWorkloads = (flag("only") ?? flag("workloads"))?.split(",");
 const onlyEngines = flag("engines")?.split(",");
 /** Run nothing: render the document again from the stored results. */
@@ -49,16 +62,26 @@ interface Engine {
   /** Why it is skipped (not installed), or null. */
   skip: string | null;
   /** `first`: the workload's first process of this engine (clayflow profiles only there). */
-  command: (w: Workload, dataDir: string, out: string, first: boolean) => { cmd: string; args: string[]; env?: Record<string, string | undefined> };
+  command: (
+    w: Workload,
+    dataDir: string,
+    out: string,
+    first: boolean,
+  ) => { cmd: string; args: string[]; env?: Record<string, string | undefined> };
 }
 
 function findPython(): { python: string | null; why: string } {
-  const candidates = [process.env.CLAYFLOW_BENCH_PYTHON, "/usr/bin/python3", "python3"].filter(Boolean) as string[];
+  const candidates = [process.env.CLAYFLOW_BENCH_PYTHON, "/usr/bin/python3", "python3"].filter(
+    Boolean,
+  ) as string[];
   for (const py of candidates) {
     const r = spawnSync(py, ["-c", "import torch, numpy"], { encoding: "utf8" });
     if (r.status === 0) return { python: py, why: "" };
   }
-  return { python: null, why: `PyTorch not installed (no Python among ${candidates.join(", ")} imports torch and numpy)` };
+  return {
+    python: null,
+    why: `PyTorch not installed (no Python among ${candidates.join(", ")} imports torch and numpy)`,
+  };
 }
 
 function resolves(pkg: string): boolean {
@@ -73,8 +96,14 @@ function resolves(pkg: string): boolean {
 const { python, why: pythonWhy } = findPython();
 const node = process.execPath;
 const built = (f: string) => join(ROOT, "build", "bench", f);
-const tfjsMissing = resolves("@tensorflow/tfjs") ? null : "TensorFlow.js not installed (npm install)";
-const tfjsWasmMissing = tfjsMissing ?? (resolves("@tensorflow/tfjs-backend-wasm") ? null : "@tensorflow/tfjs-backend-wasm not installed");
+const tfjsMissing = resolves("@tensorflow/tfjs")
+  ? null
+  : "TensorFlow.js not installed (npm install)";
+const tfjsWasmMissing =
+  tfjsMissing ??
+  (resolves("@tensorflow/tfjs-backend-wasm")
+    ? null
+    : "@tensorflow/tfjs-backend-wasm not installed");
 const cores = availableParallelism();
 
 const ALL_ENGINES: Engine[] = [
@@ -84,7 +113,16 @@ const ALL_ENGINES: Engine[] = [
     skip: null,
     command: (w, d, out, first) => ({
       cmd: node,
-      args: [built("engine-clayflow.js"), "--workload", w.id, "--data", d, "--out", out, ...(w.train && first ? ["--profile"] : [])],
+      args: [
+        built("engine-clayflow.js"),
+        "--workload",
+        w.id,
+        "--data",
+        d,
+        "--out",
+        out,
+        ...(w.train && first ? ["--profile"] : []),
+      ],
       env: { CLAYFLOW_THREADS: undefined },
     }),
   },
@@ -102,19 +140,48 @@ const ALL_ENGINES: Engine[] = [
     id: "pytorch",
     label: "PyTorch (2 threads)",
     skip: python ? null : pythonWhy,
-    command: (w, d, out) => ({ cmd: python!, args: [join(ROOT, "bench", "peer_torch.py"), "--workload", w.id, "--data", d, "--out", out] }),
+    command: (w, d, out) => ({
+      cmd: python!,
+      args: [join(ROOT, "bench", "peer_torch.py"), "--workload", w.id, "--data", d, "--out", out],
+    }),
   },
   {
     id: "tfjs-cpu",
     label: "TensorFlow.js cpu",
     skip: tfjsMissing,
-    command: (w, d, out) => ({ cmd: node, args: [built("peer-tfjs.js"), "--backend", "cpu", "--workload", w.id, "--data", d, "--out", out] }),
+    command: (w, d, out) => ({
+      cmd: node,
+      args: [
+        built("peer-tfjs.js"),
+        "--backend",
+        "cpu",
+        "--workload",
+        w.id,
+        "--data",
+        d,
+        "--out",
+        out,
+      ],
+    }),
   },
   {
     id: "tfjs-wasm",
     label: "TensorFlow.js wasm",
     skip: tfjsWasmMissing,
-    command: (w, d, out) => ({ cmd: node, args: [built("peer-tfjs.js"), "--backend", "wasm", "--workload", w.id, "--data", d, "--out", out] }),
+    command: (w, d, out) => ({
+      cmd: node,
+      args: [
+        built("peer-tfjs.js"),
+        "--backend",
+        "wasm",
+        "--workload",
+        w.id,
+        "--data",
+        d,
+        "--out",
+        out,
+      ],
+    }),
   },
 ];
 const ENGINES = ALL_ENGINES.filter((e) => !onlyEngines || onlyEngines.includes(e.id));
@@ -130,23 +197,36 @@ function rank(id: string): number {
 
 // ---- run ----
 const spec: Spec = loadSpec();
-const workloads = renderOnly ? [] : spec.workloads.filter((w) => !onlyWorkloads || onlyWorkloads.includes(w.id));
+const workloads = renderOnly
+  ? []
+  : spec.workloads.filter((w) => !onlyWorkloads || onlyWorkloads.includes(w.id));
 const work = mkdtempSync(join(tmpdir(), "clayflow-bench-"));
 const dataDir = join(work, "data");
-await writeData(workloads.filter((w) => !w.unavailable), dataDir);
+await writeData(
+  workloads.filter((w) => !w.unavailable),
+  dataDir,
+);
 const started = Date.now();
 const loadBefore = loadavg();
 const log = (s: string) => process.stderr.write(s + "\n");
 
 let torchConfig = "";
 if (python && !renderOnly) {
-  const r = spawnSync(python, ["-c", "import torch; print(torch.__config__.show())"], { encoding: "utf8" });
+  const r = spawnSync(python, ["-c", "import torch; print(torch.__config__.show())"], {
+    encoding: "utf8",
+  });
   torchConfig = r.stdout.trim();
   log("torch.__config__.show():\n" + torchConfig);
   log(`  mentions OpenBLAS: ${/openblas/i.test(torchConfig) ? "yes" : "no"}`);
 }
 
-type Outcome = { engine: { id: string; label: string }; result: EngineResult | null; skipped?: string; failed?: string; seconds: number };
+type Outcome = {
+  engine: { id: string; label: string };
+  result: EngineResult | null;
+  skipped?: string;
+  failed?: string;
+  seconds: number;
+};
 const outcomes = new Map<string, Outcome[]>();
 
 for (const w of workloads) {
@@ -160,7 +240,9 @@ for (const w of workloads) {
   for (const engine of runOrder) {
     // Not installed, or not written for this workload: reported the same way.
     const skip = engine.skip ?? w.skip?.[engine.id] ?? null;
-    const outcome: Outcome = skip ? { engine, result: null, skipped: skip, seconds: 0 } : { engine, result: null, seconds: 0 };
+    const outcome: Outcome = skip
+      ? { engine, result: null, skipped: skip, seconds: 0 }
+      : { engine, result: null, seconds: 0 };
     list.push(outcome);
     byEngine.set(engine.id, outcome);
   }
@@ -172,15 +254,24 @@ for (const w of workloads) {
       const out = join(work, `${w.id}-${engine.id}-${round}.json`);
       const { cmd, args, env } = engine.command(w, dataDir, out, round === 0);
       const t0 = Date.now();
-      log(`${w.id} ${engine.id}${processes > 1 ? ` (process ${round + 1} of ${processes})` : ""} ...`);
+      log(
+        `${w.id} ${engine.id}${processes > 1 ? ` (process ${round + 1} of ${processes})` : ""} ...`,
+      );
       const childEnv: Record<string, string | undefined> = { ...process.env, ...env };
       for (const k of Object.keys(childEnv)) if (childEnv[k] === undefined) delete childEnv[k];
-      const r = spawnSync(cmd, args, { env: childEnv as NodeJS.ProcessEnv, encoding: "utf8", timeout: processTimeout, maxBuffer: 64 << 20 });
+      const r = spawnSync(cmd, args, {
+        env: childEnv as NodeJS.ProcessEnv,
+        encoding: "utf8",
+        timeout: processTimeout,
+        maxBuffer: 64 << 20,
+      });
       const seconds = (Date.now() - t0) / 1000;
       outcome.seconds += seconds;
       if (r.status === 0 && existsSync(out)) {
         const result = JSON.parse(readFileSync(out, "utf8")) as EngineResult;
-        log(`  ${seconds.toFixed(0)} s: ${JSON.stringify(result.reps.map((f) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, Math.round(v as number)]))))}`);
+        log(
+          `  ${seconds.toFixed(0)} s: ${JSON.stringify(result.reps.map((f) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, Math.round(v as number)]))))}`,
+        );
         // Later processes add their repetitions and peak memory; the rest (checks, profile) is the first's.
         if (outcome.result === null) outcome.result = result;
         else {
@@ -190,7 +281,13 @@ for (const w of workloads) {
       } else {
         const why = r.error?.message.includes("ETIMEDOUT")
           ? `did not finish within the ${processTimeout / 1000} s limit`
-          : `exited with ${r.status ?? r.signal}: ${(r.stderr || "").trim().split("\n").filter((l) => /error/i.test(l)).slice(-1)[0] ?? (r.stderr || "").trim().split("\n").slice(-1)[0]}`;
+          : `exited with ${r.status ?? r.signal}: ${
+              (r.stderr || "")
+                .trim()
+                .split("\n")
+                .filter((l) => /error/i.test(l))
+                .slice(-1)[0] ?? (r.stderr || "").trim().split("\n").slice(-1)[0]
+            }`;
         // A process that fails once makes the engine's figures for this workload untrustworthy.
         outcome.result = null;
         outcome.failed = round > 0 ? `process ${round + 1} of ${processes} ${why}` : why;
@@ -212,14 +309,30 @@ interface RunInfo {
   machine: string;
   versions: { node: string; jax: string; tfjs: string };
 }
-interface StoredWorkload { run: string; spec: Workload; outcomes: Outcome[] }
-interface Stored { comment?: string; runs: Record<string, RunInfo>; workloads: Record<string, StoredWorkload> }
+interface StoredWorkload {
+  run: string;
+  spec: Workload;
+  outcomes: Outcome[];
+}
+interface Stored {
+  comment?: string;
+  runs: Record<string, RunInfo>;
+  workloads: Record<string, StoredWorkload>;
+}
 
-const jaxVersion = JSON.parse(readFileSync(join(ROOT, "node_modules/@jax-js/jax/package.json"), "utf8")).version;
-const tfjsVersion = tfjsMissing ? "not installed" : JSON.parse(readFileSync(new URL(import.meta.resolve("@tensorflow/tfjs/package.json")), "utf8")).version;
+const jaxVersion = JSON.parse(
+  readFileSync(join(ROOT, "node_modules/@jax-js/jax/package.json"), "utf8"),
+).version;
+const tfjsVersion = tfjsMissing
+  ? "not installed"
+  : JSON.parse(readFileSync(new URL(import.meta.resolve("@tensorflow/tfjs/package.json")), "utf8"))
+      .version;
 const previous = [resultsPath, DEFAULT_RESULTS].find((f) => existsSync(f));
-const stored: Stored = previous ? JSON.parse(readFileSync(previous, "utf8")) : { runs: {}, workloads: {} };
-stored.comment = "Written by bench/run.ts: the raw results behind docs/BENCHMARKS.md, per workload from the run that last measured it.";
+const stored: Stored = previous
+  ? JSON.parse(readFileSync(previous, "utf8"))
+  : { runs: {}, workloads: {} };
+stored.comment =
+  "Written by bench/run.ts: the raw results behind docs/BENCHMARKS.md, per workload from the run that last measured it.";
 const runId = new Date(started).toISOString().slice(0, 16).replace("T", " ");
 if (outcomes.size > 0) {
   stored.runs[runId] = {
@@ -236,9 +349,12 @@ for (const w of workloads) {
   const tableOrder = (o: Outcome) => ALL_ENGINES.findIndex((e) => e.id === o.engine.id);
   if (list) {
     const sorted = [...list].sort((a, b) => tableOrder(a) - tableOrder(b));
-    stored.workloads[w.id] = { run: runId, spec: w, outcomes: sorted.map((o) => ({ ...o, engine: { id: o.engine.id, label: o.engine.label } })) };
-  }
-  else delete stored.workloads[w.id];
+    stored.workloads[w.id] = {
+      run: runId,
+      spec: w,
+      outcomes: sorted.map((o) => ({ ...o, engine: { id: o.engine.id, label: o.engine.label } })),
+    };
+  } else delete stored.workloads[w.id];
 }
 for (const id of Object.keys(stored.runs)) {
   if (!Object.values(stored.workloads).some((sw) => sw.run === id)) delete stored.runs[id];
@@ -258,12 +374,15 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const values = (r: EngineResult | null, k: keyof RepFigures) =>
-  (r?.reps ?? []).map((f) => f[k]).filter((v): v is number => typeof v === "number" && Number.isFinite(v));
+  (r?.reps ?? [])
+    .map((f) => f[k])
+    .filter((v): v is number => typeof v === "number" && Number.isFinite(v));
 const med = (r: EngineResult | null, k: keyof RepFigures) => {
   const v = values(r, k);
   return v.length ? median(v) : null;
 };
-const fmtRate = (x: number) => (x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toPrecision(3));
+const fmtRate = (x: number) =>
+  x >= 100 ? Math.round(x).toLocaleString("en-US") : x.toPrecision(3);
 function cell(o: Outcome, k: keyof RepFigures, w: Workload): string {
   if (!w[k]) return "";
   if (o.skipped) return "skipped";
@@ -278,11 +397,14 @@ function cell(o: Outcome, k: keyof RepFigures, w: Workload): string {
   const spread = (100 * (Math.max(...v) - Math.min(...v))) / median(v);
   return `${fmtRate(median(v))} ±${(spread / 2).toFixed(0)}%${note}`;
 }
-const ratio = (a: number | null, b: number | null) => (a !== null && b !== null && b > 0 ? a / b : null);
-const fmtRatio = (x: number | null) => (x === null ? "–" : `${x >= 10 ? x.toFixed(0) : x.toFixed(2)}x`);
+const ratio = (a: number | null, b: number | null) =>
+  a !== null && b !== null && b > 0 ? a / b : null;
+const fmtRatio = (x: number | null) =>
+  x === null ? "–" : `${x >= 10 ? x.toFixed(0) : x.toFixed(2)}x`;
 
 // ---- versions and machine ----
-const anyResult = (id: string) => [...outcomes.values()].flat().find((o) => o.engine.id === id && o.result)?.result ?? null;
+const anyResult = (id: string) =>
+  [...outcomes.values()].flat().find((o) => o.engine.id === id && o.result)?.result ?? null;
 const torchInfo = anyResult("pytorch")?.info;
 const wasmThreads = anyResult("tfjs-wasm")?.info.threads;
 const clayInfo = anyResult("clayflow")?.info;
@@ -296,7 +418,10 @@ function runsText(): string {
   const machines = new Set(ids.map((id) => stored.runs[id].machine));
   const lines = ids.map((id) => {
     const r = stored.runs[id];
-    const ws = Object.entries(stored.workloads).filter(([, sw]) => sw.run === id).map(([w]) => w).sort();
+    const ws = Object.entries(stored.workloads)
+      .filter(([, sw]) => sw.run === id)
+      .map(([w]) => w)
+      .sort();
     return `- ${ws.join(", ")}: run on ${runDate(id)}, ${r.minutes.toFixed(1)} min; load average ${fmtLoad(r.loadBefore)} (1/5/15 min) at the start, ${fmtLoad(r.loadAfter)} at the end${machines.size > 1 ? `; ${r.machine}` : ""}.`;
   });
   const machine = machines.size === 1 ? `**Machine:** ${[...machines][0]}.\n\n` : "";
@@ -304,9 +429,11 @@ function runsText(): string {
 }
 function versionsText(): string {
   const ids = Object.keys(stored.runs).sort();
-  const text = (v: RunInfo["versions"]) => `Node ${v.node}; @jax-js/jax ${v.jax}; TensorFlow.js ${v.tfjs}`;
+  const text = (v: RunInfo["versions"]) =>
+    `Node ${v.node}; @jax-js/jax ${v.jax}; TensorFlow.js ${v.tfjs}`;
   const distinct = [...new Set(ids.map((id) => text(stored.runs[id].versions)))];
-  if (distinct.length <= 1) return distinct[0] ?? text({ node: process.version, jax: jaxVersion, tfjs: tfjsVersion });
+  if (distinct.length <= 1)
+    return distinct[0] ?? text({ node: process.version, jax: jaxVersion, tfjs: tfjsVersion });
   return ids.map((id) => `${runDate(id)}: ${text(stored.runs[id].versions)}`).join("; ");
 }
 const md: string[] = [];
@@ -373,40 +500,72 @@ for (const current of spec.workloads) {
     const micro = w.train.microbatch;
     parts.push(
       `training batch ${w.train.batch}` +
-        (micro && micro < w.train.batch ? ` (clayflow accumulates the gradient over ${w.train.batch / micro} jitted passes of ${micro} rows, then one jitted update; the peers take the ${w.train.batch} rows in one pass)` : "") +
+        (micro && micro < w.train.batch
+          ? ` (clayflow accumulates the gradient over ${w.train.batch / micro} jitted passes of ${micro} rows, then one jitted update; the peers take the ${w.train.batch} rows in one pass)`
+          : "") +
         `, Adam lr ${o.lr}` +
-        (o.warmupSteps ? ` with the linear warm-up over ${o.warmupSteps} steps of \`clayflow train\`` : "") +
+        (o.warmupSteps
+          ? ` with the linear warm-up over ${o.warmupSteps} steps of \`clayflow train\``
+          : "") +
         (o.clipNorm ? ` and gradient clipping at global norm ${o.clipNorm}` : "") +
         `, ${w.train.warmup} warm-up steps, up to ${w.train.steps} timed steps per repetition`,
     );
   }
   if (w.logProb) parts.push(`log-density of ${w.logProb.batch} rows per call`);
-  if (w.sample) parts.push(`sampling ${w.sample.n.toLocaleString("en-US")} per call${w.sample.warmupN ? ` (eager engines warm up with ${w.sample.warmupN})` : ""}`);
+  if (w.sample)
+    parts.push(
+      `sampling ${w.sample.n.toLocaleString("en-US")} per call${w.sample.warmupN ? ` (eager engines warm up with ${w.sample.warmupN})` : ""}`,
+    );
   if (w.data?.kind === "fashion-mnist") {
-    parts.push(`data: the first ${w.data.rows.toLocaleString("en-US")} real FashionMNIST training images (Debian \`dataset-fashion-mnist\`, \`/usr/share/datasets/fashion-mnist\`), dequantised once, x = (pixel + u) / 256`);
+    parts.push(
+      `data: the first ${w.data.rows.toLocaleString("en-US")} real FashionMNIST training images (Debian \`dataset-fashion-mnist\`, \`/usr/share/datasets/fashion-mnist\`), dequantised once, x = (pixel + u) / 256`,
+    );
   } else if (w.data) parts.push(`data: ${w.data.kind}, ${w.data.rows} rows`);
   const secs = w.secondsPerRep ? ` (a repetition stops after ${secondsPerRepOf(spec, w)} s)` : "";
   const processes = processesOf(w);
-  const reps = processes > 1 ? `${processes} processes per engine in rounds, ${repetitionsOf(spec, w)} repetitions each` : `${repetitionsOf(spec, w)} repetitions`;
+  const reps =
+    processes > 1
+      ? `${processes} processes per engine in rounds, ${repetitionsOf(spec, w)} repetitions each`
+      : `${repetitionsOf(spec, w)} repetitions`;
   md.push(`${parts.join("; ")}; ${reps}${secs}; run of ${runDate(stored.workloads[w.id].run)}.\n`);
   const list = outcomes.get(w.id) ?? [];
   const clay = list.find((o) => o.engine.id === "clayflow")?.result ?? null;
   const torch = list.find((o) => o.engine.id === "pytorch")?.result ?? null;
   const cols = KEYS.filter((k) => w[k]);
-  const head = { train: "training samples/s", logProb: "log-density samples/s", sample: "sampling samples/s" };
-  md.push(`| engine | ${cols.map((k) => head[k]).join(" | ")} | peak RSS MiB | clayflow ÷ engine (${cols.map((k) => ({ train: "train", logProb: "log-density", sample: "sampling" })[k]).join(" / ")}) |`);
+  const head = {
+    train: "training samples/s",
+    logProb: "log-density samples/s",
+    sample: "sampling samples/s",
+  };
+  md.push(
+    `| engine | ${cols.map((k) => head[k]).join(" | ")} | peak RSS MiB | clayflow ÷ engine (${cols.map((k) => ({ train: "train", logProb: "log-density", sample: "sampling" })[k]).join(" / ")}) |`,
+  );
   md.push(`|---|${cols.map(() => "---:").join("|")}|---:|---|`);
   for (const o of list) {
     const rss = o.result ? o.result.peakRssMiB.toFixed(0) : "";
-    const ratios = o.engine.id === "clayflow" ? "" : cols.map((k) => fmtRatio(ratio(med(clay, k), med(o.result, k)))).join(" / ");
-    const label = o.skipped ? `${o.engine.label}: skipped (${o.skipped})` : o.failed ? `${o.engine.label}: cannot run (${o.failed})` : o.engine.label;
+    const ratios =
+      o.engine.id === "clayflow"
+        ? ""
+        : cols.map((k) => fmtRatio(ratio(med(clay, k), med(o.result, k)))).join(" / ");
+    const label = o.skipped
+      ? `${o.engine.label}: skipped (${o.skipped})`
+      : o.failed
+        ? `${o.engine.label}: cannot run (${o.failed})`
+        : o.engine.label;
     md.push(`| ${label} | ${cols.map((k) => cell(o, k, w)).join(" | ")} | ${rss} | ${ratios} |`);
   }
-  const notes = list.flatMap((o) => Object.entries(o.result?.notes ?? {}).map(([k, v]) => `${o.engine.label}, ${k}: ${v}.`));
-  const losses = list.filter((o) => o.result?.warmupLoss !== undefined).map((o) => `${o.engine.id} ${o.result!.warmupLoss!.toFixed(3)}`);
+  const notes = list.flatMap((o) =>
+    Object.entries(o.result?.notes ?? {}).map(([k, v]) => `${o.engine.label}, ${k}: ${v}.`),
+  );
+  const losses = list
+    .filter((o) => o.result?.warmupLoss !== undefined)
+    .map((o) => `${o.engine.id} ${o.result!.warmupLoss!.toFixed(3)}`);
   md.push("");
   if (clay?.check || torch?.check) md.push(checkText(w, clay, torch));
-  else if (losses.length) md.push(`Mean training loss over the ${w.train!.warmup} warm-up steps (same batches; a check that the engines compute the same model): ${losses.join(", ")}.\n`);
+  else if (losses.length)
+    md.push(
+      `Mean training loss over the ${w.train!.warmup} warm-up steps (same batches; a check that the engines compute the same model): ${losses.join(", ")}.\n`,
+    );
   if (notes.length) md.push(notes.map((n) => `- ${n}`).join("\n") + "\n");
 }
 
@@ -414,15 +573,29 @@ for (const current of spec.workloads) {
 function checkText(w: Workload, clay: EngineResult | null, torch: EngineResult | null): string {
   const c = clay?.check ?? {};
   const t = torch?.check ?? {};
-  const num = (v: unknown, digits = 3) => (typeof v === "number" ? (Number.isInteger(v) ? v.toLocaleString("en-US") : v.toFixed(digits)) : "–");
+  const num = (v: unknown, digits = 3) =>
+    typeof v === "number"
+      ? Number.isInteger(v)
+        ? v.toLocaleString("en-US")
+        : v.toFixed(digits)
+      : "–";
   const initRows = w.initRows ?? w.train?.batch;
   const rows: [string, unknown, unknown][] = [
     ["parameters", c["clayflow parameters"], t["pytorch parameters"]],
-    [`loss at initialisation on the first ${initRows} images (each engine's own init), nats per image`, c["clayflow initial loss (first batch)"], t["pytorch initial loss (first batch)"]],
-    ["loss of training step 1", c["clayflow loss of training step 1"], t["pytorch loss of training step 1"]],
+    [
+      `loss at initialisation on the first ${initRows} images (each engine's own init), nats per image`,
+      c["clayflow initial loss (first batch)"],
+      t["pytorch initial loss (first batch)"],
+    ],
+    [
+      "loss of training step 1",
+      c["clayflow loss of training step 1"],
+      t["pytorch loss of training step 1"],
+    ],
     [`mean loss over the ${w.train?.warmup} warm-up steps`, clay?.warmupLoss, torch?.warmupLoss],
   ];
-  const same = c["clayflow parameters"] !== undefined && c["clayflow parameters"] === t["pytorch parameters"];
+  const same =
+    c["clayflow parameters"] !== undefined && c["clayflow parameters"] === t["pytorch parameters"];
   const out = [
     `Same model? (the ActNorm layers of both engines are initialised from the first ${initRows} images; the loss is the mean negative log-density of x in nats per image, ` +
       `bits/dim = (loss / ${isImageModel(w.model!) ? w.model.shape.reduce((a, d) => a * d, 1) : "D"} + ln 256) / ln 2)\n`,
@@ -435,22 +608,36 @@ function checkText(w: Workload, clay: EngineResult | null, torch: EngineResult |
         ? ` PyTorch with clayflow's initial weights loaded (\`load_clayflow\` in bench/torch_glow.py) gives a loss of ${num(t["pytorch loss with clayflow's initial weights"], 4)} ` +
           `against clayflow's ${num(t["clayflow's own loss of those weights"], 4)} on the same images; the largest per-image difference in log p is ` +
           `${num(t["max |log p difference| per image (nats)"], 4)} nats (relative ${Number(t["max relative difference"]).toExponential(1)}), float32 rounding.`
-        : t["clayflow weights"] ? ` clayflow's initial weights were not compared: ${t["clayflow weights"]}.` : ""),
+        : t["clayflow weights"]
+          ? ` clayflow's initial weights were not compared: ${t["clayflow weights"]}.`
+          : ""),
     "",
   ];
   return out.join("\n");
 }
 
 // ---- targets ----
-const wr = (id: string, engine: string) => outcomes.get(id)?.find((o) => o.engine.id === engine)?.result ?? null;
-const skippedWhy = (id: string, engine: string) => outcomes.get(id)?.find((o) => o.engine.id === engine)?.skipped;
+const wr = (id: string, engine: string) =>
+  outcomes.get(id)?.find((o) => o.engine.id === engine)?.result ?? null;
+const skippedWhy = (id: string, engine: string) =>
+  outcomes.get(id)?.find((o) => o.engine.id === engine)?.skipped;
 /** Workloads with stored figures, with the spec they were measured with. */
 const ran = spec.workloads.filter((w) => !w.unavailable && stored.workloads[w.id]).map(specOf);
-interface Target { text: string; ratio: number | null; need: number; why?: string }
+interface Target {
+  text: string;
+  ratio: number | null;
+  need: number;
+  why?: string;
+}
 const targets: Target[] = [];
 const trainTarget = (id: string, need: number) => {
   const r = ratio(med(wr(id, "clayflow"), "train"), med(wr(id, "pytorch"), "train"));
-  targets.push({ text: `${id} training throughput >= ${need.toFixed(1)}x PyTorch`, ratio: r, need, why: r === null ? "not measured" : undefined });
+  targets.push({
+    text: `${id} training throughput >= ${need.toFixed(1)}x PyTorch`,
+    ratio: r,
+    need,
+    why: r === null ? "not measured" : undefined,
+  });
 };
 trainTarget("w1", 1.0);
 trainTarget("w2", 0.7);
@@ -461,9 +648,17 @@ for (const peer of ["tfjs-cpu", "tfjs-wasm"]) {
       const r = ratio(med(wr(w.id, "clayflow"), k), med(wr(w.id, peer), k));
       const cannot = wr(w.id, peer)?.cannot?.[k];
       targets.push({
-        text: `${w.id} ${({ train: "training", logProb: "log-density", sample: "sampling" })[k]} >= 10x TensorFlow.js ${peer.slice(5)}`,
-        ratio: r, need: 10,
-        why: r === null ? (cannot ? `TF.js cannot run it (${cannot})` : skippedWhy(w.id, peer) ? `skipped (${skippedWhy(w.id, peer)})` : "not measured") : undefined,
+        text: `${w.id} ${{ train: "training", logProb: "log-density", sample: "sampling" }[k]} >= 10x TensorFlow.js ${peer.slice(5)}`,
+        ratio: r,
+        need: 10,
+        why:
+          r === null
+            ? cannot
+              ? `TF.js cannot run it (${cannot})`
+              : skippedWhy(w.id, peer)
+                ? `skipped (${skippedWhy(w.id, peer)})`
+                : "not measured"
+            : undefined,
       });
     }
   }
@@ -479,10 +674,17 @@ ${targets.map((t) => `| ${t.text} | ${t.ratio === null ? "–" : fmtRatio(t.rati
 
 // ---- what bounds the missed TensorFlow.js targets ----
 {
-  const profiled = ran.map((w) => wr(w.id, "clayflow")?.profile).filter((p): p is Record<string, number | string> => !!p);
-  const best = (key: string) => Math.max(0, ...profiled.map((p) => Number(p[key])).filter((v) => Number.isFinite(v)));
+  const profiled = ran
+    .map((w) => wr(w.id, "clayflow")?.profile)
+    .filter((p): p is Record<string, number | string> => !!p);
+  const best = (key: string) =>
+    Math.max(0, ...profiled.map((p) => Number(p[key])).filter((v) => Number.isFinite(v)));
   const ceiling = best("matmul 1024 GFLOP/s");
-  const chained = Math.min(...profiled.map((p) => Number(p["chained kernel µs"])).filter((v) => Number.isFinite(v) && v > 0));
+  const chained = Math.min(
+    ...profiled
+      .map((p) => Number(p["chained kernel µs"]))
+      .filter((v) => Number.isFinite(v) && v > 0),
+  );
   const lines: string[] = [];
   for (const peer of ["tfjs-cpu", "tfjs-wasm"]) {
     for (const w of ran) {
@@ -490,11 +692,18 @@ ${targets.map((t) => `| ${t.text} | ${t.ratio === null ? "–" : fmtRatio(t.rati
         const clay = med(wr(w.id, "clayflow"), k);
         const other = med(wr(w.id, peer), k);
         const perRow = flopsPerRow(w, k);
-        if (clay === null || other === null || perRow === null || clay >= 10 * other || !(ceiling > 0)) continue;
+        if (
+          clay === null ||
+          other === null ||
+          perRow === null ||
+          clay >= 10 * other ||
+          !(ceiling > 0)
+        )
+          continue;
         const need = 10 * other;
         const gf = (rate: number) => (rate * perRow) / 1e9;
         const most = (ceiling * 1e9) / perRow;
-        const what = ({ train: "training", logProb: "log-density", sample: "sampling" })[k];
+        const what = { train: "training", logProb: "log-density", sample: "sampling" }[k];
         let text =
           `- ${w.id} ${what} (${fmtRatio(clay / other)} TF.js ${peer.slice(5)}): ${(perRow / 1e6).toPrecision(3)} MFLOP per sample` +
           `${k === "train" ? " (forward and backward)" : ""}; ` +
@@ -508,7 +717,8 @@ ${targets.map((t) => `| ${t.text} | ${t.ratio === null ? "–" : fmtRatio(t.rati
           if (k === "train" && Number.isFinite(kernels) && Number.isFinite(chained)) {
             const allowed = (1000 * w.train!.batch) / need;
             const floor = (kernels * chained) / 1000;
-            text += ` A step may then take ${allowed.toFixed(2)} ms; its ${Math.round(kernels)} kernels cost ${floor.toFixed(2)} ms at the dispatch floor alone` +
+            text +=
+              ` A step may then take ${allowed.toFixed(2)} ms; its ${Math.round(kernels)} kernels cost ${floor.toFixed(2)} ms at the dispatch floor alone` +
               (floor >= allowed
                 ? ` (**more than allowed**: out of reach at this kernel count).`
                 : `, leaving ${(allowed - floor).toFixed(2)} ms for the arithmetic, i.e. ${((gf(need) * allowed) / (allowed - floor)).toFixed(1)} GFLOP/s.`);
@@ -550,11 +760,13 @@ one-kernel call on 4 numbers with its read-back: the fixed cost under every step
 ${missed ? "" : "\nNo target was missed in this run; kept for reference.\n"}
 | workload | forward loss ms | loss+grad ms | full step ms | optimizer + guard ms | kernels (fwd / grad / step) | chunks per step | tiny kernel ms | PyTorch ms/step |
 |---|---:|---:|---:|---:|---|---:|---:|---:|
-${profiles.map(({ w, p, torch }) => {
+${profiles
+  .map(({ w, p, torch }) => {
     const n = (k: string) => Number(p![k]);
     const k = (key: string) => Math.round(n(key));
     return `| ${w.id} | ${n("forward loss ms/step").toFixed(2)} | ${n("loss+grad ms/step").toFixed(2)} | ${n("full train step ms/step").toFixed(2)} | ${n("full train step ms/step") >= n("loss+grad ms/step") ? (n("full train step ms/step") - n("loss+grad ms/step")).toFixed(2) : "≈ 0 (within noise)"} | ${k("forward loss kernels/step")} / ${k("loss+grad kernels/step")} / ${k("full train step kernels/step")} | ${k("full train step chunks/step")} | ${n("tiny kernel ms/step").toFixed(3)} | ${torch ? ((1000 * w.train!.batch) / torch).toFixed(2) : "–"} |`;
-  }).join("\n")}
+  })
+  .join("\n")}
 `);
   // Generated reading of the profile, so that it stays true on a re-run.
   for (const { w, p, torch } of profiles) {
@@ -574,7 +786,7 @@ ${profiles.map(({ w, p, torch }) => {
       : `and Adam plus the guard ${Math.max(0, full - grad).toFixed(2)} ms`;
     md.push(
       `- ${w.id}: of ${full.toFixed(2)} ms per step, loss + gradient take ${grad.toFixed(2)} ms (${((100 * grad) / full).toFixed(0)}%; the forward ` +
-        `alone ${fwd.toFixed(2)} ms, so the backward pass costs ${(grad / fwd).toFixed(1)}x the forward), ${rest}. The step runs ${kernels} kernels, ${(full / kernels * 1000).toFixed(0)} µs each on average ` +
+        `alone ${fwd.toFixed(2)} ms, so the backward pass costs ${(grad / fwd).toFixed(1)}x the forward), ${rest}. The step runs ${kernels} kernels, ${((full / kernels) * 1000).toFixed(0)} µs each on average ` +
         `(a one-kernel call costs ${(tiny * 1000).toFixed(0)} µs with its read-back).` +
         (torchMs ? ` PyTorch takes ${torchMs.toFixed(2)} ms per step.` : ""),
     );
@@ -586,7 +798,10 @@ ${profiles.map(({ w, p, torch }) => {
 
 // ---- memory section (kept from the last \`npm run bench:memory\`) ----
 md.push(`## Memory flatness (workload w1, 10,000 training steps)\n`);
-md.push(readSection(MEMORY_START, MEMORY_END) ?? `${MEMORY_START}\nNot run yet: \`npm run bench:memory\` (a few minutes) fills this section.\n${MEMORY_END}`);
+md.push(
+  readSection(MEMORY_START, MEMORY_END) ??
+    `${MEMORY_START}\nNot run yet: \`npm run bench:memory\` (a few minutes) fills this section.\n${MEMORY_END}`,
+);
 md.push(`
 ## Command
 
@@ -609,7 +824,8 @@ runs every engine on another spec (small trial runs).
 function denseForwardFlops(m: VectorModelSpec): number {
   // RealNVP: the MLP maps the passed half to a shift and a scale of the other half; MADE: D -> 2D.
   const pass = Math.floor(m.dim / 2);
-  const widths = m.model === "maf" ? [m.dim, ...m.hidden, 2 * m.dim] : [pass, ...m.hidden, 2 * (m.dim - pass)];
+  const widths =
+    m.model === "maf" ? [m.dim, ...m.hidden, 2 * m.dim] : [pass, ...m.hidden, 2 * (m.dim - pass)];
   let macs = 0;
   for (let i = 0; i + 1 < widths.length; i++) macs += widths[i] * widths[i + 1];
   return 2 * macs * m.layers;
@@ -632,10 +848,16 @@ function glowForwardFlops(w: Workload): number | null {
   let [h, wd, c] = m.shape;
   let total = 0;
   // ResNet on `pixels` positions: conv_in, 2 convs per block, conv_out, all 3x3.
-  const resnet = (pixels: number, cin: number, cout: number, hidden = m.hidden, blocks = m.blocks) =>
-    2 * 9 * pixels * (cin * hidden + blocks * 2 * hidden * hidden + hidden * cout);
+  const resnet = (
+    pixels: number,
+    cin: number,
+    cout: number,
+    hidden = m.hidden,
+    blocks = m.blocks,
+  ) => 2 * 9 * pixels * (cin * hidden + blocks * 2 * hidden * hidden + hidden * cout);
   // Variational dequantisation: a 1-block ResNet at half the width (at least 8) on the full image.
-  if (m.dequantization === "variational") total += resnet(h * wd, c, 2 * c, Math.max(8, Math.ceil(m.hidden / 2)), 1);
+  if (m.dequantization === "variational")
+    total += resnet(h * wd, c, 2 * c, Math.max(8, Math.ceil(m.hidden / 2)), 1);
   for (let l = 0; l < m.levels; l++) {
     h /= 2;
     wd /= 2;
@@ -662,7 +884,8 @@ function kernelText(w: Workload, p: Record<string, number | string>, torch: numb
   const micro = Number(p.microbatch) || w.train!.batch;
   const flops = glowForwardFlops(w);
   const hid = w.model && isImageModel(w.model) ? w.model.hidden : 64;
-  const rows = w.model && isImageModel(w.model) ? (micro * w.model.shape[0] * w.model.shape[1]) / 4 : 0;
+  const rows =
+    w.model && isImageModel(w.model) ? (micro * w.model.shape[0] * w.model.shape[1]) / 4 : 0;
   const vectorHidden = w.model && !isImageModel(w.model) ? w.model.hidden[0] : 0;
   const lines = [
     `Kernels of ${w.id}'s loss + gradient pass, the slowest first (per training step of ${w.train!.batch} ${rows > 0 ? "images" : "rows"}${micro < w.train!.batch ? `, i.e. ${w.train!.batch / micro} passes of ${micro}` : ""}; ` +
@@ -674,7 +897,10 @@ function kernelText(w: Workload, p: Record<string, number | string>, torch: numb
       `the rest is dispatch and JavaScript); ${p["distinct kernels"]} distinct kernels.\n`,
     "| kernel (hash) | calls per step | size | ms per step | µs per call | share of kernel time |",
     "|---|---:|---:|---:|---:|---:|",
-    ...top.map((k) => `| ${k.hash} | ${k.calls.toFixed(0)} | ${k.size.toLocaleString("en-US")} | ${k.ms.toFixed(1)} | ${k.usPerCall.toFixed(0)} | ${((100 * k.ms) / kernelMs).toFixed(1)}% |`),
+    ...top.map(
+      (k) =>
+        `| ${k.hash} | ${k.calls.toFixed(0)} | ${k.size.toLocaleString("en-US")} | ${k.ms.toFixed(1)} | ${k.usPerCall.toFixed(0)} | ${((100 * k.ms) / kernelMs).toFixed(1)}% |`,
+    ),
     "",
   ];
   if (flops) {
@@ -685,7 +911,9 @@ function kernelText(w: Workload, p: Record<string, number | string>, torch: numb
       `Arithmetic: the convolutions of this model take ${(flops / 1e6).toFixed(0)} MFLOP per image forward, so a training step of ${w.train!.batch} images ` +
         `is about ${(stepFlops / 1e9).toFixed(1)} GFLOP (backward ≈ 2x forward). At the timed throughput clayflow sustains ` +
         `${clayRate ? ((stepFlops / 1e9) * (clayRate / w.train!.batch)).toFixed(1) : "–"} GFLOP/s (${(stepFlops / 1e6 / clayMs).toFixed(1)} in the profiled step)` +
-        (torch ? ` and PyTorch ${((stepFlops / 1e9) * (torch / w.train!.batch)).toFixed(1)} GFLOP/s` : "") +
+        (torch
+          ? ` and PyTorch ${((stepFlops / 1e9) * (torch / w.train!.batch)).toFixed(1)} GFLOP/s`
+          : "") +
         `. A ${hid}-to-${hid}-channel window matmul of one pass ([${rows}, ${hid}] x [${hid}, ${hid}]) is ${((2 * rows * hid * hid) / 1e6).toFixed(1)} MFLOP.\n`,
     );
     const peak = Number(p["matmul 1024 GFLOP/s"]);
@@ -697,7 +925,10 @@ function kernelText(w: Workload, p: Record<string, number | string>, torch: numb
         `Engine ceiling, measured in the same process: a jitted 1024 x 1024 x 1024 matmul runs at ${peak.toFixed(1)} GFLOP/s` +
           (window > 0 ? ` and the window matmul above at ${window.toFixed(1)}` : "") +
           `. Even if every FLOP of the step ran at ${peak.toFixed(1)} GFLOP/s, clayflow would train at most ${bestRate.toFixed(0)} images/s` +
-          (torch ? `, ${(bestRate / torch).toFixed(2)}x PyTorch's measured ${torch.toFixed(0)}` : "") + ".\n",
+          (torch
+            ? `, ${(bestRate / torch).toFixed(2)}x PyTorch's measured ${torch.toFixed(0)}`
+            : "") +
+          ".\n",
       );
     }
   }

@@ -38,21 +38,27 @@ const TABLES: Table[] = [
   {
     name: "Seattle hourly climate normals",
     file: "seattle-weather-hourly-normals.csv",
-    source: "NOAA 1981-2010 hourly climate normals for Seattle (one row per hour of the year), as shipped by vega-datasets",
+    source:
+      "NOAA 1981-2010 hourly climate normals for Seattle (one row per hour of the year), as shipped by vega-datasets",
     columns: ["pressure", "temperature", "wind"],
     quantum: 0.1,
   },
   {
     name: "Seattle and New York daily weather",
     file: "weather.csv",
-    source: "daily weather observations for Seattle and New York, 2012-2015 (NOAA), as shipped by vega-datasets",
+    source:
+      "daily weather observations for Seattle and New York, 2012-2015 (NOAA), as shipped by vega-datasets",
     columns: ["temp_max", "temp_min", "wind"],
     quantum: 0.1,
   },
 ];
 
 // The package exports only its index (build/index.js); the CSVs sit in data/ beside build/.
-const dataDir = join(dirname(createRequire(import.meta.url).resolve("vega-datasets")), "..", "data");
+const dataDir = join(
+  dirname(createRequire(import.meta.url).resolve("vega-datasets")),
+  "..",
+  "data",
+);
 
 /** The chosen numeric columns of a vega-datasets CSV (no quoted fields there), dequantised, as a CSV. */
 function prepareTable(t: Table, out: string): { rows: number } {
@@ -64,21 +70,38 @@ function prepareTable(t: Table, out: string): { rows: number } {
     return j;
   });
   const rand = mulberry32(SEED);
-  const rows = lines.map((l) => l.split(",")).filter((f) => idx.every((j) => f[j] !== "" && Number.isFinite(Number(f[j]))));
-  const body = rows.map((f) => idx.map((j) => (Number(f[j]) + (rand() - 0.5) * t.quantum).toFixed(6)).join(","));
+  const rows = lines
+    .map((l) => l.split(","))
+    .filter((f) => idx.every((j) => f[j] !== "" && Number.isFinite(Number(f[j]))));
+  const body = rows.map((f) =>
+    idx.map((j) => (Number(f[j]) + (rand() - 0.5) * t.quantum).toFixed(6)).join(","),
+  );
   writeFileSync(out, [t.columns.join(","), ...body].join("\n") + "\n");
   return { rows: rows.length };
 }
 
 function settings(model: VectorModel, data: string, out: string, steps: number): TrainSettings {
   return {
-    model, data, out, steps, batchSize: 256, lr: 1e-3, samples: 0, seed: SEED, evalEvery: 250,
-    checkpointEvery: Math.max(steps, 1), schedule: "cosine", plots: false,
+    model,
+    data,
+    out,
+    steps,
+    batchSize: 256,
+    lr: 1e-3,
+    samples: 0,
+    seed: SEED,
+    evalEvery: 250,
+    checkpointEvery: Math.max(steps, 1),
+    schedule: "cosine",
+    plots: false,
   };
 }
 
 /** Mean and standard error of the test rows' log-likelihood (nats, data units) of a run. */
-async function testLogLik(dir: string, file: string): Promise<{ mean: number; se: number; rows: number }> {
+async function testLogLik(
+  dir: string,
+  file: string,
+): Promise<{ mean: number; se: number; rows: number }> {
   const run = await loadRun(dir);
   const test = loadDataSource(file, { seed: SEED }).test;
   const logp = toDataUnits(run, await logProbRows(run.flow, inferenceParams(run), test.x));
@@ -96,11 +119,16 @@ for (const [ti, t] of TABLES.entries()) {
   const lines: string[] = [];
   for (const model of MODELS) {
     const probe = await trainRun(settings(model, file, join(root, `probe-${ti}-${model}`), 300));
-    const steps = Math.max(300, Math.round((BUDGET_SECONDS * probe.steps) / probe.seconds / 50) * 50);
+    const steps = Math.max(
+      300,
+      Math.round((BUDGET_SECONDS * probe.steps) / probe.seconds / 50) * 50,
+    );
     const dir = join(root, `${ti}-${model}`);
     const report = await trainRun(settings(model, file, dir, steps));
     const ll = await testLogLik(dir, file);
-    lines.push(`| ${model} | ${ll.mean.toFixed(3)} ± ${ll.se.toFixed(3)} | ${report.steps} | ${report.seconds.toFixed(0)} s |`);
+    lines.push(
+      `| ${model} | ${ll.mean.toFixed(3)} ± ${ll.se.toFixed(3)} | ${report.steps} | ${report.seconds.toFixed(0)} s |`,
+    );
   }
   sections.push(`## ${t.name}
 

@@ -30,22 +30,31 @@ const { values } = parseArgs({
 });
 
 await startEngine();
-const table = makeAnomalyTable(0, { trainRows: Number(values["train-rows"]), testRows: Number(values["test-rows"]) });
+const table = makeAnomalyTable(0, {
+  trainRows: Number(values["train-rows"]),
+  testRows: Number(values["test-rows"]),
+});
 const { dim } = table;
 const std = fitStandardizer(table.train, dim);
 const train = new Float32Array(standardizeTransform(std, table.train));
 const test = new Float32Array(standardizeTransform(std, table.test));
 
 const flow = buildFlow({ model: "nsf", dim, layers: 4, hidden: [64, 64] });
-const { bestParams } = await fit(flow, flow.init(random.key(0)), { x: train, rows: table.trainRows }, {
-  steps: Number(values.steps),
-  batchSize: 256,
-  optimizer: { kind: "adam", lr: 1e-3 },
-  validFraction: 0.1,
-});
+const { bestParams } = await fit(
+  flow,
+  flow.init(random.key(0)),
+  { x: train, rows: table.trainRows },
+  {
+    steps: Number(values.steps),
+    batchSize: 256,
+    optimizer: { kind: "adam", lr: 1e-3 },
+    validFraction: 0.1,
+  },
+);
 
 // The score: higher = more anomalous. Split it by the labels (1 = anomaly) to measure it.
-const byLabel = (scores) => [0, 1].map((label) => scores.filter((_, i) => table.labels[i] === label));
+const byLabel = (scores) =>
+  [0, 1].map((label) => scores.filter((_, i) => table.labels[i] === label));
 const flowScores = (await logProbRows(flow, bestParams, test)).map((logp) => -logp);
 const baseline = mahalanobisScores(fitMahalanobis(table.train, dim), table.test);
 console.log(`${table.testRows} test rows, ${table.labels.reduce((a, v) => a + v, 0)} anomalies`);

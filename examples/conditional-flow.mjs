@@ -9,7 +9,10 @@ import { parseArgs } from "node:util";
 import { buildFlow, fit, makeRng, random, sampleRows, startEngine } from "clayflow";
 
 const { values } = parseArgs({
-  options: { steps: { type: "string", default: "3000" }, rows: { type: "string", default: "20000" } },
+  options: {
+    steps: { type: "string", default: "3000" },
+    rows: { type: "string", default: "20000" },
+  },
 });
 const rows = Number(values.rows);
 
@@ -27,12 +30,17 @@ for (let i = 0; i < rows; i++) {
 
 await startEngine();
 const flow = buildFlow({ model: "maf", dim: 2, contextDim: 1, layers: 5, hidden: [64, 64] });
-const { bestParams } = await fit(flow, flow.init(random.key(0)), { x: y, rows, cond }, {
-  steps: Number(values.steps),
-  batchSize: 256,
-  optimizer: { kind: "adam", lr: 3e-3 },
-  validFraction: 0.1,
-});
+const { bestParams } = await fit(
+  flow,
+  flow.init(random.key(0)),
+  { x: y, rows, cond },
+  {
+    steps: Number(values.steps),
+    batchSize: 256,
+    optimizer: { kind: "adam", lr: 3e-3 },
+    validFraction: 0.1,
+  },
+);
 
 // 1,000 samples for each of three contexts: the mean distance from the origin follows the context.
 for (const r of [0.75, 1.25, 1.75]) {

@@ -24,7 +24,10 @@ import {
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { steps: { type: "string", default: "2000" }, out: { type: "string", default: "runs/csv-density" } },
+  options: {
+    steps: { type: "string", default: "2000" },
+    out: { type: "string", default: "runs/csv-density" },
+  },
 });
 if (positionals.length !== 1) {
   console.error("usage: node density-csv.mjs FILE.csv [--steps N] [--out DIR]");
@@ -40,13 +43,18 @@ const std = fitStandardizer(table.data, dim, split.train, table.columns);
 const part = (rows) => new Float32Array(standardizeTransform(std, takeRows(table.data, dim, rows)));
 
 const flow = buildFlow({ model: "maf", dim, layers: 4, hidden: [64, 64] });
-const result = await fit(flow, flow.init(random.key(0)), { x: part(split.train), rows: split.train.length }, {
-  steps: Number(values.steps),
-  batchSize: 256,
-  optimizer: { kind: "adam", lr: 3e-3 },
-  valid: { x: part(split.valid), rows: split.valid.length },
-  evalEvery: 100,
-});
+const result = await fit(
+  flow,
+  flow.init(random.key(0)),
+  { x: part(split.train), rows: split.train.length },
+  {
+    steps: Number(values.steps),
+    batchSize: 256,
+    optimizer: { kind: "adam", lr: 3e-3 },
+    valid: { x: part(split.valid), rows: split.valid.length },
+    evalEvery: 100,
+  },
+);
 
 // log p(x) = log p(z) + log|dz/dx|: the standardisation's log-det brings it back to data units.
 const logp = await logProbRows(flow, result.bestParams, part(split.test));

@@ -48,23 +48,46 @@ const noise = (batch, step) => {
   for (let i = 0; i < batch.length; i++) batch[i] += rng.uniform() / 256;
 };
 
-const flow = buildImageFlow({ model: "glow", shape, levels: 2, steps: Number(values["flow-steps"]), hidden: 32, blocks: 1 });
+const flow = buildImageFlow({
+  model: "glow",
+  shape,
+  levels: 2,
+  steps: Number(values["flow-steps"]),
+  hidden: 32,
+  blocks: 1,
+});
 // (`steps` here is Glow's flow steps per level; --steps is the training steps.)
 // ActNorm initialises from data: a few dequantised images.
 const init = x.slice(0, 16 * dims);
 noise(init, -1);
 const params = flow.init(random.key(0), { x: np.array(init).reshape([16, ...shape]) });
-const { bestParams } = await fit(flow, params, { x, rows: count }, {
-  steps: Number(values.steps),
-  batchSize: 32,
-  optimizer: { kind: "adam", lr: 1e-3 },
-  augment: noise,
-});
+const { bestParams } = await fit(
+  flow,
+  params,
+  { x, rows: count },
+  {
+    steps: Number(values.steps),
+    batchSize: 32,
+    optimizer: { kind: "adam", lr: 1e-3 },
+    augment: noise,
+  },
+);
 
 const bits = await imageBitsPerDim(flow, bestParams, test.images, Number(values["test-images"]), 0);
-console.log(`test: ${(bits.reduce((a, v) => a + v, 0) / bits.length).toFixed(3)} bits/dim (8 = knowing nothing)`);
+console.log(
+  `test: ${(bits.reduce((a, v) => a + v, 0) / bits.length).toFixed(3)} bits/dim (8 = knowing nothing)`,
+);
 
 const n = 64;
 const samples = await sampleRows(flow, bestParams, n, { temperature: 0.7, seed: 1 });
-await savePng(values.out, imageGrid(samples.map((v) => Math.min(1, Math.max(0, v))), n, shape[0], shape[1], { cols: 8 }));
+await savePng(
+  values.out,
+  imageGrid(
+    samples.map((v) => Math.min(1, Math.max(0, v))),
+    n,
+    shape[0],
+    shape[1],
+    { cols: 8 },
+  ),
+);
 console.log(`wrote ${n} samples (an 8x8 grid at temperature 0.7) to ${values.out}`);

@@ -20,23 +20,60 @@ export { chain } from "./bijectors/chain.js";
 export { invert } from "./bijectors/invert.js";
 export { affine, type AffineParams } from "./bijectors/affine.js";
 export { sigmoid, logit, tanh, type ElementwiseParams } from "./bijectors/elementwise.js";
-export { permute, reversePermutation, randomPermutation, type PermuteParams, type PermuteOptions } from "./bijectors/permute.js";
+export {
+  permute,
+  reversePermutation,
+  randomPermutation,
+  type PermuteParams,
+  type PermuteOptions,
+} from "./bijectors/permute.js";
 export { actNorm, type ActNormParams, type ActNormOptions } from "./bijectors/actnorm.js";
 export { luLinear, type LuLinearParams, type LuLinearOptions } from "./bijectors/lu-linear.js";
 export { batchNorm, type BatchNormParams, type BatchNormOptions } from "./bijectors/batch-norm.js";
-export { halfMask, alternatingMask, checkerboardMask, channelMask, type Mask } from "./bijectors/masks.js";
+export {
+  halfMask,
+  alternatingMask,
+  checkerboardMask,
+  channelMask,
+  type Mask,
+} from "./bijectors/masks.js";
 export type { CouplingOptions, CouplingParams } from "./bijectors/vector-coupling.js";
-export { additiveCoupling, type AdditiveCouplingOptions, type AdditiveCouplingParams } from "./bijectors/additive-coupling.js";
-export { affineCoupling, type AffineCouplingOptions, type AffineCouplingParams } from "./bijectors/affine-coupling.js";
+export {
+  additiveCoupling,
+  type AdditiveCouplingOptions,
+  type AdditiveCouplingParams,
+} from "./bijectors/additive-coupling.js";
+export {
+  affineCoupling,
+  type AffineCouplingOptions,
+  type AffineCouplingParams,
+} from "./bijectors/affine-coupling.js";
 export {
   maskedAutoregressive,
   type MaskedAutoregressiveOptions,
   type MaskedAutoregressiveParams,
 } from "./bijectors/masked-autoregressive.js";
-export { inverseAutoregressive, type InverseAutoregressiveOptions } from "./bijectors/inverse-autoregressive.js";
-export { rationalQuadraticSpline, resolveSplineOptions, splineParamCount, type SplineOptions, type ResolvedSplineOptions } from "./bijectors/rational-quadratic.js";
-export { splineCoupling, type SplineCouplingOptions, type SplineCouplingParams } from "./bijectors/spline-coupling.js";
-export { splineAutoregressive, type SplineAutoregressiveOptions, type SplineAutoregressiveParams } from "./bijectors/spline-autoregressive.js";
+export {
+  inverseAutoregressive,
+  type InverseAutoregressiveOptions,
+} from "./bijectors/inverse-autoregressive.js";
+export {
+  rationalQuadraticSpline,
+  resolveSplineOptions,
+  splineParamCount,
+  type SplineOptions,
+  type ResolvedSplineOptions,
+} from "./bijectors/rational-quadratic.js";
+export {
+  splineCoupling,
+  type SplineCouplingOptions,
+  type SplineCouplingParams,
+} from "./bijectors/spline-coupling.js";
+export {
+  splineAutoregressive,
+  type SplineAutoregressiveOptions,
+  type SplineAutoregressiveParams,
+} from "./bijectors/spline-autoregressive.js";
 export { squeeze } from "./bijectors/squeeze.js";
 export { scaledLogit } from "./bijectors/scaled-logit.js";
 export {
@@ -57,7 +94,14 @@ export type { MultiScaleParams } from "./bijectors/split.js";
 // Conditioner networks
 export { mlp, type Mlp, type MlpOptions, type MlpParams, type Activation } from "./nn/mlp.js";
 export type { DenseParams } from "./nn/mlp.js";
-export { made, madeOrder, type Made, type MadeOptions, type MadeOrder, type MadeParams } from "./nn/made.js";
+export {
+  made,
+  madeOrder,
+  type Made,
+  type MadeOptions,
+  type MadeOrder,
+  type MadeParams,
+} from "./nn/made.js";
 export type { MadeLayerParams } from "./nn/made.js";
 export { conv2d, type Conv2d, type Conv2dOptions, type ConvParams } from "./nn/conv.js";
 export type { ConvKernel } from "./nn/conv.js";
@@ -65,12 +109,21 @@ export { resnet, type Resnet, type ResnetOptions, type ResnetParams } from "./nn
 export type { ResBlockParams } from "./nn/resnet.js";
 
 // Distributions and flows
-export type { Distribution, SampleOptions, DistributionInitOptions } from "./distributions/types.js";
+export type {
+  Distribution,
+  SampleOptions,
+  DistributionInitOptions,
+} from "./distributions/types.js";
 export { standardNormal, type StandardNormalParams } from "./distributions/standard-normal.js";
 export { diagNormal, type DiagNormalParams } from "./distributions/diag-normal.js";
 export { gaussianMixture, type GaussianMixtureParams } from "./distributions/mixture.js";
 export { Flow, type FlowParams, type FlowSampleOptions } from "./distributions/flow.js";
-export { buildFlow, resolveFlowConfig, type FlowConfig, type ResolvedFlowConfig } from "./models/index.js";
+export {
+  buildFlow,
+  resolveFlowConfig,
+  type FlowConfig,
+  type ResolvedFlowConfig,
+} from "./models/index.js";
 export {
   buildImageFlow,
   resolveImageConfig,
@@ -80,9 +133,30 @@ export {
   type ResolvedImageFlowConfig,
   type ImageModel,
 } from "./models/image.js";
-export { imageContext, contextSize, contextName, parseContextName, IMAGE_CONTEXT_KINDS, type ImageContextSpec } from "./data/image-context.js";
-export { contextAgreement, sampleGivenContexts, contextGrid, type ContextAgreement } from "./eval/context-samples.js";
-export { trainClassJudge, classAgreement, judgeClassSamples, type ClassJudge, type ClassAgreement, type JudgedSamples, type JudgeOptions, type LabelledImages } from "./eval/class-judge.js";
+export {
+  imageContext,
+  contextSize,
+  contextName,
+  parseContextName,
+  IMAGE_CONTEXT_KINDS,
+  type ImageContextSpec,
+} from "./data/image-context.js";
+export {
+  contextAgreement,
+  sampleGivenContexts,
+  contextGrid,
+  type ContextAgreement,
+} from "./eval/context-samples.js";
+export {
+  trainClassJudge,
+  classAgreement,
+  judgeClassSamples,
+  type ClassJudge,
+  type ClassAgreement,
+  type JudgedSamples,
+  type JudgeOptions,
+  type LabelledImages,
+} from "./eval/class-judge.js";
 export {
   buildVectorFlow,
   resolveVectorConfig,
@@ -101,9 +175,21 @@ export {
 export type { SplineFields } from "./models/vector.js";
 
 // Training
-export { flatten, leafPaths, trainableMask, STATE_KEY, type FlatSpec } from "./train/flat-params.js";
+export {
+  flatten,
+  leafPaths,
+  trainableMask,
+  STATE_KEY,
+  type FlatSpec,
+} from "./train/flat-params.js";
 export type { Flattened } from "./train/flat-params.js";
-export { adam, adamw, makeOptimizer, type OptimizerConfig, type OptState } from "./train/optimizer.js";
+export {
+  adam,
+  adamw,
+  makeOptimizer,
+  type OptimizerConfig,
+  type OptState,
+} from "./train/optimizer.js";
 export type { Optimizer, ResolvedOptimizerConfig, UpdateOptions } from "./train/optimizer.js";
 export { makeSchedule, scheduleValue, type ScheduleConfig } from "./train/schedules.js";
 export type { Schedule } from "./train/schedules.js";
@@ -161,23 +247,62 @@ export {
   type ImageDatasetOptions,
 } from "./data/image-datasets.js";
 export type { ImageSplit, LocatedSplit } from "./data/image-datasets.js";
-export { dequantize, logitTransform, logitInverse, bitsPerDimFromLogProb } from "./data/dequantize.js";
-export { makeAnomalyTable, writeAnomalyTable, anomalyTableLogDensity, type AnomalyTable } from "./data/anomaly-table.js";
+export {
+  dequantize,
+  logitTransform,
+  logitInverse,
+  bitsPerDimFromLogProb,
+} from "./data/dequantize.js";
+export {
+  makeAnomalyTable,
+  writeAnomalyTable,
+  anomalyTableLogDensity,
+  type AnomalyTable,
+} from "./data/anomaly-table.js";
 export type { AnomalyTableOptions } from "./data/anomaly-table.js";
 
 // Files and pictures
 export { encodeSafetensors, decodeSafetensors, type DecodedSafetensors } from "./io/safetensors.js";
-export { SAFETENSORS_DTYPES, type SafetensorsTensor, type SafetensorsDType, type TensorData } from "./io/safetensors.js";
+export {
+  SAFETENSORS_DTYPES,
+  type SafetensorsTensor,
+  type SafetensorsDType,
+  type TensorData,
+} from "./io/safetensors.js";
 export { writeFileAtomic } from "./io/atomic-write.js";
 export type { AtomicWriteOptions } from "./io/atomic-write.js";
-export { saveRun, loadRun, encodeRun, decodeRun, type RunConfig, type LoadedRun, type RunFiles } from "./io/checkpoint.js";
+export {
+  saveRun,
+  loadRun,
+  encodeRun,
+  decodeRun,
+  type RunConfig,
+  type LoadedRun,
+  type RunFiles,
+} from "./io/checkpoint.js";
 export type { DataDescription, DataSource, SaveRunInput, SaveRunOptions } from "./io/checkpoint.js";
 export { densityFigure, samplesFigure, lossFigure } from "./io/flow-plots.js";
 export type { LossPoint } from "./io/flow-plots.js";
 export { encodePng, encodePngAsync } from "./io/png.js";
 export type { Image8, PngOptions } from "./io/png.js";
-export { linePlot, scatterPlot, heatMap, histogramPlot, imageGrid, composePanels, savePng } from "./io/plot.js";
-export type { HeatMapOptions, HistogramGroup, HistogramOptions, ImageGridOptions, LineSeries, PlotOptions, ScatterOptions } from "./io/plot.js";
+export {
+  linePlot,
+  scatterPlot,
+  heatMap,
+  histogramPlot,
+  imageGrid,
+  composePanels,
+  savePng,
+} from "./io/plot.js";
+export type {
+  HeatMapOptions,
+  HistogramGroup,
+  HistogramOptions,
+  ImageGridOptions,
+  LineSeries,
+  PlotOptions,
+  ScatterOptions,
+} from "./io/plot.js";
 export { Canvas, type RGB } from "./io/canvas.js";
 export type { FetchLike, FetchResponseLike } from "./data/download.js";
 export type { TrainingOptionsJSON, TrainingProgress } from "./io/training-options.js";

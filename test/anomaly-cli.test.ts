@@ -18,14 +18,27 @@ import { LOGLIK_FILE, LOGLIK_LEVELS } from "../src/eval/loglik-quantiles.js";
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli", "main.js");
 const ENV = { ...process.env, CLAYFLOW_THREADS: "1" };
 
-interface Result { code: number; stdout: string; stderr: string }
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function clayflow(...args: string[]): Promise<Result> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: ENV, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: ENV, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === "number"
+            ? (err as { code: number }).code
+            : 1
+          : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -36,17 +49,40 @@ let testCsv: string;
 
 before(async () => {
   tmp = mkdtempSync(join(tmpdir(), "clayflow-anomaly-cli-"));
-  ({ train: trainCsv, test: testCsv } = await writeAnomalyTable(join(tmp, "data"), 0, { trainRows: 1500, testRows: 400 }));
+  ({ train: trainCsv, test: testCsv } = await writeAnomalyTable(join(tmp, "data"), 0, {
+    trainRows: 1500,
+    testRows: 400,
+  }));
   run = join(tmp, "run");
-  const r = await clayflow("train", "--data", trainCsv, "--out", run, "--steps", "60", "--layers", "2", "--hidden", "16", "--eval-every", "30", "--no-plots");
+  const r = await clayflow(
+    "train",
+    "--data",
+    trainCsv,
+    "--out",
+    run,
+    "--steps",
+    "60",
+    "--layers",
+    "2",
+    "--hidden",
+    "16",
+    "--eval-every",
+    "30",
+    "--no-plots",
+  );
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /training log-likelihood quantiles in train-loglik\.json: 1% -?\d+\.\d+ nats/);
+  assert.match(
+    r.stdout,
+    /training log-likelihood quantiles in train-loglik\.json: 1% -?\d+\.\d+ nats/,
+  );
 });
 
 /** The rows of a scored CSV as objects keyed by column name. */
 function readScored(path: string): { columns: string[]; rows: Record<string, number>[] } {
   const t = parseCsv(readFileSync(path, "utf8"));
-  const rows = Array.from({ length: t.rows }, (_, r) => Object.fromEntries(t.columns.map((c, j) => [c, t.data[r * t.cols + j]])));
+  const rows = Array.from({ length: t.rows }, (_, r) =>
+    Object.fromEntries(t.columns.map((c, j) => [c, t.data[r * t.cols + j]])),
+  );
   return { columns: t.columns, rows };
 }
 
@@ -59,31 +95,75 @@ describe("clayflow train stores the training log-likelihood quantiles", () => {
     assert.equal(s.rows, 1200); // the CSV's training split (80% of 1500 rows)
     assert.equal(s.step, 60);
     assert.equal(s.quantiles.length, LOGLIK_LEVELS + 1);
-    assert.ok(s.quantiles.every((v: number, k: number) => Number.isFinite(v) && (k === 0 || v >= s.quantiles[k - 1])));
+    assert.ok(
+      s.quantiles.every(
+        (v: number, k: number) => Number.isFinite(v) && (k === 0 || v >= s.quantiles[k - 1]),
+      ),
+    );
   });
 });
 
 describe("clayflow score --flag-quantile / --threshold", () => {
   it("flags test rows below the training quantile; the file's own label column is kept", async () => {
     const out = join(tmp, "flagged.csv");
-    const r = await clayflow("score", "--run", run, "--data", testCsv, "--out", out, "--flag-quantile", "0.05");
+    const r = await clayflow(
+      "score",
+      "--run",
+      run,
+      "--data",
+      testCsv,
+      "--out",
+      out,
+      "--flag-quantile",
+      "0.05",
+    );
     assert.equal(r.code, 0, r.stderr);
     const { columns, rows } = readScored(out);
-    assert.deepEqual(columns, ["x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "anomaly", "log_likelihood", "anomaly_flag"]);
+    assert.deepEqual(columns, [
+      "x1",
+      "x2",
+      "x3",
+      "x4",
+      "x5",
+      "x6",
+      "x7",
+      "x8",
+      "anomaly",
+      "log_likelihood",
+      "anomaly_flag",
+    ]);
     assert.equal(rows.length, 400);
     const t = thresholdOf(r.stdout);
     const flagged = rows.filter((row) => row.anomaly_flag === 1).length;
-    assert.match(r.stdout, new RegExp(`flagged ${flagged} of 400 rows .* the 0\\.05-quantile of the training log-likelihood`));
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `flagged ${flagged} of 400 rows .* the 0\\.05-quantile of the training log-likelihood`,
+      ),
+    );
     // The printed threshold is rounded to 4 decimals: compare away from it.
     for (const row of rows) {
-      if (Math.abs(row.log_likelihood - t) > 1e-3) assert.equal(row.anomaly_flag, row.log_likelihood < t ? 1 : 0);
+      if (Math.abs(row.log_likelihood - t) > 1e-3)
+        assert.equal(row.anomaly_flag, row.log_likelihood < t ? 1 : 0);
     }
     assert.ok(rows.every((row) => row.anomaly === 0 || row.anomaly === 1));
   });
 
   it("--train-data recomputes the quantile: on the training file itself exactly Q of its rows are flagged", async () => {
     const out = join(tmp, "train-flagged.csv");
-    const r = await clayflow("score", "--run", run, "--data", trainCsv, "--out", out, "--flag-quantile", "0.05", "--train-data", trainCsv);
+    const r = await clayflow(
+      "score",
+      "--run",
+      run,
+      "--data",
+      trainCsv,
+      "--out",
+      out,
+      "--flag-quantile",
+      "0.05",
+      "--train-data",
+      trainCsv,
+    );
     assert.equal(r.code, 0, r.stderr);
     // Type-7 quantile at 0.05 of 1500 values: h = 74.95, so rows 0..74 of the sorted order lie below.
     assert.match(r.stdout, /flagged 75 of 1500 rows \(5\.00%\) as anomalies \(column anomaly\)/);
@@ -94,12 +174,25 @@ describe("clayflow score --flag-quantile / --threshold", () => {
 
   it("--threshold NATS flags exactly the rows below it", async () => {
     const out = join(tmp, "threshold.csv");
-    const r = await clayflow("score", "--run", run, "--data", testCsv, "--out", out, "--threshold", "-24.5");
+    const r = await clayflow(
+      "score",
+      "--run",
+      run,
+      "--data",
+      testCsv,
+      "--out",
+      out,
+      "--threshold",
+      "-24.5",
+    );
     assert.equal(r.code, 0, r.stderr);
     const { rows } = readScored(out);
     const below = rows.filter((row) => row.log_likelihood < -24.5).length;
     assert.equal(rows.filter((row) => row.anomaly_flag === 1).length, below);
-    assert.match(r.stdout, new RegExp(`flagged ${below} of 400 rows .* below -24\\.5000 nats, given by --threshold`));
+    assert.match(
+      r.stdout,
+      new RegExp(`flagged ${below} of 400 rows .* below -24\\.5000 nats, given by --threshold`),
+    );
   });
 
   it("refuses bad or conflicting options with one sentence", async () => {
@@ -122,16 +215,56 @@ describe("clayflow score --flag-quantile / --threshold", () => {
     cpSync(run, old, { recursive: true });
     rmSync(join(old, LOGLIK_FILE));
     const out = join(tmp, "old.csv");
-    const r = await clayflow("score", "--run", old, "--data", testCsv, "--out", out, "--flag-quantile", "0.01");
+    const r = await clayflow(
+      "score",
+      "--run",
+      old,
+      "--data",
+      testCsv,
+      "--out",
+      out,
+      "--flag-quantile",
+      "0.01",
+    );
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /has no train-loglik\.json .* pass --threshold NATS, or --train-data FILE\.csv/);
+    assert.match(
+      r.stderr,
+      /has no train-loglik\.json .* pass --threshold NATS, or --train-data FILE\.csv/,
+    );
     // Scoring without flagging still works on it, and --train-data recomputes.
     assert.equal((await clayflow("score", "--run", old, "--data", testCsv, "--out", out)).code, 0);
-    assert.equal((await clayflow("score", "--run", old, "--data", testCsv, "--out", out, "--flag-quantile", "0.01", "--train-data", trainCsv)).code, 0);
+    assert.equal(
+      (
+        await clayflow(
+          "score",
+          "--run",
+          old,
+          "--data",
+          testCsv,
+          "--out",
+          out,
+          "--flag-quantile",
+          "0.01",
+          "--train-data",
+          trainCsv,
+        )
+      ).code,
+      0,
+    );
 
     const summary = JSON.parse(readFileSync(join(run, LOGLIK_FILE), "utf8"));
     writeFileSync(join(old, LOGLIK_FILE), JSON.stringify({ ...summary, step: 30, paramsStep: 30 }));
-    const stale = await clayflow("score", "--run", old, "--data", testCsv, "--out", out, "--flag-quantile", "0.01");
+    const stale = await clayflow(
+      "score",
+      "--run",
+      old,
+      "--data",
+      testCsv,
+      "--out",
+      out,
+      "--flag-quantile",
+      "0.01",
+    );
     assert.equal(stale.code, 2);
     assert.match(stale.stderr, /describes the parameters of step 30 .* pass --threshold NATS/);
   });

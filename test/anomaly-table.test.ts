@@ -35,10 +35,13 @@ test("anomaly table: shapes, exact label rate and kind mix, finite values", () =
   assert.equal(t.train.length, 300 * 8);
   assert.equal(t.test.length, 1000 * 8);
   assert.equal(t.labels.length, 1000);
-  assert.equal(t.labels.reduce((a, v) => a + v, 0), 80);
+  assert.equal(
+    t.labels.reduce((a, v) => a + v, 0),
+    80,
+  );
   const perKind = ANOMALY_KINDS.map((_, k) => t.kinds.filter((v) => v === k).length);
   assert.deepEqual(perKind, [920, 28, 20, 20, 12]); // 35/25/25/15 % of 80
-  assert.ok(t.kinds.every((k, i) => (k > 0) === (t.labels[i] === 1)));
+  assert.ok(t.kinds.every((k, i) => k > 0 === (t.labels[i] === 1)));
   assert.ok(t.train.every(Number.isFinite) && t.test.every(Number.isFinite));
   // Anomalies are spread over the split, not stacked at one end.
   const firstHalf = t.labels.subarray(0, 500).reduce((a, v) => a + v, 0);
@@ -70,7 +73,11 @@ test("anomaly table: -mean log-density of normal rows matches the process's entr
   const scale = [1, 10, 0.1, 5, 100, 2, 0.5, 20];
   const entropy =
     -w.reduce((a, v) => a + v * Math.log(v), 0) +
-    w.reduce((a, v, k) => a + v * stds[k].reduce((b, s) => b + Math.log(s * Math.sqrt(2 * Math.PI * Math.E)), 0), 0) +
+    w.reduce(
+      (a, v, k) =>
+        a + v * stds[k].reduce((b, s) => b + Math.log(s * Math.sqrt(2 * Math.PI * Math.E)), 0),
+      0,
+    ) +
     scale.reduce((a, v) => a + Math.log(v), 0);
   const logp = anomalyTableLogDensity(makeAnomalyTable(5, { trainRows: 6000, testRows: 1 }).train);
   const nll = -logp.reduce((s, x) => s + x, 0) / logp.length;
@@ -98,8 +105,14 @@ test("anomaly table: writeAnomalyTable writes train.csv and test.csv with header
 });
 
 test("anomaly table: clear errors for bad options", () => {
-  assert.throws(() => makeAnomalyTable(0, { anomalyFraction: 0 }), /anomalyFraction must be in \(0, 1\)/);
-  assert.throws(() => makeAnomalyTable(0, { trainRows: 0 }), /trainRows must be a positive integer/);
+  assert.throws(
+    () => makeAnomalyTable(0, { anomalyFraction: 0 }),
+    /anomalyFraction must be in \(0, 1\)/,
+  );
+  assert.throws(
+    () => makeAnomalyTable(0, { trainRows: 0 }),
+    /trainRows must be a positive integer/,
+  );
   assert.throws(() => makeAnomalyTable(NaN), /seed must be a finite number/);
   assert.throws(() => anomalyTableLogDensity([1, 2, 3]), /whole number of rows/);
 });

@@ -23,14 +23,20 @@ const D = 3;
 
 /** x: [N, D] with per-feature scales and offsets, as JS rows and as an array. */
 async function batch(seed: number): Promise<[Array, number[][]]> {
-  const x = random.normal(random.key(seed), [N, D]).astype(f64).mul(np.array([1, 3, 0.5], { dtype: f64 })).add(2);
+  const x = random
+    .normal(random.key(seed), [N, D])
+    .astype(f64)
+    .mul(np.array([1, 3, 0.5], { dtype: f64 }))
+    .add(2);
   const flat = await values(x.ref);
   return [x, globalThis.Array.from({ length: N }, (_, i) => flat.slice(i * D, i * D + D))];
 }
 
 function columnStats(rows: number[][]): { mean: number[]; variance: number[] } {
   const mean = rows[0].map((_, j) => rows.reduce((s, r) => s + r[j], 0) / rows.length);
-  const variance = rows[0].map((_, j) => rows.reduce((s, r) => s + (r[j] - mean[j]) ** 2, 0) / rows.length);
+  const variance = rows[0].map(
+    (_, j) => rows.reduce((s, r) => s + (r[j] - mean[j]) ** 2, 0) / rows.length,
+  );
   return { mean, variance };
 }
 
@@ -51,10 +57,18 @@ describe("batchNorm in training mode", () => {
     const [x, rows] = await batch(1);
     const [y, logDet] = bn.forward(p, x, undefined, { training: true });
     const yRows = await values(y);
-    const got = columnStats(globalThis.Array.from({ length: N }, (_, i) => yRows.slice(i * D, i * D + D)));
+    const got = columnStats(
+      globalThis.Array.from({ length: N }, (_, i) => yRows.slice(i * D, i * D + D)),
+    );
     const { variance } = columnStats(rows);
     assertClose(got.mean, [0, 0, 0], 1e-12, 0, "output mean");
-    assertClose(got.variance, variance.map((v) => v / (v + eps)), 1e-12, 1e-12, "output variance");
+    assertClose(
+      got.variance,
+      variance.map((v) => v / (v + eps)),
+      1e-12,
+      1e-12,
+      "output variance",
+    );
     const want = variance.reduce((s, v) => s - 0.5 * Math.log(v + eps), 0);
     assertClose(await values(logDet), new globalThis.Array(N).fill(want), 1e-12, 1e-12, "log-det");
   });
@@ -67,7 +81,13 @@ describe("batchNorm in training mode", () => {
     const frozen = bn.updateState!(params(), x.ref);
     const [yE, ldE] = bn.forward(tree.ref(frozen), x.ref, undefined, { training: false });
     const ld = await values(ldT);
-    assertClose(await values(yE), await values(yT), 1e-12, 1e-12, "evaluation with frozen batch stats = training output");
+    assertClose(
+      await values(yE),
+      await values(yT),
+      1e-12,
+      1e-12,
+      "evaluation with frozen batch stats = training output",
+    );
     assertClose(await values(ldE), ld, 1e-12, 1e-12, "evaluation log-det = training log-det");
     for (let i = 0; i < N; i++) {
       const f = (v: Array) => {
@@ -108,10 +128,28 @@ describe("batchNorm in training mode", () => {
         return y.mul(y.ref).sum().mul(0.5).sub(l.sum());
       };
       const g = grad(loss)(params(), x.ref) as BatchNormParams;
-      assertClose(await values(g.state.mean), [0, 0, 0], 0, 0, `mean gradient (training ${training})`);
-      assertClose(await values(g.state.var), [0, 0, 0], 0, 0, `var gradient (training ${training})`);
-      assert.ok((await values(g.logGamma)).some((v) => v !== 0), "logGamma gets a gradient");
-      assert.ok((await values(g.beta)).some((v) => v !== 0), "beta gets a gradient");
+      assertClose(
+        await values(g.state.mean),
+        [0, 0, 0],
+        0,
+        0,
+        `mean gradient (training ${training})`,
+      );
+      assertClose(
+        await values(g.state.var),
+        [0, 0, 0],
+        0,
+        0,
+        `var gradient (training ${training})`,
+      );
+      assert.ok(
+        (await values(g.logGamma)).some((v) => v !== 0),
+        "logGamma gets a gradient",
+      );
+      assert.ok(
+        (await values(g.beta)).some((v) => v !== 0),
+        "beta gets a gradient",
+      );
     }
     x.dispose();
   });
@@ -125,13 +163,28 @@ describe("batchNorm.updateState", () => {
     const start = params();
     start.state.mean.dispose();
     start.state.var.dispose();
-    start.state = { mean: np.array([1, -1, 0.5], { dtype: f64 }), var: np.array([2, 0.5, 1], { dtype: f64 }) };
+    start.state = {
+      mean: np.array([1, -1, 0.5], { dtype: f64 }),
+      var: np.array([2, 0.5, 1], { dtype: f64 }),
+    };
     const p = bn.updateState!(start, x);
     const { mean, variance } = columnStats(rows);
     const oldMean = [1, -1, 0.5];
     const oldVar = [2, 0.5, 1];
-    assertClose(await values(p.state.mean), oldMean.map((m, j) => 0.9 * m + momentum * mean[j]), 1e-12, 1e-12, "mean");
-    assertClose(await values(p.state.var), oldVar.map((v, j) => 0.9 * v + momentum * variance[j]), 1e-12, 1e-12, "var");
+    assertClose(
+      await values(p.state.mean),
+      oldMean.map((m, j) => 0.9 * m + momentum * mean[j]),
+      1e-12,
+      1e-12,
+      "mean",
+    );
+    assertClose(
+      await values(p.state.var),
+      oldVar.map((v, j) => 0.9 * v + momentum * variance[j]),
+      1e-12,
+      1e-12,
+      "var",
+    );
     assertClose(await values(p.logGamma), [0.2, -0.4, 0.1], 0, 0, "logGamma unchanged");
     assertClose(await values(p.beta), [0.5, -1, 0.25], 0, 0, "beta unchanged");
   });
@@ -142,7 +195,13 @@ describe("batchNorm.updateState", () => {
     const p = params();
     const [yAll] = bn.forward(tree.ref(p), x.ref);
     const [yOne] = bn.forward(tree.ref(p), np.array([rows[0]], { dtype: f64 }));
-    assertClose(await values(yOne), (await values(yAll.ref)).slice(0, D), 1e-12, 1e-12, "sample 0 alone");
+    assertClose(
+      await values(yOne),
+      (await values(yAll.ref)).slice(0, D),
+      1e-12,
+      1e-12,
+      "sample 0 alone",
+    );
     const [x2] = bn.inverse(p, yAll, undefined, { training: true });
     assertClose(await values(x2), await values(x), 1e-12, 1e-12, "inverse round trip");
   });

@@ -6,7 +6,17 @@
 import "./helpers/setup.js";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { numpy as np, random, tree, jit, jacfwd, valueAndGrad, defaultDevice, type Array, type DType } from "@jax-js/jax";
+import {
+  numpy as np,
+  random,
+  tree,
+  jit,
+  jacfwd,
+  valueAndGrad,
+  defaultDevice,
+  type Array,
+  type DType,
+} from "@jax-js/jax";
 import { registry, type RegistryEntry } from "./registry/index.js";
 import type { Bijector, Params } from "../src/core/types.js";
 import { splitKey } from "../src/core/keys.js";
@@ -33,7 +43,10 @@ function prepare(entry: RegistryEntry, dtype: DType, seed = 0, batch = BATCH): S
   const [kInit, kPerturb, kX, kC] = splitKey(random.key(seed), 4);
   const shape = [batch, ...bijector.eventShape];
   const x = sampleInputs(kX, shape, dtype, entry.domain);
-  const cond = bijector.contextDim > 0 ? random.normal(kC, [batch, bijector.contextDim]).astype(dtype) : (kC.dispose(), undefined);
+  const cond =
+    bijector.contextDim > 0
+      ? random.normal(kC, [batch, bijector.contextDim]).astype(dtype)
+      : (kC.dispose(), undefined);
   let params: Params = bijector.init(kInit, {
     dtype,
     x: entry.dataInit ? x.ref : undefined,
@@ -62,13 +75,22 @@ function rowOf(x: Array, i: number): Array {
 
 for (const entry of registry) {
   describe(entry.name, () => {
-    for (const [dtype, atol] of [[f32, 2e-4], [f64, 1e-9]] as const) {
+    for (const [dtype, atol] of [
+      [f32, 2e-4],
+      [f64, 1e-9],
+    ] as const) {
       it(`inverse(forward(x)) = x in ${dtype}`, async () => {
         const s = prepare(entry, dtype);
         const [y, ldF] = s.bijector.forward(tree.ref(s.params), s.x.ref, s.cond?.ref);
         const [x2, ldI] = s.bijector.inverse(tree.ref(s.params), y, s.cond?.ref);
         assertClose(await values(x2), await values(s.x.ref), atol, atol, "round trip");
-        assertClose(await values(ldI), (await values(ldF)).map((v) => -v), atol * 10, atol, "inverse log-det");
+        assertClose(
+          await values(ldI),
+          (await values(ldF)).map((v) => -v),
+          atol * 10,
+          atol,
+          "inverse log-det",
+        );
         dispose(s);
       });
     }
@@ -81,7 +103,11 @@ for (const entry of registry) {
       for (let i = 0; i < BATCH; i++) {
         const ci = s.cond ? rowOf(s.cond.ref, i) : undefined;
         const f = (v: Array) => {
-          const [y, ld] = s.bijector.forward(tree.ref(s.params), v.reshape([1, ...s.bijector.eventShape]), ci?.ref);
+          const [y, ld] = s.bijector.forward(
+            tree.ref(s.params),
+            v.reshape([1, ...s.bijector.eventShape]),
+            ci?.ref,
+          );
           ld.dispose();
           return y.reshape([D]);
         };
@@ -115,8 +141,12 @@ for (const entry of registry) {
       const extremes = entry.extremes ?? (entry.domain ? [] : [-1e3, 1e3]);
       const shape = [BATCH, ...s.bijector.eventShape];
       const checks: [string, number[], "forward" | "inverse"][] = [
-        ...extremes.map((v) => [`forward at ${v}`, [v], "forward"] as [string, number[], "forward"]),
-        ...(entry.inverseExtremes ?? []).map((v) => [`inverse at ${v}`, [v], "inverse"] as [string, number[], "inverse"]),
+        ...extremes.map(
+          (v) => [`forward at ${v}`, [v], "forward"] as [string, number[], "forward"],
+        ),
+        ...(entry.inverseExtremes ?? []).map(
+          (v) => [`inverse at ${v}`, [v], "inverse"] as [string, number[], "inverse"],
+        ),
       ];
       for (const [what, [v], direction] of checks) {
         const input = np.full(shape, v, { dtype: f32 });
@@ -136,7 +166,12 @@ for (const entry of registry) {
       const step = async () => {
         const [y, ld] = s.bijector.forward(tree.ref(s.params), s.x.ref, s.cond?.ref);
         const [x2, ld2] = s.bijector.inverse(tree.ref(s.params), y, s.cond?.ref);
-        const [value, grads] = withCond(valueAndGrad(loss), tree.ref(s.params), s.x.ref, s.cond?.ref);
+        const [value, grads] = withCond(
+          valueAndGrad(loss),
+          tree.ref(s.params),
+          s.x.ref,
+          s.cond?.ref,
+        );
         await values(ld);
         await values(x2);
         await values(ld2);
@@ -152,7 +187,8 @@ for (const entry of registry) {
       const bad = np.zeros([BATCH, ...s.bijector.eventShape.map((d) => d + 1)]);
       assert.throws(
         () => s.bijector.forward(tree.ref(s.params), bad, s.cond?.ref),
-        (e: Error) => /expected/.test(e.message) && e.message.includes(s.bijector.eventShape.join(", ")),
+        (e: Error) =>
+          /expected/.test(e.message) && e.message.includes(s.bijector.eventShape.join(", ")),
       );
       dispose(s);
     });
@@ -165,7 +201,10 @@ for (const entry of registry) {
         const [y2, ld2] = s.bijector.forward(tree.ref(s.params), s.x.ref, other);
         const a = [...(await values(y1)), ...(await values(ld1))];
         const b = [...(await values(y2)), ...(await values(ld2))];
-        assert.ok(a.some((v, i) => Math.abs(v - b[i]) > 1e-6), "output does not depend on the context");
+        assert.ok(
+          a.some((v, i) => Math.abs(v - b[i]) > 1e-6),
+          "output does not depend on the context",
+        );
         dispose(s);
       });
     }

@@ -43,11 +43,16 @@ function externalImports(entry: string): Map<string, string> {
 
 test("browser entry: the package root imports no node: module, only the engine", () => {
   const external = externalImports(resolve(builtSrc, "index.js"));
-  const offenders = [...external].filter(([spec]) => spec !== "@jax-js/jax").map(([spec, file]) => `${spec} (from ${file})`);
+  const offenders = [...external]
+    .filter(([spec]) => spec !== "@jax-js/jax")
+    .map(([spec, file]) => `${spec} (from ${file})`);
   assert.deepEqual(offenders, []);
   // The walk sees node: imports where they are (the command line is Node-only), so the check can fail.
   const cli = externalImports(resolve(builtSrc, "cli/main.js"));
-  assert.ok([...cli.keys()].some((spec) => spec.startsWith("node:")), "the walk found no node: import in the CLI");
+  assert.ok(
+    [...cli.keys()].some((spec) => spec.startsWith("node:")),
+    "the walk found no node: import in the CLI",
+  );
 });
 
 // Runs in a child process: Node's globals removed before the package is imported.
@@ -104,10 +109,14 @@ log(JSON.stringify({
 `;
 
 test("browser entry: trains, scores, samples and round-trips a run without Node's globals", () => {
-  const child = spawnSync(process.execPath, ["--input-type=module", "-e", BROWSER_LIKE, pathToFileURL(resolve(builtSrc, "index.js")).href], {
-    encoding: "utf8",
-    timeout: 120_000,
-  });
+  const child = spawnSync(
+    process.execPath,
+    ["--input-type=module", "-e", BROWSER_LIKE, pathToFileURL(resolve(builtSrc, "index.js")).href],
+    {
+      encoding: "utf8",
+      timeout: 120_000,
+    },
+  );
   assert.equal(child.status, 0, `the browser-like run failed:\n${child.stderr}`);
   const r = JSON.parse(child.stdout.trim().split("\n").pop()!);
   assert.equal(r.device, "wasm");
@@ -122,8 +131,14 @@ test("browser entry: trains, scores, samples and round-trips a run without Node'
   assert.equal(r.roundTrip, true, "the decoded run scores the rows exactly as the trained one");
   assert.ok(r.weightsBytes > 0);
   // The checksum without node:crypto (the portable SHA-256) is the standard one, and it is checked.
-  assert.equal(r.weightsSha256, createHash("sha256").update(Uint8Array.from(r.weights)).digest("hex"));
-  assert.match(r.flippedBit, /^weights\.safetensors: its SHA-256 .* is not the one config\.json records/);
+  assert.equal(
+    r.weightsSha256,
+    createHash("sha256").update(Uint8Array.from(r.weights)).digest("hex"),
+  );
+  assert.match(
+    r.flippedBit,
+    /^weights\.safetensors: its SHA-256 .* is not the one config\.json records/,
+  );
   assert.equal(r.csvRows, 2);
   assert.match(r.readCsvFile, /^readCsvFile needs Node >= 20\.16 \(it uses node:fs\)/);
   assert.match(r.encodePng, /^encodePng needs Node >= 20\.16 \(it uses node:zlib\)/);

@@ -15,7 +15,13 @@ import { explainEngineError } from "../src/cli/engine-errors.js";
 
 describe("default chunks", () => {
   it("are 16 images for image flows and thousands of rows for vector flows", () => {
-    assert.equal(defaultChunkRows(buildFlow({ model: "glow", shape: [28, 28, 1], levels: 2, steps: 1, hidden: 8 }), 2048), IMAGE_CHUNK);
+    assert.equal(
+      defaultChunkRows(
+        buildFlow({ model: "glow", shape: [28, 28, 1], levels: 2, steps: 1, hidden: 8 }),
+        2048,
+      ),
+      IMAGE_CHUNK,
+    );
     assert.equal(defaultChunkRows(buildFlow({ model: "maf", dim: 3 }), 2048), 2048);
   });
 

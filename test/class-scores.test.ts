@@ -15,7 +15,15 @@ import { makeRng } from "../src/core/prng.js";
 
 test("classScores: log p(x | c) per class, p(x) as their mean, p(c | x) by Bayes' rule", async () => {
   const classes = 3;
-  const flow = buildImageFlow({ model: "glow", shape: [4, 4, 1], levels: 1, steps: 1, hidden: 4, blocks: 0, classes });
+  const flow = buildImageFlow({
+    model: "glow",
+    shape: [4, 4, 1],
+    levels: 1,
+    steps: 1,
+    hidden: 4,
+    blocks: 0,
+    classes,
+  });
   // Perturbed so that the classes get different densities (a fresh flow ignores its context).
   const params = perturbParams(flow.init(random.key(0)) as any, random.key(1), 0.3) as any;
   const n = 5;
@@ -34,22 +42,46 @@ test("classScores: log p(x | c) per class, p(x) as their mean, p(c | x) by Bayes
   for (let i = 0; i < n; i++) {
     // bits/dim of each class back to nats: log p(x | c) = -D (b ln 2 - ln 256).
     const logLik = perClass.map((b) => -dims * (b[i] * Math.LN2 - Math.log(256)));
-    logLik.forEach((v, c) => assert.ok(Math.abs(v - s.logLik[i * classes + c]) < 1e-3 * Math.max(1, Math.abs(v)), `image ${i} class ${c}`));
-    const marginal = Math.log(logLik.reduce((a, v) => a + Math.exp(v - logLik[0]), 0) / classes) + logLik[0];
+    logLik.forEach((v, c) =>
+      assert.ok(
+        Math.abs(v - s.logLik[i * classes + c]) < 1e-3 * Math.max(1, Math.abs(v)),
+        `image ${i} class ${c}`,
+      ),
+    );
+    const marginal =
+      Math.log(logLik.reduce((a, v) => a + Math.exp(v - logLik[0]), 0) / classes) + logLik[0];
     const bits = (-marginal / dims + Math.log(256)) / Math.LN2;
-    assert.ok(Math.abs(bits - s.bitsPerDim[i]) < 1e-5, `marginal bits/dim of image ${i}: ${s.bitsPerDim[i]} vs ${bits}`);
+    assert.ok(
+      Math.abs(bits - s.bitsPerDim[i]) < 1e-5,
+      `marginal bits/dim of image ${i}: ${s.bitsPerDim[i]} vs ${bits}`,
+    );
     const post = Array.from(s.posterior.subarray(i * classes, (i + 1) * classes));
     assert.ok(Math.abs(post.reduce((a, b) => a + b, 0) - 1) < 1e-9);
-    logLik.forEach((v, c) => assert.ok(Math.abs(post[c] - Math.exp(v - marginal) / classes) < 1e-6));
+    logLik.forEach((v, c) =>
+      assert.ok(Math.abs(post[c] - Math.exp(v - marginal) / classes) < 1e-6),
+    );
     // The mixture's density lies between the best and the worst class's.
-    assert.ok(s.bitsPerDim[i] >= Math.min(...perClass.map((b) => b[i])) - 1e-9 && s.bitsPerDim[i] <= Math.max(...perClass.map((b) => b[i])) + 1e-9);
+    assert.ok(
+      s.bitsPerDim[i] >= Math.min(...perClass.map((b) => b[i])) - 1e-9 &&
+        s.bitsPerDim[i] <= Math.max(...perClass.map((b) => b[i])) + 1e-9,
+    );
     spread = Math.max(spread, Math.max(...logLik) - Math.min(...logLik));
   }
   assert.ok(spread > 1e-3, "the perturbed classes should differ, or the test checks nothing");
 
-  const plain = buildImageFlow({ model: "glow", shape: [4, 4, 1], levels: 1, steps: 1, hidden: 4, blocks: 0 });
+  const plain = buildImageFlow({
+    model: "glow",
+    shape: [4, 4, 1],
+    levels: 1,
+    steps: 1,
+    hidden: 4,
+    blocks: 0,
+  });
   const pp = plain.init(random.key(0));
-  await assert.rejects(classScores(plain, pp as any, pixels, 1, 0), /needs a class-conditional flow/);
+  await assert.rejects(
+    classScores(plain, pp as any, pixels, 1, 0),
+    /needs a class-conditional flow/,
+  );
   tree.dispose(pp);
   tree.dispose(params);
 });

@@ -36,7 +36,11 @@ describe("parseArgs", () => {
     assert.equal(o.quiet, false);
   });
   it("rejects what it does not know, with the option named", () => {
-    const bad = (args: string[], re: RegExp) => assert.throws(() => parseArgs(spec, args), (e: Error) => e instanceof UsageError && re.test(e.message));
+    const bad = (args: string[], re: RegExp) =>
+      assert.throws(
+        () => parseArgs(spec, args),
+        (e: Error) => e instanceof UsageError && re.test(e.message),
+      );
     bad(["--out", "d", "--bogus"], /unknown option --bogus/);
     bad(["--out", "d", "--steps", "1.5"], /--steps must be an integer/);
     bad(["--out", "d", "--lr", "fast"], /--lr must be a number/);
@@ -47,19 +51,33 @@ describe("parseArgs", () => {
   it("returns null for --help, and the help lists every option", () => {
     assert.equal(parseArgs(spec, ["--help"]), null);
     const text = helpText(spec);
-    for (const name of ["--steps", "--lr", "--out DIR", "-n, --n", "--quiet", "--help"]) assert.ok(text.includes(name), name);
+    for (const name of ["--steps", "--lr", "--out DIR", "-n, --n", "--quiet", "--help"])
+      assert.ok(text.includes(name), name);
   });
 });
 
 describe("Progress", () => {
   const sink = (isTTY: boolean) => {
     const chunks: string[] = [];
-    return { chunks, stream: { isTTY, columns: 120, write: (s: string) => (chunks.push(s), true) } as unknown as NodeJS.WriteStream };
+    return {
+      chunks,
+      stream: {
+        isTTY,
+        columns: 120,
+        write: (s: string) => (chunks.push(s), true),
+      } as unknown as NodeJS.WriteStream,
+    };
   };
   it("formats step, loss, speed and ETA", () => {
-    assert.equal(formatProgress({ step: 5, total: 10, loss: 1.23456, stepsPerSecond: 2, etaSeconds: 125 }), "step 5/10  loss 1.2346  2.0 steps/s  ETA 2m05s");
+    assert.equal(
+      formatProgress({ step: 5, total: 10, loss: 1.23456, stepsPerSecond: 2, etaSeconds: 125 }),
+      "step 5/10  loss 1.2346  2.0 steps/s  ETA 2m05s",
+    );
     // The first step (it compiles) has no speed yet: no guessed ETA.
-    assert.equal(formatProgress({ step: 1, total: 10, stepsPerSecond: Number.NaN, etaSeconds: Number.NaN }), "step 1/10  ? steps/s  ETA ?");
+    assert.equal(
+      formatProgress({ step: 1, total: 10, stepsPerSecond: Number.NaN, etaSeconds: Number.NaN }),
+      "step 1/10  ? steps/s  ETA ?",
+    );
   });
   it("draws a bar in place on a terminal and plain lines elsewhere", () => {
     const tty = sink(true);
@@ -78,26 +96,75 @@ describe("Progress", () => {
 });
 
 describe("clayflow train on image data", () => {
-  const settings = (...args: string[]) => imageSettingsFrom(parseArgs(train.spec, ["--model", "glow", "--data", "fashion-mnist", "--out", "d", ...args])!);
+  const settings = (...args: string[]) =>
+    imageSettingsFrom(
+      parseArgs(train.spec, ["--model", "glow", "--data", "fashion-mnist", "--out", "d", ...args])!,
+    );
 
   it("uses the measured default recipe where an option is not given", () => {
     const s = settings();
     assert.deepEqual(
-      { steps: s.steps, batchSize: s.batchSize, lr: s.lr, hidden: s.hidden, flowSteps: s.flowSteps, dequantization: s.dequantization, evalEvery: s.evalEvery, schedule: s.schedule },
+      {
+        steps: s.steps,
+        batchSize: s.batchSize,
+        lr: s.lr,
+        hidden: s.hidden,
+        flowSteps: s.flowSteps,
+        dequantization: s.dequantization,
+        evalEvery: s.evalEvery,
+        schedule: s.schedule,
+      },
       { ...IMAGE_TRAIN_DEFAULTS, schedule: "cosine" },
     );
   });
 
   it("lets every default be overridden, and checks the values", () => {
-    const s = settings("--steps", "7", "--batch-size", "8", "--lr", "0.01", "--hidden", "16", "--flow-steps", "2", "--dequantization", "uniform", "--eval-every", "3");
+    const s = settings(
+      "--steps",
+      "7",
+      "--batch-size",
+      "8",
+      "--lr",
+      "0.01",
+      "--hidden",
+      "16",
+      "--flow-steps",
+      "2",
+      "--dequantization",
+      "uniform",
+      "--eval-every",
+      "3",
+    );
     assert.deepEqual(
-      { steps: s.steps, batchSize: s.batchSize, lr: s.lr, hidden: s.hidden, flowSteps: s.flowSteps, dequantization: s.dequantization, evalEvery: s.evalEvery },
-      { steps: 7, batchSize: 8, lr: 0.01, hidden: 16, flowSteps: 2, dequantization: "uniform", evalEvery: 3 },
+      {
+        steps: s.steps,
+        batchSize: s.batchSize,
+        lr: s.lr,
+        hidden: s.hidden,
+        flowSteps: s.flowSteps,
+        dequantization: s.dequantization,
+        evalEvery: s.evalEvery,
+      },
+      {
+        steps: 7,
+        batchSize: 8,
+        lr: 0.01,
+        hidden: 16,
+        flowSteps: 2,
+        dequantization: "uniform",
+        evalEvery: 3,
+      },
     );
     assert.throws(() => settings("--steps", "0"), /--steps must be at least 1/);
     assert.throws(() => settings("--lr", "-1"), /--lr must be positive/);
-    assert.throws(() => settings("--hidden", "64,64"), /--hidden for image models is one channel count/);
-    assert.throws(() => settings("--dequantization", "gaussian"), /--dequantization must be uniform or variational/);
+    assert.throws(
+      () => settings("--hidden", "64,64"),
+      /--hidden for image models is one channel count/,
+    );
+    assert.throws(
+      () => settings("--dequantization", "gaussian"),
+      /--dequantization must be uniform or variational/,
+    );
     // --samples sizes toy data only; image runs do not look at it.
     assert.doesNotThrow(() => settings("--samples", "0"));
   });

@@ -1,7 +1,17 @@
 import "./helpers/setup.js";
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { lax, numpy as np, random, tree, jit, grad, defaultDevice, type Array, type DType } from "@jax-js/jax";
+import {
+  lax,
+  numpy as np,
+  random,
+  tree,
+  jit,
+  grad,
+  defaultDevice,
+  type Array,
+  type DType,
+} from "@jax-js/jax";
 import { tracingGradient } from "../src/core/gradient-scope.js";
 import { conv2d, convSame } from "../src/nn/conv.js";
 import { splitKey } from "../src/core/keys.js";
@@ -13,7 +23,9 @@ import { values, assertClose, f32, f64 } from "./helpers/arrays.js";
  * computes a cross-correlation. Consumes both arguments.
  */
 function conv2dReference(x: Array, w: Array): Array {
-  return lax.conv(x.transpose([0, 3, 1, 2]), w.transpose([3, 2, 0, 1]), [1, 1], "SAME").transpose([0, 2, 3, 1]);
+  return lax
+    .conv(x.transpose([0, 3, 1, 2]), w.transpose([3, 2, 0, 1]), [1, 1], "SAME")
+    .transpose([0, 2, 3, 1]);
 }
 
 /** float64 runs on "cpu" (exact kernels), float32 on "wasm" (the training device). */
@@ -31,7 +43,12 @@ const CASES: { kernel: 1 | 3; shape: [number, number, number, number]; cout: num
   { kernel: 3, shape: [1, 1, 1, 2], cout: 3 },
 ];
 
-function sample(seed: number, xShape: number[], wShape: number[], dtype: DType): [Array, Array, Array] {
+function sample(
+  seed: number,
+  xShape: number[],
+  wShape: number[],
+  dtype: DType,
+): [Array, Array, Array] {
   const [kx, kw, kr] = splitKey(random.key(seed), 3);
   const x = random.normal(kx, xShape).astype(dtype);
   const w = random.normal(kw, wShape).astype(dtype);
@@ -64,12 +81,16 @@ describe("conv2d matches lax.conv", () => {
         const [x, w, r] = sample(100 + n, shape, [kernel, kernel, shape[3], cout], dtype);
         // A generic linear functional <r, conv(x, w)> and a quadratic one, whose
         // cotangent is computed: both paths through the backward pass.
-        const linear = (f: (x: Array, w: Array) => Array) => (x: Array, w: Array, r: Array) => f(x, w).mul(r).sum();
+        const linear = (f: (x: Array, w: Array) => Array) => (x: Array, w: Array, r: Array) =>
+          f(x, w).mul(r).sum();
         const quadratic = (f: (x: Array, w: Array) => Array) => (x: Array, w: Array) => {
           const y = f(x, w);
           return y.ref.mul(y).sum();
         };
-        for (const [name, loss] of [["linear", linear], ["quadratic", quadratic]] as const) {
+        for (const [name, loss] of [
+          ["linear", linear],
+          ["quadratic", quadratic],
+        ] as const) {
           const args = () => [x.ref, w.ref, r.ref] as const;
           const gWant = grad(loss(conv2dReference), { argnums: [0, 1] })(...args()) as Array[];
           const gEager = grad(loss(convSame), { argnums: [0, 1] })(...args()) as Array[];
@@ -77,16 +98,38 @@ describe("conv2d matches lax.conv", () => {
           const gJit = jitted(...args()) as Array[];
           jitted.dispose();
           // The training step traces its loss in the gradient scope: windows read as views.
-          const scoped = jit(grad((...a: Array[]) => tracingGradient(() => (loss(convSame) as any)(...a)), { argnums: [0, 1] }));
+          const scoped = jit(
+            grad((...a: Array[]) => tracingGradient(() => (loss(convSame) as any)(...a)), {
+              argnums: [0, 1],
+            }),
+          );
           const gScoped = scoped(...args()) as Array[];
           scoped.dispose();
           for (const [i, arg] of ["x", "w"].entries()) {
             const want = await values(gWant[i]);
             const s = scaleOf(want);
             const what = `${name} d/d${arg}`;
-            assertClose(await values(gEager[i]), want, TOL[dtype] * s, TOL[dtype], `${what} eager vs lax.conv`);
-            assertClose(await values(gJit[i]), want, TOL[dtype] * s, TOL[dtype], `${what} jit vs lax.conv`);
-            assertClose(await values(gScoped[i]), want, TOL[dtype] * s, TOL[dtype], `${what} jit in the gradient scope vs lax.conv`);
+            assertClose(
+              await values(gEager[i]),
+              want,
+              TOL[dtype] * s,
+              TOL[dtype],
+              `${what} eager vs lax.conv`,
+            );
+            assertClose(
+              await values(gJit[i]),
+              want,
+              TOL[dtype] * s,
+              TOL[dtype],
+              `${what} jit vs lax.conv`,
+            );
+            assertClose(
+              await values(gScoped[i]),
+              want,
+              TOL[dtype] * s,
+              TOL[dtype],
+              `${what} jit in the gradient scope vs lax.conv`,
+            );
           }
         }
         x.dispose();
@@ -133,7 +176,10 @@ describe("conv2d layer", () => {
     const heLimit = Math.sqrt(6 / 36);
     assert.ok(w.every((v) => Math.abs(v) <= heLimit) && Math.max(...w.map(Math.abs)) > heLimit / 2);
     assert.ok((await values(he.b)).every((v) => v === 0));
-    const gl = conv2d({ inChannels: 4, outChannels: 6, kernel: 1, weightInit: "glorot" }).init(random.key(2), f64);
+    const gl = conv2d({ inChannels: 4, outChannels: 6, kernel: 1, weightInit: "glorot" }).init(
+      random.key(2),
+      f64,
+    );
     assert.deepEqual(gl.w.shape, [1, 1, 4, 6]);
     assert.equal(gl.w.dtype, f64);
     const g = await values(gl.w);
@@ -182,15 +228,30 @@ describe("conv2d layer", () => {
   it("rejects wrong inputs and options, consuming its arguments", () => {
     const layer = conv2d({ inChannels: 3, outChannels: 2, kernel: 3 });
     const before = liveBuffers();
-    assert.throws(() => layer.apply(layer.init(random.key(5)), np.ones([2, 4, 4, 2])), /expected input of shape \[batch, height, width, 3\], got \[2, 4, 4, 2\]/);
-    assert.throws(() => layer.apply(layer.init(random.key(5)), np.ones([4, 3])), /expected input of shape/);
+    assert.throws(
+      () => layer.apply(layer.init(random.key(5)), np.ones([2, 4, 4, 2])),
+      /expected input of shape \[batch, height, width, 3\], got \[2, 4, 4, 2\]/,
+    );
+    assert.throws(
+      () => layer.apply(layer.init(random.key(5)), np.ones([4, 3])),
+      /expected input of shape/,
+    );
     assert.throws(
       () => layer.apply({ w: np.ones([1, 1, 3, 2]), b: np.zeros([2]) }, np.ones([1, 2, 2, 3])),
       /expected parameters w \[3, 3, 3, 2\] and b \[2\], got \[1, 1, 3, 2\] and \[2\]/,
     );
     assert.equal(liveBuffers(), before);
-    assert.throws(() => conv2d({ inChannels: 1, outChannels: 1, kernel: 5 as never }), /kernel must be 1 or 3/);
-    assert.throws(() => conv2d({ inChannels: 0, outChannels: 1, kernel: 1 }), /inChannels must be a positive integer/);
-    assert.throws(() => conv2d({ inChannels: 1, outChannels: 1, kernel: 1, weightInit: "lecun" as never }), /unknown weightInit/);
+    assert.throws(
+      () => conv2d({ inChannels: 1, outChannels: 1, kernel: 5 as never }),
+      /kernel must be 1 or 3/,
+    );
+    assert.throws(
+      () => conv2d({ inChannels: 0, outChannels: 1, kernel: 1 }),
+      /inChannels must be a positive integer/,
+    );
+    assert.throws(
+      () => conv2d({ inChannels: 1, outChannels: 1, kernel: 1, weightInit: "lecun" as never }),
+      /unknown weightInit/,
+    );
   });
 });

@@ -21,7 +21,8 @@ const LOG_2PI = Math.log(2 * Math.PI);
 async function integrate2d(logProb: (x: Array) => Array, L = 10, m = 200): Promise<number> {
   const h = (2 * L) / m;
   const pts: number[] = [];
-  for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) pts.push(-L + (i + 0.5) * h, -L + (j + 0.5) * h);
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < m; j++) pts.push(-L + (i + 0.5) * h, -L + (j + 0.5) * h);
   const lp = await values(logProb(np.array(pts, { dtype: f64 }).reshape([m * m, 2])));
   return lp.reduce((s, v) => s + Math.exp(v), 0) * h * h;
 }
@@ -30,7 +31,19 @@ async function integrate2d(logProb: (x: Array) => Array, L = 10, m = 200): Promi
 function diagParams(dtype: DType) {
   return { loc: np.array([0.5, -1], { dtype }), logScale: np.array([0.3, -0.4], { dtype }) };
 }
-const MIX = { logits: [0.2, -0.5, 1], means: [[-2, 1], [1.5, 0], [0, -2.5]], logScales: [[0, -0.3], [0.4, 0.2], [-0.5, 0.1]] };
+const MIX = {
+  logits: [0.2, -0.5, 1],
+  means: [
+    [-2, 1],
+    [1.5, 0],
+    [0, -2.5],
+  ],
+  logScales: [
+    [0, -0.3],
+    [0.4, 0.2],
+    [-0.5, 0.1],
+  ],
+};
 function mixParams(dtype: DType) {
   return {
     logits: np.array(MIX.logits, { dtype }),
@@ -55,7 +68,10 @@ interface Case {
 }
 
 const normalLogDensity = (z: number[], mu: number[], logS: number[]) =>
-  z.reduce((s, v, i) => s - 0.5 * ((v - mu[i]) / Math.exp(logS[i])) ** 2 - logS[i] - 0.5 * LOG_2PI, 0);
+  z.reduce(
+    (s, v, i) => s - 0.5 * ((v - mu[i]) / Math.exp(logS[i])) ** 2 - logS[i] - 0.5 * LOG_2PI,
+    0,
+  );
 
 const cases: Case[] = [
   {
@@ -78,7 +94,9 @@ const cases: Case[] = [
     params: mixParams,
     logDensity: (z) => {
       const w = mixWeights();
-      const terms = w.map((wk, k) => Math.log(wk) + normalLogDensity(z, MIX.means[k], MIX.logScales[k]));
+      const terms = w.map(
+        (wk, k) => Math.log(wk) + normalLogDensity(z, MIX.means[k], MIX.logScales[k]),
+      );
       const m = Math.max(...terms);
       return m + Math.log(terms.reduce((s, v) => s + Math.exp(v - m), 0));
     },
@@ -86,7 +104,11 @@ const cases: Case[] = [
       const w = mixWeights();
       const mean = [0, 1].map((d) => w.reduce((s, wk, k) => s + wk * MIX.means[k][d], 0));
       const second = [0, 1].map((d) =>
-        w.reduce((s, wk, k) => s + wk * ((t * Math.exp(MIX.logScales[k][d])) ** 2 + MIX.means[k][d] ** 2), 0));
+        w.reduce(
+          (s, wk, k) => s + wk * ((t * Math.exp(MIX.logScales[k][d])) ** 2 + MIX.means[k][d] ** 2),
+          0,
+        ),
+      );
       return { mean, variance: second.map((s, d) => s - mean[d] ** 2) };
     },
   },
@@ -96,8 +118,16 @@ const cases: Case[] = [
 async function moments(x: Array): Promise<{ mean: number[]; variance: number[] }> {
   const v = await values(x);
   const n = v.length / 2;
-  const mean = [0, 1].map((d) => { let s = 0; for (let i = 0; i < n; i++) s += v[2 * i + d]; return s / n; });
-  const variance = [0, 1].map((d) => { let s = 0; for (let i = 0; i < n; i++) s += (v[2 * i + d] - mean[d]) ** 2; return s / n; });
+  const mean = [0, 1].map((d) => {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += v[2 * i + d];
+    return s / n;
+  });
+  const variance = [0, 1].map((d) => {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += (v[2 * i + d] - mean[d]) ** 2;
+    return s / n;
+  });
   return { mean, variance };
 }
 
@@ -111,14 +141,25 @@ for (const c of cases) {
 
     it("logProb matches the closed form (float64)", async () => {
       defaultDevice("cpu");
-      const pts = [[0, 0], [1.3, -0.7], [-3, 2.5], [10, -8]];
+      const pts = [
+        [0, 0],
+        [1.3, -0.7],
+        [-3, 2.5],
+        [10, -8],
+      ];
       const got = await values(c.dist.logProb(c.params(f64), np.array(pts, { dtype: f64 })));
       assertClose(got, pts.map(c.logDensity), 1e-12, 1e-12, "logProb");
     });
 
     it("jit gives the same logProb as eager (float64)", async () => {
       defaultDevice("cpu");
-      const z = np.array([[0.3, 0.7], [-2, 1.1]], { dtype: f64 });
+      const z = np.array(
+        [
+          [0.3, 0.7],
+          [-2, 1.1],
+        ],
+        { dtype: f64 },
+      );
       const f = jit((p: Params, v: Array) => c.dist.logProb(p, v));
       const eager = await values(c.dist.logProb(c.params(f64), z.ref));
       assertClose(await values(f(c.params(f64), z)), eager, 1e-12, 1e-12, "jit logProb");
@@ -136,8 +177,14 @@ for (const c of cases) {
         const want = c.moments(t);
         for (let d = 0; d < 2; d++) {
           const sd = Math.sqrt(want.variance[d]);
-          assert.ok(Math.abs(got.mean[d] - want.mean[d]) < 0.05 * sd + 0.01, `T=${t} mean[${d}] ${got.mean[d]} vs ${want.mean[d]}`);
-          assert.ok(Math.abs(Math.sqrt(got.variance[d]) / sd - 1) < 0.04, `T=${t} std[${d}] ${Math.sqrt(got.variance[d])} vs ${sd}`);
+          assert.ok(
+            Math.abs(got.mean[d] - want.mean[d]) < 0.05 * sd + 0.01,
+            `T=${t} mean[${d}] ${got.mean[d]} vs ${want.mean[d]}`,
+          );
+          assert.ok(
+            Math.abs(Math.sqrt(got.variance[d]) / sd - 1) < 0.04,
+            `T=${t} std[${d}] ${Math.sqrt(got.variance[d])} vs ${sd}`,
+          );
         }
       }
     });
@@ -168,10 +215,16 @@ for (const c of cases) {
     it("rejects bad inputs with clear errors", () => {
       defaultDevice("wasm");
       const params = c.params(f32);
-      assert.throws(() => c.dist.logProb(tree.ref(params), np.zeros([4, 3])), /expected input of shape \[batch, 2\], got \[4, 3\]/);
+      assert.throws(
+        () => c.dist.logProb(tree.ref(params), np.zeros([4, 3])),
+        /expected input of shape \[batch, 2\], got \[4, 3\]/,
+      );
       assert.throws(() => c.dist.logProb(tree.ref(params), np.zeros([2])), /\[batch, 2\]/);
       assert.throws(() => c.dist.sample(tree.ref(params), random.key(0), 0), /positive integer/);
-      assert.throws(() => c.dist.sample(tree.ref(params), random.key(0), 3, { temperature: -1 }), /temperature/);
+      assert.throws(
+        () => c.dist.sample(tree.ref(params), random.key(0), 3, { temperature: -1 }),
+        /temperature/,
+      );
       tree.dispose(params);
     });
   });

@@ -16,13 +16,27 @@ import { liveBuffers } from "./helpers/live-buffers.js";
 /** A test-only bug: an affine layer whose forward log-det is off by 0.1 nats. */
 function wrongLogDet(): Bijector<any> {
   const inner = affine([2]);
-  return { ...inner, kind: "buggy", forward: (p, x, c) => { const [y, ld] = inner.forward(p, x, c); return [y, ld.add(0.1)]; } };
+  return {
+    ...inner,
+    kind: "buggy",
+    forward: (p, x, c) => {
+      const [y, ld] = inner.forward(p, x, c);
+      return [y, ld.add(0.1)];
+    },
+  };
 }
 
 /** A test-only bug: the inverse is not the inverse. */
 function wrongInverse(): Bijector<any> {
   const inner = affine([2]);
-  return { ...inner, kind: "buggy", inverse: (p, y, c) => { const [x, ld] = inner.inverse(p, y, c); return [x.mul(1.01), ld]; } };
+  return {
+    ...inner,
+    kind: "buggy",
+    inverse: (p, y, c) => {
+      const [x, ld] = inner.inverse(p, y, c);
+      return [x.mul(1.01), ld];
+    },
+  };
 }
 
 describe("doctor", () => {
@@ -51,20 +65,36 @@ describe("doctor", () => {
       const before = liveBuffers();
       await diagnose(flow, params, { cond, samples: 32, jacobianSamples: 4 });
       assert.equal(liveBuffers(), before, "diagnose leaks buffers");
-      await assert.rejects(diagnose(flow, params, { data }), /this flow is conditional: pass cond, a context of 2 values for each row checked/);
-      await assert.rejects(diagnose(flow, params, { cond: new Float32Array(3) }), /cond has 3 values, not a whole, non-zero number of contexts of 2/);
+      await assert.rejects(
+        diagnose(flow, params, { data }),
+        /this flow is conditional: pass cond, a context of 2 values for each row checked/,
+      );
+      await assert.rejects(
+        diagnose(flow, params, { cond: new Float32Array(3) }),
+        /cond has 3 values, not a whole, non-zero number of contexts of 2/,
+      );
       tree.dispose(params);
     });
   }
 
   it("checks an image flow on images (batches of [n, height, width, channels], not flat rows)", async () => {
-    const flow = buildImageFlow({ model: "glow", shape: [4, 4, 1], levels: 1, steps: 1, hidden: 4, blocks: 0 });
+    const flow = buildImageFlow({
+      model: "glow",
+      shape: [4, 4, 1],
+      levels: 1,
+      steps: 1,
+      hidden: 4,
+      blocks: 0,
+    });
     const params = perturbParams(flow.init(random.key(0)) as any, random.key(1), 0.05) as any;
     // Pixels in (0, 1), as dequantised images reach the flow.
     const data = Float32Array.from({ length: 16 * 16 }, (_, i) => 0.5 + 0.4 * Math.sin(i * 1.7));
     const report = await diagnose(flow, params, { data, samples: 8, jacobianSamples: 2 });
     assert.equal(report.verdict, "healthy", formatReport(report));
-    assert.ok(report.checks.some((c) => c.name.startsWith("log-det vs exact Jacobian")), formatReport(report));
+    assert.ok(
+      report.checks.some((c) => c.name.startsWith("log-det vs exact Jacobian")),
+      formatReport(report),
+    );
     const before = liveBuffers();
     await diagnose(flow, params, { samples: 8, jacobianSamples: 2 });
     assert.equal(liveBuffers(), before, "diagnose leaks buffers");
@@ -89,14 +119,28 @@ describe("doctor", () => {
     } as Bijector<any>;
     const flow = new Flow({ bijector: buggy, base: standardNormal([2]) });
     const params = flow.init(random.key(0));
-    const zero = await diagnose(flow, params, { cond: new Float32Array(16), samples: 16, jacobianSamples: 2 });
+    const zero = await diagnose(flow, params, {
+      cond: new Float32Array(16),
+      samples: 16,
+      jacobianSamples: 2,
+    });
     assert.equal(zero.verdict, "healthy", formatReport(zero));
-    const one = await diagnose(flow, params, { cond: new Float32Array(16).fill(1), samples: 16, jacobianSamples: 2 });
-    assert.match(formatReport(one), /log-determinant differs from the exact Jacobian's by 1\.0e-1 nats/);
+    const one = await diagnose(flow, params, {
+      cond: new Float32Array(16).fill(1),
+      samples: 16,
+      jacobianSamples: 2,
+    });
+    assert.match(
+      formatReport(one),
+      /log-determinant differs from the exact Jacobian's by 1\.0e-1 nats/,
+    );
     tree.dispose(params);
     const plain = new Flow({ bijector: affine([2]), base: standardNormal([2]) });
     const p2 = plain.init(random.key(0));
-    await assert.rejects(diagnose(plain, p2, { cond: new Float32Array(4) }), /cond was given, but this flow takes no context/);
+    await assert.rejects(
+      diagnose(plain, p2, { cond: new Float32Array(4) }),
+      /cond was given, but this flow takes no context/,
+    );
     tree.dispose(p2);
   });
 
@@ -105,7 +149,10 @@ describe("doctor", () => {
     const params = perturbParams(flow.init(random.key(0)) as any, random.key(1)) as any;
     const report = await diagnose(flow, params, { samples: 16, jacobianSamples: 2 });
     assert.equal(report.verdict, "broken");
-    assert.match(formatReport(report), /log-determinant differs from the exact Jacobian's by 1\.0e-1 nats: this is a bug/);
+    assert.match(
+      formatReport(report),
+      /log-determinant differs from the exact Jacobian's by 1\.0e-1 nats: this is a bug/,
+    );
     tree.dispose(params);
   });
 
@@ -122,7 +169,11 @@ describe("doctor", () => {
     const flow = new Flow({ bijector: affine([2]), base: standardNormal([2]) });
     // Scales e^30 and e^-30: det J = 1, but the Jacobian's entries span e^60.
     const params = { bijector: { loc: np.zeros([2]), logScale: np.array([30, -30]) }, base: {} };
-    const report = await diagnose(flow, params, { data: new Float32Array([0.1, 0.2, 0.3, 0.4]), samples: 2, jacobianSamples: 2 });
+    const report = await diagnose(flow, params, {
+      data: new Float32Array([0.1, 0.2, 0.3, 0.4]),
+      samples: 2,
+      jacobianSamples: 2,
+    });
     const text = formatReport(report);
     assert.ok(!/bug in a bijector/.test(text), text);
     assert.match(text, /too ill-conditioned to check/);

@@ -9,15 +9,27 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
-import { HEAVY_AFTER, HEAVY_CHUNK_MS, KernelRouting, SMALL_CHUNK_ELEMENTS } from "../src/engine/kernel-routing.js";
+import {
+  HEAVY_AFTER,
+  HEAVY_CHUNK_MS,
+  KernelRouting,
+  SMALL_CHUNK_ELEMENTS,
+} from "../src/engine/kernel-routing.js";
 
 const script = join(dirname(fileURLToPath(import.meta.url)), "helpers", "engine-child.js");
 
-function runChild(threads: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runChild(
+  threads: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [script], { env: { ...process.env, CLAYFLOW_THREADS: String(threads) }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [script],
+      { env: { ...process.env, CLAYFLOW_THREADS: String(threads) }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -39,7 +51,12 @@ describe("engine threads", () => {
 });
 
 describe("kernel routing (which chunks stay on the main thread)", () => {
-  const chunk = (hash: string, begin: number, elements: number) => ({ type: "kernel", kernelHash: hash, begin, end: begin + elements });
+  const chunk = (hash: string, begin: number, elements: number) => ({
+    type: "kernel",
+    kernelHash: hash,
+    begin,
+    end: begin + elements,
+  });
 
   it("small chunks stay on the main thread, large ones and routines go to threads", () => {
     const r = new KernelRouting();
@@ -58,8 +75,16 @@ describe("kernel routing (which chunks stay on the main thread)", () => {
     for (let i = 0; i < HEAVY_AFTER - 1; i++) r.noteMainThreadChunk(later, slow);
     assert.equal(r.runsOnMainThread(later), true, "a fast chunk resets the tally");
     r.noteMainThreadChunk(later, slow);
-    assert.equal(r.runsOnMainThread(later), false, `${HEAVY_AFTER} slow chunks in a row make it heavy`);
-    assert.equal(r.runsOnMainThread(chunk("w", 0, 2048)), false, "every chunk of a heavy kernel goes to threads");
+    assert.equal(
+      r.runsOnMainThread(later),
+      false,
+      `${HEAVY_AFTER} slow chunks in a row make it heavy`,
+    );
+    assert.equal(
+      r.runsOnMainThread(chunk("w", 0, 2048)),
+      false,
+      "every chunk of a heavy kernel goes to threads",
+    );
     assert.equal(r.runsOnMainThread(chunk("other", 0, 2048)), true, "other kernels are unaffected");
   });
 

@@ -25,11 +25,15 @@ const alias = join(here, "helpers/clayflow-alias.js");
 
 /** Runs examples/<name> with `args`, one engine thread; returns its standard output. */
 async function runExample(name: string, args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(process.execPath, ["--import", alias, join(examples, name), ...args], {
-    env: { ...process.env, CLAYFLOW_THREADS: "1" },
-    encoding: "utf8",
-    timeout: 120_000,
-  });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ["--import", alias, join(examples, name), ...args],
+    {
+      env: { ...process.env, CLAYFLOW_THREADS: "1" },
+      encoding: "utf8",
+      timeout: 120_000,
+    },
+  );
   return stdout;
 }
 
@@ -46,7 +50,8 @@ describe("examples", () => {
 
   // A correlated Gaussian with very different column scales: its entropy is known exactly.
   const [s1, s2, rho] = [10, 0.1, 0.9];
-  const entropy = Math.log(2 * Math.PI * Math.E) + 0.5 * Math.log(s1 * s1 * s2 * s2 * (1 - rho * rho));
+  const entropy =
+    Math.log(2 * Math.PI * Math.E) + 0.5 * Math.log(s1 * s1 * s2 * s2 * (1 - rho * rho));
   // What a flow that ignored the correlation (independent Gaussians) would score.
   const independent = Math.log(2 * Math.PI * Math.E) + 0.5 * Math.log(s1 * s1 * s2 * s2);
 
@@ -62,12 +67,24 @@ describe("examples", () => {
   });
 
   it("density-csv: learns the correlation (test NLL near the entropy) and saves a run", async () => {
-    const out = await runExample("density-csv.mjs", [join(dir, "data.csv"), "--steps", "300", "--out", csvRun]);
+    const out = await runExample("density-csv.mjs", [
+      join(dir, "data.csv"),
+      "--steps",
+      "300",
+      "--out",
+      csvRun,
+    ]);
     const nll = number(out, "test NLL");
     // 300 test rows: the mean NLL's standard error is about 0.04 nats.
     assert.ok(nll > entropy - 0.15, `test NLL ${nll} is below the entropy ${entropy}`);
-    assert.ok(nll < (entropy + independent) / 2, `test NLL ${nll}: the correlation was not learned (independent: ${independent})`);
-    assert.deepEqual(JSON.parse(readFileSync(join(csvRun, "config.json"), "utf8")).data.columns, ["height", "weight"]);
+    assert.ok(
+      nll < (entropy + independent) / 2,
+      `test NLL ${nll}: the correlation was not learned (independent: ${independent})`,
+    );
+    assert.deepEqual(JSON.parse(readFileSync(join(csvRun, "config.json"), "utf8")).data.columns, [
+      "height",
+      "weight",
+    ]);
   });
 
   it("web-page: bundles for the browser, and draws samples of the CSV run", async () => {
@@ -82,22 +99,38 @@ describe("examples", () => {
       logLevel: "silent",
     });
     assert.equal(result.errors.length, 0);
-    assert.ok(!/from\s*["']node:/.test(result.outputFiles[0].text), "the bundle imports a Node module");
+    assert.ok(
+      !/from\s*["']node:/.test(result.outputFiles[0].text),
+      "the bundle imports a Node module",
+    );
 
     // The page's drawing code, run here on the run the CSV example saved.
     const { register } = await import("node:module");
     register(pathToFileURL(join(here, "helpers/clayflow-alias-hooks.js")).href);
     const page = await import(pathToFileURL(join(examples, "web-page/main.mjs")).href);
-    const run = decodeRun({ config: readFileSync(join(csvRun, "config.json")), weights: readFileSync(join(csvRun, "weights.safetensors")) });
+    const run = decodeRun({
+      config: readFileSync(join(csvRun, "config.json")),
+      weights: readFileSync(join(csvRun, "weights.safetensors")),
+    });
     const { canvas, text } = await page.drawSamples(run, 200);
     tree.dispose(run.params);
     if (run.bestParams) tree.dispose(run.bestParams);
     assert.equal(text, "200 samples");
-    assert.ok(canvas.width > 100 && canvas.height > 100, `a ${canvas.width}x${canvas.height} picture`);
+    assert.ok(
+      canvas.width > 100 && canvas.height > 100,
+      `a ${canvas.width}x${canvas.height} picture`,
+    );
   });
 
   it("anomaly-detection: the flow's score separates the anomalies", async () => {
-    const out = await runExample("anomaly-detection.mjs", ["--steps", "200", "--train-rows", "2000", "--test-rows", "500"]);
+    const out = await runExample("anomaly-detection.mjs", [
+      "--steps",
+      "200",
+      "--train-rows",
+      "2000",
+      "--test-rows",
+      "500",
+    ]);
     const flow = number(out, "flow AUROC");
     const baseline = number(out, "Mahalanobis AUROC");
     // 40 anomalies among 500 rows: chance is 0.5 with a standard error near 0.05.
@@ -107,15 +140,35 @@ describe("examples", () => {
 
   it("conditional-flow: samples follow the context (the ring's radius)", async () => {
     const out = await runExample("conditional-flow.mjs", ["--steps", "400", "--rows", "4000"]);
-    const radii = [0.75, 1.25, 1.75].map((r) => number(out, `context ${r}: mean radius of samples`));
+    const radii = [0.75, 1.25, 1.75].map((r) =>
+      number(out, `context ${r}: mean radius of samples`),
+    );
     assert.ok(radii[0] < radii[1] && radii[1] < radii[2], `radii ${radii}`);
-    radii.forEach((r, i) => assert.ok(Math.abs(r - [0.75, 1.25, 1.75][i]) < 0.15, `radius ${r} for context ${[0.75, 1.25, 1.75][i]}`));
+    radii.forEach((r, i) =>
+      assert.ok(
+        Math.abs(r - [0.75, 1.25, 1.75][i]) < 0.15,
+        `radius ${r} for context ${[0.75, 1.25, 1.75][i]}`,
+      ),
+    );
   });
 
   const fashion = locateImageDataset("fashion-mnist", "test").found !== null;
-  it("image-sampling: a tiny Glow beats 8 bits/dim and writes an 8x8 grid", { skip: fashion ? false : "dataset-fashion-mnist is not installed" }, async () => {
+  it("image-sampling: a tiny Glow beats 8 bits/dim and writes an 8x8 grid", {
+    skip: fashion ? false : "dataset-fashion-mnist is not installed",
+  }, async () => {
     const png = join(dir, "grid.png");
-    const out = await runExample("image-sampling.mjs", ["--steps", "20", "--images", "200", "--flow-steps", "1", "--test-images", "16", "--out", png]);
+    const out = await runExample("image-sampling.mjs", [
+      "--steps",
+      "20",
+      "--images",
+      "200",
+      "--flow-steps",
+      "1",
+      "--test-images",
+      "16",
+      "--out",
+      png,
+    ]);
     const bits = number(out, "test");
     assert.ok(bits < 8, `${bits} bits/dim`);
     const bytes = readFileSync(png);

@@ -29,9 +29,17 @@ test("jsonExcerpt: a value from a file as short escaped JSON, with its full leng
   const nested = JSON.parse("[".repeat(1000) + "]".repeat(1000));
   assert.equal(jsonExcerpt(nested, 10), "[[[[[[[[[[... (2000 characters)");
   assert.equal(jsonExcerpt({ deep: "x".repeat(5000) }).length < 70, true);
-  assert.equal(jsonExcerpt("\u2028\ufffd"), '"\\u2028\\ufffd"', "JSON leaves these raw; they are escaped");
+  assert.equal(
+    jsonExcerpt("\u2028\ufffd"),
+    '"\\u2028\\ufffd"',
+    "JSON leaves these raw; they are escaped",
+  );
   // JSON writes each U+0001 as the 6 characters \u0001: 182 in all; the cut falls inside the second.
-  assert.equal(jsonExcerpt("\u0001".repeat(30), 12), '"\\u0001... (182 characters)', "never cut inside an escape");
+  assert.equal(
+    jsonExcerpt("\u0001".repeat(30), 12),
+    '"\\u0001... (182 characters)',
+    "never cut inside an escape",
+  );
 });
 
 test("nameExcerpt: a short printable name as it is, anything else as an excerpt", () => {

@@ -18,9 +18,14 @@ const ENV = { ...process.env, CLAYFLOW_THREADS: "1" };
 
 function clayflow(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: ENV, timeout: 120_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: ENV, timeout: 120_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -32,7 +37,24 @@ before(() => {
 describe("clayflow export", () => {
   it("writes the best parameters alone: a third of the bytes, the same scores, no resume", async () => {
     const run = join(tmp, "run");
-    const t = await clayflow("train", "--data", "moons", "--out", run, "--steps", "120", "--layers", "2", "--hidden", "16", "--samples", "2000", "--eval-every", "40", "--no-plots");
+    const t = await clayflow(
+      "train",
+      "--data",
+      "moons",
+      "--out",
+      run,
+      "--steps",
+      "120",
+      "--layers",
+      "2",
+      "--hidden",
+      "16",
+      "--samples",
+      "2000",
+      "--eval-every",
+      "40",
+      "--no-plots",
+    );
     assert.equal(t.code, 0, t.stderr);
     const out = join(tmp, "exported");
     const e = await clayflow("export", "--run", run, "--out", out);
@@ -42,8 +64,13 @@ describe("clayflow export", () => {
     const full = statSync(join(run, "weights.safetensors")).size;
     const slim = statSync(join(out, "weights.safetensors")).size;
     assert.ok(slim < full / 3 + 4096, `${slim} bytes exported of ${full}`);
-    const names = [...decodeSafetensors(readFileSync(join(out, "weights.safetensors"))).tensors.keys()];
-    assert.ok(names.every((n) => n.startsWith("params/")), names.join(", "));
+    const names = [
+      ...decodeSafetensors(readFileSync(join(out, "weights.safetensors"))).tensors.keys(),
+    ];
+    assert.ok(
+      names.every((n) => n.startsWith("params/")),
+      names.join(", "),
+    );
 
     // The exported params are the run's best ones, leaf for leaf.
     const a = await loadRun(run);
@@ -58,17 +85,44 @@ describe("clayflow export", () => {
 
     // Scores agree with the original run's (which scores with its best parameters too).
     writeFileSync(join(tmp, "rows.csv"), "x,y\n0.1,0.2\n1.5,-0.3\n-0.7,0.9\n");
-    const s1 = await clayflow("score", "--run", run, "--data", join(tmp, "rows.csv"), "--out", join(tmp, "s1.csv"));
-    const s2 = await clayflow("score", "--run", out, "--data", join(tmp, "rows.csv"), "--out", join(tmp, "s2.csv"));
+    const s1 = await clayflow(
+      "score",
+      "--run",
+      run,
+      "--data",
+      join(tmp, "rows.csv"),
+      "--out",
+      join(tmp, "s1.csv"),
+    );
+    const s2 = await clayflow(
+      "score",
+      "--run",
+      out,
+      "--data",
+      join(tmp, "rows.csv"),
+      "--out",
+      join(tmp, "s2.csv"),
+    );
     assert.equal(s1.code + s2.code, 0, s1.stderr + s2.stderr);
-    assert.equal(readFileSync(join(tmp, "s2.csv"), "utf8"), readFileSync(join(tmp, "s1.csv"), "utf8"));
+    assert.equal(
+      readFileSync(join(tmp, "s2.csv"), "utf8"),
+      readFileSync(join(tmp, "s1.csv"), "utf8"),
+    );
 
     const r = await clayflow("train", "--resume", out, "--steps", "200");
     assert.equal(r.code, 2);
     assert.match(r.stderr, /holds weights only \(written by clayflow export\)/);
     const again = await clayflow("export", "--run", run, "--out", out);
     assert.equal(again.code, 2);
-    const bad = await clayflow("export", "--run", run, "--out", join(tmp, "x"), "--params", "worst");
+    const bad = await clayflow(
+      "export",
+      "--run",
+      run,
+      "--out",
+      join(tmp, "x"),
+      "--params",
+      "worst",
+    );
     assert.match(bad.stderr, /--params must be best or last/);
   });
 
@@ -87,11 +141,23 @@ describe("clayflow export", () => {
       return { config: JSON.stringify(c), weights };
     };
     const first = [...tensors.keys()][0];
-    assert.throws(() => decodeRun(edited(metadata, first)), new RegExp(`${first.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} is missing`));
+    assert.throws(
+      () => decodeRun(edited(metadata, first)),
+      new RegExp(`${first.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} is missing`),
+    );
     const state = JSON.parse(metadata.training_state);
-    assert.throws(() => decodeRun(edited({ ...metadata, training_state: JSON.stringify({ ...state, weightsOnly: "yes" }) })), /weightsOnly must be true or absent/);
+    assert.throws(
+      () =>
+        decodeRun(
+          edited({ ...metadata, training_state: JSON.stringify({ ...state, weightsOnly: "yes" }) }),
+        ),
+      /weightsOnly must be true or absent/,
+    );
     // Without the flag, the same file is a checkpoint missing its optimizer state.
     const { weightsOnly: _, ...plain } = state;
-    assert.throws(() => decodeRun(edited({ ...metadata, training_state: JSON.stringify(plain) })), /optimizer\/m is missing/);
+    assert.throws(
+      () => decodeRun(edited({ ...metadata, training_state: JSON.stringify(plain) })),
+      /optimizer\/m is missing/,
+    );
   });
 });

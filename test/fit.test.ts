@@ -6,15 +6,23 @@ import { buildFlow } from "../src/models/index.js";
 import type { VectorFlowConfig } from "../src/models/vector.js";
 import { makeRng } from "../src/core/prng.js";
 import {
-  evaluateNLL, fit, trainStateFromJSON, trainStateToJSON,
-  type TrainState, type VectorData, type ProgressInfo,
+  evaluateNLL,
+  fit,
+  trainStateFromJSON,
+  trainStateToJSON,
+  type TrainState,
+  type VectorData,
+  type ProgressInfo,
 } from "../src/train/fit.js";
 import { values, assertClose } from "./helpers/arrays.js";
 import { flatten } from "../src/train/flat-params.js";
 import { liveBuffers } from "./helpers/live-buffers.js";
 
 // A correlated 2-D Gaussian: cov = [[2, 1.2], [1.2, 1]], sampled through its Cholesky factor.
-const COV = [[2, 1.2], [1.2, 1]];
+const COV = [
+  [2, 1.2],
+  [1.2, 1],
+];
 const DET = COV[0][0] * COV[1][1] - COV[0][1] * COV[1][0];
 const ENTROPY = 0.5 * Math.log((2 * Math.PI * Math.E) ** 2 * DET);
 
@@ -50,22 +58,32 @@ describe("fit", () => {
     const result = await fit(flow, initParams(flow, train), train, {
       steps: 300,
       batchSize: 128,
-      optimizer: { kind: "adam", lr: { kind: "cosine", lr: 5e-3, totalSteps: 300, finalFraction: 0.05 } },
+      optimizer: {
+        kind: "adam",
+        lr: { kind: "cosine", lr: 5e-3, totalSteps: 300, finalFraction: 0.05 },
+      },
       validFraction: 0.1,
       evalEvery: 50,
       onProgress: (info) => progress.push(info),
     });
     const testNLL = await evaluateNLL(flow, result.bestParams, test);
-    console.log(`fit: ${((performance.now() - t0) / 1000).toFixed(1)} s, test NLL ${testNLL.toFixed(4)}, entropy ${ENTROPY.toFixed(4)}`);
+    console.log(
+      `fit: ${((performance.now() - t0) / 1000).toFixed(1)} s, test NLL ${testNLL.toFixed(4)}, entropy ${ENTROPY.toFixed(4)}`,
+    );
     assert.ok(Math.abs(testNLL - ENTROPY) < 0.1, `test NLL ${testNLL} vs entropy ${ENTROPY}`);
     assert.equal(result.stopReason, "completed");
     assert.equal(result.state.step, 300);
     assert.equal(progress.length, 300);
     // The first step compiles: no speed or ETA from it; from the second on, both are known.
     assert.ok(Number.isNaN(progress[0].stepsPerSecond) && Number.isNaN(progress[0].etaSeconds));
-    assert.ok(progress.slice(1).every((p) => p.stepsPerSecond > 0 && Number.isFinite(p.etaSeconds)));
+    assert.ok(
+      progress.slice(1).every((p) => p.stepsPerSecond > 0 && Number.isFinite(p.etaSeconds)),
+    );
     assert.equal(progress[299].etaSeconds, 0);
-    assert.deepEqual(result.history.map((h) => h.step), [50, 100, 150, 200, 250, 300]);
+    assert.deepEqual(
+      result.history.map((h) => h.step),
+      [50, 100, 150, 200, 250, 300],
+    );
     assert.ok(result.history.every((h) => h.validLoss !== null && h.trainLoss !== null));
     assert.equal(result.bestValidLoss, Math.min(...result.history.map((h) => h.validLoss!)));
     tree.dispose(result.params);
@@ -74,17 +92,37 @@ describe("fit", () => {
   it("stops early after `patience` evaluations without improvement, keeping the best params", async () => {
     const flow = buildFlow(config);
     const train = gaussian(256, 3);
-    const common = { batchSize: 32, optimizer: { kind: "adam", lr: 1e-2 }, validFraction: 0.25, seed: 5 } as const;
+    const common = {
+      batchSize: 32,
+      optimizer: { kind: "adam", lr: 1e-2 },
+      validFraction: 0.25,
+      seed: 5,
+    } as const;
     // minDelta 1e3: only the first evaluation counts as an improvement.
-    const result = await fit(flow, initParams(flow, train), train, { ...common, steps: 100, evalEvery: 5, patience: 2, minDelta: 1e3 });
+    const result = await fit(flow, initParams(flow, train), train, {
+      ...common,
+      steps: 100,
+      evalEvery: 5,
+      patience: 2,
+      minDelta: 1e3,
+    });
     assert.equal(result.stopReason, "earlyStopping");
     assert.equal(result.state.step, 15);
-    assert.deepEqual(result.history.map((h) => h.step), [5, 10, 15]);
+    assert.deepEqual(
+      result.history.map((h) => h.step),
+      [5, 10, 15],
+    );
     assert.equal(result.state.best?.step, 5);
     assert.equal(result.bestValidLoss, result.history[0].validLoss);
     // The best params are those after 5 steps: a 5-step run ends there.
     const short = await fit(flow, initParams(flow, train), train, { ...common, steps: 5 });
-    assertClose(await values(flatten(result.bestParams).vector), await values(flatten(short.params).vector), 0, 0, "best = params at step 5");
+    assertClose(
+      await values(flatten(result.bestParams).vector),
+      await values(flatten(short.params).vector),
+      0,
+      0,
+      "best = params at step 5",
+    );
     tree.dispose([result.params, short.bestParams]);
   });
 
@@ -94,7 +132,10 @@ describe("fit", () => {
     train.x[2 * 17] = NaN;
     const seen: number[] = [];
     const result = await fit(flow, initParams(flow, gaussian(64, 4)), train, {
-      steps: 12, batchSize: 16, optimizer: { kind: "adam", lr: 1e-2 }, maxBadSteps: 2,
+      steps: 12,
+      batchSize: 16,
+      optimizer: { kind: "adam", lr: 1e-2 },
+      maxBadSteps: 2,
       onProgress: (info) => seen.push(info.skipped),
     });
     // 4 batches per epoch, 3 epochs: the NaN row spoils exactly one batch per epoch.
@@ -111,7 +152,9 @@ describe("fit", () => {
     const flow = buildFlow(config);
     const steps: number[] = [];
     const result = await fit(flow, initParams(flow, gaussian(64, 4)), gaussian(64, 4), {
-      steps: 6, batchSize: 16, maxBadSteps: 3,
+      steps: 6,
+      batchSize: 16,
+      maxBadSteps: 3,
       // Spoil the batch of step 3 only: exactly that step must be skipped.
       augment: (batch, step) => {
         steps.push(step);
@@ -146,7 +189,11 @@ describe("fit", () => {
     const flow = buildFlow(bnConfig);
     const train = gaussian(300, 6);
     const options = {
-      steps: 40, batchSize: 64, seed: 9, validFraction: 0.2, evalEvery: 7,
+      steps: 40,
+      batchSize: 64,
+      seed: 9,
+      validFraction: 0.2,
+      evalEvery: 7,
       optimizer: { kind: "adamw", lr: { kind: "warmup", lr: 1e-2, warmupSteps: 10 }, clipNorm: 5 },
     } as const;
     const full = await fit(flow, flow.init(random.key(2)), train, options);
@@ -166,22 +213,47 @@ describe("fit", () => {
     assert.equal(first.state.step, 20);
     assert.ok(saved !== null);
     // The tree passed with `resume` only gives the structure: use different values.
-    const resumed = await fit(flow, flow.init(random.key(99)), train, { ...options, resume: saved! });
+    const resumed = await fit(flow, flow.init(random.key(99)), train, {
+      ...options,
+      resume: saved!,
+    });
     assert.equal(resumed.state.step, 40);
-    assertClose([...resumed.state.params], [...full.state.params], 1e-6, 1e-6, "resumed vs uninterrupted params");
-    assertClose([...resumed.state.optimizer.m], [...full.state.optimizer.m], 1e-6, 1e-6, "optimizer m");
+    assertClose(
+      [...resumed.state.params],
+      [...full.state.params],
+      1e-6,
+      1e-6,
+      "resumed vs uninterrupted params",
+    );
+    assertClose(
+      [...resumed.state.optimizer.m],
+      [...full.state.optimizer.m],
+      1e-6,
+      1e-6,
+      "optimizer m",
+    );
     assert.equal(resumed.state.optimizer.step, full.state.optimizer.step);
     const strip = (h: TrainState["history"]) => h.map(({ seconds, ...rest }) => rest);
     assert.deepEqual(strip(resumed.history), strip(full.history));
     assert.equal(resumed.bestValidLoss, full.bestValidLoss);
     // Batch norm's running statistics moved away from their initial (0, 1).
-    const stateLeaves = full.state.layout.paths.map((p, i) => [p, i] as const).filter(([p]) => p.includes(".state."));
+    const stateLeaves = full.state.layout.paths
+      .map((p, i) => [p, i] as const)
+      .filter(([p]) => p.includes(".state."));
     assert.ok(stateLeaves.length > 0);
     const meanLeaf = full.state.layout.paths.indexOf(stateLeaves[0][0]);
     let offset = 0;
-    for (let i = 0; i < meanLeaf; i++) offset += full.state.layout.shapes[i].reduce((a, b) => a * b, 1);
+    for (let i = 0; i < meanLeaf; i++)
+      offset += full.state.layout.shapes[i].reduce((a, b) => a * b, 1);
     assert.ok(Math.abs(full.state.params[offset]) > 1e-3, "running mean updated");
-    tree.dispose([full.params, full.bestParams, first.params, first.bestParams, resumed.params, resumed.bestParams]);
+    tree.dispose([
+      full.params,
+      full.bestParams,
+      first.params,
+      first.bestParams,
+      resumed.params,
+      resumed.bestParams,
+    ]);
   });
 
   it("trains a conditional flow and checks the data's shape", async () => {
@@ -194,8 +266,14 @@ describe("fit", () => {
     const params = flow.init(random.key(3));
     const result = await fit(flow, tree.ref(params), data, { steps: 10, batchSize: 32 });
     assert.equal(result.skipped, 0);
-    await assert.rejects(fit(flow, tree.ref(params), base, { steps: 1 }), /conditional \(contextDim 1\): pass cond/);
-    await assert.rejects(fit(flow, params, { x: new Float32Array(5), rows: 3, cond }, { steps: 1 }), /x has 5 values, expected rows \* dim = 3 \* 2 = 6/);
+    await assert.rejects(
+      fit(flow, tree.ref(params), base, { steps: 1 }),
+      /conditional \(contextDim 1\): pass cond/,
+    );
+    await assert.rejects(
+      fit(flow, params, { x: new Float32Array(5), rows: 3, cond }, { steps: 1 }),
+      /x has 5 values, expected rows \* dim = 3 \* 2 = 6/,
+    );
     tree.dispose([result.params, result.bestParams]);
   });
 });

@@ -2,7 +2,14 @@ import "./helpers/setup.js";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { numpy as np, jit, grad, tree, type Array } from "@jax-js/jax";
-import { flatten, leafPaths, trainableMask, allTrainable, ravel, concatVectors } from "../src/train/flat-params.js";
+import {
+  flatten,
+  leafPaths,
+  trainableMask,
+  allTrainable,
+  ravel,
+  concatVectors,
+} from "../src/train/flat-params.js";
 import { valueAndGradFlat } from "../src/train/train-step.js";
 import type { Params } from "../src/core/types.js";
 import { values } from "./helpers/arrays.js";
@@ -13,7 +20,13 @@ function sample(): Params {
   return {
     bijector: [
       { logScale: np.array([1, 2]), loc: np.array([3, 4]) },
-      { w: np.array([[5, 6, 7], [8, 9, 10]]), state: { mean: np.array([11]), var: np.array(12) } },
+      {
+        w: np.array([
+          [5, 6, 7],
+          [8, 9, 10],
+        ]),
+        state: { mean: np.array([11]), var: np.array(12) },
+      },
     ],
     base: { mu: np.array([13]) },
   };
@@ -114,11 +127,17 @@ describe("flatten", () => {
     const missing = unravel(vector.ref) as any;
     tree.dispose(missing.base);
     delete missing.base;
-    assert.throws(() => ravel(missing, spec), /leaves \[bijector.0.loc, .*\] differ from the layout's \[base.mu, /);
+    assert.throws(
+      () => ravel(missing, spec),
+      /leaves \[bijector.0.loc, .*\] differ from the layout's \[base.mu, /,
+    );
     const reshaped = unravel(vector) as any;
     reshaped.base.mu.dispose();
     reshaped.base.mu = np.zeros([2]);
-    assert.throws(() => ravel(reshaped, spec), /leaf "base.mu" has shape \[2\], the layout says \[1\]/);
+    assert.throws(
+      () => ravel(reshaped, spec),
+      /leaf "base.mu" has shape \[2\], the layout says \[1\]/,
+    );
     assert.equal(liveBuffers(), before - 1);
   });
 });
@@ -133,9 +152,11 @@ describe("concatVectors", () => {
       assert.deepEqual(await values(concatVectors(parts)), expected, `${n} parts`);
       const jc = jit((...ps: Array[]) => concatVectors(ps));
       let again = 0;
-      assert.deepEqual(await values(jc(...sizes.map((k) => np.arange(again, (again += k)).astype(np.float32)))), expected);
+      assert.deepEqual(
+        await values(jc(...sizes.map((k) => np.arange(again, (again += k)).astype(np.float32)))),
+        expected,
+      );
       jc.dispose();
     }
   });
 });
-

@@ -6,7 +6,16 @@
 import "./helpers/setup.js";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { numpy as np, random, tree, jit, grad, defaultDevice, type Array, type DType } from "@jax-js/jax";
+import {
+  numpy as np,
+  random,
+  tree,
+  jit,
+  grad,
+  defaultDevice,
+  type Array,
+  type DType,
+} from "@jax-js/jax";
 import { Flow, type FlowParams } from "../src/distributions/flow.js";
 import { standardNormal } from "../src/distributions/standard-normal.js";
 import { diagNormal } from "../src/distributions/diag-normal.js";
@@ -24,7 +33,8 @@ import { values, assertClose, perturbParams, f32, f64 } from "./helpers/arrays.j
 async function integrate2d(logProb: (x: Array) => Array, L = 10, m = 200): Promise<number> {
   const h = (2 * L) / m;
   const pts: number[] = [];
-  for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) pts.push(-L + (i + 0.5) * h, -L + (j + 0.5) * h);
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < m; j++) pts.push(-L + (i + 0.5) * h, -L + (j + 0.5) * h);
   const lp = await values(logProb(np.array(pts, { dtype: f64 }).reshape([m * m, 2])));
   return lp.reduce((s, v) => s + Math.exp(v), 0) * h * h;
 }
@@ -34,7 +44,10 @@ function makeFlow(base: Distribution<any> = standardNormal([2]), dtype: DType = 
   const flow = new Flow({ bijector: chain([affine([2]), affine([2])]), base });
   const [kInit, kPerturb] = splitKey(random.key(seed), 2);
   const p = flow.init(kInit, { dtype });
-  const params = { bijector: perturbParams(p.bijector, kPerturb), base: p.base } as FlowParams<any, any>;
+  const params = { bijector: perturbParams(p.bijector, kPerturb), base: p.base } as FlowParams<
+    any,
+    any
+  >;
   return { flow, params };
 }
 
@@ -142,7 +155,11 @@ describe("Flow", () => {
   it("logProb is -Infinity, not NaN, for NaN input", async () => {
     defaultDevice("wasm");
     const { flow, params } = makeFlow(standardNormal([2]), f32);
-    const x = np.array([[NaN, 0], [0.5, -0.3], [0, NaN]]);
+    const x = np.array([
+      [NaN, 0],
+      [0.5, -0.3],
+      [0, NaN],
+    ]);
     const lp = await values(flow.logProb(params, x));
     assert.equal(lp[0], -Infinity);
     assert.ok(Number.isFinite(lp[1]), `finite point gave ${lp[1]}`);
@@ -162,13 +179,25 @@ describe("Flow", () => {
   it("wrong shapes give errors naming the expected shape", () => {
     defaultDevice("wasm");
     const { flow, params } = makeFlow(standardNormal([2]), f32);
-    assert.throws(() => flow.logProb(tree.ref(params), np.zeros([4, 3])), /Flow\.logProb: expected input of shape \[batch, 2\], got \[4, 3\]/);
+    assert.throws(
+      () => flow.logProb(tree.ref(params), np.zeros([4, 3])),
+      /Flow\.logProb: expected input of shape \[batch, 2\], got \[4, 3\]/,
+    );
     assert.throws(() => flow.encode(tree.ref(params), np.zeros([4])), /\[batch, 2\]/);
     assert.throws(() => flow.decode(tree.ref(params), np.zeros([4, 2, 1])), /\[batch, 2\]/);
-    assert.throws(() => flow.logProb(tree.ref(params), np.zeros([4, 2]), np.zeros([4, 1])), /unconditional/);
+    assert.throws(
+      () => flow.logProb(tree.ref(params), np.zeros([4, 2]), np.zeros([4, 1])),
+      /unconditional/,
+    );
     assert.throws(() => flow.sample(tree.ref(params), random.key(0), 0), /positive integer/);
-    assert.throws(() => flow.sample(tree.ref(params), random.key(0), 3, { temperature: NaN }), /temperature/);
-    assert.throws(() => new Flow({ bijector: affine([2]), base: standardNormal([3]) }), /\[2\].*\[3\]/);
+    assert.throws(
+      () => flow.sample(tree.ref(params), random.key(0), 3, { temperature: NaN }),
+      /temperature/,
+    );
+    assert.throws(
+      () => new Flow({ bijector: affine([2]), base: standardNormal([3]) }),
+      /\[2\].*\[3\]/,
+    );
     tree.dispose(params);
   });
 
@@ -187,7 +216,10 @@ describe("Flow", () => {
       const g = grad((p: any) => flow.logProb(p, x.ref).sum())(tree.ref(params));
       await Promise.all((tree.leaves(g) as Array[]).map((a) => a.data()));
     };
-    await assertSteadyBuffers(step, "logProb, sample, sampleAndLogProb, encode, decode and a gradient");
+    await assertSteadyBuffers(
+      step,
+      "logProb, sample, sampleAndLogProb, encode, decode and a gradient",
+    );
     tree.dispose(params);
     x.dispose();
   });
@@ -202,9 +234,15 @@ describe("Flow", () => {
 
   it("updateState passes through to layers with running statistics", async () => {
     defaultDevice("wasm");
-    const flow = new Flow({ bijector: chain([runningCenter(2), affine([2])]), base: diagNormal([2]) });
+    const flow = new Flow({
+      bijector: chain([runningCenter(2), affine([2])]),
+      base: diagNormal([2]),
+    });
     const params = flow.init(random.key(0));
-    const x = np.array([[1, 2], [3, 6]]);
+    const x = np.array([
+      [1, 2],
+      [3, 6],
+    ]);
     const updated = flow.updateState(params, x) as FlowParams<Params[], any>;
     assert.deepEqual(await values((updated.bijector[0] as { mean: Array }).mean.ref), [2, 4]);
     assert.deepEqual(await values(updated.base.loc.ref), [0, 0]);
@@ -219,28 +257,53 @@ describe("Flow", () => {
 
 describe("conditional Flow", () => {
   const make = (dtype: DType) => {
-    const flow = new Flow({ bijector: chain([contextAffine(2, 3), affine([2])]), base: standardNormal([2]) });
+    const flow = new Flow({
+      bijector: chain([contextAffine(2, 3), affine([2])]),
+      base: standardNormal([2]),
+    });
     const [kInit, kPerturb] = splitKey(random.key(11), 2);
     const p = flow.init(kInit, { dtype });
-    return { flow, params: { bijector: perturbParams(p.bijector, kPerturb), base: p.base } as FlowParams<any, any> };
+    return {
+      flow,
+      params: { bijector: perturbParams(p.bijector, kPerturb), base: p.base } as FlowParams<
+        any,
+        any
+      >,
+    };
   };
-  const contexts = [[0.5, -1, 0.2], [-1.2, 0.3, 0.8]];
+  const contexts = [
+    [0.5, -1, 0.2],
+    [-1.2, 0.3, 0.8],
+  ];
 
   it("threads the context through: different contexts give different densities, each normalised", async () => {
     defaultDevice("cpu");
     const { flow, params } = make(f64);
-    const x = np.array([[0.1, 0.2], [-1, 0.5]], { dtype: f64 });
+    const x = np.array(
+      [
+        [0.1, 0.2],
+        [-1, 0.5],
+      ],
+      { dtype: f64 },
+    );
     const lps: number[][] = [];
     for (const c of contexts) {
       const cond = np.array([c, c], { dtype: f64 });
       lps.push(await values(flow.logProb(tree.ref(params), x.ref, cond)));
       const total = await integrate2d((grid) => {
         const rows = grid.shape[0];
-        return flow.logProb(tree.ref(params), grid, np.broadcastTo(np.array(c, { dtype: f64 }), [rows, 3]));
+        return flow.logProb(
+          tree.ref(params),
+          grid,
+          np.broadcastTo(np.array(c, { dtype: f64 }), [rows, 3]),
+        );
       });
       assert.ok(Math.abs(total - 1) < 0.01, `context ${c}: integral ${total}`);
     }
-    assert.ok(lps[0].some((v, i) => Math.abs(v - lps[1][i]) > 1e-3), "density does not depend on the context");
+    assert.ok(
+      lps[0].some((v, i) => Math.abs(v - lps[1][i]) > 1e-3),
+      "density does not depend on the context",
+    );
     x.dispose();
     tree.dispose(params);
   });
@@ -258,11 +321,26 @@ describe("conditional Flow", () => {
   it("requires a context of shape [n, contextDim]", () => {
     defaultDevice("wasm");
     const { flow, params } = make(f32);
-    assert.throws(() => flow.sample(tree.ref(params), random.key(0), 4), /conditional: pass a context cond of shape \[4, 3\]/);
-    assert.throws(() => flow.sample(tree.ref(params), random.key(0), 4, { cond: np.zeros([5, 3]) }), /expected context of shape \[4, 3\], got \[5, 3\]/);
-    assert.throws(() => flow.sampleAndLogProb(tree.ref(params), random.key(0), 4, { cond: np.zeros([4, 2]) }), /\[4, 3\]/);
-    assert.throws(() => flow.logProb(tree.ref(params), np.zeros([4, 2])), /conditional: pass a context of shape \[4, 3\]/);
-    assert.throws(() => flow.logProb(tree.ref(params), np.zeros([4, 2]), np.zeros([3, 3])), /expected context of shape \[4, 3\], got \[3, 3\]/);
+    assert.throws(
+      () => flow.sample(tree.ref(params), random.key(0), 4),
+      /conditional: pass a context cond of shape \[4, 3\]/,
+    );
+    assert.throws(
+      () => flow.sample(tree.ref(params), random.key(0), 4, { cond: np.zeros([5, 3]) }),
+      /expected context of shape \[4, 3\], got \[5, 3\]/,
+    );
+    assert.throws(
+      () => flow.sampleAndLogProb(tree.ref(params), random.key(0), 4, { cond: np.zeros([4, 2]) }),
+      /\[4, 3\]/,
+    );
+    assert.throws(
+      () => flow.logProb(tree.ref(params), np.zeros([4, 2])),
+      /conditional: pass a context of shape \[4, 3\]/,
+    );
+    assert.throws(
+      () => flow.logProb(tree.ref(params), np.zeros([4, 2]), np.zeros([3, 3])),
+      /expected context of shape \[4, 3\], got \[3, 3\]/,
+    );
     tree.dispose(params);
   });
 

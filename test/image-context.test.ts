@@ -10,10 +10,24 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { numpy as np, random, tree, defaultDevice, valueAndGrad, type Array as JaxArray } from "@jax-js/jax";
+import {
+  numpy as np,
+  random,
+  tree,
+  defaultDevice,
+  valueAndGrad,
+  type Array as JaxArray,
+} from "@jax-js/jax";
 import { buildFlow } from "../src/models/index.js";
 import { resolveImageConfig, type ImageFlowConfig } from "../src/models/image.js";
-import { contextPreview, contextSize, imageContext, parseContextName, samplePixels, type ImageContextSpec } from "../src/data/image-context.js";
+import {
+  contextPreview,
+  contextSize,
+  imageContext,
+  parseContextName,
+  samplePixels,
+  type ImageContextSpec,
+} from "../src/data/image-context.js";
 import { contextImage, contextImageChannels } from "../src/nn/context-image.js";
 import { spaceToDepth } from "../src/bijectors/squeeze.js";
 import { agreementErrors, contextAgreement } from "../src/eval/context-samples.js";
@@ -40,9 +54,21 @@ describe("image contexts (host)", () => {
   it("downsample averages f x f blocks and the left half keeps the first W/2 columns, as pixel / 255", () => {
     const down = Array.from(imageContext(img, 1, { kind: "downsample", factor: 2 }, [4, 4, 1]));
     const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length / 255;
-    assertClose(down, [mean([0, 1, 16, 17]), mean([2, 3, 18, 19]), mean([32, 33, 48, 49]), mean([34, 35, 50, 51])], 1e-7, 0, "thumbnail");
+    assertClose(
+      down,
+      [mean([0, 1, 16, 17]), mean([2, 3, 18, 19]), mean([32, 33, 48, 49]), mean([34, 35, 50, 51])],
+      1e-7,
+      0,
+      "thumbnail",
+    );
     const left = Array.from(imageContext(img, 1, LEFT, [4, 4, 1]));
-    assertClose(left, [0, 1, 16, 17, 32, 33, 48, 49].map((v) => v / 255), 1e-7, 0, "left half");
+    assertClose(
+      left,
+      [0, 1, 16, 17, 32, 33, 48, 49].map((v) => v / 255),
+      1e-7,
+      0,
+      "left half",
+    );
     assert.equal(contextSize(DOWN, [28, 28, 1]), 49);
     assert.equal(contextSize(LEFT, [28, 28, 1]), 392);
   });
@@ -52,7 +78,10 @@ describe("image contexts (host)", () => {
     assert.deepEqual(parseContextName("left-half"), LEFT);
     assert.equal(parseContextName("downsample0"), null);
     assert.equal(parseContextName("right-half"), null);
-    assert.deepEqual(Array.from(samplePixels([0, 0.5 / 256, 17.99 / 256, 0.99999, 1.3, -0.2])), [0, 0, 17, 255, 255, 0]);
+    assert.deepEqual(
+      Array.from(samplePixels([0, 0.5 / 256, 17.99 / 256, 0.99999, 1.3, -0.2])),
+      [0, 0, 17, 255, 255, 0],
+    );
     const preview = contextPreview(imageContext(img, 1, LEFT, [4, 4, 1]), 1, LEFT, [4, 4, 1]);
     assert.equal(preview.length, 16);
     assert.equal(preview[5], Math.fround(17 / 255));
@@ -79,10 +108,14 @@ describe("context images at a level", () => {
       const row = Array.from(left.subarray(4 * i, 4 * i + 4));
       for (const [j, v] of [...row, ...row.reverse()].entries()) full.push(v, j < 4 ? 1 : 0);
     }
-    const at8 = await values(contextImage(np.array(left).reshape([1, 32]), LEFT, SHAPE, 8, 8, np.float32));
+    const at8 = await values(
+      contextImage(np.array(left).reshape([1, 32]), LEFT, SHAPE, 8, 8, np.float32),
+    );
     assert.deepEqual(at8, full);
     assert.equal(contextImageChannels(LEFT, SHAPE, 4, 4), 8);
-    const at4 = await values(contextImage(np.array(left).reshape([1, 32]), LEFT, SHAPE, 4, 4, np.float32));
+    const at4 = await values(
+      contextImage(np.array(left).reshape([1, 32]), LEFT, SHAPE, 4, 4, np.float32),
+    );
     assert.deepEqual(at4, await values(spaceToDepth(np.array(full).reshape([1, 8, 8, 2]))));
   });
 });
@@ -90,7 +123,14 @@ describe("context images at a level", () => {
 const CONFIGS: ImageFlowConfig[] = [
   { model: "glow", shape: SHAPE, levels: 2, steps: 1, hidden: 4, blocks: 1, context: DOWN },
   { model: "glow", shape: SHAPE, levels: 2, steps: 1, hidden: 4, blocks: 0, context: LEFT },
-  { model: "realnvp", shape: SHAPE, levels: 2, hidden: 4, blocks: 0, context: { kind: "downsample", factor: 2 } },
+  {
+    model: "realnvp",
+    shape: SHAPE,
+    levels: 2,
+    hidden: 4,
+    blocks: 0,
+    context: { kind: "downsample", factor: 2 },
+  },
 ];
 
 for (const config of CONFIGS) {
@@ -104,7 +144,10 @@ for (const config of CONFIGS) {
       const flow = buildFlow(config);
       assert.equal(flow.contextDim, k);
       const params = flow.init(random.key(0));
-      const s = flow.sample(tree.ref(params), random.key(1), 3, { cond: np.array(context).reshape([3, k]), temperature: 0.7 });
+      const s = flow.sample(tree.ref(params), random.key(1), 3, {
+        cond: np.array(context).reshape([3, k]),
+        temperature: 0.7,
+      });
       assert.deepEqual(s.shape, [3, ...SHAPE]);
       assert.ok((await values(s)).every(Number.isFinite));
       assert.throws(() => flow.sample(tree.ref(params), random.key(2), 3), /conditional/);
@@ -115,13 +158,24 @@ for (const config of CONFIGS) {
       defaultDevice("cpu");
       try {
         const flow = buildFlow(config);
-        const params = perturbParams(flow.init(random.key(0), { dtype: f64 }) as any, random.key(1), 0.05) as any;
+        const params = perturbParams(
+          flow.init(random.key(0), { dtype: f64 }) as any,
+          random.key(1),
+          0.05,
+        ) as any;
         const cond = np.array(Float64Array.from(context), { dtype: f64 }).reshape([3, k]);
-        const [s, lp] = flow.sampleAndLogProb(tree.ref(params), random.key(2), 3, { cond: cond.ref, temperature: 0.7 });
+        const [s, lp] = flow.sampleAndLogProb(tree.ref(params), random.key(2), 3, {
+          cond: cond.ref,
+          temperature: 0.7,
+        });
         const lp2 = flow.logProb(tree.ref(params), s, cond.ref);
         assertClose(await values(lp), await values(lp2), 1e-8, 1e-8, "log-density of samples");
         const xs = np.array(Float64Array.from(x), { dtype: f64 }).reshape([3, ...SHAPE]);
-        const back = flow.decode(tree.ref(params), flow.encode(tree.ref(params), xs.ref, cond.ref), cond);
+        const back = flow.decode(
+          tree.ref(params),
+          flow.encode(tree.ref(params), xs.ref, cond.ref),
+          cond,
+        );
         assertClose(await values(back), await values(xs), 1e-9, 1e-9, "reconstruction");
         tree.dispose(params);
       } finally {
@@ -157,9 +211,16 @@ for (const config of CONFIGS) {
       const flow = buildFlow(config);
       const params = perturbParams(flow.init(random.key(3)) as any, random.key(4), 0.1) as any;
       const xs = np.array(x).reshape([3, ...SHAPE]);
-      const a = await values(flow.logProb(tree.ref(params), xs.ref, np.array(context).reshape([3, k])));
-      const b = await values(flow.logProb(tree.ref(params), xs, np.array(context.map((v) => 1 - v)).reshape([3, k])));
-      assert.ok(a.some((v, i) => Math.abs(v - b[i]) > 1e-4), "the context has no effect");
+      const a = await values(
+        flow.logProb(tree.ref(params), xs.ref, np.array(context).reshape([3, k])),
+      );
+      const b = await values(
+        flow.logProb(tree.ref(params), xs, np.array(context.map((v) => 1 - v)).reshape([3, k])),
+      );
+      assert.ok(
+        a.some((v, i) => Math.abs(v - b[i]) > 1e-4),
+        "the context has no effect",
+      );
       tree.dispose(params);
     });
   });
@@ -182,12 +243,41 @@ describe("image-context configs", () => {
   });
 
   it("refuse what cannot work, with the reason", () => {
-    assert.throws(() => buildFlow({ ...CONFIGS[0], classes: 10 }), /classes or on a context image, not both/);
-    assert.throws(() => buildFlow({ ...CONFIGS[0], context: { kind: "downsample", factor: 3 } }), /factor must be a positive integer dividing/);
-    assert.throws(() => buildFlow({ ...CONFIGS[0], context: { kind: "middle" } as never }), /context must be/);
+    assert.throws(
+      () => buildFlow({ ...CONFIGS[0], classes: 10 }),
+      /classes or on a context image, not both/,
+    );
+    assert.throws(
+      () => buildFlow({ ...CONFIGS[0], context: { kind: "downsample", factor: 3 } }),
+      /factor must be a positive integer dividing/,
+    );
+    assert.throws(
+      () => buildFlow({ ...CONFIGS[0], context: { kind: "middle" } as never }),
+      /context must be/,
+    );
     // 12x12 with a 3x3 thumbnail of 4x4 blocks resizes to 6x6 and 3x3; 4x4 (factor 3) to neither.
-    buildFlow({ model: "glow", shape: [12, 12, 1], levels: 2, steps: 1, hidden: 2, blocks: 0, context: { kind: "downsample", factor: 4 } });
-    assert.throws(() => buildFlow({ model: "glow", shape: [12, 12, 1], levels: 2, steps: 1, hidden: 2, blocks: 0, context: { kind: "downsample", factor: 3 } }), /integer factor/);
+    buildFlow({
+      model: "glow",
+      shape: [12, 12, 1],
+      levels: 2,
+      steps: 1,
+      hidden: 2,
+      blocks: 0,
+      context: { kind: "downsample", factor: 4 },
+    });
+    assert.throws(
+      () =>
+        buildFlow({
+          model: "glow",
+          shape: [12, 12, 1],
+          levels: 2,
+          steps: 1,
+          hidden: 2,
+          blocks: 0,
+          context: { kind: "downsample", factor: 3 },
+        }),
+      /integer factor/,
+    );
   });
 
   it("train (jitted step) and come back from a checkpoint with the same model and density", async () => {
@@ -195,10 +285,20 @@ describe("image-context configs", () => {
     const { pixels, x } = images(16, 11);
     const cond = imageContext(pixels, 16, LEFT, SHAPE);
     let state: TrainState | undefined;
-    const result = await fit(flow, flow.init(random.key(0)), { x, rows: 16, cond }, {
-      steps: 2, batchSize: 8, validFraction: 0.25, evalEvery: 2, checkpointEvery: 2, optimizer: { kind: "adam", lr: 1e-2 },
-      onCheckpoint: (s) => void (state = s),
-    });
+    const result = await fit(
+      flow,
+      flow.init(random.key(0)),
+      { x, rows: 16, cond },
+      {
+        steps: 2,
+        batchSize: 8,
+        validFraction: 0.25,
+        evalEvery: 2,
+        checkpointEvery: 2,
+        optimizer: { kind: "adam", lr: 1e-2 },
+        onCheckpoint: (s) => void (state = s),
+      },
+    );
     const dir = mkdtempSync(join(tmpdir(), "clayflow-ctx-"));
     try {
       await saveRun(dir, { flow, state: state!, data: { name: "toy-images", rows: 16 } });
@@ -232,7 +332,10 @@ describe("agreement of samples with their contexts", () => {
     const { pixels } = images(4, 5);
     const a = await contextAgreement(flow, params, pixels, 4, 0, 1);
     assert.equal(a.images, 4);
-    assert.ok(a.matchedMAE >= 0 && a.matchedMAE <= 1 && a.shuffledMAE >= 0 && a.shuffledMAE <= 1, JSON.stringify(a));
+    assert.ok(
+      a.matchedMAE >= 0 && a.matchedMAE <= 1 && a.shuffledMAE >= 0 && a.shuffledMAE <= 1,
+      JSON.stringify(a),
+    );
     tree.dispose(params);
   });
 });

@@ -20,13 +20,20 @@ import { multiScale, multiScaleShapes, type MultiScaleParams } from "../src/bije
 import { outputShapeOf, type Params } from "../src/core/types.js";
 import { splitKey } from "../src/core/keys.js";
 import { values, assertClose, perturbParams, f64 } from "./helpers/arrays.js";
-import { denseImageConditioner, testImageCoupling as coupling, testPrior } from "./helpers/image-conditioner.js";
+import {
+  denseImageConditioner,
+  testImageCoupling as coupling,
+  testPrior,
+} from "./helpers/image-conditioner.js";
 
 describe("squeeze", () => {
   it("puts x[2i + a, 2j + b, c] at y[i, j, 4c + 2a + b] and back", async () => {
     const [H, W, C] = [4, 6, 3];
     const n = H * W * C;
-    const x = np.arange(2 * n).astype(np.float32).reshape([2, H, W, C]);
+    const x = np
+      .arange(2 * n)
+      .astype(np.float32)
+      .reshape([2, H, W, C]);
     const sq = squeeze([H, W, C]);
     assert.deepEqual(sq.outputShape, [2, 3, 12]);
     const [y, ld] = sq.forward({}, x.ref);
@@ -38,7 +45,8 @@ describe("squeeze", () => {
         for (let j = 0; j < W / 2; j++)
           for (let c = 0; c < C; c++)
             for (let a = 0; a < 2; a++)
-              for (let bb = 0; bb < 2; bb++) want.push(b * n + ((2 * i + a) * W + (2 * j + bb)) * C + c);
+              for (let bb = 0; bb < 2; bb++)
+                want.push(b * n + ((2 * i + a) * W + (2 * j + bb)) * C + c);
     assert.deepEqual(got, want);
     assert.deepEqual(await values(ld), [0, 0]);
     const [back, ld2] = sq.inverse({}, y);
@@ -50,7 +58,10 @@ describe("squeeze", () => {
     assert.throws(() => squeeze([3, 4, 1]), /even H and W.*\[3, 4, 1\]/);
     assert.throws(() => squeeze([4, 4]), /\[H, W, C\]/);
     const bad = np.zeros([2, 4, 4, 2]);
-    assert.throws(() => squeeze([4, 4, 2]).inverse({}, bad), /expected input of shape \[batch, 2, 2, 8\]/);
+    assert.throws(
+      () => squeeze([4, 4, 2]).inverse({}, bad),
+      /expected input of shape \[batch, 2, 2, 8\]/,
+    );
     bad.dispose();
   });
 });
@@ -84,13 +95,29 @@ describe("shape-changing layers in chain, invert and Flow", () => {
   });
 
   it("multiScaleShapes and multiScale's level checks", () => {
-    assert.deepEqual(multiScaleShapes([8, 8, 1], 3), [[8, 8, 1], [4, 4, 2], [2, 2, 4]]);
-    assert.throws(() => multiScale({ levels: [actNorm([4, 4, 1]), actNorm([4, 4, 1])] }), /level 1 \(actNorm\) takes \[4, 4, 1\] but receives \[2, 2, 2\]/);
+    assert.deepEqual(multiScaleShapes([8, 8, 1], 3), [
+      [8, 8, 1],
+      [4, 4, 2],
+      [2, 2, 4],
+    ]);
     assert.throws(
-      () => multiScale({ levels: [actNorm([4, 4, 1]), { bijector: actNorm([2, 2, 2]), prior: testPrior([2, 2, 2]) }] }),
+      () => multiScale({ levels: [actNorm([4, 4, 1]), actNorm([4, 4, 1])] }),
+      /level 1 \(actNorm\) takes \[4, 4, 1\] but receives \[2, 2, 2\]/,
+    );
+    assert.throws(
+      () =>
+        multiScale({
+          levels: [
+            actNorm([4, 4, 1]),
+            { bijector: actNorm([2, 2, 2]), prior: testPrior([2, 2, 2]) },
+          ],
+        }),
       /last level .* cannot have a prior/,
     );
-    assert.deepEqual(multiScale({ levels: [actNorm([4, 4, 1]), actNorm([2, 2, 2])] }).outputShape, [16]);
+    assert.deepEqual(
+      multiScale({ levels: [actNorm([4, 4, 1]), actNorm([2, 2, 2])] }).outputShape,
+      [16],
+    );
   });
 });
 
@@ -118,14 +145,37 @@ describe("imageAffineCoupling", () => {
   });
 
   it("rejects bad options and a conditioner of the wrong output shape", () => {
-    const conditioner = denseImageConditioner({ height: 4, width: 4, inChannels: 1, outChannels: 3 });
-    assert.throws(() => imageAffineCoupling({ shape: [4, 4, 1], mask: "channel", parity: 0, conditioner }), /at least 2 channels/);
-    assert.throws(() => imageAffineCoupling({ shape: [4, 4], mask: "checkerboard", parity: 0, conditioner }), /\[H, W, C\]/);
-    assert.throws(() => imageAffineCoupling({ shape: [4, 4, 1], mask: "stripes" as any, parity: 0, conditioner }), /mask must be/);
-    const layer = imageAffineCoupling({ shape: [4, 4, 1], mask: "checkerboard", parity: 0, conditioner });
+    const conditioner = denseImageConditioner({
+      height: 4,
+      width: 4,
+      inChannels: 1,
+      outChannels: 3,
+    });
+    assert.throws(
+      () => imageAffineCoupling({ shape: [4, 4, 1], mask: "channel", parity: 0, conditioner }),
+      /at least 2 channels/,
+    );
+    assert.throws(
+      () => imageAffineCoupling({ shape: [4, 4], mask: "checkerboard", parity: 0, conditioner }),
+      /\[H, W, C\]/,
+    );
+    assert.throws(
+      () =>
+        imageAffineCoupling({ shape: [4, 4, 1], mask: "stripes" as any, parity: 0, conditioner }),
+      /mask must be/,
+    );
+    const layer = imageAffineCoupling({
+      shape: [4, 4, 1],
+      mask: "checkerboard",
+      parity: 0,
+      conditioner,
+    });
     const p = layer.init(random.key(1));
     const x = np.zeros([2, 4, 4, 1]);
-    assert.throws(() => layer.forward(p, x), /conditioner returned shape \[2, 4, 4, 3\], expected \[2, 4, 4, 2\]/);
+    assert.throws(
+      () => layer.forward(p, x),
+      /conditioner returned shape \[2, 4, 4, 3\], expected \[2, 4, 4, 2\]/,
+    );
   });
 });
 
@@ -136,14 +186,24 @@ describe("imageAffineCoupling", () => {
 function tinyImageFlow(seed = 0) {
   defaultDevice("cpu");
   const [s1, s2] = multiScaleShapes([4, 4, 1], 2); // [4, 4, 1], [2, 2, 2]
-  const level1 = chain([actNorm(s1), coupling(s1, "checkerboard", 0), coupling(s1, "checkerboard", 1)]);
+  const level1 = chain([
+    actNorm(s1),
+    coupling(s1, "checkerboard", 0),
+    coupling(s1, "checkerboard", 1),
+  ]);
   const level2 = chain([actNorm(s2), coupling(s2, "channel", 0), coupling(s2, "checkerboard", 1)]);
   const prior = testPrior(s2);
-  const flow = new Flow({ bijector: multiScale({ levels: [{ bijector: level1, prior }, level2] }), base: standardNormal([16]) });
+  const flow = new Flow({
+    bijector: multiScale({ levels: [{ bijector: level1, prior }, level2] }),
+    base: standardNormal([16]),
+  });
   const [kInit, kPerturb, kData] = splitKey(random.key(seed), 3);
   const data = random.normal(kData, [8, 4, 4, 1]).astype(f64).mul(2).add(1);
   const p = flow.init(kInit, { dtype: f64, x: data });
-  const params = { bijector: perturbParams(p.bijector, kPerturb), base: p.base } as FlowParams<any, any>;
+  const params = { bijector: perturbParams(p.bijector, kPerturb), base: p.base } as FlowParams<
+    any,
+    any
+  >;
   return { flow, params, level1, level2, prior };
 }
 
@@ -183,15 +243,24 @@ describe("a multi-scale image Flow", () => {
     const mu = await values(out.ref.slice([], [], [], [0, 2]));
     const logSig = (await values(out.slice([], [], [], [2, 4]))).map((r) => 3 * Math.tanh(r / 3));
     const [y2, ld2] = level2.forward(pl2.bijector as Params[], kept);
-    const [z1v, y2v, ld1v, ld2v] = [await values(z1), await values(y2), await values(ld1), await values(ld2)];
+    const [z1v, y2v, ld1v, ld2v] = [
+      await values(z1),
+      await values(y2),
+      await values(ld1),
+      await values(ld2),
+    ];
     const per = 8; // entries per row of z1 and of y2
     const got = want.map((_, b) => {
       let lp = ld1v[b] + ld2v[b];
-      for (let k = b * per; k < (b + 1) * per; k++) lp += gaussLogPdf(z1v[k], mu[k], logSig[k]) + gaussLogPdf(y2v[k]);
+      for (let k = b * per; k < (b + 1) * per; k++)
+        lp += gaussLogPdf(z1v[k], mu[k], logSig[k]) + gaussLogPdf(y2v[k]);
       return lp;
     });
     assertClose(want, got, 1e-9, 1e-9, "logProb vs the hand computation");
-    assert.ok(logSig.some((v) => Math.abs(v) > 1e-3), "the prior should be non-trivial");
+    assert.ok(
+      logSig.some((v) => Math.abs(v) > 1e-3),
+      "the prior should be non-trivial",
+    );
     tree.dispose(params.base);
     defaultDevice("wasm");
   });
@@ -202,17 +271,24 @@ describe("a multi-scale image Flow", () => {
     // channel under a learned prior given the other, level 2 on the kept [1, 1, 1].
     const bijector = multiScale({
       squeeze: false,
-      levels: [{ bijector: coupling([1, 1, 2], "channel", 0), prior: testPrior([1, 1, 1]) }, actNorm([1, 1, 1])],
+      levels: [
+        { bijector: coupling([1, 1, 2], "channel", 0), prior: testPrior([1, 1, 1]) },
+        actNorm([1, 1, 1]),
+      ],
     });
     const flow = new Flow({ bijector, base: standardNormal([2]) });
     const [kInit, kPerturb] = splitKey(random.key(7), 2);
     const p = flow.init(kInit, { dtype: f64 });
-    const params = { bijector: perturbParams(p.bijector, kPerturb, 0.5), base: p.base } as FlowParams<any, any>;
+    const params = {
+      bijector: perturbParams(p.bijector, kPerturb, 0.5),
+      base: p.base,
+    } as FlowParams<any, any>;
     // Midpoint rule on [-L, L]^2.
     const [L, m] = [10, 200];
     const h = (2 * L) / m;
     const pts: number[] = [];
-    for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) pts.push(-L + (i + 0.5) * h, -L + (j + 0.5) * h);
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < m; j++) pts.push(-L + (i + 0.5) * h, -L + (j + 0.5) * h);
     const x = np.array(pts, { dtype: f64 }).reshape([m * m, 1, 1, 2]);
     const lp = await values(flow.logProb(params, x));
     const mass = lp.reduce((s, v) => s + Math.exp(v), 0) * h * h;

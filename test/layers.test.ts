@@ -16,7 +16,11 @@ describe("actNorm", () => {
     it(`data init gives zero mean and unit variance per channel for ${JSON.stringify(eventShape)}`, async () => {
       const c = eventShape[eventShape.length - 1];
       const layer = actNorm(eventShape);
-      const x = random.normal(random.key(1), [16, ...eventShape]).astype(f64).mul(3).add(5);
+      const x = random
+        .normal(random.key(1), [16, ...eventShape])
+        .astype(f64)
+        .mul(3)
+        .add(5);
       const p = layer.init(random.key(0), { dtype: f64, x: x.ref });
       const positions = eventShape.slice(0, -1).reduce((a, d) => a * d, 1);
       const logScale = await values(p.logScale.ref);
@@ -25,15 +29,33 @@ describe("actNorm", () => {
       const mean = await values(flat.ref.mean(0));
       const variance = await values(np.square(flat).mean(0));
       assertClose(mean, new globalThis.Array(c).fill(0), 1e-10, 0, "mean");
-      assertClose(variance, new globalThis.Array(c).fill(1), 1e-5, 0, "variance (eps 1e-6 on the std)");
+      assertClose(
+        variance,
+        new globalThis.Array(c).fill(1),
+        1e-5,
+        0,
+        "variance (eps 1e-6 on the std)",
+      );
       const want = positions * logScale.reduce((a, b) => a + b, 0);
-      assertClose(await values(logDet), new globalThis.Array(16).fill(want), 1e-10, 1e-10, "log-det");
+      assertClose(
+        await values(logDet),
+        new globalThis.Array(16).fill(want),
+        1e-10,
+        1e-10,
+        "log-det",
+      );
     });
   }
 
   it("starts as the identity without data and stays finite on a constant channel", async () => {
     const layer = actNorm([3]);
-    const x = np.array([[1, 2, 7], [3, 4, 7]], { dtype: f64 });
+    const x = np.array(
+      [
+        [1, 2, 7],
+        [3, 4, 7],
+      ],
+      { dtype: f64 },
+    );
     const [y, ld] = layer.forward(layer.init(random.key(0), { dtype: f64 }), x.ref);
     assertClose(await values(y), await values(x.ref), 0, 0, "identity");
     assertClose(await values(ld), [0, 0], 0, 0, "zero log-det");
@@ -45,7 +67,10 @@ describe("actNorm", () => {
 
 describe("luLinear", () => {
   /** W^T, read back by pushing the identity rows through the forward map. */
-  async function weightT(layer: ReturnType<typeof luLinear>, c: number): Promise<[number[], number[]]> {
+  async function weightT(
+    layer: ReturnType<typeof luLinear>,
+    c: number,
+  ): Promise<[number[], number[]]> {
     const p = layer.init(random.key(0), { dtype: f64 });
     const [y, ld] = layer.forward(p, np.eye(c, undefined, { dtype: f64 }));
     return [await values(y), await values(ld)];
@@ -54,7 +79,12 @@ describe("luLinear", () => {
   it("starts as a random rotation, reproducible from the seed", async () => {
     const c = 5;
     const [wt, ld] = await weightT(luLinear([c], { seed: 7 }), c);
-    const gram = await values(np.matmul(np.array(wt, { dtype: f64 }).reshape([c, c]).transpose(), np.array(wt, { dtype: f64 }).reshape([c, c])));
+    const gram = await values(
+      np.matmul(
+        np.array(wt, { dtype: f64 }).reshape([c, c]).transpose(),
+        np.array(wt, { dtype: f64 }).reshape([c, c]),
+      ),
+    );
     assertClose(gram, await values(np.eye(c, undefined, { dtype: f64 })), 1e-12, 0, "W W^T = I");
     assertClose(ld, new globalThis.Array(c).fill(0), 1e-12, 0, "|det W| = 1");
     const [again] = await weightT(luLinear([c], { seed: 7 }), c);
@@ -75,7 +105,13 @@ describe("luLinear", () => {
     const [y, ld] = image.forward(tree.ref(q), x.ref);
     const [yRows, ldRows] = vector.forward(q, x.reshape([12, 4]));
     assertClose(await values(y), await values(yRows), 1e-12, 1e-12, "same map at every position");
-    assertClose(await values(ld), [6 * 0.25, 6 * 0.25], 1e-12, 1e-12, "log-det = H * W * sum(logS)");
+    assertClose(
+      await values(ld),
+      [6 * 0.25, 6 * 0.25],
+      1e-12,
+      1e-12,
+      "log-det = H * W * sum(logS)",
+    );
     ldRows.dispose();
   });
 });

@@ -17,7 +17,9 @@ describe("losses", () => {
     const unit = bitsPerDim(np.zeros([4]), D, { dequantOffset: dequantOffset(256, 1) });
     assertClose(await values(unit), [8], 1e-6, 1e-6, "[0, 1]");
     // Uniform on [-1, 1]^D: log p = -D ln 2.
-    const sym = bitsPerDim(np.full([4], -D * Math.LN2), D, { dequantOffset: dequantOffset(256, 2) });
+    const sym = bitsPerDim(np.full([4], -D * Math.LN2), D, {
+      dequantOffset: dequantOffset(256, 2),
+    });
     assertClose(await values(sym), [8], 1e-6, 1e-6, "[-1, 1]");
   });
 
@@ -29,17 +31,33 @@ describe("losses", () => {
     const want = -q.reduce((s, qk) => s + Math.log2(qk), 0) / q.length; // mean -log2 q = 2
     assertClose(bpd, [want], 1e-6, 1e-6, "bits/dim");
     // Without an offset: plain nats -> bits per dim.
-    assertClose(await values(bitsPerDim(np.array([-10, -20]), 5)), [15 / (5 * Math.LN2)], 1e-6, 1e-6, "no offset");
+    assertClose(
+      await values(bitsPerDim(np.array([-10, -20]), 5)),
+      [15 / (5 * Math.LN2)],
+      1e-6,
+      1e-6,
+      "no offset",
+    );
     assert.throws(() => bitsPerDim(np.zeros([2]), 0), /dims must be a positive integer/);
   });
 
   it("reverseKL of a normal against a scaled copy of itself is -log Z", async () => {
     const x = random.normal(random.key(0), [64, 2]);
-    const logQ = x.ref.mul(x.ref).sum(1).mul(-0.5).sub(Math.log(2 * Math.PI));
+    const logQ = x.ref
+      .mul(x.ref)
+      .sum(1)
+      .mul(-0.5)
+      .sub(Math.log(2 * Math.PI));
     const c = 1.7;
     const target = (y: Array) => y.ref.mul(y).sum(1).mul(-0.5).add(c);
     // p~ = e^c N(0, I) * 2 pi, so Z = e^c * 2 pi and KL(q || p) = 0.
-    assertClose(await values(reverseKL([x, logQ], target)), [-(c + Math.log(2 * Math.PI))], 1e-5, 1e-5, "-log Z");
+    assertClose(
+      await values(reverseKL([x, logQ], target)),
+      [-(c + Math.log(2 * Math.PI))],
+      1e-5,
+      1e-5,
+      "-log Z",
+    );
   });
 
   it("reverseKL's reparameterised gradient for q = N(mu, 1), p = N(3, 1) is mu - 3 + mean(eps)", async () => {

@@ -18,14 +18,80 @@ import { values, assertClose, perturbParams, f64 } from "./helpers/arrays.js";
 
 const configs: (MadeOptions & { name: string; dense?: boolean })[] = [
   // With D-1 or more hidden units, deterministic orders connect every allowed pair.
-  { name: "natural, tanh", dim: 5, hidden: [16], outputsPerDim: 2, order: "natural", activation: "tanh", dense: true },
-  { name: "reversed, tanh", dim: 5, hidden: [16], outputsPerDim: 2, order: "reversed", activation: "tanh", dense: true },
-  { name: "natural, two layers, context", dim: 5, hidden: [12, 12], contextDim: 3, outputsPerDim: 3, order: "natural" },
-  { name: "reversed, relu, context", dim: 4, hidden: [16], contextDim: 2, outputsPerDim: 2, order: "reversed" },
-  { name: "random seed 0", dim: 6, hidden: [16], outputsPerDim: 2, order: "random", seed: 0, activation: "tanh", dense: true },
-  { name: "random seed 11, two layers, context", dim: 6, hidden: [10, 7], contextDim: 2, outputsPerDim: 2, order: "random", seed: 11, activation: "tanh", dense: true },
-  { name: "explicit permutation", dim: 4, hidden: [8], outputsPerDim: 1, order: [2, 0, 3, 1], activation: "tanh", dense: true },
-  { name: "no hidden layer", dim: 4, hidden: [], contextDim: 1, outputsPerDim: 2, order: "random", seed: 4, dense: true },
+  {
+    name: "natural, tanh",
+    dim: 5,
+    hidden: [16],
+    outputsPerDim: 2,
+    order: "natural",
+    activation: "tanh",
+    dense: true,
+  },
+  {
+    name: "reversed, tanh",
+    dim: 5,
+    hidden: [16],
+    outputsPerDim: 2,
+    order: "reversed",
+    activation: "tanh",
+    dense: true,
+  },
+  {
+    name: "natural, two layers, context",
+    dim: 5,
+    hidden: [12, 12],
+    contextDim: 3,
+    outputsPerDim: 3,
+    order: "natural",
+  },
+  {
+    name: "reversed, relu, context",
+    dim: 4,
+    hidden: [16],
+    contextDim: 2,
+    outputsPerDim: 2,
+    order: "reversed",
+  },
+  {
+    name: "random seed 0",
+    dim: 6,
+    hidden: [16],
+    outputsPerDim: 2,
+    order: "random",
+    seed: 0,
+    activation: "tanh",
+    dense: true,
+  },
+  {
+    name: "random seed 11, two layers, context",
+    dim: 6,
+    hidden: [10, 7],
+    contextDim: 2,
+    outputsPerDim: 2,
+    order: "random",
+    seed: 11,
+    activation: "tanh",
+    dense: true,
+  },
+  {
+    name: "explicit permutation",
+    dim: 4,
+    hidden: [8],
+    outputsPerDim: 1,
+    order: [2, 0, 3, 1],
+    activation: "tanh",
+    dense: true,
+  },
+  {
+    name: "no hidden layer",
+    dim: 4,
+    hidden: [],
+    contextDim: 1,
+    outputsPerDim: 2,
+    order: "random",
+    seed: 4,
+    dense: true,
+  },
   { name: "one dimension, context", dim: 1, hidden: [4], contextDim: 2, outputsPerDim: 2 },
 ];
 
@@ -38,7 +104,14 @@ function genericParams(net: ReturnType<typeof made>, key: Array): MadeParams {
 describe("made: autoregressive property", () => {
   it("jacfwd lays out the Jacobian as [input, output] (the layout read below)", async () => {
     defaultDevice("cpu");
-    const A = np.array([[1, 2], [3, 4], [5, 6]], { dtype: f64 });
+    const A = np.array(
+      [
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ],
+      { dtype: f64 },
+    );
     const J = jacfwd((v: Array) => np.matmul(A.ref, v))(np.array([1, 1], { dtype: f64 }));
     assert.deepEqual(J.shape, [2, 3]);
     assert.deepEqual(await values(J), [1, 3, 5, 2, 4, 6]);
@@ -63,7 +136,10 @@ describe("made: autoregressive property", () => {
         const c = conds?.ref.slice([row, row + 1]);
         const f = (v: Array) => {
           const x = v.reshape([1, D]);
-          const out = c === undefined ? net.apply(tree.ref(params), x) : net.apply(tree.ref(params), x, c.ref);
+          const out =
+            c === undefined
+              ? net.apply(tree.ref(params), x)
+              : net.apply(tree.ref(params), x, c.ref);
           return out.reshape([D * P]);
         };
         const jac = jacfwd(f)(xs.ref.slice(row));
@@ -77,7 +153,11 @@ describe("made: autoregressive property", () => {
             for (let j = 0; j < D; j++) {
               const v = J[j * D * P + i * P + q];
               if (net.degrees[j] >= net.degrees[i]) {
-                assert.equal(v, 0, `output ${i}.${q} depends on input ${j} (degrees ${net.degrees[i]}, ${net.degrees[j]})`);
+                assert.equal(
+                  v,
+                  0,
+                  `output ${i}.${q} depends on input ${j} (degrees ${net.degrees[i]}, ${net.degrees[j]})`,
+                );
               } else {
                 allowedTotal++;
                 if (v !== 0) allowedNonzero++;
@@ -102,7 +182,10 @@ describe("made: autoregressive property", () => {
     const x = random.normal(random.key(6), [1, 3]).astype(f64);
     const f = (c: Array) => net.apply(tree.ref(params), x.ref, c.reshape([1, 2])).reshape([6]);
     const J = await values(jacfwd(f)(random.normal(random.key(7), [2]).astype(f64)));
-    assert.ok(J.every((v) => v !== 0), "some output ignores the context");
+    assert.ok(
+      J.every((v) => v !== 0),
+      "some output ignores the context",
+    );
     tree.dispose(params);
     x.dispose();
   });
@@ -112,10 +195,17 @@ describe("made: configuration", () => {
   it("a seeded random order is a reproducible permutation", () => {
     for (const seed of [0, 1, 42, 123456789]) {
       const a = made({ dim: 9, hidden: [16], outputsPerDim: 2, order: "random", seed });
-      const b = made(JSON.parse(JSON.stringify({ dim: 9, hidden: [16], outputsPerDim: 2, order: "random", seed })));
+      const b = made(
+        JSON.parse(
+          JSON.stringify({ dim: 9, hidden: [16], outputsPerDim: 2, order: "random", seed }),
+        ),
+      );
       assert.deepEqual(a.order, b.order);
       assert.deepEqual(a.degrees, b.degrees);
-      assert.deepEqual([...a.order].sort((u, v) => u - v), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+      assert.deepEqual(
+        [...a.order].sort((u, v) => u - v),
+        [0, 1, 2, 3, 4, 5, 6, 7, 8],
+      );
       assert.deepEqual(madeOrder(9, "random", seed), a.order);
     }
     const orders = new Set([0, 1, 2, 3].map((seed) => madeOrder(9, "random", seed).join(",")));
@@ -125,7 +215,10 @@ describe("made: configuration", () => {
   it("natural and reversed orders, degrees as ranks", () => {
     assert.deepEqual(madeOrder(4, "natural"), [0, 1, 2, 3]);
     assert.deepEqual(madeOrder(4, "reversed"), [3, 2, 1, 0]);
-    assert.deepEqual(made({ dim: 4, hidden: [4], outputsPerDim: 1, order: [2, 0, 3, 1] }).degrees, [2, 4, 1, 3]);
+    assert.deepEqual(
+      made({ dim: 4, hidden: [4], outputsPerDim: 1, order: [2, 0, 3, 1] }).degrees,
+      [2, 4, 1, 3],
+    );
   });
 
   it("mulberry32 is deterministic and in [0, 1)", () => {
@@ -139,10 +232,16 @@ describe("made: configuration", () => {
   });
 
   it("rejects bad configurations", () => {
-    assert.throws(() => made({ dim: 3, hidden: [4], outputsPerDim: 1, order: [0, 0, 1] }), /permutation/);
+    assert.throws(
+      () => made({ dim: 3, hidden: [4], outputsPerDim: 1, order: [0, 0, 1] }),
+      /permutation/,
+    );
     assert.throws(() => made({ dim: 0, hidden: [4], outputsPerDim: 1 }), /dim/);
     assert.throws(() => made({ dim: 3, hidden: [0], outputsPerDim: 1 }), /hidden\[0\]/);
-    assert.throws(() => made({ dim: 3, hidden: [4], outputsPerDim: 1, order: "sideways" as any }), /order/);
+    assert.throws(
+      () => made({ dim: 3, hidden: [4], outputsPerDim: 1, order: "sideways" as any }),
+      /order/,
+    );
   });
 
   it("masks are not parameters, and the output layer starts at zero", async () => {
@@ -151,7 +250,11 @@ describe("made: configuration", () => {
     const params = net.init(random.key(0));
     // One weight matrix and one bias per layer: nothing else for an optimizer to move.
     assert.equal(tree.leaves(params).length, 6);
-    const out = net.apply(params, random.normal(random.key(1), [3, 4]), random.normal(random.key(2), [3, 2]));
+    const out = net.apply(
+      params,
+      random.normal(random.key(1), [3, 4]),
+      random.normal(random.key(2), [3, 2]),
+    );
     assert.deepEqual(out.shape, [3, 4, 2]);
     assert.ok((await values(out)).every((v) => v === 0));
   });
@@ -169,12 +272,24 @@ describe("masked autoregressive layer", () => {
       const [z, ld] = layer.forward(tree.ref(params), x.ref, cond.ref);
       const [x2, ldInv] = layer.inverse(tree.ref(params), z.ref, cond.ref);
       assertClose(await values(x2), await values(x.ref), 1e-10, 1e-10, "inverse(forward(x))");
-      assertClose(await values(ldInv), (await values(ld)).map((v) => -v), 1e-10, 1e-10, "log-dets");
+      assertClose(
+        await values(ldInv),
+        (await values(ld)).map((v) => -v),
+        1e-10,
+        1e-10,
+        "log-dets",
+      );
       // And the other way round.
       const [y, ld2] = layer.inverse(tree.ref(params), x.ref, cond.ref);
       const [x3, ld3] = layer.forward(params, y, cond);
       assertClose(await values(x3), await values(x), 1e-10, 1e-10, "forward(inverse(x))");
-      assertClose(await values(ld3), (await values(ld2)).map((v) => -v), 1e-10, 1e-10, "log-dets");
+      assertClose(
+        await values(ld3),
+        (await values(ld2)).map((v) => -v),
+        1e-10,
+        1e-10,
+        "log-dets",
+      );
       z.dispose();
     });
   }
@@ -203,13 +318,16 @@ describe("masked autoregressive layer", () => {
       const z = await values(random.normal(kZ, [rows, D]).astype(f64));
       const cond = C > 0 ? random.normal(kC, [rows, C]).astype(f64) : (kC.dispose(), undefined);
       // Some invertible map of (z, outputs): x_c = z_c + sum(out)^2 / 4 + sin(out_0).
-      const map = (zc: number, out: number[]) => zc + out.reduce((a, v) => a + v, 0) ** 2 / 4 + Math.sin(out[0]);
+      const map = (zc: number, out: number[]) =>
+        zc + out.reduce((a, v) => a + v, 0) ** 2 / 4 + Math.sin(out[0]);
       // Reference: fix the coordinates one rank at a time with a full apply each time.
       const x = new Float64Array(rows * D);
       const seen: number[][] = [];
       for (let k = 0; k < D; k++) {
         const c = net.order[k];
-        const out = await values(net.apply(tree.ref(params), np.array(x, { shape: [rows, D], dtype: f64 }), cond?.ref));
+        const out = await values(
+          net.apply(tree.ref(params), np.array(x, { shape: [rows, D], dtype: f64 }), cond?.ref),
+        );
         const outs: number[] = [];
         for (let r = 0; r < rows; r++) {
           const o = out.slice((r * D + c) * P, (r * D + c + 1) * P);
@@ -226,7 +344,10 @@ describe("masked autoregressive layer", () => {
         (k, out) => {
           const c = net.order[k];
           got.push(out.ref);
-          const zc = np.array(globalThis.Array.from({ length: rows }, (_, r) => z[r * D + c]), { dtype: f64 });
+          const zc = np.array(
+            globalThis.Array.from({ length: rows }, (_, r) => z[r * D + c]),
+            { dtype: f64 },
+          );
           const sum = out.ref.sum(1);
           const first = out.slice([], 0);
           return zc.add(sum.ref.mul(sum).div(4)).add(np.sin(first));
@@ -235,7 +356,14 @@ describe("masked autoregressive layer", () => {
       );
       assertClose(await values(swept), [...x], 1e-12, 1e-12, `${cfg.name}: inputs`);
       assert.equal(got.length, D, "one call per rank");
-      for (let k = 0; k < D; k++) assertClose(await values(got[k]), seen[k], 1e-12, 1e-12, `${cfg.name}: outputs of rank ${k}`);
+      for (let k = 0; k < D; k++)
+        assertClose(
+          await values(got[k]),
+          seen[k],
+          1e-12,
+          1e-12,
+          `${cfg.name}: outputs of rank ${k}`,
+        );
       tree.dispose(params);
       cond?.dispose();
     });

@@ -3,7 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cholesky, fitMahalanobis, mahalanobisScores } from "../src/eval/ood/mahalanobis.js";
 
-const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
+const close = (a: number, b: number, tol = 1e-12) =>
+  assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
 
 // Hand-worked: rows (2,1), (-2,-1), (1,2), (-1,-2) have mean 0 and, with n - 1 = 3,
 // S = [[10, 8], [8, 10]] / 3, so S^-1 = [[10, -8], [-8, 10]] / 12 and
@@ -61,6 +62,9 @@ test("mahalanobis: clear errors for bad shapes and too few rows", () => {
   assert.throws(() => fitMahalanobis([1, 2, 3], 2), /whole number of rows/);
   assert.throws(() => fitMahalanobis([1, 2], 2), /at least 2 rows/);
   assert.throws(() => fitMahalanobis([1, NaN, 2, 3], 2), /non-finite/);
-  assert.throws(() => mahalanobisScores(fitMahalanobis(ROWS, 2), [1, 2, 3]), /whole number of rows/);
+  assert.throws(
+    () => mahalanobisScores(fitMahalanobis(ROWS, 2), [1, 2, 3]),
+    /whole number of rows/,
+  );
   assert.throws(() => cholesky([1, 2, 2, 1], 2), /not positive definite/);
 });

@@ -2,7 +2,14 @@ import "./helpers/setup.js";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { numpy as np, random, tree, jit, defaultDevice, type Array } from "@jax-js/jax";
-import { alternatingMask, channelMask, checkerboardMask, halfMask, maskSplit, validateMask } from "../src/bijectors/masks.js";
+import {
+  alternatingMask,
+  channelMask,
+  checkerboardMask,
+  halfMask,
+  maskSplit,
+  validateMask,
+} from "../src/bijectors/masks.js";
 import { additiveCoupling } from "../src/bijectors/additive-coupling.js";
 import { affineCoupling } from "../src/bijectors/affine-coupling.js";
 import { perturbParams, values, f32, f64 } from "./helpers/arrays.js";
@@ -47,10 +54,22 @@ describe("masks", () => {
     assert.throws(() => alternatingMask(4, 2 as 0), /parity must be 0 or 1/);
     assert.throws(() => validateMask("here", [T, F], 3), /here: mask has 2 entries, expected 3/);
     assert.throws(() => validateMask("here", [1, 0], 2), /mask must be a list of booleans/);
-    assert.throws(() => affineCoupling({ dim: 3, mask: [T, T, T], hidden: [4] }), /affineCoupling: mask has no transformed/);
-    assert.throws(() => additiveCoupling({ dim: 3, mask: [F, F, F], hidden: [4] }), /additiveCoupling: mask has no pass-through/);
-    assert.throws(() => affineCoupling({ dim: 3, mask: [T, F], hidden: [4] }), /mask has 2 entries, expected 3/);
-    assert.throws(() => affineCoupling({ dim: 3, mask: [T, F, F], hidden: [4], scaleBound: 0 }), /scaleBound must be/);
+    assert.throws(
+      () => affineCoupling({ dim: 3, mask: [T, T, T], hidden: [4] }),
+      /affineCoupling: mask has no transformed/,
+    );
+    assert.throws(
+      () => additiveCoupling({ dim: 3, mask: [F, F, F], hidden: [4] }),
+      /additiveCoupling: mask has no pass-through/,
+    );
+    assert.throws(
+      () => affineCoupling({ dim: 3, mask: [T, F], hidden: [4] }),
+      /mask has 2 entries, expected 3/,
+    );
+    assert.throws(
+      () => affineCoupling({ dim: 3, mask: [T, F, F], hidden: [4], scaleBound: 0 }),
+      /scaleBound must be/,
+    );
   });
 
   for (const mask of [halfMask(5), halfMask(5, true), alternatingMask(5, 0), [F, T, T, F, T]]) {
@@ -87,14 +106,21 @@ describe("coupling layers pass the masked coordinates through exactly", () => {
             b.contextDim > 0 ? f(p, v, cond.ref) : f(p, v);
           const fwd = jit((p: any, v: Array, c?: Array) => b.forward(p, v, c));
           const xs = await values(x.ref);
-          for (const [name, f] of [["eager", b.forward.bind(b)], ["jit", fwd]] as const) {
+          for (const [name, f] of [
+            ["eager", b.forward.bind(b)],
+            ["jit", fwd],
+          ] as const) {
             const [y, ld] = call(f as any, tree.ref(params), x.ref);
             ld.dispose();
             const ys = await values(y);
             ys.forEach((v, i) => {
-              if (mask[i % 5]) assert.equal(v, xs[i], `${name} ${dtype}: coordinate ${i % 5} changed`);
+              if (mask[i % 5])
+                assert.equal(v, xs[i], `${name} ${dtype}: coordinate ${i % 5} changed`);
             });
-            assert.ok(ys.some((v, i) => !mask[i % 5] && v !== xs[i]), `${name} ${dtype}: transformed part unchanged`);
+            assert.ok(
+              ys.some((v, i) => !mask[i % 5] && v !== xs[i]),
+              `${name} ${dtype}: transformed part unchanged`,
+            );
           }
           fwd.dispose();
           tree.dispose(params);

@@ -12,16 +12,29 @@ describe("mlp", () => {
     const p = net.init(random.key(0), f64);
     assert.deepEqual(
       p.layers.map(({ w, b }) => [w.shape, b.shape]),
-      [[[5, 8], [8]], [[8, 6], [6]], [[6, 4], [4]]],
+      [
+        [[5, 8], [8]],
+        [[8, 6], [6]],
+        [[6, 4], [4]],
+      ],
     );
     assert.ok(p.layers.every(({ w, b }) => w.dtype === f64 && b.dtype === f64));
     const [out, hiddenW] = [p.layers[2], p.layers[0].w];
-    assert.ok((await values(out.w.ref)).every((v) => v === 0), "output weights are zero");
-    assert.ok((await values(out.b.ref)).every((v) => v === 0), "output bias is zero");
+    assert.ok(
+      (await values(out.w.ref)).every((v) => v === 0),
+      "output weights are zero",
+    );
+    assert.ok(
+      (await values(out.b.ref)).every((v) => v === 0),
+      "output bias is zero",
+    );
     // He-uniform for relu: |w| <= sqrt(6 / fanIn), and not all zero.
     const w = await values(hiddenW.ref);
     const limit = Math.sqrt(6 / 5);
-    assert.ok(w.every((v) => Math.abs(v) <= limit) && w.some((v) => v !== 0), "hidden weights in the He range");
+    assert.ok(
+      w.every((v) => Math.abs(v) <= limit) && w.some((v) => v !== 0),
+      "hidden weights in the He range",
+    );
     tree.dispose(p);
   });
 
@@ -60,9 +73,15 @@ describe("mlp", () => {
     const net = mlp({ inDim: 2, outDim: 1, hidden: [], contextDim: 1 });
     tree.dispose(net.init(random.key(4)));
     const params = { layers: [{ w: np.array([[1], [10], [100]]), b: np.array([0.5]) }] };
-    const x = np.array([[1, 2], [3, 4]]);
+    const x = np.array([
+      [1, 2],
+      [3, 4],
+    ]);
     const cond = np.array([[5], [6]]);
-    assert.deepEqual(await values(net.apply(params, x, cond)), [1 + 20 + 500 + 0.5, 3 + 40 + 600 + 0.5]);
+    assert.deepEqual(await values(net.apply(params, x, cond)), [
+      1 + 20 + 500 + 0.5,
+      3 + 40 + 600 + 0.5,
+    ]);
   });
 
   it("the output depends on the context once the output layer is non-zero", async () => {
@@ -79,7 +98,11 @@ describe("mlp", () => {
 
   it("computes in the input's dtype, casting the context to it", async () => {
     const net = mlp({ inDim: 2, outDim: 2, hidden: [3], contextDim: 1 });
-    const y = net.apply(net.init(random.key(6), f64), np.ones([2, 2], { dtype: f64 }), np.ones([2, 1], { dtype: f32 }));
+    const y = net.apply(
+      net.init(random.key(6), f64),
+      np.ones([2, 2], { dtype: f64 }),
+      np.ones([2, 1], { dtype: f32 }),
+    );
     assert.equal(y.dtype, f64);
     y.dispose();
   });
@@ -87,9 +110,18 @@ describe("mlp", () => {
   it("rejects a missing or mis-shaped context and a mis-shaped input", () => {
     const net = mlp({ inDim: 2, outDim: 2, hidden: [3], contextDim: 2 });
     const p = net.init(random.key(7));
-    assert.throws(() => net.apply(tree.ref(p), np.ones([4, 2])), /conditional: pass a context of shape \[batch, 2\]/);
-    assert.throws(() => net.apply(tree.ref(p), np.ones([4, 2]), np.ones([4, 3])), /expected context of shape \[4, 2\], got \[4, 3\]/);
-    assert.throws(() => net.apply(tree.ref(p), np.ones([4, 3]), np.ones([4, 2])), /expected input of shape \[batch, 2\], got \[4, 3\]/);
+    assert.throws(
+      () => net.apply(tree.ref(p), np.ones([4, 2])),
+      /conditional: pass a context of shape \[batch, 2\]/,
+    );
+    assert.throws(
+      () => net.apply(tree.ref(p), np.ones([4, 2]), np.ones([4, 3])),
+      /expected context of shape \[4, 2\], got \[4, 3\]/,
+    );
+    assert.throws(
+      () => net.apply(tree.ref(p), np.ones([4, 3]), np.ones([4, 2])),
+      /expected input of shape \[batch, 2\], got \[4, 3\]/,
+    );
     tree.dispose(p);
   });
 
@@ -100,9 +132,21 @@ describe("mlp", () => {
   });
 
   it("validates its options", () => {
-    assert.throws(() => mlp({ inDim: 0, outDim: 1, hidden: [] }), /inDim must be a positive integer/);
-    assert.throws(() => mlp({ inDim: 1, outDim: 1, hidden: [4, 0] }), /hidden\[1\] must be a positive integer/);
-    assert.throws(() => mlp({ inDim: 1, outDim: 1, hidden: [], contextDim: -1 }), /contextDim must be a non-negative integer/);
-    assert.throws(() => mlp({ inDim: 1, outDim: 1, hidden: [], activation: "sigmoid" as never }), /unknown activation/);
+    assert.throws(
+      () => mlp({ inDim: 0, outDim: 1, hidden: [] }),
+      /inDim must be a positive integer/,
+    );
+    assert.throws(
+      () => mlp({ inDim: 1, outDim: 1, hidden: [4, 0] }),
+      /hidden\[1\] must be a positive integer/,
+    );
+    assert.throws(
+      () => mlp({ inDim: 1, outDim: 1, hidden: [], contextDim: -1 }),
+      /contextDim must be a non-negative integer/,
+    );
+    assert.throws(
+      () => mlp({ inDim: 1, outDim: 1, hidden: [], activation: "sigmoid" as never }),
+      /unknown activation/,
+    );
   });
 });

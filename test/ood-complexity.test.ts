@@ -1,7 +1,12 @@
 import "./helpers/setup.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { complexityBitsPerDim, complexityBitsPerDimAsync, complexityCorrectedScores, complexityOfImages } from "../src/eval/ood/complexity.js";
+import {
+  complexityBitsPerDim,
+  complexityBitsPerDimAsync,
+  complexityCorrectedScores,
+  complexityOfImages,
+} from "../src/eval/ood/complexity.js";
 import { encodePng } from "../src/io/png.js";
 import { makeRng } from "../src/core/prng.js";
 import { thresholdAtFalseAlarmRate } from "../src/eval/ood/threshold.js";
@@ -25,7 +30,10 @@ test("a constant image costs far fewer bits/dim than uniform noise (noise at or 
 
 test("complexity grows with the fraction of noisy pixels, and smooth images sit between", () => {
   const rng = makeRng(2);
-  const base = Uint8Array.from({ length: H * W }, (_, i) => 100 + ((i % W) + Math.floor(i / W)) * 2);
+  const base = Uint8Array.from(
+    { length: H * W },
+    (_, i) => 100 + ((i % W) + Math.floor(i / W)) * 2,
+  );
   let previous = -Infinity;
   // Seen: 0.17, 2.3, 3.5, 5.1, 6.5, 7.7 bits/dim. Past about half noise deflate stores the rows
   // (8 bits plus framing), so the curve saturates: the all-noise image is only required to be >=.
@@ -35,7 +43,11 @@ test("complexity grows with the fraction of noisy pixels, and smooth images sit 
     assert.ok(bits > previous, `fraction ${fraction}: ${bits} <= ${previous}`);
     previous = bits;
   }
-  const noise = complexityBitsPerDim(base.map(() => rng.int(256)), H, W);
+  const noise = complexityBitsPerDim(
+    base.map(() => rng.int(256)),
+    H,
+    W,
+  );
   assert.ok(noise >= previous, `noise ${noise} < ${previous}`);
   // A gradient with +/-2 grey levels of noise: the adaptive filters predict it, so it is well below noise.
   const smooth = base.map((v) => v + rng.int(5) - 2);
@@ -48,7 +60,10 @@ test("counts the IDAT payload: the rest of the PNG file is a constant 57 bytes p
   for (const channels of [1, 3]) {
     const img = Uint8Array.from({ length: H * W * channels }, () => rng.int(64));
     const bits = complexityBitsPerDim(img, H, W, channels);
-    const file = encodePng({ width: W, height: H, channels: channels as 1 | 3, data: img }, { filter: "adaptive" });
+    const file = encodePng(
+      { width: W, height: H, channels: channels as 1 | 3, data: img },
+      { filter: "adaptive" },
+    );
     assert.equal((bits * H * W * channels) / 8 + 57, file.length);
   }
 });
@@ -56,11 +71,16 @@ test("counts the IDAT payload: the rest of the PNG file is a constant 57 bytes p
 test("complexityOfImages matches one call per image", () => {
   const rng = makeRng(4);
   const count = 5;
-  const pixels = Uint8Array.from({ length: count * H * W * 3 }, (_, i) => (i % 7 === 0 ? rng.int(256) : 50));
+  const pixels = Uint8Array.from({ length: count * H * W * 3 }, (_, i) =>
+    i % 7 === 0 ? rng.int(256) : 50,
+  );
   const all = complexityOfImages(pixels, count, H, W, 3);
   assert.equal(all.length, count);
   for (let i = 0; i < count; i++) {
-    assert.equal(all[i], complexityBitsPerDim(pixels.subarray(i * H * W * 3, (i + 1) * H * W * 3), H, W, 3));
+    assert.equal(
+      all[i],
+      complexityBitsPerDim(pixels.subarray(i * H * W * 3, (i + 1) * H * W * 3), H, W, 3),
+    );
   }
 });
 
@@ -70,11 +90,26 @@ test("complexityCorrectedScores subtracts complexity from the model's bits/dim",
 });
 
 test("clear errors for wrong lengths and shapes", () => {
-  assert.throws(() => complexityBitsPerDim(new Uint8Array(10), 3, 3), /pixels has 10 bytes, expected 3\*3\*1 = 9/);
-  assert.throws(() => complexityBitsPerDim(new Uint8Array(8), 2, 2, 2), /channels must be 1 \(grey\) or 3 \(RGB\), got 2/);
-  assert.throws(() => complexityBitsPerDim(new Uint8Array(0), 0, 2), /height and width must be positive integers, got 0x2/);
-  assert.throws(() => complexityOfImages(new Uint8Array(17), 2, 3, 3), /pixels has 17 bytes, expected 2 images of 3\*3\*1 = 18/);
-  assert.throws(() => complexityOfImages(new Uint8Array(9), 0, 3, 3), /count must be a positive integer, got 0/);
+  assert.throws(
+    () => complexityBitsPerDim(new Uint8Array(10), 3, 3),
+    /pixels has 10 bytes, expected 3\*3\*1 = 9/,
+  );
+  assert.throws(
+    () => complexityBitsPerDim(new Uint8Array(8), 2, 2, 2),
+    /channels must be 1 \(grey\) or 3 \(RGB\), got 2/,
+  );
+  assert.throws(
+    () => complexityBitsPerDim(new Uint8Array(0), 0, 2),
+    /height and width must be positive integers, got 0x2/,
+  );
+  assert.throws(
+    () => complexityOfImages(new Uint8Array(17), 2, 3, 3),
+    /pixels has 17 bytes, expected 2 images of 3\*3\*1 = 18/,
+  );
+  assert.throws(
+    () => complexityOfImages(new Uint8Array(9), 0, 3, 3),
+    /count must be a positive integer, got 0/,
+  );
   assert.throws(() => complexityCorrectedScores([1, 2], [1]), /2 model scores but 1 complexities/);
   assert.throws(() => complexityCorrectedScores([NaN, 2], [1, 1]), /1 score\(s\) are NaN/);
 });
@@ -83,14 +118,25 @@ test("complexityBitsPerDimAsync: the same figure from any zlib compressor; Compr
   const { deflateSync } = await import("node:zlib");
   const rng = makeRng(5);
   for (const kind of ["smooth", "noise"] as const) {
-    const px = Uint8Array.from({ length: 28 * 28 }, (_, i) => (kind === "noise" ? rng.int(256) : Math.round(127 + 100 * Math.sin(i / 40))));
-    const level9 = await complexityBitsPerDimAsync(px, 28, 28, 1, async (raw) => new Uint8Array(deflateSync(raw, { level: 9 })));
+    const px = Uint8Array.from({ length: 28 * 28 }, (_, i) =>
+      kind === "noise" ? rng.int(256) : Math.round(127 + 100 * Math.sin(i / 40)),
+    );
+    const level9 = await complexityBitsPerDimAsync(
+      px,
+      28,
+      28,
+      1,
+      async (raw) => new Uint8Array(deflateSync(raw, { level: 9 })),
+    );
     assert.equal(level9, complexityBitsPerDim(px, 28, 28));
     const stream = await complexityBitsPerDimAsync(px, 28, 28);
     // Default-level deflate of the same filtered rows: never shorter than level 9 by much, and close.
     assert.ok(Math.abs(stream - level9) < 0.25, `${kind}: ${stream} vs ${level9}`);
   }
-  await assert.rejects(complexityBitsPerDimAsync(new Uint8Array(5), 28, 28), /expected 28\*28\*1 = 784/);
+  await assert.rejects(
+    complexityBitsPerDimAsync(new Uint8Array(5), 28, 28),
+    /expected 28\*28\*1 = 784/,
+  );
 });
 
 test("thresholdAtFalseAlarmRate: flags at most the given fraction of the calibration scores", () => {

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { auroc, aupr, fprAtTpr, oodMetrics } from "../src/eval/ood/metrics.js";
 import { makeRng } from "../src/core/prng.js";
 
-const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} != ${b}`);
+const close = (a: number, b: number, tol = 1e-12) =>
+  assert.ok(Math.abs(a - b) <= tol, `${a} != ${b}`);
 
 test("perfect separation gives auroc 1, aupr 1, fpr 0", () => {
   const inS = [0.1, 0.2, 0.3];
@@ -35,7 +36,13 @@ test("all scores tied: auroc 0.5, aupr = positive fraction, fpr 1", () => {
   // One threshold: R = 1, P = 2 / 5 -> AP = 0.4, whatever the order of the tied inputs.
   close(aupr(inS, outS), 0.4);
   assert.equal(fprAtTpr(inS, outS), 1);
-  assert.deepEqual(oodMetrics(inS, outS), { auroc: 0.5, aupr: 0.4, fprAt95Tpr: 1, inCount: 3, outCount: 2 });
+  assert.deepEqual(oodMetrics(inS, outS), {
+    auroc: 0.5,
+    aupr: 0.4,
+    fprAt95Tpr: 1,
+    inCount: 3,
+    outCount: 2,
+  });
 });
 
 test("small case with ties, worked by hand", () => {
@@ -95,7 +102,14 @@ function bruteForce(inS: number[], outS: number[], tpr: number) {
 
 test("matches a brute-force O(n^2) reference on random data with many ties", () => {
   const rng = makeRng(7);
-  for (const [nIn, nOut, levels] of [[1, 1, 3], [1, 9, 4], [13, 1, 4], [200, 150, 20], [97, 311, 6], [250, 250, 1000]]) {
+  for (const [nIn, nOut, levels] of [
+    [1, 1, 3],
+    [1, 9, 4],
+    [13, 1, 4],
+    [200, 150, 20],
+    [97, 311, 6],
+    [250, 250, 1000],
+  ]) {
     // Integer scores on a few levels make ties common; the out set is shifted up a little.
     const inS = Array.from({ length: nIn }, () => rng.int(levels));
     const outS = Array.from({ length: nOut }, () => rng.int(levels) + Math.floor(levels / 5));
@@ -143,7 +157,10 @@ test("runs on 10,000 x 10,000 scores (N(0,1) vs N(1,1): AUROC = Phi(1/sqrt 2) = 
 test("clear errors for empty sets, NaN scores and a bad tpr", () => {
   assert.throws(() => auroc([], [1]), /auroc: inScores is empty/);
   assert.throws(() => aupr([1], []), /aupr: outScores is empty/);
-  assert.throws(() => oodMetrics([1, NaN, 2, NaN], [1]), /oodMetrics: inScores has 2 NaN score\(s\) \(first at index 1\)/);
+  assert.throws(
+    () => oodMetrics([1, NaN, 2, NaN], [1]),
+    /oodMetrics: inScores has 2 NaN score\(s\) \(first at index 1\)/,
+  );
   assert.throws(() => fprAtTpr([1], [NaN]), /fprAtTpr: outScores has 1 NaN/);
   assert.throws(() => fprAtTpr([1], [2], 0), /tpr must be in \(0, 1\], got 0/);
   assert.throws(() => fprAtTpr([1], [2], 1.5), /tpr must be in \(0, 1\], got 1.5/);

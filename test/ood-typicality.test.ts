@@ -36,7 +36,7 @@ test("defaults (alpha 0.01, 1000 bootstraps) put epsilon near 2.576 standard err
   const fit = fitTypicality(gaussian(3, 5000), { batchSize: M });
   assert.equal(fit.alpha, 0.01);
   assert.equal(fit.batchSize, M);
-  assert.ok(Math.abs(fit.entropy - MU) < 4 * SIGMA / Math.sqrt(5000), `entropy ${fit.entropy}`);
+  assert.ok(Math.abs(fit.entropy - MU) < (4 * SIGMA) / Math.sqrt(5000), `entropy ${fit.entropy}`);
   // The 99% point of 1000 draws is noisy: over 50 seeds it ranged 2.36..2.85 SE (sd about 0.12).
   assert.ok(Math.abs(fit.epsilon / SE - 2.576) < 0.4, `epsilon ${fit.epsilon / SE} SE`);
 });
@@ -58,7 +58,10 @@ test("batches shifted by 6 standard errors are flagged, including the too-likely
 
 test("consecutive batches, remainder dropped, explicit entropy, infinite NLL flagged", () => {
   // Batches [1, 2, 3] (mean 2) and [4, 5, 6] (mean 5); 7 is dropped. |2 - 2| = 0, |5 - 2| = 3.
-  assert.deepEqual([...typicalityStatistics([1, 2, 3, 4, 5, 6, 7], { entropy: 2, batchSize: 3 })], [0, 3]);
+  assert.deepEqual(
+    [...typicalityStatistics([1, 2, 3, 4, 5, 6, 7], { entropy: 2, batchSize: 3 })],
+    [0, 3],
+  );
   const fit = fitTypicality([1, 2, 3, 4, 5], { batchSize: 2, entropy: 3.5 });
   assert.equal(fit.entropy, 3.5);
   assert.deepEqual(flagBatches([3.5, 3.5, Infinity, 1], { ...fit, epsilon: 0.1 }), [false, true]);
@@ -78,12 +81,36 @@ test("seeded and deterministic", () => {
 test("clear errors", () => {
   const held = [1, 2, 3];
   assert.throws(() => fitTypicality([], { batchSize: 2 }), /heldOutNll is empty/);
-  assert.throws(() => fitTypicality([1, Infinity, NaN], { batchSize: 2 }), /heldOutNll has 2 non-finite value\(s\)/);
-  assert.throws(() => fitTypicality(held, { batchSize: 0 }), /batchSize must be a positive integer, got 0/);
-  assert.throws(() => fitTypicality(held, { batchSize: 2.5 }), /batchSize must be a positive integer, got 2.5/);
-  assert.throws(() => fitTypicality(held, { batchSize: 2, alpha: 1 }), /alpha must be in \(0, 1\), got 1/);
-  assert.throws(() => fitTypicality(held, { batchSize: 2, bootstraps: 0 }), /bootstraps must be a positive integer/);
-  assert.throws(() => fitTypicality(held, { batchSize: 2, entropy: NaN }), /entropy must be a finite number/);
-  assert.throws(() => typicalityStatistics([1], { entropy: 0, batchSize: 2 }), /got 1 NLL\(s\), fewer than one batch of 2/);
-  assert.throws(() => typicalityStatistics([1, NaN, 3, 4], { entropy: 0, batchSize: 2 }), /1 batch\(es\) have a NaN mean NLL/);
+  assert.throws(
+    () => fitTypicality([1, Infinity, NaN], { batchSize: 2 }),
+    /heldOutNll has 2 non-finite value\(s\)/,
+  );
+  assert.throws(
+    () => fitTypicality(held, { batchSize: 0 }),
+    /batchSize must be a positive integer, got 0/,
+  );
+  assert.throws(
+    () => fitTypicality(held, { batchSize: 2.5 }),
+    /batchSize must be a positive integer, got 2.5/,
+  );
+  assert.throws(
+    () => fitTypicality(held, { batchSize: 2, alpha: 1 }),
+    /alpha must be in \(0, 1\), got 1/,
+  );
+  assert.throws(
+    () => fitTypicality(held, { batchSize: 2, bootstraps: 0 }),
+    /bootstraps must be a positive integer/,
+  );
+  assert.throws(
+    () => fitTypicality(held, { batchSize: 2, entropy: NaN }),
+    /entropy must be a finite number/,
+  );
+  assert.throws(
+    () => typicalityStatistics([1], { entropy: 0, batchSize: 2 }),
+    /got 1 NLL\(s\), fewer than one batch of 2/,
+  );
+  assert.throws(
+    () => typicalityStatistics([1, NaN, 3, 4], { entropy: 0, batchSize: 2 }),
+    /1 batch\(es\) have a NaN mean NLL/,
+  );
 });

@@ -2,7 +2,15 @@ import "./helpers/setup.js";
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { numpy as np, jit, defaultDevice, tree, type Array } from "@jax-js/jax";
-import { makeOptimizer, adam, adamw, clipByNorm, globalNorm, hoistScalar, type OptState } from "../src/train/optimizer.js";
+import {
+  makeOptimizer,
+  adam,
+  adamw,
+  clipByNorm,
+  globalNorm,
+  hoistScalar,
+  type OptState,
+} from "../src/train/optimizer.js";
 import { flatten, trainableMask } from "../src/train/flat-params.js";
 import { values, assertClose } from "./helpers/arrays.js";
 
@@ -67,7 +75,9 @@ describe("Adam / AdamW", () => {
     const wd = 0.1;
     const want = referenceAdam(p0, quadGrad, 4, lr, { wd, b1: 0.8, b2: 0.99 });
     const opt = adamw({ weightDecay: wd, b1: 0.8, b2: 0.99 });
-    const step = jit((p: Array, s: OptState, a: Array, c: Array) => opt.update(p.ref.sub(c).mul(a), s, p, lr));
+    const step = jit((p: Array, s: OptState, a: Array, c: Array) =>
+      opt.update(p.ref.sub(c).mul(a), s, p, lr),
+    );
     let p = np.array(p0);
     let state = opt.init(p);
     for (let t = 0; t < 4; t++) {
@@ -79,7 +89,9 @@ describe("Adam / AdamW", () => {
   });
 
   it("AdamW neither decays nor updates leaves under `state`", async () => {
-    const { vector, spec } = flatten({ layer: { w: np.array([2, -4]), state: { mean: np.array([3, 5]) } } });
+    const { vector, spec } = flatten({
+      layer: { w: np.array([2, -4]), state: { mean: np.array([3, 5]) } },
+    });
     // Vector order: layer.state.mean, layer.w.
     assert.deepEqual(spec.paths, ["layer.state.mean", "layer.w"]);
     const opt = adamw({ weightDecay: 0.5 });
@@ -102,8 +114,20 @@ describe("Adam / AdamW", () => {
   it("clipping scales the gradient to the global norm", async () => {
     const g = np.array([3, 0, -4]);
     assertClose(await values(globalNorm(g.ref)), [5], 1e-6, 1e-6, "norm");
-    assertClose(await values(clipByNorm(g.ref, globalNorm(g.ref), 1)), [0.6, 0, -0.8], 1e-6, 1e-6, "clipped to 1");
-    assertClose(await values(clipByNorm(g.ref, globalNorm(g.ref), 10)), [3, 0, -4], 1e-6, 1e-6, "under the cap: unchanged");
+    assertClose(
+      await values(clipByNorm(g.ref, globalNorm(g.ref), 1)),
+      [0.6, 0, -0.8],
+      1e-6,
+      1e-6,
+      "clipped to 1",
+    );
+    assertClose(
+      await values(clipByNorm(g.ref, globalNorm(g.ref), 10)),
+      [3, 0, -4],
+      1e-6,
+      1e-6,
+      "under the cap: unchanged",
+    );
     assert.deepEqual(await values(clipByNorm(np.zeros([2]), np.array(0), 1)), [0, 0]);
 
     // Inside the update: the first moment sees the clipped gradient, (1 - b1) * g_clipped.
@@ -111,13 +135,22 @@ describe("Adam / AdamW", () => {
     const p = np.zeros([3]);
     const [p1, s1] = opt.update(g, opt.init(p), p, 0.01);
     assertClose(await values(s1.m), [0.06, 0, -0.08], 1e-6, 1e-6, "m after one clipped step");
-    assertClose(await values(s1.v), [0.001 * 0.36, 0, 0.001 * 0.64], 1e-9, 1e-5, "v after one clipped step");
+    assertClose(
+      await values(s1.v),
+      [0.001 * 0.36, 0, 0.001 * 0.64],
+      1e-9,
+      1e-5,
+      "v after one clipped step",
+    );
     tree.dispose([p1, s1.step]);
   });
 
   it("validates its JSON config", () => {
     assert.throws(() => makeOptimizer({ kind: "sgd" } as any), /kind must be "adam" or "adamw"/);
-    assert.throws(() => makeOptimizer({ kind: "adam", weightDecay: 0.1 }), /weightDecay needs kind "adamw"/);
+    assert.throws(
+      () => makeOptimizer({ kind: "adam", weightDecay: 0.1 }),
+      /weightDecay needs kind "adamw"/,
+    );
     assert.throws(() => adam({ b1: 1 }), /b1 must be in \[0, 1\)/);
     assert.throws(() => adam({ clipNorm: 0 }), /clipNorm must be a positive number/);
     assert.throws(() => adamw({ weightDecay: -1 }), /weightDecay must be a non-negative number/);
@@ -130,7 +163,13 @@ describe("hoistScalar", () => {
   it("is the scalar itself, eager and under jit, and rejects non-scalars", async () => {
     assert.deepEqual(await values(hoistScalar(np.array(2.5))), [2.5]);
     const f = jit((t: Array, x: Array) => x.mul(hoistScalar(np.exp(t.astype(np.float32).mul(-1)))));
-    assertClose(await values(f(np.array(2, { dtype: np.int32 }), np.array([1, 2, 3]))), [1, 2, 3].map((v) => v * Math.exp(-2)), 1e-6, 1e-6, "x exp(-t)");
+    assertClose(
+      await values(f(np.array(2, { dtype: np.int32 }), np.array([1, 2, 3]))),
+      [1, 2, 3].map((v) => v * Math.exp(-2)),
+      1e-6,
+      1e-6,
+      "x exp(-t)",
+    );
     f.dispose();
     const v = np.zeros([2]);
     assert.throws(() => hoistScalar(v.ref), /expected a scalar, got shape \[2\]/);

@@ -20,12 +20,17 @@ import { Canvas } from "../src/io/canvas.js";
 import { textWidth } from "../src/io/font5x7.js";
 import { sampleToy2d } from "../src/data/toy2d.js";
 
-const px = (c: Canvas, x: number, y: number) => [...c.data.subarray(3 * (y * c.width + x), 3 * (y * c.width + x) + 3)];
+const px = (c: Canvas, x: number, y: number) => [
+  ...c.data.subarray(3 * (y * c.width + x), 3 * (y * c.width + x) + 3),
+];
 
 test("ticks: nice steps and short labels", () => {
   assert.deepEqual(niceTicks(0, 10, 5), { ticks: [0, 2, 4, 6, 8, 10], step: 2 });
   assert.deepEqual(niceTicks(-4.5, 4.5, 3).ticks, [-4, -2, 0, 2, 4]);
-  assert.deepEqual(niceTicks(0.8, 3.9, 6).ticks.map((t) => formatTick(t, 0.5)), ["1.0", "1.5", "2.0", "2.5", "3.0", "3.5"]);
+  assert.deepEqual(
+    niceTicks(0.8, 3.9, 6).ticks.map((t) => formatTick(t, 0.5)),
+    ["1.0", "1.5", "2.0", "2.5", "3.0", "3.5"],
+  );
   assert.equal(formatTick(0.00015, 0.00005), "1.5e-4");
   assert.equal(formatTick(200000, 100000), "2e5");
   assert.equal(formatTick(1e-17, 0.1), "0");
@@ -55,14 +60,26 @@ test("canvas: text, lines and clipping", () => {
 });
 
 test("plots: sizes, marks in the right colours, errors", () => {
-  const lp = linePlot([{ y: [3, 2, 1.5, Infinity, 1.2], label: "train" }, { x: [0, 4], y: [1e9, -1e9] }], { title: "loss" });
+  const lp = linePlot(
+    [
+      { y: [3, 2, 1.5, Infinity, 1.2], label: "train" },
+      { x: [0, 4], y: [1e9, -1e9] },
+    ],
+    { title: "loss" },
+  );
   assert.equal(lp.width, 480);
   assert.equal(lp.height, 320);
   assert.throws(() => linePlot([{ x: [1], y: [1, 2] }]), /x has 1 values, y has 2/);
 
-  const sc = scatterPlot(new Float32Array([0, 0, 1, 1]), { alpha: 1, color: [255, 0, 0], xlim: [-1, 2], ylim: [-1, 2] });
+  const sc = scatterPlot(new Float32Array([0, 0, 1, 1]), {
+    alpha: 1,
+    color: [255, 0, 0],
+    xlim: [-1, 2],
+    ylim: [-1, 2],
+  });
   let red = 0;
-  for (let i = 0; i < sc.width * sc.height; i++) if (sc.data[3 * i] === 255 && sc.data[3 * i + 1] === 0) red++;
+  for (let i = 0; i < sc.width * sc.height; i++)
+    if (sc.data[3 * i] === 255 && sc.data[3 * i + 1] === 0) red++;
   assert.equal(red, 8); // two 2x2 markers
   assert.throws(() => scatterPlot([1, 2, 3]), /expected \[n, 2\] points/);
 
@@ -72,11 +89,20 @@ test("plots: sizes, marks in the right colours, errors", () => {
   assert.deepEqual(px(hm, 60, 115), viridis(0));
   assert.throws(() => heatMap([1, 2, 3], 2, 2), /3 values for a 2x2 grid/);
   // Colour limits clip: below vmin is the lowest colour, above vmax the highest (a log-density floor).
-  const clipped = heatMap([-50, -50, 5, 5], 2, 2, { width: 200, height: 160, vmin: -10, vmax: 0, barLabel: "log p" });
+  const clipped = heatMap([-50, -50, 5, 5], 2, 2, {
+    width: 200,
+    height: 160,
+    vmin: -10,
+    vmax: 0,
+    barLabel: "log p",
+  });
   assert.deepEqual(px(clipped, 60, 30), viridis(1));
   assert.deepEqual(px(clipped, 60, 115), viridis(0));
 
-  const grid = imageGrid(new Float32Array([0, 1, 0.5, NaN, 2, -1, 0, 0]), 2, 2, 2, { scale: 1, pad: 1 });
+  const grid = imageGrid(new Float32Array([0, 1, 0.5, NaN, 2, -1, 0, 0]), 2, 2, 2, {
+    scale: 1,
+    pad: 1,
+  });
   assert.equal(grid.width, 2 * 3 + 1);
   assert.equal(grid.height, 1 * 3 + 1);
   assert.deepEqual(px(grid, 1, 1), [0, 0, 0]);
@@ -94,7 +120,12 @@ test("plots: an example figure written as a PNG of the right size", async () => 
   try {
     const loss = Array.from({ length: 100 }, (_, i) => 3 * Math.exp(-i / 20) + 1);
     const fig = composePanels([
-      linePlot([{ y: loss, label: "train" }], { title: "NLL", xlabel: "step", width: 300, height: 220 }),
+      linePlot([{ y: loss, label: "train" }], {
+        title: "NLL",
+        xlabel: "step",
+        width: 300,
+        height: 220,
+      }),
       scatterPlot(sampleToy2d("moons", 500, 0), { width: 220, height: 220, title: "moons" }),
     ]);
     const path = join(dir, "fig.png");

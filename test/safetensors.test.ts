@@ -1,10 +1,18 @@
 import "./helpers/setup.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeSafetensors, encodeSafetensors, type SafetensorsTensor } from "../src/io/safetensors.js";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type SafetensorsTensor,
+} from "../src/io/safetensors.js";
 
 /** A file from a hand-written header string and data bytes. */
-function rawFile(header: string | object, data: number[] | Uint8Array = [], lengthField?: bigint): Buffer {
+function rawFile(
+  header: string | object,
+  data: number[] | Uint8Array = [],
+  lengthField?: bigint,
+): Buffer {
   const json = Buffer.from(typeof header === "string" ? header : JSON.stringify(header));
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(lengthField ?? BigInt(json.length));
@@ -12,7 +20,9 @@ function rawFile(header: string | object, data: number[] | Uint8Array = [], leng
 }
 
 test("safetensors: byte layout of a tiny tensor, by hand", () => {
-  const buf = encodeSafetensors({ a: { dtype: "F32", shape: [2], data: new Float32Array([1, 2]) } });
+  const buf = encodeSafetensors({
+    a: { dtype: "F32", shape: [2], data: new Float32Array([1, 2]) },
+  });
   const json = '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}';
   assert.equal(json.length, 54); // padded to 56
   const expected = Buffer.concat([
@@ -20,7 +30,11 @@ test("safetensors: byte layout of a tiny tensor, by hand", () => {
     Buffer.from(json + "  "),
     Buffer.from([0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0x40]), // 1.0f, 2.0f little-endian
   ]);
-  assert.equal(Object.getPrototypeOf(buf), Uint8Array.prototype, "plain bytes, no Node Buffer (browsers have none)");
+  assert.equal(
+    Object.getPrototypeOf(buf),
+    Uint8Array.prototype,
+    "plain bytes, no Node Buffer (browsers have none)",
+  );
   assert.deepEqual(buf, new Uint8Array(expected));
 });
 
@@ -59,9 +73,18 @@ test("safetensors: round trip of several dtypes, shapes and metadata; aligned la
 });
 
 test("safetensors: encode rejects bad input", () => {
-  assert.throws(() => encodeSafetensors({ a: { dtype: "F32", shape: [3], data: new Float32Array(2) } }), /shape \[3\] has 3 elements but data has 2/);
-  assert.throws(() => encodeSafetensors({ a: { dtype: "F64", shape: [2], data: new Float32Array(2) } }), /dtype F64 needs a Float64Array, got Float32Array/);
-  assert.throws(() => encodeSafetensors({ a: { dtype: "X9" as any, shape: [2], data: new Float32Array(2) } }), /unknown dtype "X9"/);
+  assert.throws(
+    () => encodeSafetensors({ a: { dtype: "F32", shape: [3], data: new Float32Array(2) } }),
+    /shape \[3\] has 3 elements but data has 2/,
+  );
+  assert.throws(
+    () => encodeSafetensors({ a: { dtype: "F64", shape: [2], data: new Float32Array(2) } }),
+    /dtype F64 needs a Float64Array, got Float32Array/,
+  );
+  assert.throws(
+    () => encodeSafetensors({ a: { dtype: "X9" as any, shape: [2], data: new Float32Array(2) } }),
+    /unknown dtype "X9"/,
+  );
   assert.throws(() => encodeSafetensors({}, { k: 3 as any }), /metadata "k" must be a string/);
 });
 
@@ -73,36 +96,103 @@ test("safetensors: corrupt and malicious files give clear errors", () => {
   const cases: Array<[string, Buffer, RegExp]> = [
     ["empty", Buffer.alloc(0), /file is 0 bytes, too short for the 8-byte header length/],
     ["short", Buffer.alloc(5), /file is 5 bytes, too short/],
-    ["huge header length", rawFile(good, data8, 2n ** 63n), /header length 9223372036854775808 exceeds the 100000000-byte limit/],
-    ["lying header length", rawFile(good, data8, 1000n), /header length 1000 exceeds the \d+ bytes after the length field \(truncated file\?\)/],
-    ["truncated data", rawFile(good, data8.slice(0, 5)), /data_offsets \[0, 8\] run past the 5 data bytes/],
+    [
+      "huge header length",
+      rawFile(good, data8, 2n ** 63n),
+      /header length 9223372036854775808 exceeds the 100000000-byte limit/,
+    ],
+    [
+      "lying header length",
+      rawFile(good, data8, 1000n),
+      /header length 1000 exceeds the \d+ bytes after the length field \(truncated file\?\)/,
+    ],
+    [
+      "truncated data",
+      rawFile(good, data8.slice(0, 5)),
+      /data_offsets \[0, 8\] run past the 5 data bytes/,
+    ],
     ["not JSON", rawFile("{oops", []), /header is not valid UTF-8 JSON/],
     ["JSON array", rawFile("[1,2]", []), /header must be a JSON object/],
-    ["bad UTF-8", rawFile(Buffer.from([0x7b, 0xff, 0x7d]).toString("latin1"), []), /header is not valid UTF-8 JSON|header must be/],
+    [
+      "bad UTF-8",
+      rawFile(Buffer.from([0x7b, 0xff, 0x7d]).toString("latin1"), []),
+      /header is not valid UTF-8 JSON|header must be/,
+    ],
     ["entry not object", rawFile({ a: 3 }, []), /tensor "a": entry must be an object/],
-    ["wrong dtype", rawFile({ a: { dtype: "F31", shape: [2], data_offsets: [0, 8] } }, data8), /tensor "a": unknown dtype "F31" \(known: F64, F32/],
-    ["shape not list", rawFile({ a: { dtype: "F32", shape: "2", data_offsets: [0, 8] } }, data8), /tensor "a": shape must be a list of non-negative integers, got "2"/],
-    ["negative dim", rawFile({ a: { dtype: "F32", shape: [-2], data_offsets: [0, 8] } }, data8), /shape must be a list of non-negative integers/],
-    ["bad offsets", rawFile({ a: { dtype: "F32", shape: [2], data_offsets: [0] } }, data8), /data_offsets must be \[begin, end\]/],
-    ["reversed offsets", rawFile({ a: { dtype: "F32", shape: [0], data_offsets: [8, 0] } }, data8), /end before they begin/],
-    ["offsets out of bounds", rawFile({ a: { dtype: "F32", shape: [2], data_offsets: [4, 12] } }, data8), /data_offsets \[4, 12\] run past the 8 data bytes/],
-    ["shape disagrees", rawFile({ a: { dtype: "F32", shape: [3], data_offsets: [0, 8] } }, data8), /shape \[3\] of F32 needs 12 bytes but data_offsets \[0, 8\] hold 8/],
+    [
+      "wrong dtype",
+      rawFile({ a: { dtype: "F31", shape: [2], data_offsets: [0, 8] } }, data8),
+      /tensor "a": unknown dtype "F31" \(known: F64, F32/,
+    ],
+    [
+      "shape not list",
+      rawFile({ a: { dtype: "F32", shape: "2", data_offsets: [0, 8] } }, data8),
+      /tensor "a": shape must be a list of non-negative integers, got "2"/,
+    ],
+    [
+      "negative dim",
+      rawFile({ a: { dtype: "F32", shape: [-2], data_offsets: [0, 8] } }, data8),
+      /shape must be a list of non-negative integers/,
+    ],
+    [
+      "bad offsets",
+      rawFile({ a: { dtype: "F32", shape: [2], data_offsets: [0] } }, data8),
+      /data_offsets must be \[begin, end\]/,
+    ],
+    [
+      "reversed offsets",
+      rawFile({ a: { dtype: "F32", shape: [0], data_offsets: [8, 0] } }, data8),
+      /end before they begin/,
+    ],
+    [
+      "offsets out of bounds",
+      rawFile({ a: { dtype: "F32", shape: [2], data_offsets: [4, 12] } }, data8),
+      /data_offsets \[4, 12\] run past the 8 data bytes/,
+    ],
+    [
+      "shape disagrees",
+      rawFile({ a: { dtype: "F32", shape: [3], data_offsets: [0, 8] } }, data8),
+      /shape \[3\] of F32 needs 12 bytes but data_offsets \[0, 8\] hold 8/,
+    ],
     [
       "malicious huge shape",
-      rawFile({ a: { dtype: "F64", shape: [2 ** 40, 2 ** 40, 2 ** 20], data_offsets: [0, 8] } }, data8),
+      rawFile(
+        { a: { dtype: "F64", shape: [2 ** 40, 2 ** 40, 2 ** 20], data_offsets: [0, 8] } },
+        data8,
+      ),
       /needs more than 2\^53 bytes but data_offsets \[0, 8\] hold 8/,
     ],
     [
       "overlap",
-      rawFile({ a: { dtype: "F32", shape: [2], data_offsets: [0, 8] }, b: { dtype: "F32", shape: [1], data_offsets: [4, 8] } }, data8),
+      rawFile(
+        {
+          a: { dtype: "F32", shape: [2], data_offsets: [0, 8] },
+          b: { dtype: "F32", shape: [1], data_offsets: [4, 8] },
+        },
+        data8,
+      ),
       /overlap the previous tensor ending at 8/,
     ],
-    ["gap", rawFile({ a: { dtype: "F32", shape: [1], data_offsets: [4, 8] } }, data8), /leave a gap after byte 0/],
-    ["trailing bytes", rawFile({ a: { dtype: "F32", shape: [1], data_offsets: [0, 4] } }, data8), /tensors cover 4 of the 8 data bytes/],
-    ["bad metadata", rawFile({ __metadata__: { k: 1 } }, []), /"__metadata__" value "k" must be a string, got 1/],
+    [
+      "gap",
+      rawFile({ a: { dtype: "F32", shape: [1], data_offsets: [4, 8] } }, data8),
+      /leave a gap after byte 0/,
+    ],
+    [
+      "trailing bytes",
+      rawFile({ a: { dtype: "F32", shape: [1], data_offsets: [0, 4] } }, data8),
+      /tensors cover 4 of the 8 data bytes/,
+    ],
+    [
+      "bad metadata",
+      rawFile({ __metadata__: { k: 1 } }, []),
+      /"__metadata__" value "k" must be a string, got 1/,
+    ],
   ];
   // A zero dimension makes the tensor empty however large the others are.
-  const zero = decodeSafetensors(rawFile({ z: { dtype: "F64", shape: [2 ** 40, 0], data_offsets: [0, 0] } })).tensors.get("z")!;
+  const zero = decodeSafetensors(
+    rawFile({ z: { dtype: "F64", shape: [2 ** 40, 0], data_offsets: [0, 0] } }),
+  ).tensors.get("z")!;
   assert.equal(zero.data.length, 0);
   for (const [what, buf, re] of cases) assert.throws(() => decodeSafetensors(buf), re, what);
 });

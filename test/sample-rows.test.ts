@@ -40,7 +40,10 @@ describe("sampleRows", () => {
   it("needs one context row per sample for a conditional flow", async () => {
     const flow = buildFlow({ model: "maf", dim: 2, layers: 1, hidden: [8], contextDim: 3 } as any);
     const params = flow.init(random.key(1), {});
-    await assert.rejects(sampleRows(flow, params, 10), /pass 10 context rows of 3 values \(30 values\), got 0/);
+    await assert.rejects(
+      sampleRows(flow, params, 10),
+      /pass 10 context rows of 3 values \(30 values\), got 0/,
+    );
     const x = await sampleRows(flow, params, 10, { cond: new Float32Array(30).fill(1), batch: 4 });
     assert.equal(x.length, 20);
     assert.ok(x.every(Number.isFinite));
@@ -55,11 +58,18 @@ describe("sampleRows", () => {
     assert.equal(cachedSamplerCount(flow), 4);
     // Overlapping calls with more temperatures than the cache holds: an evicted sampler still
     // in use is disposed only when its call ends, and every call gets its rows.
-    const all = await Promise.all(temps.map((temperature, i) => sampleRows(flow, params, 20, { temperature, batch: 8, seed: i })));
+    const all = await Promise.all(
+      temps.map((temperature, i) =>
+        sampleRows(flow, params, 20, { temperature, batch: 8, seed: i }),
+      ),
+    );
     all.forEach((x) => assert.ok(x.length === 40 && x.every(Number.isFinite)));
     assert.equal(cachedSamplerCount(flow), 4);
     // The same call again gives the same rows (recompiled or not).
-    assert.deepEqual(await sampleRows(flow, params, 20, { temperature: 0.5, batch: 8, seed: 0 }), all[0]);
+    assert.deepEqual(
+      await sampleRows(flow, params, 20, { temperature: 0.5, batch: 8, seed: 0 }),
+      all[0],
+    );
     tree.dispose(params);
   });
 });

@@ -11,8 +11,14 @@ test("sha256: FIPS 180-4 / NIST example vectors, both implementations", () => {
   const vectors: [Uint8Array, string][] = [
     [text(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"],
     [text("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"],
-    [text("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"],
-    [new Uint8Array(1_000_000).fill(0x61), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"], // a million "a"
+    [
+      text("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+      "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+    ],
+    [
+      new Uint8Array(1_000_000).fill(0x61),
+      "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
+    ], // a million "a"
   ];
   for (const [bytes, want] of vectors) {
     assert.equal(sha256HexPortable(bytes), want, `portable, ${bytes.length} bytes`);
@@ -28,6 +34,10 @@ test("sha256: the portable code agrees with node:crypto on every length across t
     // A view into a larger buffer, as a decoded file's bytes often are.
     const view = new Uint8Array(n + 7);
     view.set(bytes, 3);
-    assert.equal(sha256HexPortable(view.subarray(3, 3 + n)), createHash("sha256").update(bytes).digest("hex"), `${n} bytes`);
+    assert.equal(
+      sha256HexPortable(view.subarray(3, 3 + n)),
+      createHash("sha256").update(bytes).digest("hex"),
+      `${n} bytes`,
+    );
   }
 });

@@ -8,7 +8,11 @@ import "./helpers/setup.js";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { numpy as np, random, jit, grad, defaultDevice, type Array } from "@jax-js/jax";
-import { rationalQuadraticSpline, resolveSplineOptions, splineParamCount } from "../src/bijectors/rational-quadratic.js";
+import {
+  rationalQuadraticSpline,
+  resolveSplineOptions,
+  splineParamCount,
+} from "../src/bijectors/rational-quadratic.js";
 import { values, assertClose, f32, f64 } from "./helpers/arrays.js";
 
 const K = 5;
@@ -26,7 +30,10 @@ function reference(raw: number[], x: number): { y: number; logSlope: number } {
     return e.map((v) => v / s);
   };
   const sizes = (r: number[], min: number) => softmax(r).map((p) => min + (1 - K * min) * p);
-  const knots = (s: number[]) => [0, ...s.map((_, i) => s.slice(0, i + 1).reduce((a, b) => a + b, 0))].map((v, i) => (i === K ? B : -B + 2 * B * v));
+  const knots = (s: number[]) =>
+    [0, ...s.map((_, i) => s.slice(0, i + 1).reduce((a, b) => a + b, 0))].map((v, i) =>
+      i === K ? B : -B + 2 * B * v,
+    );
   const xs = knots(sizes(raw.slice(0, K), opts.minBinWidth));
   const ys = knots(sizes(raw.slice(K, 2 * K), opts.minBinHeight));
   const shift = Math.log(Math.expm1(1 - opts.minDerivative));
@@ -34,7 +41,9 @@ function reference(raw: number[], x: number): { y: number; logSlope: number } {
   const d = [1, ...inner, 1];
   let k = 0;
   while (k < K - 1 && x >= xs[k + 1]) k++;
-  const w = xs[k + 1] - xs[k], h = ys[k + 1] - ys[k], s = h / w;
+  const w = xs[k + 1] - xs[k],
+    h = ys[k + 1] - ys[k],
+    s = h / w;
   const xi = (x - xs[k]) / w;
   const t = xi * (1 - xi);
   const den = s + (d[k + 1] + d[k] - 2 * s) * t;
@@ -48,7 +57,12 @@ function rawFor(n: number, scale: number, dtype = f64, seed = 0): Array {
   return random.normal(random.key(seed), [n, P]).mul(scale).astype(dtype);
 }
 
-async function spline(raw: Array, x: number[], dtype = f64, inverse = false): Promise<{ y: number[]; logSlope: number[] }> {
+async function spline(
+  raw: Array,
+  x: number[],
+  dtype = f64,
+  inverse = false,
+): Promise<{ y: number[]; logSlope: number[] }> {
   const [y, ls] = rationalQuadraticSpline(raw, np.array(x, { dtype }), opts, inverse);
   return { y: await values(y), logSlope: await values(ls) };
 }
@@ -58,11 +72,26 @@ describe("rational-quadratic spline", () => {
     defaultDevice("cpu");
     const xs = [-3, -2, -1.7, -0.9, -0.31, 0, 0.2, 0.77, 1.4, 1.99, 2, 2.5];
     const raw = rawFor(xs.length, 1.5);
-    const rows = (await values(raw.ref)).reduce<number[][]>((acc, v, i) => (i % P ? acc[acc.length - 1].push(v) : acc.push([v]), acc), []);
+    const rows = (await values(raw.ref)).reduce<number[][]>(
+      (acc, v, i) => (i % P ? acc[acc.length - 1].push(v) : acc.push([v]), acc),
+      [],
+    );
     const got = await spline(raw, xs);
     const want = xs.map((x, i) => reference(rows[i], x));
-    assertClose(got.y, want.map((w) => w.y), 1e-12, 1e-12, "y");
-    assertClose(got.logSlope, want.map((w) => w.logSlope), 1e-12, 1e-12, "log slope");
+    assertClose(
+      got.y,
+      want.map((w) => w.y),
+      1e-12,
+      1e-12,
+      "y",
+    );
+    assertClose(
+      got.logSlope,
+      want.map((w) => w.logSlope),
+      1e-12,
+      1e-12,
+      "log slope",
+    );
     defaultDevice("wasm");
   });
 
@@ -71,7 +100,13 @@ describe("rational-quadratic spline", () => {
     const xs = [-4, -1.3, 0, 0.6, 1.999, 3];
     const got = await spline(np.zeros([xs.length, P], { dtype: f64 }), xs);
     assertClose(got.y, xs, 1e-12, 1e-12, "y");
-    assertClose(got.logSlope, xs.map(() => 0), 1e-12, 1e-12, "log slope");
+    assertClose(
+      got.logSlope,
+      xs.map(() => 0),
+      1e-12,
+      1e-12,
+      "log slope",
+    );
     defaultDevice("wasm");
   });
 
@@ -98,7 +133,13 @@ describe("rational-quadratic spline", () => {
     const inv = await spline(raw.ref, ys, f64, true);
     const back = await spline(raw, inv.y, f64, false);
     assertClose(back.y, ys, 1e-10, 1e-12, "forward(inverse(y))");
-    assertClose(back.logSlope, inv.logSlope.map((v) => -v), 1e-9, 1e-9, "log-det of the inverse");
+    assertClose(
+      back.logSlope,
+      inv.logSlope.map((v) => -v),
+      1e-9,
+      1e-9,
+      "log-det of the inverse",
+    );
     for (const i of [0, 1, 2, 6, 7]) {
       assert.equal(inv.y[i], ys[i]);
       assert.equal(inv.logSlope[i], 0);
@@ -120,8 +161,14 @@ describe("rational-quadratic spline", () => {
       const raw = np.zeros([xs.length, P], { dtype: f32 });
       const g1 = await values(dRaw(raw.ref, np.array(xs, { dtype: f32 })));
       const g2 = await values(dX(np.array(xs, { dtype: f32 }), raw));
-      assert.ok(g1.every(Number.isFinite), `${inverse ? "inverse" : "forward"}: non-finite gradient of the raw outputs at a knot`);
-      assert.ok(g2.every(Number.isFinite), `${inverse ? "inverse" : "forward"}: non-finite gradient of x at a knot`);
+      assert.ok(
+        g1.every(Number.isFinite),
+        `${inverse ? "inverse" : "forward"}: non-finite gradient of the raw outputs at a knot`,
+      );
+      assert.ok(
+        g2.every(Number.isFinite),
+        `${inverse ? "inverse" : "forward"}: non-finite gradient of x at a knot`,
+      );
       dRaw.dispose();
       dX.dispose();
     }
@@ -133,8 +180,12 @@ describe("rational-quadratic spline", () => {
       const rawRow = () => np.tile(rawFor(1, scale, f64, 3).reshape([1, P]), [xs.length, 1]);
       const fwd = await spline(rawRow().astype(f32), xs, f32);
       const back = await spline(rawRow().astype(f32), fwd.y, f32, true);
-      assert.ok([...fwd.y, ...fwd.logSlope, ...back.y, ...back.logSlope].every(Number.isFinite), `scale ${scale}: non-finite value`);
-      for (let i = 1; i < xs.length; i++) assert.ok(fwd.y[i] >= fwd.y[i - 1], `scale ${scale}: not monotone at ${xs[i]}`);
+      assert.ok(
+        [...fwd.y, ...fwd.logSlope, ...back.y, ...back.logSlope].every(Number.isFinite),
+        `scale ${scale}: non-finite value`,
+      );
+      for (let i = 1; i < xs.length; i++)
+        assert.ok(fwd.y[i] >= fwd.y[i - 1], `scale ${scale}: not monotone at ${xs[i]}`);
       // Bins squeezed to minBinHeight with slopes near minDerivative flatten the map to
       // ~1e-6: float32 cannot invert that to x, float64 can.
       defaultDevice("cpu");
@@ -147,8 +198,17 @@ describe("rational-quadratic spline", () => {
 
   it("rejects options that cannot make a spline", () => {
     assert.throws(() => resolveSplineOptions("nsf", { bins: 1 }), /bins must be an integer from 2/);
-    assert.throws(() => resolveSplineOptions("nsf", { tailBound: -1 }), /tailBound must be a positive/);
-    assert.throws(() => resolveSplineOptions("nsf", { bins: 10, minBinWidth: 0.2 }), /minBinWidth must be positive and below 1 \/ bins/);
-    assert.throws(() => resolveSplineOptions("nsf", { minDerivative: 0 }), /minDerivative must be in \(0, 1\)/);
+    assert.throws(
+      () => resolveSplineOptions("nsf", { tailBound: -1 }),
+      /tailBound must be a positive/,
+    );
+    assert.throws(
+      () => resolveSplineOptions("nsf", { bins: 10, minBinWidth: 0.2 }),
+      /minBinWidth must be positive and below 1 \/ bins/,
+    );
+    assert.throws(
+      () => resolveSplineOptions("nsf", { minDerivative: 0 }),
+      /minDerivative must be in \(0, 1\)/,
+    );
   });
 });

@@ -28,7 +28,11 @@ import { makeRng } from "../src/core/prng.js";
 import { decodeSafetensors } from "../src/io/safetensors.js";
 import { parseCsv } from "../src/data/csv.js";
 import { score } from "../src/cli/commands/score.js";
-import { standardizeTransform, standardizerLogDet, type Standardizer } from "../src/data/standardize.js";
+import {
+  standardizeTransform,
+  standardizerLogDet,
+  type Standardizer,
+} from "../src/data/standardize.js";
 import { logProbRows } from "../src/eval/log-prob-rows.js";
 import { readLogLikSummary, summaryQuantile } from "../src/eval/loglik-quantiles.js";
 
@@ -38,14 +42,18 @@ const PYTHONPATH = join(ROOT, "python");
 
 /** The first python3 that imports torch, or null. */
 function findPython(): string | null {
-  for (const py of [process.env.CLAYFLOW_PYTHON, "/usr/bin/python3", "python3"].filter(Boolean) as string[]) {
+  for (const py of [process.env.CLAYFLOW_PYTHON, "/usr/bin/python3", "python3"].filter(
+    Boolean,
+  ) as string[]) {
     const r = spawnSync(py, ["-c", "import torch"], { timeout: 60_000 });
     if (r.status === 0) return py;
   }
   return null;
 }
 const PYTHON = findPython();
-const SKIP = PYTHON ? false : "no python3 with torch (set CLAYFLOW_PYTHON, or apt-get install python3-torch): the PyTorch twin is not tested";
+const SKIP = PYTHON
+  ? false
+  : "no python3 with torch (set CLAYFLOW_PYTHON, or apt-get install python3-torch): the PyTorch twin is not tested";
 
 const ENV = { ...process.env, PYTHONPATH, OMP_NUM_THREADS: "1", CLAYFLOW_THREADS: "1" };
 
@@ -61,15 +69,25 @@ function python(args: string[], timeout = 120_000): Promise<string> {
 /** The `clayflow` command in a child process (as a user runs it). */
 function clayflowCli(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [CLI, ...args], { env: ENV, timeout: 120_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`clayflow ${args.join(" ")} failed: ${stderr || err.message}`));
-      else resolve(stdout);
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: ENV, timeout: 120_000 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`clayflow ${args.join(" ")} failed: ${stderr || err.message}`));
+        else resolve(stdout);
+      },
+    );
   });
 }
 
 /** `clayflow score` itself (the command's code, in this process), its stdout kept quiet. */
-async function clayflowScore(run: string, data: string, out: string, extra: Record<string, unknown> = {}): Promise<void> {
+async function clayflowScore(
+  run: string,
+  data: string,
+  out: string,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
   const write = process.stdout.write;
   process.stdout.write = (() => true) as typeof process.stdout.write;
   try {
@@ -91,14 +109,36 @@ const STD = [2, 0.5, 1.25];
 const MODELS: Record<string, FlowConfig> = {
   nice: { model: "nice", dim: DIM, layers: 2, hidden: [8] },
   realnvp: { model: "realnvp", dim: DIM, layers: 3, hidden: [8], activation: "tanh" },
-  "realnvp-batchnorm-gelu": { model: "realnvp", dim: DIM, layers: 3, hidden: [8], norm: "batchnorm", activation: "gelu" },
-  "realnvp-ctx-mixture": { model: "realnvp", dim: DIM, layers: 2, hidden: [8], contextDim: CTX, base: { kind: "mixture", components: 3 } },
+  "realnvp-batchnorm-gelu": {
+    model: "realnvp",
+    dim: DIM,
+    layers: 3,
+    hidden: [8],
+    norm: "batchnorm",
+    activation: "gelu",
+  },
+  "realnvp-ctx-mixture": {
+    model: "realnvp",
+    dim: DIM,
+    layers: 2,
+    hidden: [8],
+    contextDim: CTX,
+    base: { kind: "mixture", components: 3 },
+  },
   maf: { model: "maf", dim: DIM, layers: 2, hidden: [8, 8], base: { kind: "diagNormal" } },
   "maf-ctx": { model: "maf", dim: DIM, layers: 2, hidden: [8], contextDim: CTX },
   iaf: { model: "iaf", dim: DIM, layers: 2, hidden: [8], contextDim: CTX },
   nsf: { model: "nsf", dim: DIM, layers: 2, hidden: [8], bins: 4, tailBound: 3 },
   "nsf-ctx": { model: "nsf", dim: DIM, layers: 2, hidden: [8], bins: 5, contextDim: CTX },
-  "nsf-ar": { model: "nsf-ar", dim: DIM, layers: 2, hidden: [8], bins: 4, tailBound: 3, contextDim: CTX },
+  "nsf-ar": {
+    model: "nsf-ar",
+    dim: DIM,
+    layers: 2,
+    hidden: [8],
+    bins: 4,
+    tailBound: 3,
+    contextDim: CTX,
+  },
 };
 const isConditional = (c: FlowConfig) => ((c as { contextDim?: number }).contextDim ?? 0) > 0;
 
@@ -116,7 +156,8 @@ function makeTable(seed: number): Float64Array {
 function writeCsv(path: string, table: Float64Array): void {
   const w = DIM + CTX;
   const lines = [[...NAMES, ...CNAMES].join(",")];
-  for (let r = 0; r < table.length / w; r++) lines.push(Array.from(table.subarray(r * w, (r + 1) * w), (v) => v.toPrecision(9)).join(","));
+  for (let r = 0; r < table.length / w; r++)
+    lines.push(Array.from(table.subarray(r * w, (r + 1) * w), (v) => v.toPrecision(9)).join(","));
   writeFileSync(path, lines.join("\n") + "\n");
 }
 
@@ -127,14 +168,22 @@ const CPRE: Standardizer = { kind: "standardizer", mean: [-1, 0], std: [3, 2], n
  * A float64 run of `config` whose every leaf is random (the output layers too, so no layer is
  * the identity it starts as), written by clayflow's saveRun.
  */
-async function writeClayflowRun(dir: string, config: FlowConfig, seed: number, withTable = true, spread = 0.3): Promise<void> {
+async function writeClayflowRun(
+  dir: string,
+  config: FlowConfig,
+  seed: number,
+  withTable = true,
+  spread = 0.3,
+): Promise<void> {
   const flow = buildFlow(config);
   const { vector, spec } = flatten(flow.init(random.key(seed), { dtype: np.float64 }));
   const v = Float64Array.from((await vector.data()) as Float64Array);
   const rng = makeRng(seed);
   spec.paths.forEach((path, i) => {
     for (let k = spec.offsets[i]; k < spec.offsets[i] + spec.sizes[i]; k++) {
-      v[k] = path.endsWith("state.var") ? 0.5 + Math.abs(rng.normal()) : v[k] + spread * rng.normal();
+      v[k] = path.endsWith("state.var")
+        ? 0.5 + Math.abs(rng.normal())
+        : v[k] + spread * rng.normal();
     }
   });
   const n = v.length;
@@ -143,35 +192,82 @@ async function writeClayflowRun(dir: string, config: FlowConfig, seed: number, w
     layout: { paths: spec.paths, shapes: spec.shapes, dtype: "float64" },
     params: v,
     optimizer: { step: 0, m: new Float64Array(n), v: new Float64Array(n) },
-    best: null, history: [], skipped: 0, badStreak: 0, evalsSinceBest: 0, lossSum: 0, lossCount: 0, seconds: 0,
+    best: null,
+    history: [],
+    skipped: 0,
+    badStreak: 0,
+    evalsSinceBest: 0,
+    lossSum: 0,
+    lossCount: 0,
+    seconds: 0,
   };
   const cond = isConditional(config);
   if (!withTable) return saveRun(dir, { flow, state });
   await saveRun(dir, {
-    flow, state, preprocessing: PRE, contextPreprocessing: cond ? CPRE : null,
-    data: { name: "twin-test", rows: ROWS, columns: NAMES, ...(cond ? { contextColumns: CNAMES } : {}) },
+    flow,
+    state,
+    preprocessing: PRE,
+    contextPreprocessing: cond ? CPRE : null,
+    data: {
+      name: "twin-test",
+      rows: ROWS,
+      columns: NAMES,
+      ...(cond ? { contextColumns: CNAMES } : {}),
+    },
   });
 }
 
 /** Image flows: every model, class and image conditioning, variational dequantisation. */
 const IMAGE_MODELS: Record<string, FlowConfig> = {
   glow: { model: "glow", shape: [4, 4, 2], levels: 2, steps: 2, hidden: 4 },
-  "glow-classes-variational": { model: "glow", shape: [4, 4, 1], levels: 2, steps: 1, hidden: 4, classes: 3, dequantization: "variational" },
-  "glow-downsample": { model: "glow", shape: [4, 4, 1], levels: 2, steps: 1, hidden: 4, blocks: 2, context: { kind: "downsample", factor: 2 } },
+  "glow-classes-variational": {
+    model: "glow",
+    shape: [4, 4, 1],
+    levels: 2,
+    steps: 1,
+    hidden: 4,
+    classes: 3,
+    dequantization: "variational",
+  },
+  "glow-downsample": {
+    model: "glow",
+    shape: [4, 4, 1],
+    levels: 2,
+    steps: 1,
+    hidden: 4,
+    blocks: 2,
+    context: { kind: "downsample", factor: 2 },
+  },
   realnvp: { model: "realnvp", shape: [4, 4, 1], levels: 2, hidden: 4 },
-  "realnvp-left-half": { model: "realnvp", shape: [4, 4, 1], levels: 2, hidden: 4, blocks: 0, context: { kind: "left-half" } },
+  "realnvp-left-half": {
+    model: "realnvp",
+    shape: [4, 4, 1],
+    levels: 2,
+    hidden: 4,
+    blocks: 0,
+    context: { kind: "left-half" },
+  },
 };
 const IMAGES = 4;
 
 /** Images decoded from latents z [IMAGES, D] (sampling's direction) by clayflow, on "cpu". */
-async function exactImageDecode(run: string, z: number[], cond: number[], rows = IMAGES): Promise<number[]> {
+async function exactImageDecode(
+  run: string,
+  z: number[],
+  cond: number[],
+  rows = IMAGES,
+): Promise<number[]> {
   defaultDevice("cpu");
   try {
     const loaded = await loadRun(run);
     if (loaded.bestParams) tree.dispose(loaded.bestParams);
     const k = loaded.flow.contextDim;
     const zs = np.array(z, { dtype: np.float64 }).reshape([rows, -1]);
-    const x = loaded.flow.decode(loaded.params, zs, k > 0 ? np.array(cond, { dtype: np.float64 }).reshape([rows, k]) : undefined);
+    const x = loaded.flow.decode(
+      loaded.params,
+      zs,
+      k > 0 ? np.array(cond, { dtype: np.float64 }).reshape([rows, k]) : undefined,
+    );
     return Array.from((await x.data()) as Float64Array);
   } finally {
     defaultDevice("wasm");
@@ -186,7 +282,11 @@ async function exactImageLogProb(run: string, x: number[], cond: number[]): Prom
     if (loaded.bestParams) tree.dispose(loaded.bestParams);
     const xs = np.array(x, { dtype: np.float64 }).reshape([IMAGES, ...loaded.flow.eventShape]);
     const k = loaded.flow.contextDim;
-    const lp = loaded.flow.logProb(loaded.params, xs, k > 0 ? np.array(cond, { dtype: np.float64 }).reshape([IMAGES, k]) : undefined);
+    const lp = loaded.flow.logProb(
+      loaded.params,
+      xs,
+      k > 0 ? np.array(cond, { dtype: np.float64 }).reshape([IMAGES, k]) : undefined,
+    );
     return Array.from((await lp.data()) as Float64Array);
   } finally {
     defaultDevice("wasm");
@@ -220,13 +320,23 @@ function twinInputs(run: string): { x: Float64Array; cond: Float64Array } {
   const take = (names: string[] | null, s: Standardizer | null) => {
     if (!names) return new Float64Array(0);
     const idx = names.map((n) => table.columns.indexOf(n));
-    const raw = Float64Array.from({ length: table.rows * idx.length }, (_, i) => table.data[Math.floor(i / idx.length) * table.cols + idx[i % idx.length]]);
+    const raw = Float64Array.from(
+      { length: table.rows * idx.length },
+      (_, i) => table.data[Math.floor(i / idx.length) * table.cols + idx[i % idx.length]],
+    );
     return s ? (standardizeTransform(s, raw) as Float64Array) : raw;
   };
-  return { x: take(config.data.columns, config.preprocessing), cond: take(config.data.contextColumns, config.contextPreprocessing) };
+  return {
+    x: take(config.data.columns, config.preprocessing),
+    cond: take(config.data.contextColumns, config.contextPreprocessing),
+  };
 }
 
-interface Scores { header: string[]; cells: string[][]; logp: number[] }
+interface Scores {
+  header: string[];
+  cells: string[][];
+  logp: number[];
+}
 
 function readScores(path: string): Scores {
   const text = readFileSync(path, "utf8");
@@ -243,10 +353,16 @@ function readScores(path: string): Scores {
  * so it may stray from the exact float64 values (`exact`, clayflow on the "cpu" device) by that
  * much and no more; the twin must be within 1e-4 nats of the exact values.
  */
-const engineTolerance = (cf: Scores, exact: number[]) => (r: number) => 1e-4 + Math.abs(cf.logp[r] - exact[r]);
+const engineTolerance = (cf: Scores, exact: number[]) => (r: number) =>
+  1e-4 + Math.abs(cf.logp[r] - exact[r]);
 
 /** Same columns, same copied cells, log-likelihoods within `tol` (or tol(row)) nats. */
-function assertSameScores(a: Scores, b: Scores, tol: number | ((row: number) => number), what: string): void {
+function assertSameScores(
+  a: Scores,
+  b: Scores,
+  tol: number | ((row: number) => number),
+  what: string,
+): void {
   const limit = typeof tol === "number" ? () => tol : tol;
   assert.deepEqual(a.header, b.header, `${what}: header`);
   assert.equal(a.cells.length, b.cells.length);
@@ -324,10 +440,19 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
     writeCsv(csv, makeTable(7));
     // The rows exactly as clayflow reads them (the CSV's decimals), standardised as both sides do.
     const table = parseCsv(readFileSync(csv, "utf8"));
-    const pick = (cols: number[]) => Float64Array.from({ length: ROWS * cols.length }, (_, i) => table.data[Math.floor(i / cols.length) * (DIM + CTX) + cols[i % cols.length]]);
+    const pick = (cols: number[]) =>
+      Float64Array.from(
+        { length: ROWS * cols.length },
+        (_, i) => table.data[Math.floor(i / cols.length) * (DIM + CTX) + cols[i % cols.length]],
+      );
     const x = standardizeTransform(PRE, pick([0, 1, 2])) as Float64Array;
     const cond = standardizeTransform(CPRE, pick([3, 4])) as Float64Array;
-    const jobs = { score: [] as object[], train: [] as object[], steps: [] as object[], decode: [] as object[] };
+    const jobs = {
+      score: [] as object[],
+      train: [] as object[],
+      steps: [] as object[],
+      decode: [] as object[],
+    };
     let seed = 1;
     for (const [name, config] of Object.entries(MODELS)) {
       const run = join(tmp, `cf-${name}`);
@@ -345,22 +470,48 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
       const loaded = await loadRun(run);
       const losses: number[] = [];
       const ctx = isConditional(config);
-      const result = await fit(loaded.flow, loaded.params, { x, rows: ROWS, ...(ctx ? { cond } : {}) }, {
-        steps: STEPS, batchSize: ROWS, optimizer: { kind: "adam", lr: 0.01 }, onProgress: (p) => losses.push(p.loss),
-      });
+      const result = await fit(
+        loaded.flow,
+        loaded.params,
+        { x, rows: ROWS, ...(ctx ? { cond } : {}) },
+        {
+          steps: STEPS,
+          batchSize: ROWS,
+          optimizer: { kind: "adam", lr: 0.01 },
+          onProgress: (p) => losses.push(p.loss),
+        },
+      );
       tree.dispose(result.params);
       tree.dispose(result.bestParams);
       if (loaded.bestParams) tree.dispose(loaded.bestParams);
       cfLosses[run] = losses;
       const batch = join(tmp, `batch-${name}.json`);
-      writeFileSync(batch, JSON.stringify({ dim: DIM, x: Array.from(x), cond: ctx ? Array.from(cond) : null }));
+      writeFileSync(
+        batch,
+        JSON.stringify({ dim: DIM, x: Array.from(x), cond: ctx ? Array.from(cond) : null }),
+      );
       jobs.steps.push({ run, batch, steps: STEPS, lr: 0.01 });
     }
     for (const [name, { model, context }] of Object.entries(TRAIN_KINDS)) {
-      jobs.train.push({ config: model, data: csv, out: join(tmp, `tw-${name}`), steps: 30, batchSize: 32, context, dtype: "float64" });
+      jobs.train.push({
+        config: model,
+        data: csv,
+        out: join(tmp, `tw-${name}`),
+        steps: 30,
+        batchSize: 32,
+        context,
+        dtype: "float64",
+      });
     }
     // The single-process reference of the DDP run.
-    jobs.train.push({ config: { model: "maf", layers: 2, hidden: [8] }, data: csv, out: join(tmp, "single"), steps: 2, batchSize: 32, schedule: "constant" });
+    jobs.train.push({
+      config: { model: "maf", layers: 2, hidden: [8] },
+      data: csv,
+      out: join(tmp, "single"),
+      steps: 2,
+      batchSize: 32,
+      schedule: "constant",
+    });
     const jobFile = join(tmp, "jobs.json");
     writeFileSync(jobFile, JSON.stringify(jobs));
     writeFileSync(join(tmp, "jobs.py"), JOBS_PY);
@@ -384,7 +535,12 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
     for (const [name, { x }] of Object.entries(vectorDecoded)) {
       const tw = pyOut[`decoded ${name}`];
       assert.equal(tw.length, x.length, name);
-      x.forEach((v, i) => assert.ok(Math.abs(v - tw[i]) <= 1e-6 * Math.max(1, Math.abs(v)), `${name}: decoded value ${i}: ${v} (clayflow) vs ${tw[i]} (twin)`));
+      x.forEach((v, i) =>
+        assert.ok(
+          Math.abs(v - tw[i]) <= 1e-6 * Math.max(1, Math.abs(v)),
+          `${name}: decoded value ${i}: ${v} (clayflow) vs ${tw[i]} (twin)`,
+        ),
+      );
     }
   });
 
@@ -393,9 +549,17 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
       if (run.startsWith("decoded ")) continue;
       const tw = pyOut[run];
       assert.equal(tw.length, STEPS, run);
-      cf.forEach((l, i) => assert.ok(Math.abs(l - tw[i]) <= 1e-5 * Math.max(1, Math.abs(l)), `${run}: step ${i + 1} loss ${l} (clayflow) vs ${tw[i]} (twin)`));
+      cf.forEach((l, i) =>
+        assert.ok(
+          Math.abs(l - tw[i]) <= 1e-5 * Math.max(1, Math.abs(l)),
+          `${run}: step ${i + 1} loss ${l} (clayflow) vs ${tw[i]} (twin)`,
+        ),
+      );
       // The steps trained: the weights moved, so the later losses are not the first one.
-      assert.ok(Math.abs(cf[STEPS - 1] - cf[0]) > 1e-4, `${run}: the loss did not move (${cf.join(", ")})`);
+      assert.ok(
+        Math.abs(cf[STEPS - 1] - cf[0]) > 1e-4,
+        `${run}: the loss did not move (${cf.join(", ")})`,
+      );
     }
   });
 
@@ -414,7 +578,12 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
       const tw = readScores(join(tmp, `tw-${name}-twin.csv`));
       const { x: xs, cond: cs } = twinInputs(run);
       const ex = await exactScores(run, xs, cs);
-      assertSameScores({ ...cf, logp: ex }, tw, 1e-4, `twin-trained ${name} (float64, exact kernels)`);
+      assertSameScores(
+        { ...cf, logp: ex },
+        tw,
+        1e-4,
+        `twin-trained ${name} (float64, exact kernels)`,
+      );
       assertSameScores(cf, tw, engineTolerance(cf, ex), `twin-trained ${name} (clayflow score)`);
       // The twin's train-loglik.json serves clayflow score --flag-quantile: the rows below the
       // training rows' 0.2-quantile are flagged (these 120 rows include the 96 training rows).
@@ -423,14 +592,33 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
       const f = readScores(flagged);
       const k = f.header.indexOf("anomaly");
       const count = f.cells.filter((c) => c[k] === "1").length;
-      assert.ok(count >= 10 && count <= 45, `twin-trained ${name}: --flag-quantile 0.2 flagged ${count} of ${ROWS} rows`);
+      assert.ok(
+        count >= 10 && count <= 45,
+        `twin-trained ${name}: --flag-quantile 0.2 flagged ${count} of ${ROWS} rows`,
+      );
       // The twin's own --flag-quantile reads the same summary and flags the same rows.
-      await python(["-m", "clayflow_torch", "score", "--run", run, "--data", csv, "--out", join(tmp, `tw-${name}-flagged-twin.csv`), "--flag-quantile", "0.2"]);
+      await python([
+        "-m",
+        "clayflow_torch",
+        "score",
+        "--run",
+        run,
+        "--data",
+        csv,
+        "--out",
+        join(tmp, `tw-${name}-flagged-twin.csv`),
+        "--flag-quantile",
+        "0.2",
+      ]);
       const g = readScores(join(tmp, `tw-${name}-flagged-twin.csv`));
       // Rows may differ only where the two sides' log-likelihoods straddle the quantile itself.
       const q = summaryQuantile((await readLogLikSummary(run))!, 0.2);
       g.cells.forEach((c, r) => {
-        if (c[g.header.indexOf("anomaly")] !== f.cells[r][k]) assert.ok(Math.abs(f.logp[r] - q) < 1e-3 * Math.max(1, Math.abs(q)), `twin-trained ${name}: row ${r} (${f.logp[r]}) flagged differently, ${q} the 0.2-quantile`);
+        if (c[g.header.indexOf("anomaly")] !== f.cells[r][k])
+          assert.ok(
+            Math.abs(f.logp[r] - q) < 1e-3 * Math.max(1, Math.abs(q)),
+            `twin-trained ${name}: row ${r} (${f.logp[r]}) flagged differently, ${q} the 0.2-quantile`,
+          );
       });
     }
   });
@@ -441,10 +629,34 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
       const n = 3000;
       const context = name.endsWith("-ctx") ? ["--context", "0.3,-1.2"] : [];
       const out = join(tmp, `tw-${name}-samples.csv`);
-      await python(["-m", "clayflow_torch", "sample", "--run", run, "-n", String(n), "--out", out, "--seed", "3", ...context]);
+      await python([
+        "-m",
+        "clayflow_torch",
+        "sample",
+        "--run",
+        run,
+        "-n",
+        String(n),
+        "--out",
+        out,
+        "--seed",
+        "3",
+        ...context,
+      ]);
       const rows = parseCsv(readFileSync(out, "utf8"));
       const cfOut = join(tmp, `tw-${name}-samples-cf.csv`);
-      await clayflowCli(["sample", "--run", run, "-n", String(n), "--out", cfOut, "--seed", "4", ...context]);
+      await clayflowCli([
+        "sample",
+        "--run",
+        run,
+        "-n",
+        String(n),
+        "--out",
+        cfOut,
+        "--seed",
+        "4",
+        ...context,
+      ]);
       // clayflow sample's columns: the context (each row its own), then the sample.
       assert.deepEqual(rows.columns, parseCsv(readFileSync(cfOut, "utf8")).columns);
       if (context.length) assert.deepEqual(rows.columns.slice(0, 2), CNAMES);
@@ -461,12 +673,16 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
       };
       const tw = await meanAndSe(out);
       const cf = await meanAndSe(cfOut);
-      assert.ok(Number.isFinite(tw.m) && Math.abs(tw.m - cf.m) < 4 * Math.hypot(tw.se, cf.se), `${name}: twin samples ${tw.m.toFixed(3)} ± ${tw.se.toFixed(3)}, clayflow's ${cf.m.toFixed(3)} ± ${cf.se.toFixed(3)}`);
+      assert.ok(
+        Number.isFinite(tw.m) && Math.abs(tw.m - cf.m) < 4 * Math.hypot(tw.se, cf.se),
+        `${name}: twin samples ${tw.m.toFixed(3)} ± ${tw.se.toFixed(3)}, clayflow's ${cf.m.toFixed(3)} ± ${cf.se.toFixed(3)}`,
+      );
     }
   });
 
   it("keeps the weights' SHA-256 as clayflow does: each side refuses the other's run with a flipped byte, and non-finite weights", async () => {
-    const twinLoad = (run: string) => python(["-c", "import sys; from clayflow_torch import load_run; load_run(sys.argv[1])", run]);
+    const twinLoad = (run: string) =>
+      python(["-c", "import sys; from clayflow_torch import load_run; load_run(sys.argv[1])", run]);
     /** A copy of `run` whose weights have one byte flipped (the last, inside a tensor's data). */
     const damaged = (run: string, name: string) => {
       const copy = join(tmp, name);
@@ -479,13 +695,27 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
     };
     const twRun = join(tmp, "tw-maf");
     const sha = JSON.parse(readFileSync(join(twRun, "config.json"), "utf8")).weightsSha256;
-    assert.equal(sha, createHash("sha256").update(readFileSync(join(twRun, "weights.safetensors"))).digest("hex"));
+    assert.equal(
+      sha,
+      createHash("sha256")
+        .update(readFileSync(join(twRun, "weights.safetensors")))
+        .digest("hex"),
+    );
     await twinLoad(twRun); // intact: the twin reads its own run
-    await assert.rejects(loadRun(damaged(twRun, "tw-maf-flipped")), /tw-maf-flipped\/weights\.safetensors: its SHA-256 .* is not the one/);
+    await assert.rejects(
+      loadRun(damaged(twRun, "tw-maf-flipped")),
+      /tw-maf-flipped\/weights\.safetensors: its SHA-256 .* is not the one/,
+    );
     const cfRun = join(tmp, "cf-maf");
-    assert.match(JSON.parse(readFileSync(join(cfRun, "config.json"), "utf8")).weightsSha256, /^[0-9a-f]{64}$/);
+    assert.match(
+      JSON.parse(readFileSync(join(cfRun, "config.json"), "utf8")).weightsSha256,
+      /^[0-9a-f]{64}$/,
+    );
     await twinLoad(cfRun);
-    await assert.rejects(twinLoad(damaged(cfRun, "cf-maf-flipped")), /cf-maf-flipped\/weights\.safetensors: its SHA-256 .* is not the one/);
+    await assert.rejects(
+      twinLoad(damaged(cfRun, "cf-maf-flipped")),
+      /cf-maf-flipped\/weights\.safetensors: its SHA-256 .* is not the one/,
+    );
     // A NaN in a run without a checksum (written before checksums were kept): both refuse it, naming the tensor.
     const nan = join(tmp, "tw-maf-nan");
     cpSync(twRun, nan, { recursive: true });
@@ -496,8 +726,14 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
     const bytes = readFileSync(w);
     bytes.writeDoubleLE(Number.NaN, bytes.length - 8); // the last float64 of the last tensor
     writeFileSync(w, bytes);
-    await assert.rejects(twinLoad(nan), /weights\.safetensors: tensor params\/\S+ holds 1 non-finite value \(nan/);
-    await assert.rejects(loadRun(nan), /weights\.safetensors: tensor params\/\S+ holds 1 non-finite value/);
+    await assert.rejects(
+      twinLoad(nan),
+      /weights\.safetensors: tensor params\/\S+ holds 1 non-finite value \(nan/,
+    );
+    await assert.rejects(
+      loadRun(nan),
+      /weights\.safetensors: tensor params\/\S+ holds 1 non-finite value/,
+    );
   });
 
   it("computes the image flows' densities, samples and training losses as clayflow does, runs written either way (1e-4 nats, float64)", async () => {
@@ -514,7 +750,10 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
       await writeClayflowRun(run, config, seed++, false, 0.05);
       const d = (config as { shape: number[] }).shape.reduce((a, b) => a * b, 1);
       const k = buildFlow(config).contextDim;
-      const x = Array.from({ length: IMAGES * d }, () => (Math.floor(256 * rng.uniform()) + rng.uniform()) / 256);
+      const x = Array.from(
+        { length: IMAGES * d },
+        () => (Math.floor(256 * rng.uniform()) + rng.uniform()) / 256,
+      );
       const cond = Array.from({ length: IMAGES * k }, () => rng.uniform());
       expected[run] = await exactImageLogProb(run, x, cond);
       // Two full-batch Adam steps in clayflow's fit, for the twin to repeat; on the exact "cpu"
@@ -522,9 +761,21 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
       defaultDevice("cpu");
       const loaded = await loadRun(run);
       const losses: number[] = [];
-      const result = await fit(loaded.flow, loaded.params, { x: Float64Array.from(x), rows: IMAGES, ...(k > 0 ? { cond: Float64Array.from(cond) } : {}) }, {
-        steps: 2, batchSize: IMAGES, optimizer: { kind: "adam", lr: 0.01 }, onProgress: (p) => losses.push(p.loss),
-      });
+      const result = await fit(
+        loaded.flow,
+        loaded.params,
+        {
+          x: Float64Array.from(x),
+          rows: IMAGES,
+          ...(k > 0 ? { cond: Float64Array.from(cond) } : {}),
+        },
+        {
+          steps: 2,
+          batchSize: IMAGES,
+          optimizer: { kind: "adam", lr: 0.01 },
+          onProgress: (p) => losses.push(p.loss),
+        },
+      );
       tree.dispose(result.params);
       tree.dispose(result.bestParams);
       defaultDevice("wasm");
@@ -566,28 +817,75 @@ for j in json.load(open(sys.argv[1])):
 print(json.dumps(out))
 `;
     writeFileSync(join(tmp, "images.py"), script);
-    const printed = (await python([join(tmp, "images.py"), join(tmp, "images.json")])).trim().split("\n");
+    const printed = (await python([join(tmp, "images.py"), join(tmp, "images.json")]))
+      .trim()
+      .split("\n");
     const twin: Record<string, number[]> = JSON.parse(printed[printed.length - 1]);
     const close = (a: number[], b: number[], what: string) =>
       a.forEach((v, i) => {
         assert.ok(Number.isFinite(v), `${what}: image ${i}: ${v}`);
-        assert.ok(Math.abs(v - b[i]) <= 1e-4, `${what}: image ${i}: ${v} (clayflow) vs ${b[i]} (twin)`);
+        assert.ok(
+          Math.abs(v - b[i]) <= 1e-4,
+          `${what}: image ${i}: ${v} (clayflow) vs ${b[i]} (twin)`,
+        );
       });
-    for (const job of jobs as { run: string; x: number[]; cond: number[]; twin: string; name: string }[]) {
+    for (const job of jobs as {
+      run: string;
+      x: number[];
+      cond: number[];
+      twin: string;
+      name: string;
+    }[]) {
       close(expected[job.run], twin[job.run], `clayflow run ${job.run}`);
       const [dc, dt] = [decoded[job.run], twin[`decoded ${job.name}`]];
       assert.equal(dc.length, dt.length);
-      dc.forEach((v, i) => assert.ok(Math.abs(v - dt[i]) <= 1e-8, `${job.name}: decoded value ${i}: ${v} (clayflow) vs ${dt[i]} (twin)`));
+      dc.forEach((v, i) =>
+        assert.ok(
+          Math.abs(v - dt[i]) <= 1e-8,
+          `${job.name}: decoded value ${i}: ${v} (clayflow) vs ${dt[i]} (twin)`,
+        ),
+      );
       const [cf, tw] = [imageLosses[job.name], twin[`image ${job.name}`]];
-      cf.forEach((l, i) => assert.ok(Math.abs(l - tw[i]) <= 1e-5 * Math.max(1, Math.abs(l)), `${job.name}: training step ${i + 1} loss ${l} (clayflow) vs ${tw[i]} (twin)`));
-      assert.ok(Math.abs(cf[1] - cf[0]) > 1e-4, `${job.name}: the loss did not move (${cf.join(", ")})`);
-      close(await exactImageLogProb(job.twin, job.x, job.cond), twin[job.twin], `twin run ${job.twin}`);
+      cf.forEach((l, i) =>
+        assert.ok(
+          Math.abs(l - tw[i]) <= 1e-5 * Math.max(1, Math.abs(l)),
+          `${job.name}: training step ${i + 1} loss ${l} (clayflow) vs ${tw[i]} (twin)`,
+        ),
+      );
+      assert.ok(
+        Math.abs(cf[1] - cf[0]) > 1e-4,
+        `${job.name}: the loss did not move (${cf.join(", ")})`,
+      );
+      close(
+        await exactImageLogProb(job.twin, job.x, job.cond),
+        twin[job.twin],
+        `twin run ${job.twin}`,
+      );
     }
   });
 
   it("continues a run clayflow trained (train --resume) where clayflow would have gone", async () => {
-    const common = ["--model", "maf", "--layers", "2", "--hidden", "8", "--data", csv, "--batch-size", "32", "--eval-every", "10",
-      "--schedule", "constant", "--lr", "0.01", "--no-plots", "--threads", "1"];
+    const common = [
+      "--model",
+      "maf",
+      "--layers",
+      "2",
+      "--hidden",
+      "8",
+      "--data",
+      csv,
+      "--batch-size",
+      "32",
+      "--eval-every",
+      "10",
+      "--schedule",
+      "constant",
+      "--lr",
+      "0.01",
+      "--no-plots",
+      "--threads",
+      "1",
+    ];
     const whole = join(tmp, "cf-40");
     const half = join(tmp, "cf-20");
     await clayflowCli(["train", ...common, "--out", whole, "--steps", "40"]);
@@ -601,7 +899,12 @@ print(json.dumps(out))
     // rounding (the two sides' kernels differ in the last bits).
     for (const [name, t] of a.tensors) {
       const u = b.tensors.get(name)!.data as Float32Array;
-      (t.data as Float32Array).forEach((v, i) => assert.ok(Math.abs(v - u[i]) <= 1e-5 * Math.max(1, Math.abs(v)), `${name}[${i}]: ${v} (clayflow, 40 steps) vs ${u[i]} (clayflow 20 + twin 20)`));
+      (t.data as Float32Array).forEach((v, i) =>
+        assert.ok(
+          Math.abs(v - u[i]) <= 1e-5 * Math.max(1, Math.abs(v)),
+          `${name}[${i}]: ${v} (clayflow, 40 steps) vs ${u[i]} (clayflow 20 + twin 20)`,
+        ),
+      );
     }
   });
 
@@ -610,30 +913,81 @@ print(json.dumps(out))
     const exported = join(tmp, "cf-40-exported");
     await clayflowCli(["export", "--run", run, "--out", exported]);
     await clayflowScore(run, csv, join(tmp, "cf-40.csv"));
-    await python(["-m", "clayflow_torch", "score", "--run", exported, "--data", csv, "--out", join(tmp, "cf-40-exported-twin.csv")]);
+    await python([
+      "-m",
+      "clayflow_torch",
+      "score",
+      "--run",
+      exported,
+      "--data",
+      csv,
+      "--out",
+      join(tmp, "cf-40-exported-twin.csv"),
+    ]);
     const cf = readScores(join(tmp, "cf-40.csv"));
     const tw = readScores(join(tmp, "cf-40-exported-twin.csv"));
-    cf.logp.forEach((v, i) => assert.ok(Math.abs(v - tw.logp[i]) <= 1e-3 * Math.max(1, Math.abs(v)), `row ${i}: ${v} (clayflow) vs ${tw.logp[i]} (twin, exported)`));
-    await assert.rejects(python(["-m", "clayflow_torch", "train", "--resume", exported, "--steps", "60"]), /holds weights only \(written by clayflow export\)/);
+    cf.logp.forEach((v, i) =>
+      assert.ok(
+        Math.abs(v - tw.logp[i]) <= 1e-3 * Math.max(1, Math.abs(v)),
+        `row ${i}: ${v} (clayflow) vs ${tw.logp[i]} (twin, exported)`,
+      ),
+    );
+    await assert.rejects(
+      python(["-m", "clayflow_torch", "train", "--resume", exported, "--steps", "60"]),
+      /holds weights only \(written by clayflow export\)/,
+    );
   });
 
   it("trains data-parallel under torchrun (2 processes, gloo) with the single-process gradient", async () => {
     const out = join(tmp, "ddp");
     mkdirSync(out, { recursive: true });
-    await python([
-      // --redirects/--tee 1: their default 0 fails in Debian's torch 1.13 on Python 3.11 (Std(0) is
-      // not found by iterating the IntFlag), and tee'd stdout is harmless elsewhere.
-      "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "--redirects", "1", "--tee", "1",
-      "-m", "clayflow_torch", "train", "--config", join(tmp, "single.json"), "--data", csv, "--out", out, "--force",
-      "--steps", "2", "--batch-size", "32", "--eval-every", "10", "--lr", "0.01", "--schedule", "constant",
-    ], 180_000);
-    const read = (dir: string) => decodeSafetensors(readFileSync(join(dir, "weights.safetensors"))).tensors;
+    await python(
+      [
+        // --redirects/--tee 1: their default 0 fails in Debian's torch 1.13 on Python 3.11 (Std(0) is
+        // not found by iterating the IntFlag), and tee'd stdout is harmless elsewhere.
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "--redirects",
+        "1",
+        "--tee",
+        "1",
+        "-m",
+        "clayflow_torch",
+        "train",
+        "--config",
+        join(tmp, "single.json"),
+        "--data",
+        csv,
+        "--out",
+        out,
+        "--force",
+        "--steps",
+        "2",
+        "--batch-size",
+        "32",
+        "--eval-every",
+        "10",
+        "--lr",
+        "0.01",
+        "--schedule",
+        "constant",
+      ],
+      180_000,
+    );
+    const read = (dir: string) =>
+      decodeSafetensors(readFileSync(join(dir, "weights.safetensors"))).tensors;
     const ddp = read(out);
     const single = read(join(tmp, "single"));
     // Adam's first moment after two steps is 0.09 g1 + 0.1 g2: the gradients themselves.
     const m = ddp.get("optimizer/m")!.data as Float32Array;
     const m1 = single.get("optimizer/m")!.data as Float32Array;
-    assert.ok(m.some((v) => Math.abs(v) > 1e-4), "the DDP run's gradient is not zero");
+    assert.ok(
+      m.some((v) => Math.abs(v) > 1e-4),
+      "the DDP run's gradient is not zero",
+    );
     let worst = 0;
     m.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - m1[i]))));
     assert.ok(worst < 1e-6, `DDP and single-process gradients differ by up to ${worst}`);
@@ -641,13 +995,30 @@ print(json.dumps(out))
       if (!name.startsWith("params/")) continue;
       const a = t.data as Float32Array;
       const b = single.get(name)!.data as Float32Array;
-      a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-6, `${name}[${i}]: ${v} (DDP) vs ${b[i]} (single)`));
+      a.forEach((v, i) =>
+        assert.ok(Math.abs(v - b[i]) < 1e-6, `${name}[${i}]: ${v} (DDP) vs ${b[i]} (single)`),
+      );
     }
     // ...and clayflow scores the DDP checkpoint as the twin does.
-    await python(["-m", "clayflow_torch", "score", "--run", out, "--data", csv, "--out", join(tmp, "ddp-twin.csv")]);
+    await python([
+      "-m",
+      "clayflow_torch",
+      "score",
+      "--run",
+      out,
+      "--data",
+      csv,
+      "--out",
+      join(tmp, "ddp-twin.csv"),
+    ]);
     await clayflowScore(out, csv, join(tmp, "ddp-clayflow.csv"));
     const cf = readScores(join(tmp, "ddp-clayflow.csv"));
     const { x: xs, cond: cs } = twinInputs(out);
-    assertSameScores(cf, readScores(join(tmp, "ddp-twin.csv")), engineTolerance(cf, await exactScores(out, xs, cs)), "DDP run");
+    assertSameScores(
+      cf,
+      readScores(join(tmp, "ddp-twin.csv")),
+      engineTolerance(cf, await exactScores(out, xs, cs)),
+      "DDP run",
+    );
   });
 });

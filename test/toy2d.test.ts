@@ -18,14 +18,19 @@ function meanStd(v: number[]): { mean: number; se: number; std: number } {
   const varr = v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1);
   return { mean, std: Math.sqrt(varr), se: Math.sqrt(varr / v.length) };
 }
-const col = (d: Float32Array, c: number) => Array.from({ length: d.length / 2 }, (_, i) => d[2 * i + c]);
-const radii = (d: Float32Array) => Array.from({ length: d.length / 2 }, (_, i) => Math.hypot(d[2 * i], d[2 * i + 1]));
+const col = (d: Float32Array, c: number) =>
+  Array.from({ length: d.length / 2 }, (_, i) => d[2 * i + c]);
+const radii = (d: Float32Array) =>
+  Array.from({ length: d.length / 2 }, (_, i) => Math.hypot(d[2 * i], d[2 * i + 1]));
 
 test("prng: uniform in [0,1), normal has mean 0 and variance 1, deterministic by seed", () => {
   const a = makeRng(7);
   const b = makeRng(7);
   const u = Array.from({ length: N }, () => a.uniform());
-  assert.deepEqual(u.slice(0, 5), Array.from({ length: 5 }, () => b.uniform()));
+  assert.deepEqual(
+    u.slice(0, 5),
+    Array.from({ length: 5 }, () => b.uniform()),
+  );
   assert.ok(u.every((x) => x >= 0 && x < 1));
   const z = Array.from({ length: N }, () => a.normal());
   const s = meanStd(z);
@@ -80,7 +85,10 @@ test("8gaussians entropy: Monte Carlo -mean log p agrees with the constant withi
   const d = sampleToy2d("8gaussians", N, 2);
   const nlp = Array.from({ length: N }, (_, i) => -logDensity8Gaussians(d[2 * i], d[2 * i + 1]));
   const s = meanStd(nlp);
-  assert.ok(Math.abs(s.mean - ENTROPY_8GAUSSIANS) < 4 * s.se, `MC ${s.mean} +- ${s.se} vs ${ENTROPY_8GAUSSIANS}`);
+  assert.ok(
+    Math.abs(s.mean - ENTROPY_8GAUSSIANS) < 4 * s.se,
+    `MC ${s.mean} +- ${s.se} vs ${ENTROPY_8GAUSSIANS}`,
+  );
   // The constant is below the no-overlap value ln 8 + ln(2 pi e s^2).
   const s2 = (0.5 / 1.414) ** 2;
   assert.ok(ENTROPY_8GAUSSIANS < Math.log(8) + Math.log(2 * Math.PI * Math.E * s2));
@@ -101,11 +109,13 @@ test("checkerboard: all mass on the 8 squares, equal weights, entropy ln 32", ()
   assert.ok(inside >= N - 2, `inside ${inside} of ${N}`);
   const big = [...counts.entries()].filter(([, c]) => c > 10);
   assert.equal(big.length, 8);
-  for (const [key, c] of big) assert.ok(Math.abs(c - N / 8) < 4 * Math.sqrt((N * 7) / 64), `${key}: ${c}`);
+  for (const [key, c] of big)
+    assert.ok(Math.abs(c - N / 8) < 4 * Math.sqrt((N * 7) / 64), `${key}: ${c}`);
   // Monte Carlo entropy: -log p is constant on the support, so the standard error is 0.
-  const nlp = Array.from({ length: N }, (_, i) => -logDensityCheckerboard(d[2 * i], d[2 * i + 1])).filter(
-    Number.isFinite,
-  );
+  const nlp = Array.from(
+    { length: N },
+    (_, i) => -logDensityCheckerboard(d[2 * i], d[2 * i + 1]),
+  ).filter(Number.isFinite);
   const s = meanStd(nlp);
   assert.ok(Math.abs(s.mean - ENTROPY_CHECKERBOARD) < 1e-9);
   assert.ok(Math.abs(ENTROPY_CHECKERBOARD - 3.4657359) < 1e-6);

@@ -29,8 +29,18 @@ describe("makeTrainStep", () => {
     const flat = flatten({ w: np.zeros([3]), b: np.array(2) });
     // loss = |w - c|^2 + b: b's gradient is the constant 1, so b falls by about lr per step.
     const loss = (p: any, target: Array) => np.square(p.w.sub(target)).sum().add(p.b);
-    const step = makeTrainStep(loss, { kind: "adam", lr: { kind: "cosine", lr: 0.1, totalSteps: 300, finalFraction: 0.01 } }, flat);
-    const { p, s, skipped } = await run(step, flat.vector, initOptState(flat.vector), () => [np.array(c)], 300);
+    const step = makeTrainStep(
+      loss,
+      { kind: "adam", lr: { kind: "cosine", lr: 0.1, totalSteps: 300, finalFraction: 0.01 } },
+      flat,
+    );
+    const { p, s, skipped } = await run(
+      step,
+      flat.vector,
+      initOptState(flat.vector),
+      () => [np.array(c)],
+      300,
+    );
     assert.equal(skipped, 0);
     const out = await values(p);
     // Vector order: b, w.
@@ -50,11 +60,28 @@ describe("makeTrainStep", () => {
     const flat = flatten({ mu: np.array(0), logSigma: np.array(0) });
     const loss = (p: { mu: Array; logSigma: Array }, x: Array) => {
       const z = x.sub(p.mu).mul(np.exp(p.logSigma.ref.neg()));
-      const logProb = z.ref.mul(z).mul(-0.5).sub(p.logSigma).sub(0.5 * Math.log(2 * Math.PI));
+      const logProb = z.ref
+        .mul(z)
+        .mul(-0.5)
+        .sub(p.logSigma)
+        .sub(0.5 * Math.log(2 * Math.PI));
       return nll(logProb);
     };
-    const step = makeTrainStep(loss, { kind: "adam", lr: { kind: "cosine", lr: 0.05, warmupSteps: 10, totalSteps: 400, finalFraction: 0 } }, flat);
-    const { p, s, skipped } = await run(step, flat.vector, initOptState(flat.vector), () => [data.ref], 400);
+    const step = makeTrainStep(
+      loss,
+      {
+        kind: "adam",
+        lr: { kind: "cosine", lr: 0.05, warmupSteps: 10, totalSteps: 400, finalFraction: 0 },
+      },
+      flat,
+    );
+    const { p, s, skipped } = await run(
+      step,
+      flat.vector,
+      initOptState(flat.vector),
+      () => [data.ref],
+      400,
+    );
     assert.equal(skipped, 0);
     // Vector order: logSigma, mu.
     const [logSigma, mu] = await values(p);
@@ -69,30 +96,59 @@ describe("makeTrainStep", () => {
     // Non-finite loss from a NaN/inf batch; a finite loss (0) with an infinite gradient (sqrt at 0) when x = w.
     const loss = (p: { w: Array }, x: Array) => {
       const d = p.w.sub(x);
-      return np.square(d.ref).sum().add(np.sqrt(np.abs(d)).sum());
+      return np
+        .square(d.ref)
+        .sum()
+        .add(np.sqrt(np.abs(d)).sum());
     };
-    const step = makeTrainStep(loss, { kind: "adamw", lr: 0.1, weightDecay: 0.01, clipNorm: 5 }, flat);
+    const step = makeTrainStep(
+      loss,
+      { kind: "adamw", lr: 0.1, weightDecay: 0.01, clipNorm: 5 },
+      flat,
+    );
     let p = flat.vector;
     let s = initOptState(p);
-    const batches = [[0.5, -1], [1, 1], [NaN, 0], [1, 1], [0, Infinity], [1, 1]];
+    const batches = [
+      [0.5, -1],
+      [1, 1],
+      [NaN, 0],
+      [1, 1],
+      [0, Infinity],
+      [1, 1],
+    ];
     let skipped = 0;
     for (const b of batches) {
-      const before = [...(await values(p.ref)), ...(await values(s.m.ref)), ...(await values(s.v.ref)), ...(await values(s.step.ref))];
+      const before = [
+        ...(await values(p.ref)),
+        ...(await values(s.m.ref)),
+        ...(await values(s.v.ref)),
+        ...(await values(s.step.ref)),
+      ];
       const [p2, s2, lossV, norm, finite] = step(p, s, np.array(b));
       p = p2;
       s = s2;
       const ok = (await values(finite))[0] === 1;
-      const after = [...(await values(p.ref)), ...(await values(s.m.ref)), ...(await values(s.v.ref)), ...(await values(s.step.ref))];
+      const after = [
+        ...(await values(p.ref)),
+        ...(await values(s.m.ref)),
+        ...(await values(s.v.ref)),
+        ...(await values(s.step.ref)),
+      ];
       const lossFinite = Number.isFinite((await values(lossV))[0]);
       const normFinite = Number.isFinite((await values(norm))[0]);
       assert.equal(ok, lossFinite && normFinite, "finite flag = finite loss and gradient norm");
-      if (b[0] === 0.5) assert.ok(lossFinite && !ok, "x = w: finite loss, infinite gradient, skipped");
+      if (b[0] === 0.5)
+        assert.ok(lossFinite && !ok, "x = w: finite loss, infinite gradient, skipped");
       if (!ok) {
         skipped++;
         assert.deepEqual(after, before, `batch ${b}: a skipped step must change nothing`);
       } else assert.notDeepEqual(after, before);
     }
-    assert.equal(skipped, 3, "the infinite-gradient step at x = w, the NaN batch and the inf batch");
+    assert.equal(
+      skipped,
+      3,
+      "the infinite-gradient step at x = w, the NaN batch and the inf batch",
+    );
     assert.deepEqual(await values(s.step), [3]);
     tree.dispose([p, s.m, s.v]);
     step.dispose();

@@ -12,13 +12,22 @@ export async function trainingSpeed(steps: number): Promise<number> {
   const x = cf.sampleToy2d("8gaussians", SPEED_ROWS, 0);
   let t0 = 0;
   let t1 = 0;
-  const fitted = await cf.fit(flow, flow.init(cf.random.key(0)), { x, rows: SPEED_ROWS }, {
-    steps: WARMUP + steps, batchSize: 256, optimizer: { kind: "adam", lr: 3e-3 }, validFraction: 0, evalEvery: WARMUP + steps,
-    onProgress: (p) => {
-      if (p.step === WARMUP) t0 = performance.now();
-      if (p.step === WARMUP + steps) t1 = performance.now();
+  const fitted = await cf.fit(
+    flow,
+    flow.init(cf.random.key(0)),
+    { x, rows: SPEED_ROWS },
+    {
+      steps: WARMUP + steps,
+      batchSize: 256,
+      optimizer: { kind: "adam", lr: 3e-3 },
+      validFraction: 0,
+      evalEvery: WARMUP + steps,
+      onProgress: (p) => {
+        if (p.step === WARMUP) t0 = performance.now();
+        if (p.step === WARMUP + steps) t1 = performance.now();
+      },
     },
-  });
+  );
   cf.tree.dispose(fitted.params);
   cf.tree.dispose(fitted.bestParams);
   return (steps * 1000) / (t1 - t0);

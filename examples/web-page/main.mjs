@@ -21,12 +21,18 @@ export async function drawSamples(run, n) {
   const shape = run.flow.eventShape;
   if (shape.length === 3) {
     const clipped = samples.map((v) => Math.min(1, Math.max(0, v)));
-    return { canvas: imageGrid(clipped, n, shape[0], shape[1], { cols: Math.ceil(Math.sqrt(n)) }), text: `${n} samples` };
+    return {
+      canvas: imageGrid(clipped, n, shape[0], shape[1], { cols: Math.ceil(Math.sqrt(n)) }),
+      text: `${n} samples`,
+    };
   }
   // Vector runs trained on standardised data: back to the data's units.
   const rows = run.preprocessing ? standardizeInverse(run.preprocessing, samples) : samples;
-  if (shape[0] === 2) return { canvas: scatterPlot(rows, { title: "samples", alpha: 0.3 }), text: `${n} samples` };
-  const first = Array.from({ length: 5 }, (_, r) => Array.from(rows.subarray(r * shape[0], (r + 1) * shape[0]), (v) => v.toFixed(3)).join(", "));
+  if (shape[0] === 2)
+    return { canvas: scatterPlot(rows, { title: "samples", alpha: 0.3 }), text: `${n} samples` };
+  const first = Array.from({ length: 5 }, (_, r) =>
+    Array.from(rows.subarray(r * shape[0], (r + 1) * shape[0]), (v) => v.toFixed(3)).join(", "),
+  );
   return { canvas: null, text: `first samples:\n${first.join("\n")}` };
 }
 
@@ -53,7 +59,10 @@ if (typeof document !== "undefined") {
       return;
     }
     try {
-      const run = decodeRun({ config: await config.text(), weights: new Uint8Array(await weights.arrayBuffer()) });
+      const run = decodeRun({
+        config: await config.text(),
+        weights: new Uint8Array(await weights.arrayBuffer()),
+      });
       const isImage = run.flow.eventShape.length === 3;
       const { canvas, text } = await drawSamples(run, isImage ? 64 : 2000);
       tree.dispose(run.params);

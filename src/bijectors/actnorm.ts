@@ -27,7 +27,10 @@ export interface ActNormOptions {
 }
 
 /** Activation normalisation (Glow): a per-channel affine map initialised from the first batch's statistics. */
-export function actNorm(eventShape: number[], options: ActNormOptions = {}): Bijector<ActNormParams> {
+export function actNorm(
+  eventShape: number[],
+  options: ActNormOptions = {},
+): Bijector<ActNormParams> {
   const where = "actNorm";
   if (eventShape.length === 0) throw new Error(`${where}: eventShape must have at least one axis`);
   eventShape.forEach((d) => assertPositiveInt(where, "each eventShape entry", d));

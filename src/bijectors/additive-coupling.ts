@@ -19,13 +19,20 @@ export type AdditiveCouplingOptions = CouplingOptions;
 export type AdditiveCouplingParams = CouplingParams;
 
 /** Additive coupling (NICE): y_b = x_b + t(x_a, cond), volume-preserving. */
-export function additiveCoupling(options: AdditiveCouplingOptions): Bijector<AdditiveCouplingParams> {
+export function additiveCoupling(
+  options: AdditiveCouplingOptions,
+): Bijector<AdditiveCouplingParams> {
   const where = "additiveCoupling";
   const { parts, net, contextDim } = couplingSetup(where, options, 1);
   const eventShape = [options.dim];
 
   /** Shared by both directions: `sign` = +1 adds the shift, -1 removes it. */
-  const run = (params: AdditiveCouplingParams, x: Array, cond: Array | undefined, sign: 1 | -1): [Array, Array] => {
+  const run = (
+    params: AdditiveCouplingParams,
+    x: Array,
+    cond: Array | undefined,
+    sign: 1 | -1,
+  ): [Array, Array] => {
     const [xa, xb] = parts.split(x);
     const batch = xa.shape[0];
     const dtype = xa.dtype;

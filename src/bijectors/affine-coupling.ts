@@ -32,12 +32,18 @@ export function affineCoupling(options: AffineCouplingOptions): Bijector<AffineC
   const { parts, net, contextDim, nb } = couplingSetup(where, options, 2);
   const bound = options.scaleBound ?? 3;
   if (!(typeof bound === "number" && bound > 0 && Number.isFinite(bound))) {
-    throw new Error(`${where}: scaleBound must be a positive finite number, got ${jsonExcerpt(bound)}`);
+    throw new Error(
+      `${where}: scaleBound must be a positive finite number, got ${jsonExcerpt(bound)}`,
+    );
   }
   const eventShape = [options.dim];
 
   /** Split x, run the conditioner on the pass-through part: [x_a, x_b, s, t]. */
-  const condition = (params: AffineCouplingParams, x: Array, cond?: Array): [Array, Array, Array, Array] => {
+  const condition = (
+    params: AffineCouplingParams,
+    x: Array,
+    cond?: Array,
+  ): [Array, Array, Array, Array] => {
     const [xa, xb] = parts.split(x);
     const h = net.apply(params.net, xa.ref, cond); // disposes cond when unconditional
     // The bound as an array of h's dtype: under jit, jax-js 0.1.25 rounds plain

@@ -55,7 +55,8 @@ export function batchNorm(dim: number, options: BatchNormOptions = {}): Bijector
   assertPositiveInt(where, "dim", dim);
   const momentum = options.momentum ?? 0.1;
   const eps = options.eps ?? 1e-5;
-  if (!(momentum >= 0 && momentum <= 1)) throw new Error(`${where}: momentum must be in [0, 1], got ${momentum}`);
+  if (!(momentum >= 0 && momentum <= 1))
+    throw new Error(`${where}: momentum must be in [0, 1], got ${momentum}`);
   if (!(eps > 0)) throw new Error(`${where}: eps must be > 0, got ${eps}`);
   const eventShape = [dim];
   // Typed constant: under jit a plain JS number is rounded to float32 even in float64 code.

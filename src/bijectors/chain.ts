@@ -8,7 +8,13 @@
  * shape, and the chain's output shape is the last layer's.
  */
 import { tree, type Array } from "@jax-js/jax";
-import { outputShapeOf, type Bijector, type CallOptions, type InitOptions, type Params } from "../core/types.js";
+import {
+  outputShapeOf,
+  type Bijector,
+  type CallOptions,
+  type InitOptions,
+  type Params,
+} from "../core/types.js";
 import { splitKey } from "../core/keys.js";
 
 /** Compose bijectors: `chain([a, b, c])` applies a, b, c forward (data -> latent) and the reverse on inverse; log-dets add up. */
@@ -73,23 +79,25 @@ export function chain(layers: Bijector[]): Bijector<Params[]> {
       cond?.dispose();
       return [y, logDet!];
     },
-    updateState: !layers.some((l) => l.updateState) ? undefined : (params, x, cond) => {
-      const out: Params[] = [];
-      layers.forEach((layer, i) => {
-        const p = params[i];
-        const last = i === layers.length - 1;
-        // Each layer's statistics come from its own input: push the batch through.
-        let next: Array | null = null;
-        if (!last) {
-          const [y, logDet] = layer.forward(tree.ref(p), x.ref, cond?.ref, { training: true });
-          logDet.dispose();
-          next = y;
-        }
-        out.push(layer.updateState ? layer.updateState(p, x, cond?.ref) : (x.dispose(), p));
-        if (next) x = next;
-      });
-      cond?.dispose();
-      return out;
-    },
+    updateState: !layers.some((l) => l.updateState)
+      ? undefined
+      : (params, x, cond) => {
+          const out: Params[] = [];
+          layers.forEach((layer, i) => {
+            const p = params[i];
+            const last = i === layers.length - 1;
+            // Each layer's statistics come from its own input: push the batch through.
+            let next: Array | null = null;
+            if (!last) {
+              const [y, logDet] = layer.forward(tree.ref(p), x.ref, cond?.ref, { training: true });
+              logDet.dispose();
+              next = y;
+            }
+            out.push(layer.updateState ? layer.updateState(p, x, cond?.ref) : (x.dispose(), p));
+            if (next) x = next;
+          });
+          cond?.dispose();
+          return out;
+        },
   };
 }

@@ -40,12 +40,22 @@ const scalar = (value: number, dtype: DType) => np.full([], value, { dtype });
 /** A map applied elementwise: each half returns [output, elementwise log|derivative|]. Consumes x. */
 type Half = (x: Array) => [Array, Array];
 
-function elementwise(kind: string, eventShape: number[], fwd: Half, inv: Half): Bijector<ElementwiseParams> {
+function elementwise(
+  kind: string,
+  eventShape: number[],
+  fwd: Half,
+  inv: Half,
+): Bijector<ElementwiseParams> {
   const run = (half: Half, x: Array): [Array, Array] => {
     const [y, logDeriv] = half(x);
     return [y, sumEvent(logDeriv)];
   };
-  return parameterFree({ kind, eventShape, forward: (x) => run(fwd, x), inverse: (y) => run(inv, y) });
+  return parameterFree({
+    kind,
+    eventShape,
+    forward: (x) => run(fwd, x),
+    inverse: (y) => run(inv, y),
+  });
 }
 
 /** σ(x) and log σ'(x), stable for any finite x. */
@@ -66,7 +76,10 @@ const logitHalf: Half = (u) => {
 
 /** tanh(x) and log(1 - tanh²x) = 2 (log 2 - x - softplus(-2x)). */
 const tanhHalf: Half = (x) => {
-  const logDeriv = x.ref.add(softplus(x.ref.mul(-2))).sub(scalar(Math.LN2, x.dtype)).mul(-2);
+  const logDeriv = x.ref
+    .add(softplus(x.ref.mul(-2)))
+    .sub(scalar(Math.LN2, x.dtype))
+    .mul(-2);
   return [np.tanh(x), logDeriv];
 };
 

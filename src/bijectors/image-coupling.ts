@@ -71,7 +71,8 @@ export function imageCouplingChannels(options: {
 }): { inChannels: number; outChannels: number } {
   const c = options.shape[2];
   // Checkerboard: the conditioner sees all channels (masked) and drives all of them.
-  const [inChannels, transformed] = options.mask === "checkerboard" ? [c, c] : passSplit(c, options.parity);
+  const [inChannels, transformed] =
+    options.mask === "checkerboard" ? [c, c] : passSplit(c, options.parity);
   return { inChannels, outChannels: options.additive ? transformed : 2 * transformed };
 }
 
@@ -82,26 +83,41 @@ function passSplit(c: number, parity: 0 | 1): [number, number] {
 }
 
 /** Affine (or additive) coupling for [H, W, C] images with a checkerboard or channel mask and a pluggable conditioner. */
-export function imageAffineCoupling(options: ImageAffineCouplingOptions): Bijector<ImageCouplingParams> {
+export function imageAffineCoupling(
+  options: ImageAffineCouplingOptions,
+): Bijector<ImageCouplingParams> {
   const where = "imageAffineCoupling";
   const { shape, mask, parity, conditioner } = options;
   const additive = options.additive ?? false;
   const bound = options.scaleBound ?? 3;
   if (!globalThis.Array.isArray(shape) || shape.length !== 3) {
-    throw new Error(`${where}: shape must be an image event shape [H, W, C], got ${jsonExcerpt(shape)}`);
+    throw new Error(
+      `${where}: shape must be an image event shape [H, W, C], got ${jsonExcerpt(shape)}`,
+    );
   }
   shape.forEach((d) => assertPositiveInt(where, "each shape entry", d));
   const [H, W, C] = shape;
   if (mask !== "checkerboard" && mask !== "channel") {
     throw new Error(`${where}: mask must be "checkerboard" or "channel", got ${jsonExcerpt(mask)}`);
   }
-  if (parity !== 0 && parity !== 1) throw new Error(`${where}: parity must be 0 or 1, got ${jsonExcerpt(parity)}`);
-  if (mask === "checkerboard" && H * W < 2) throw new Error(`${where}: a checkerboard needs at least 2 pixels, got [${shape.join(", ")}]`);
-  if (mask === "channel" && C < 2) throw new Error(`${where}: a channel mask needs at least 2 channels, got [${shape.join(", ")}]`);
+  if (parity !== 0 && parity !== 1)
+    throw new Error(`${where}: parity must be 0 or 1, got ${jsonExcerpt(parity)}`);
+  if (mask === "checkerboard" && H * W < 2)
+    throw new Error(`${where}: a checkerboard needs at least 2 pixels, got [${shape.join(", ")}]`);
+  if (mask === "channel" && C < 2)
+    throw new Error(
+      `${where}: a channel mask needs at least 2 channels, got [${shape.join(", ")}]`,
+    );
   if (!(typeof bound === "number" && bound > 0 && Number.isFinite(bound))) {
-    throw new Error(`${where}: scaleBound must be a positive finite number, got ${jsonExcerpt(bound)}`);
+    throw new Error(
+      `${where}: scaleBound must be a positive finite number, got ${jsonExcerpt(bound)}`,
+    );
   }
-  if (!conditioner || typeof conditioner.init !== "function" || typeof conditioner.apply !== "function") {
+  if (
+    !conditioner ||
+    typeof conditioner.init !== "function" ||
+    typeof conditioner.apply !== "function"
+  ) {
     throw new Error(`${where}: conditioner must have init(key, dtype) and apply(params, x, cond?)`);
   }
   const contextDim = conditioner.contextDim ?? 0;
@@ -111,19 +127,29 @@ export function imageAffineCoupling(options: ImageAffineCouplingOptions): Biject
   const eventShape = [H, W, C];
   // Checkerboard of pass-through pixels, [H, W, 1] (broadcast over channels).
   const board: number[] = [];
-  for (let i = 0; i < H; i++) for (let j = 0; j < W; j++) board.push((i + j) % 2 === parity ? 1 : 0);
+  for (let i = 0; i < H; i++)
+    for (let j = 0; j < W; j++) board.push((i + j) % 2 === parity ? 1 : 0);
 
   /** Run the conditioner; returns [s, t] for the transformed part (s = null when additive). */
-  const condition = (params: ImageCouplingParams, input: Array, cond?: Array): [Array | null, Array] => {
+  const condition = (
+    params: ImageCouplingParams,
+    input: Array,
+    cond?: Array,
+  ): [Array | null, Array] => {
     const batch = input.shape[0];
     // Unconditional layers dispose cond here; conditioners never see it.
     if (contextDim === 0) cond?.dispose();
-    const h = contextDim > 0 ? conditioner.apply(params.net, input, cond) : conditioner.apply(params.net, input);
+    const h =
+      contextDim > 0
+        ? conditioner.apply(params.net, input, cond)
+        : conditioner.apply(params.net, input);
     const want = [batch, H, W, outChannels];
     if (h.ndim !== 4 || h.shape.some((d, i) => d !== want[i])) {
       const got = h.shape;
       h.dispose();
-      throw new Error(`${where}: the conditioner returned shape [${got.join(", ")}], expected [${want.join(", ")}]`);
+      throw new Error(
+        `${where}: the conditioner returned shape [${got.join(", ")}], expected [${want.join(", ")}]`,
+      );
     }
     if (additive) return [null, h];
     const b = np.array(bound, { dtype: h.dtype, device: h.device }); // typed: jit rounds JS scalars to float32
@@ -133,12 +159,22 @@ export function imageAffineCoupling(options: ImageAffineCouplingOptions): Biject
   };
 
   /** Shared by both directions; sign +1 = forward. */
-  const run = (params: ImageCouplingParams, x: Array, cond: Array | undefined, sign: 1 | -1): [Array, Array] => {
+  const run = (
+    params: ImageCouplingParams,
+    x: Array,
+    cond: Array | undefined,
+    sign: 1 | -1,
+  ): [Array, Array] => {
     const batch = x.shape[0];
     const dtype = x.dtype;
     if (mask === "checkerboard") {
       const m = np.array(board, { dtype, device: x.device }).reshape([H, W, 1]);
-      const keep = np.array(board.map((v) => 1 - v), { dtype, device: x.device }).reshape([H, W, 1]);
+      const keep = np
+        .array(
+          board.map((v) => 1 - v),
+          { dtype, device: x.device },
+        )
+        .reshape([H, W, 1]);
       let [s, t] = condition(params, x.ref.mul(m), cond);
       t = t.mul(keep.ref);
       if (s === null) {

@@ -21,6 +21,8 @@ import {
 export type InverseAutoregressiveOptions = MaskedAutoregressiveOptions;
 
 /** Inverse autoregressive layer (IAF): a MAF layer run backwards, so sampling is one MADE pass. */
-export function inverseAutoregressive(options: InverseAutoregressiveOptions): Bijector<MaskedAutoregressiveParams> {
+export function inverseAutoregressive(
+  options: InverseAutoregressiveOptions,
+): Bijector<MaskedAutoregressiveParams> {
   return { ...invert(maskedAutoregressive(options)), kind: "inverseAutoregressive" };
 }

@@ -104,7 +104,8 @@ function luFactor(a: number[][]): Factors {
 }
 
 function identityFactors(c: number): Factors {
-  const zeros = () => globalThis.Array.from({ length: c }, () => new globalThis.Array<number>(c).fill(0));
+  const zeros = () =>
+    globalThis.Array.from({ length: c }, () => new globalThis.Array<number>(c).fill(0));
   return {
     perm: globalThis.Array.from({ length: c }, (_, i) => i),
     sign: new globalThis.Array<number>(c).fill(1),
@@ -115,12 +116,16 @@ function identityFactors(c: number): Factors {
 }
 
 /** Invertible linear map of the last axis, LU-parametrised (Glow's invertible 1x1 convolution). */
-export function luLinear(eventShape: number[], options: LuLinearOptions = {}): Bijector<LuLinearParams> {
+export function luLinear(
+  eventShape: number[],
+  options: LuLinearOptions = {},
+): Bijector<LuLinearParams> {
   const where = "luLinear";
   if (eventShape.length === 0) throw new Error(`${where}: eventShape must have at least one axis`);
   eventShape.forEach((d) => assertPositiveInt(where, "each eventShape entry", d));
   const seed = options.seed ?? 0;
-  if (!Number.isInteger(seed)) throw new Error(`${where}: seed must be an integer, got ${jsonExcerpt(seed)}`);
+  if (!Number.isInteger(seed))
+    throw new Error(`${where}: seed must be an integer, got ${jsonExcerpt(seed)}`);
   const mode = options.init ?? "rotation";
   if (mode !== "rotation" && mode !== "identity") {
     throw new Error(`${where}: init must be "rotation" or "identity", got ${jsonExcerpt(mode)}`);
@@ -141,7 +146,8 @@ export function luLinear(eventShape: number[], options: LuLinearOptions = {}): B
   const total = (logS: Array, x: Array) =>
     np.ones([x.shape[0]], { dtype: x.dtype }).mul(logS.sum().mul(positions));
   // Gathers with constant indices (under jit the index array becomes a constant of the trace).
-  const gather = (x: Array, order: number[]) => np.take(x, np.array(order, { dtype: np.int32 }), -1);
+  const gather = (x: Array, order: number[]) =>
+    np.take(x, np.array(order, { dtype: np.int32 }), -1);
   /**
    * The same reordering as a product with a one-hot matrix: its gradient is a
    * matmul, where a gather's is a scatter, which jax-js 0.1.25 cannot jit here.
@@ -191,7 +197,11 @@ export function luLinear(eventShape: number[], options: LuLinearOptions = {}): B
       const Lrev = np.triu(np.flip(lower, [0, 1]), 1).add(np.eye(c, undefined, { dtype }));
       const U = upperFactor(upper, logS, y);
       const jz = gather(y.reshape([-1, c]), revInvPerm);
-      const jw = lax.linalg.triangularSolve(Lrev, jz, { leftSide: false, transposeA: true, unitDiagonal: true });
+      const jw = lax.linalg.triangularSolve(Lrev, jz, {
+        leftSide: false,
+        transposeA: true,
+        unitDiagonal: true,
+      });
       const w = gather(jw, reversal);
       const x = lax.linalg.triangularSolve(U, w, { leftSide: false, transposeA: true });
       return [x.reshape(shape), logDet];

@@ -38,13 +38,17 @@ export interface MaskedAutoregressiveOptions {
 export type MaskedAutoregressiveParams = MadeParams;
 
 /** Masked autoregressive layer (MAF): one MADE pass for the density, D sequential passes to sample. */
-export function maskedAutoregressive(options: MaskedAutoregressiveOptions): Bijector<MaskedAutoregressiveParams> {
+export function maskedAutoregressive(
+  options: MaskedAutoregressiveOptions,
+): Bijector<MaskedAutoregressiveParams> {
   const where = "maskedAutoregressive";
   const { dim } = options;
   const contextDim = options.contextDim ?? 0;
   const scaleBound = options.scaleBound ?? 3;
   if (!(scaleBound > 0 && Number.isFinite(scaleBound))) {
-    throw new Error(`${where}: scaleBound must be a positive number, got ${jsonExcerpt(options.scaleBound)}`);
+    throw new Error(
+      `${where}: scaleBound must be a positive number, got ${jsonExcerpt(options.scaleBound)}`,
+    );
   }
   const net = made({
     dim,

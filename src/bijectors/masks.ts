@@ -14,7 +14,8 @@ import { jsonExcerpt } from "../core/excerpt.js";
 export type Mask = boolean[];
 
 function checkParity(where: string, parity: unknown): asserts parity is 0 | 1 {
-  if (parity !== 0 && parity !== 1) throw new Error(`${where}: parity must be 0 or 1, got ${jsonExcerpt(parity)}`);
+  if (parity !== 0 && parity !== 1)
+    throw new Error(`${where}: parity must be 0 or 1, got ${jsonExcerpt(parity)}`);
 }
 
 /**
@@ -25,9 +26,12 @@ export function validateMask(where: string, mask: unknown, dim: number): asserts
   if (!globalThis.Array.isArray(mask) || !mask.every((m) => typeof m === "boolean")) {
     throw new Error(`${where}: mask must be a list of booleans`);
   }
-  if (mask.length !== dim) throw new Error(`${where}: mask has ${mask.length} entries, expected ${dim}`);
-  if (!mask.includes(true)) throw new Error(`${where}: mask has no pass-through (true) entry: nothing to condition on`);
-  if (!mask.includes(false)) throw new Error(`${where}: mask has no transformed (false) entry: the layer would do nothing`);
+  if (mask.length !== dim)
+    throw new Error(`${where}: mask has ${mask.length} entries, expected ${dim}`);
+  if (!mask.includes(true))
+    throw new Error(`${where}: mask has no pass-through (true) entry: nothing to condition on`);
+  if (!mask.includes(false))
+    throw new Error(`${where}: mask has no transformed (false) entry: the layer would do nothing`);
 }
 
 /**
@@ -37,7 +41,7 @@ export function validateMask(where: string, mask: unknown, dim: number): asserts
 export function halfMask(dim: number, flip = false): Mask {
   assertPositiveInt("halfMask", "dim", dim);
   const k = Math.ceil(dim / 2);
-  const mask = globalThis.Array.from({ length: dim }, (_, i) => (i < k) !== flip);
+  const mask = globalThis.Array.from({ length: dim }, (_, i) => i < k !== flip);
   validateMask("halfMask", mask, dim);
   return mask;
 }
@@ -85,7 +89,7 @@ export function channelMask(channels: number, parity: 0 | 1, pixels = 1): Mask {
   assertPositiveInt(where, "pixels", pixels);
   checkParity(where, parity);
   const k = Math.ceil(channels / 2);
-  const one = globalThis.Array.from({ length: channels }, (_, c) => (c < k) === (parity === 0));
+  const one = globalThis.Array.from({ length: channels }, (_, c) => c < k === (parity === 0));
   const mask = globalThis.Array.from({ length: pixels }, () => one).flat();
   validateMask(where, mask, channels * pixels);
   return mask;
@@ -112,9 +116,12 @@ export function maskSplit(mask: Mask): MaskSplit {
   const passIndices = mask.flatMap((m, i) => (m ? [i] : []));
   const transformIndices = mask.flatMap((m, i) => (m ? [] : [i]));
   const contiguous = (idx: number[]) => idx.every((v, k) => v === idx[0] + k);
-  const indexArray = (idx: number[], like: Array) => np.array(idx, { dtype: np.int32, device: like.device });
+  const indexArray = (idx: number[], like: Array) =>
+    np.array(idx, { dtype: np.int32, device: like.device });
   const pick = (x: Array, idx: number[]): Array =>
-    contiguous(idx) ? x.slice([], [idx[0], idx[0] + idx.length]) : np.take(x, indexArray(idx, x), 1);
+    contiguous(idx)
+      ? x.slice([], [idx[0], idx[0] + idx.length])
+      : np.take(x, indexArray(idx, x), 1);
 
   // Where each coordinate lands in [pass, transformed]; merge undoes that permutation.
   const order = [...passIndices, ...transformIndices];

@@ -29,7 +29,6 @@ export interface PermuteOptions {
   eventShape?: number[];
 }
 
-
 function validatePermutation(where: string, perm: unknown): asserts perm is number[] {
   if (!globalThis.Array.isArray(perm) || perm.length === 0) {
     throw new Error(`${where}: perm must be a non-empty list of indices, got ${jsonExcerpt(perm)}`);
@@ -52,7 +51,9 @@ export function permute(perm: number[], options: PermuteOptions = {}): Bijector<
   const n = perm.length;
   const eventShape = options.eventShape ?? [n];
   if (eventShape.length === 0 || eventShape[eventShape.length - 1] !== n) {
-    throw new Error(`${where}: the last axis of eventShape ${JSON.stringify(eventShape)} must have ${n} entries`);
+    throw new Error(
+      `${where}: the last axis of eventShape ${JSON.stringify(eventShape)} must have ${n} entries`,
+    );
   }
   const perm0 = [...perm];
   const inv = new globalThis.Array<number>(n);
@@ -62,22 +63,38 @@ export function permute(perm: number[], options: PermuteOptions = {}): Bijector<
     const logDet = np.zeros([x.shape[0]], { dtype: x.dtype });
     return [np.take(x, np.array(order, { dtype: np.int32 }), -1), logDet];
   };
-  return parameterFree({ kind: "permute", eventShape, forward: (x) => apply(x, perm0), inverse: (y) => apply(y, inv) });
+  return parameterFree({
+    kind: "permute",
+    eventShape,
+    forward: (x) => apply(x, perm0),
+    inverse: (y) => apply(y, inv),
+  });
 }
 
 /** Reverse the order of the last axis (RealNVP / Glow's "reverse"). */
-export function reversePermutation(dim: number, options: PermuteOptions = {}): Bijector<PermuteParams> {
+export function reversePermutation(
+  dim: number,
+  options: PermuteOptions = {},
+): Bijector<PermuteParams> {
   assertPositiveInt("reversePermutation", "dim", dim);
-  return permute(globalThis.Array.from({ length: dim }, (_, i) => dim - 1 - i), options);
+  return permute(
+    globalThis.Array.from({ length: dim }, (_, i) => dim - 1 - i),
+    options,
+  );
 }
 
 /**
  * A uniformly random permutation of the last axis, drawn by Fisher-Yates from
  * mulberry32(seed): the same seed gives the same permutation everywhere.
  */
-export function randomPermutation(dim: number, seed: number, options: PermuteOptions = {}): Bijector<PermuteParams> {
+export function randomPermutation(
+  dim: number,
+  seed: number,
+  options: PermuteOptions = {},
+): Bijector<PermuteParams> {
   assertPositiveInt("randomPermutation", "dim", dim);
-  if (!Number.isInteger(seed)) throw new Error(`randomPermutation: seed must be an integer, got ${jsonExcerpt(seed)}`);
+  if (!Number.isInteger(seed))
+    throw new Error(`randomPermutation: seed must be an integer, got ${jsonExcerpt(seed)}`);
   const rand = mulberry32(seed);
   const perm = globalThis.Array.from({ length: dim }, (_, i) => i);
   for (let i = dim - 1; i > 0; i--) {

@@ -47,25 +47,45 @@ export interface SplineOptions {
 /** `SplineOptions` with every default filled in. */
 export type ResolvedSplineOptions = Required<SplineOptions>;
 
-const DEFAULTS: ResolvedSplineOptions = { bins: 8, tailBound: 5, minBinWidth: 1e-3, minBinHeight: 1e-3, minDerivative: 1e-3 };
+const DEFAULTS: ResolvedSplineOptions = {
+  bins: 8,
+  tailBound: 5,
+  minBinWidth: 1e-3,
+  minBinHeight: 1e-3,
+  minDerivative: 1e-3,
+};
 
 /** The options with defaults filled in, checked; throws a sentence that names `where`. */
-export function resolveSplineOptions(where: string, options: SplineOptions = {}): ResolvedSplineOptions {
-  const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as ResolvedSplineOptions;
+export function resolveSplineOptions(
+  where: string,
+  options: SplineOptions = {},
+): ResolvedSplineOptions {
+  const o = {
+    ...DEFAULTS,
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+  } as ResolvedSplineOptions;
   if (!(Number.isInteger(o.bins) && o.bins >= 2 && o.bins <= 256)) {
-    throw new Error(`${where}: bins must be an integer from 2 to 256, got ${jsonExcerpt(options.bins)}`);
+    throw new Error(
+      `${where}: bins must be an integer from 2 to 256, got ${jsonExcerpt(options.bins)}`,
+    );
   }
   if (!(typeof o.tailBound === "number" && o.tailBound > 0 && Number.isFinite(o.tailBound))) {
-    throw new Error(`${where}: tailBound must be a positive finite number, got ${jsonExcerpt(options.tailBound)}`);
+    throw new Error(
+      `${where}: tailBound must be a positive finite number, got ${jsonExcerpt(options.tailBound)}`,
+    );
   }
   for (const key of ["minBinWidth", "minBinHeight"] as const) {
     const v = o[key];
     if (!(typeof v === "number" && v > 0 && v * o.bins < 1)) {
-      throw new Error(`${where}: ${key} must be positive and below 1 / bins (${1 / o.bins}), got ${jsonExcerpt(v)}`);
+      throw new Error(
+        `${where}: ${key} must be positive and below 1 / bins (${1 / o.bins}), got ${jsonExcerpt(v)}`,
+      );
     }
   }
   if (!(typeof o.minDerivative === "number" && o.minDerivative > 0 && o.minDerivative < 1)) {
-    throw new Error(`${where}: minDerivative must be in (0, 1), got ${jsonExcerpt(o.minDerivative)}`);
+    throw new Error(
+      `${where}: minDerivative must be in (0, 1), got ${jsonExcerpt(o.minDerivative)}`,
+    );
   }
   return o;
 }
@@ -76,7 +96,12 @@ export function splineParamCount(bins: number): number {
 }
 
 /** A constant matrix [rows, cols] with ones where `keep(i, j)`. */
-function indicator(rows: number, cols: number, keep: (i: number, j: number) => boolean, like: Array): Array {
+function indicator(
+  rows: number,
+  cols: number,
+  keep: (i: number, j: number) => boolean,
+  like: Array,
+): Array {
   const data: number[] = [];
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) data.push(keep(i, j) ? 1 : 0);
   return np.array(data, { dtype: like.dtype, device: like.device }).reshape([rows, cols]);
@@ -101,7 +126,12 @@ function lastAxis(x: Array, start: number, end: number): Array {
  * `x`: [...] (the same leading shape). Returns [y, log|dy/dx|], both shaped like `x`;
  * `inverse` applies the inverse map and returns its log-derivative. Consumes raw and x.
  */
-export function rationalQuadraticSpline(raw: Array, x: Array, o: ResolvedSplineOptions, inverse = false): [Array, Array] {
+export function rationalQuadraticSpline(
+  raw: Array,
+  x: Array,
+  o: ResolvedSplineOptions,
+  inverse = false,
+): [Array, Array] {
   const K = o.bins;
   const dtype = x.dtype;
   // Constants as arrays of x's dtype: under jit, jax-js rounds JS scalar operands to float32.
@@ -112,7 +142,10 @@ export function rationalQuadraticSpline(raw: Array, x: Array, o: ResolvedSplineO
   // triangular matmul, exactly 0 for the first bin); right = the next left, 1 for the last.
   // softmax as exp(r - logsumexp(r)): jax-js 0.1.25's nn.softmax leaks a buffer in its gradient.
   const normalise = (r: Array, min: number) =>
-    np.exp(r.ref.sub(nn.logsumexp(r, -1, { keepdims: true }))).mul(c(1 - K * min)).add(c(min));
+    np
+      .exp(r.ref.sub(nn.logsumexp(r, -1, { keepdims: true })))
+      .mul(c(1 - K * min))
+      .add(c(min));
   const widths = normalise(lastAxis(raw.ref, 0, K), o.minBinWidth);
   const heights = normalise(lastAxis(raw.ref, K, 2 * K), o.minBinHeight);
   const strictUpper = indicator(K, K, (i, j) => i < j, x);
@@ -130,7 +163,9 @@ export function rationalQuadraticSpline(raw: Array, x: Array, o: ResolvedSplineO
 
   // Derivatives at each bin's left and right knot: the inner ones, with 1 at both ends.
   const shift = Math.log(Math.expm1(1 - o.minDerivative));
-  const inner = np.logaddexp(lastAxis(raw, 2 * K, 3 * K - 1).add(c(shift)), c(0)).add(c(o.minDerivative)); // [..., K-1]
+  const inner = np
+    .logaddexp(lastAxis(raw, 2 * K, 3 * K - 1).add(c(shift)), c(0))
+    .add(c(o.minDerivative)); // [..., K-1]
   const toLeft = indicator(K - 1, K, (i, j) => j === i + 1, x);
   const toRight = indicator(K - 1, K, (i, j) => j === i, x);
   const first = indicator(1, K, (_, j) => j === 0, x).reshape([K]);
@@ -146,10 +181,20 @@ export function rationalQuadraticSpline(raw: Array, x: Array, o: ResolvedSplineO
   const binW = rightX.sub(leftX.ref);
   const binH = rightY.sub(leftY.ref);
   const searched = inverse ? leftY.ref : leftX.ref;
-  const count = np.greaterEqual(uc.ref.reshape([...uc.shape, 1]), searched).astype(dtype).sum(-1);
-  const onehot = np.equal(count.sub(c(1)).reshape([...uc.shape, 1]), np.arange(K).astype(dtype)).astype(dtype);
+  const count = np
+    .greaterEqual(uc.ref.reshape([...uc.shape, 1]), searched)
+    .astype(dtype)
+    .sum(-1);
+  const onehot = np
+    .equal(count.sub(c(1)).reshape([...uc.shape, 1]), np.arange(K).astype(dtype))
+    .astype(dtype);
   const pick = (a: Array) => onehot.ref.mul(a).sum(-1);
-  const xk = pick(leftX), wk = pick(binW), yk = pick(leftY), hk = pick(binH), dk = pick(dLeft), dk1 = pick(dRight);
+  const xk = pick(leftX),
+    wk = pick(binW),
+    yk = pick(leftY),
+    hk = pick(binH),
+    dk = pick(dLeft),
+    dk1 = pick(dRight);
   onehot.dispose();
   const sk = hk.ref.mul(reciprocal(wk.ref));
   const curvature = dk1.ref.add(dk.ref).sub(sk.ref.mul(c(2))); // d_k+1 + d_k - 2 s_k
@@ -170,9 +215,15 @@ export function rationalQuadraticSpline(raw: Array, x: Array, o: ResolvedSplineO
   const t = xi.ref.mul(c(1).sub(xi.ref));
   const denom = sk.ref.add(curvature.mul(t.ref));
   const oneMinus = c(1).sub(xi.ref);
-  const slope = sk.ref.mul(sk.ref).mul(
-    dk1.mul(xi.ref.mul(xi.ref)).add(sk.ref.mul(t.ref).mul(c(2))).add(dk.ref.mul(oneMinus.ref.mul(oneMinus))),
-  ).mul(reciprocal(denom.ref.mul(denom.ref)));
+  const slope = sk.ref
+    .mul(sk.ref)
+    .mul(
+      dk1
+        .mul(xi.ref.mul(xi.ref))
+        .add(sk.ref.mul(t.ref).mul(c(2)))
+        .add(dk.ref.mul(oneMinus.ref.mul(oneMinus))),
+    )
+    .mul(reciprocal(denom.ref.mul(denom.ref)));
   const logSlope = np.log(slope);
   let out: Array;
   if (inverse) {

@@ -10,9 +10,13 @@ import { parameterFree } from "./parameter-free.js";
 import { logitTransform, logitInverse, DEFAULT_LOGIT_ALPHA } from "../data/dequantize.js";
 
 /** RealNVP's image preprocessing as a bijector: y = logit(alpha + (1 - 2 alpha) x) for x in [0, 1). */
-export function scaledLogit(eventShape: number[], alpha = DEFAULT_LOGIT_ALPHA): Bijector<Record<string, never>> {
+export function scaledLogit(
+  eventShape: number[],
+  alpha = DEFAULT_LOGIT_ALPHA,
+): Bijector<Record<string, never>> {
   const where = "scaledLogit";
-  if (!(alpha >= 0 && alpha < 0.5)) throw new Error(`${where}: alpha must be in [0, 0.5), got ${alpha}`);
+  if (!(alpha >= 0 && alpha < 0.5))
+    throw new Error(`${where}: alpha must be in [0, 0.5), got ${alpha}`);
   return parameterFree({
     kind: where,
     eventShape,

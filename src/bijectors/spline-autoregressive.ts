@@ -13,7 +13,12 @@ import { numpy as np, type Array } from "@jax-js/jax";
 import type { Bijector } from "../core/types.js";
 import { checkInput } from "../core/checks.js";
 import { made, type MadeOrder, type MadeParams } from "../nn/made.js";
-import { rationalQuadraticSpline, resolveSplineOptions, splineParamCount, type SplineOptions } from "./rational-quadratic.js";
+import {
+  rationalQuadraticSpline,
+  resolveSplineOptions,
+  splineParamCount,
+  type SplineOptions,
+} from "./rational-quadratic.js";
 
 /** Options of `splineAutoregressive`: the spline's shape and the MADE conditioner's. */
 export interface SplineAutoregressiveOptions extends SplineOptions {
@@ -33,7 +38,9 @@ export interface SplineAutoregressiveOptions extends SplineOptions {
 export type SplineAutoregressiveParams = MadeParams;
 
 /** Rational-quadratic spline autoregressive layer (NSF-AR): a MAF whose transformer is a monotone spline. */
-export function splineAutoregressive(options: SplineAutoregressiveOptions): Bijector<SplineAutoregressiveParams> {
+export function splineAutoregressive(
+  options: SplineAutoregressiveOptions,
+): Bijector<SplineAutoregressiveParams> {
   const where = "splineAutoregressive";
   const { dim } = options;
   const contextDim = options.contextDim ?? 0;
@@ -74,7 +81,12 @@ export function splineAutoregressive(options: SplineAutoregressiveOptions): Bije
         params,
         z.shape[0],
         (rank, out) => {
-          const [xc, logSlope] = rationalQuadraticSpline(out, z.ref.slice([], net.order[rank]), spline, true);
+          const [xc, logSlope] = rationalQuadraticSpline(
+            out,
+            z.ref.slice([], net.order[rank]),
+            spline,
+            true,
+          );
           logDet = logDet === null ? logSlope : logDet.add(logSlope);
           return xc;
         },

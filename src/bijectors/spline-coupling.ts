@@ -13,7 +13,12 @@ import type { Bijector } from "../core/types.js";
 import { checkInput } from "../core/checks.js";
 import { sumEvent } from "../core/util.js";
 import { couplingSetup, type CouplingOptions, type CouplingParams } from "./vector-coupling.js";
-import { rationalQuadraticSpline, resolveSplineOptions, splineParamCount, type SplineOptions } from "./rational-quadratic.js";
+import {
+  rationalQuadraticSpline,
+  resolveSplineOptions,
+  splineParamCount,
+  type SplineOptions,
+} from "./rational-quadratic.js";
 
 /** Options of `splineCoupling`: the spline's shape, dimension, mask and the MLP conditioner's shape. */
 export type SplineCouplingOptions = SplineOptions & CouplingOptions;
@@ -29,7 +34,12 @@ export function splineCoupling(options: SplineCouplingOptions): Bijector<SplineC
   const { parts, net, contextDim, nb } = couplingSetup(where, options, perValue);
   const eventShape = [options.dim];
 
-  const apply = (params: SplineCouplingParams, x: Array, cond: Array | undefined, inverse: boolean): [Array, Array] => {
+  const apply = (
+    params: SplineCouplingParams,
+    x: Array,
+    cond: Array | undefined,
+    inverse: boolean,
+  ): [Array, Array] => {
     checkInput(where, eventShape, contextDim, x, cond);
     const [xa, xb] = parts.split(x);
     const raw = net.apply(params.net, xa.ref, cond).reshape([xb.shape[0], nb, perValue]); // disposes cond when unconditional

@@ -35,7 +35,13 @@
  * zero, so it starts as the plain factor-out (mu = 0, sig = 1).
  */
 import { numpy as np, tree, type Array } from "@jax-js/jax";
-import { outputShapeOf, type Bijector, type CallOptions, type InitOptions, type Params } from "../core/types.js";
+import {
+  outputShapeOf,
+  type Bijector,
+  type CallOptions,
+  type InitOptions,
+  type Params,
+} from "../core/types.js";
 import { checkInput } from "../core/checks.js";
 import { splitKey } from "../core/keys.js";
 import { sumEvent } from "../core/util.js";
@@ -89,34 +95,47 @@ export function multiScaleShapes(shape: number[], levels: number): number[][] {
 export function multiScale(options: MultiScaleOptions): Bijector<MultiScaleParams> {
   const where = "multiScale";
   if (!globalThis.Array.isArray(options.levels) || options.levels.length === 0) {
-    throw new Error(`${where}: levels must be a non-empty list of bijectors or { bijector, prior } objects`);
+    throw new Error(
+      `${where}: levels must be a non-empty list of bijectors or { bijector, prior } objects`,
+    );
   }
-  const levels: MultiScaleLevel[] = options.levels.map((l) => ("bijector" in l ? l : { bijector: l }));
+  const levels: MultiScaleLevel[] = options.levels.map((l) =>
+    "bijector" in l ? l : { bijector: l },
+  );
   const squeezeOn = options.squeeze ?? true;
   const bound = options.priorScaleBound ?? 3;
   if (!(typeof bound === "number" && bound > 0 && Number.isFinite(bound))) {
-    throw new Error(`${where}: priorScaleBound must be a positive finite number, got ${jsonExcerpt(bound)}`);
+    throw new Error(
+      `${where}: priorScaleBound must be a positive finite number, got ${jsonExcerpt(bound)}`,
+    );
   }
   const L = levels.length;
   const eventShape = [...levels[0].bijector.eventShape];
-  if (eventShape.length !== 3) throw new Error(`${where}: the first level must take images [H, W, C], got ${fmt(eventShape)}`);
+  if (eventShape.length !== 3)
+    throw new Error(`${where}: the first level must take images [H, W, C], got ${fmt(eventShape)}`);
 
   // Shapes: level inputs, the kept/factored halves ([h, w, k] each) and the last level's output.
   const halfShapes: number[][] = [];
   let current = eventShape;
   levels.forEach(({ bijector, prior }, i) => {
     if (!same(bijector.eventShape, current)) {
-      throw new Error(`${where}: level ${i} (${bijector.kind}) takes ${fmt(bijector.eventShape)} but receives ${fmt(current)}`);
+      throw new Error(
+        `${where}: level ${i} (${bijector.kind}) takes ${fmt(bijector.eventShape)} but receives ${fmt(current)}`,
+      );
     }
     const out = outputShapeOf(bijector);
     if (i === L - 1) {
-      if (prior) throw new Error(`${where}: the last level factors nothing out, so it cannot have a prior`);
+      if (prior)
+        throw new Error(`${where}: the last level factors nothing out, so it cannot have a prior`);
       return;
     }
-    if (out.length !== 3) throw new Error(`${where}: level ${i} must output images [h, w, c], got ${fmt(out)}`);
+    if (out.length !== 3)
+      throw new Error(`${where}: level ${i} must output images [h, w, c], got ${fmt(out)}`);
     const split = squeezeOn ? squeezedShape(`${where}: level ${i}`, out) : out;
     if (split[2] % 2 !== 0) {
-      throw new Error(`${where}: level ${i}: cannot split ${split[2]} channels in halves (shape ${fmt(split)})`);
+      throw new Error(
+        `${where}: level ${i}: cannot split ${split[2]} channels in halves (shape ${fmt(split)})`,
+      );
     }
     current = [split[0], split[1], split[2] / 2];
     halfShapes.push(current);
@@ -124,22 +143,34 @@ export function multiScale(options: MultiScaleOptions): Bijector<MultiScaleParam
   const lastShape = outputShapeOf(levels[L - 1].bijector);
   const pieceSizes = [...halfShapes.map(size), size(lastShape)];
   const D = pieceSizes.reduce((a, b) => a + b, 0);
-  if (D !== size(eventShape)) throw new Error(`${where}: the levels do not preserve the number of entries (${D} vs ${size(eventShape)})`);
+  if (D !== size(eventShape))
+    throw new Error(
+      `${where}: the levels do not preserve the number of entries (${D} vs ${size(eventShape)})`,
+    );
   const outputShape = [D];
-  const contexts = [...levels.map((l) => l.bijector.contextDim), ...levels.map((l) => l.prior?.contextDim ?? 0)].filter((c) => c > 0);
-  if (contexts.some((c) => c !== contexts[0])) throw new Error(`${where}: conditional parts disagree on contextDim: ${contexts.join(", ")}`);
+  const contexts = [
+    ...levels.map((l) => l.bijector.contextDim),
+    ...levels.map((l) => l.prior?.contextDim ?? 0),
+  ].filter((c) => c > 0);
+  if (contexts.some((c) => c !== contexts[0]))
+    throw new Error(`${where}: conditional parts disagree on contextDim: ${contexts.join(", ")}`);
   const contextDim = contexts[0] ?? 0;
 
   /** [mu, logsig] of level i's prior from the kept half; consumes `params`, `keep`, `cond`. */
   const priorStats = (i: number, params: Params, keep: Array, cond?: Array): [Array, Array] => {
     const prior = levels[i].prior!;
     const [batch, h, w, k] = keep.shape;
-    const out = (prior.contextDim ?? 0) > 0 ? prior.apply(params, keep, cond) : (cond?.dispose(), prior.apply(params, keep));
+    const out =
+      (prior.contextDim ?? 0) > 0
+        ? prior.apply(params, keep, cond)
+        : (cond?.dispose(), prior.apply(params, keep));
     const want = [batch, h, w, 2 * k];
     if (out.ndim !== 4 || out.shape.some((d, j) => d !== want[j])) {
       const got = out.shape;
       out.dispose();
-      throw new Error(`${where}: level ${i}'s prior returned shape ${fmt(got)}, expected ${fmt(want)}`);
+      throw new Error(
+        `${where}: level ${i}'s prior returned shape ${fmt(got)}, expected ${fmt(want)}`,
+      );
     }
     const b = np.array(bound, { dtype: out.dtype, device: out.device }); // typed: jit rounds JS scalars to float32
     const mu = out.ref.slice([], [], [], [0, k]);
@@ -241,24 +272,30 @@ export function multiScale(options: MultiScaleOptions): Bijector<MultiScaleParam
       cond?.dispose();
       return [h, logDet!];
     },
-    updateState: !levels.some((l) => l.bijector.updateState) ? undefined : (params, x, cond) => {
-      const out: MultiScaleParams = params.map((p, i) => {
-        const { bijector } = levels[i];
-        // Each level's statistics come from its own input: push the batch through.
-        let next: Array | null = null;
-        if (i < L - 1) {
-          const [y, logDet] = bijector.forward(tree.ref(p.bijector), x.ref, cond?.ref, { training: true });
-          logDet.dispose();
-          const [kept, factored] = factor(i, y);
-          factored.dispose();
-          next = kept;
-        }
-        const updated = bijector.updateState ? bijector.updateState(p.bijector, x, cond?.ref) : (x.dispose(), p.bijector);
-        if (next) x = next;
-        return { ...p, bijector: updated };
-      });
-      cond?.dispose();
-      return out;
-    },
+    updateState: !levels.some((l) => l.bijector.updateState)
+      ? undefined
+      : (params, x, cond) => {
+          const out: MultiScaleParams = params.map((p, i) => {
+            const { bijector } = levels[i];
+            // Each level's statistics come from its own input: push the batch through.
+            let next: Array | null = null;
+            if (i < L - 1) {
+              const [y, logDet] = bijector.forward(tree.ref(p.bijector), x.ref, cond?.ref, {
+                training: true,
+              });
+              logDet.dispose();
+              const [kept, factored] = factor(i, y);
+              factored.dispose();
+              next = kept;
+            }
+            const updated = bijector.updateState
+              ? bijector.updateState(p.bijector, x, cond?.ref)
+              : (x.dispose(), p.bijector);
+            if (next) x = next;
+            return { ...p, bijector: updated };
+          });
+          cond?.dispose();
+          return out;
+        },
   };
 }

@@ -20,14 +20,20 @@ import { jsonExcerpt } from "../core/excerpt.js";
 /** Space-to-depth 2x2 of a batch [B, H, W, C] -> [B, H/2, W/2, 4C] (H, W even). Consumes `x`. */
 export function spaceToDepth(x: Array): Array {
   const [b, h, w, c] = x.shape;
-  return x.reshape([b, h / 2, 2, w / 2, 2, c]).transpose([0, 1, 3, 5, 2, 4]).reshape([b, h / 2, w / 2, 4 * c]);
+  return x
+    .reshape([b, h / 2, 2, w / 2, 2, c])
+    .transpose([0, 1, 3, 5, 2, 4])
+    .reshape([b, h / 2, w / 2, 4 * c]);
 }
 
 /** The inverse of `spaceToDepth`: [B, H/2, W/2, 4C] -> [B, H, W, C]. Consumes `y`. */
 export function depthToSpace(y: Array): Array {
   const [b, h2, w2, c4] = y.shape;
   const c = c4 / 4;
-  return y.reshape([b, h2, w2, c, 2, 2]).transpose([0, 1, 4, 2, 5, 3]).reshape([b, 2 * h2, 2 * w2, c]);
+  return y
+    .reshape([b, h2, w2, c, 2, 2])
+    .transpose([0, 1, 4, 2, 5, 3])
+    .reshape([b, 2 * h2, 2 * w2, c]);
 }
 
 /** The shape after a squeeze, validating [H, W, C] with H and W even. */

@@ -48,14 +48,27 @@ const EDGE = 2 ** -13;
 const SCALE_BOUND = 3;
 
 /** Variational dequantisation (Flow++): a learned, pixel-conditioned noise flow within each pixel's cell. */
-export function variationalDequantization(options: VariationalDequantizationOptions): Bijector<VariationalDequantizationParams> {
+export function variationalDequantization(
+  options: VariationalDequantizationOptions,
+): Bijector<VariationalDequantizationParams> {
   const where = "variationalDequantization";
   const { shape } = options;
-  if (!globalThis.Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
-    throw new Error(`${where}: shape must be [height, width, channels] of positive integers, got ${jsonExcerpt(shape)}`);
+  if (
+    !globalThis.Array.isArray(shape) ||
+    shape.length !== 3 ||
+    !shape.every((d) => Number.isInteger(d) && d > 0)
+  ) {
+    throw new Error(
+      `${where}: shape must be [height, width, channels] of positive integers, got ${jsonExcerpt(shape)}`,
+    );
   }
   const channels = shape[2];
-  const net = resnet({ inChannels: channels, outChannels: 2 * channels, hidden: options.hidden ?? 32, blocks: options.blocks ?? 1 });
+  const net = resnet({
+    inChannels: channels,
+    outChannels: 2 * channels,
+    hidden: options.hidden ?? 32,
+    blocks: options.blocks ?? 1,
+  });
 
   /** Pixel x (as floats) and the position in its cell, clamped away from the edges. Consumes `b`. */
   const cell = (b: Array): [Array, Array] => {

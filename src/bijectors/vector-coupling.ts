@@ -34,6 +34,12 @@ export function couplingSetup(
   validateMask(where, mask, dim);
   const parts = maskSplit(mask);
   const nb = parts.transformIndices.length;
-  const net = mlp({ inDim: parts.passIndices.length, outDim: perValue * nb, hidden, contextDim, activation });
+  const net = mlp({
+    inDim: parts.passIndices.length,
+    outDim: perValue * nb,
+    hidden,
+    contextDim,
+    activation,
+  });
   return { parts, net, contextDim, nb };
 }

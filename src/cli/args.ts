@@ -47,7 +47,11 @@ export interface Command {
 export function helpText(spec: CommandSpec): string {
   const rows = Object.entries(spec.options).map(([name, o]) => {
     const flag = `${o.short ? `-${o.short}, ` : ""}--${name}${o.type === "boolean" ? "" : ` ${o.value ?? o.type.toUpperCase()}`}`;
-    const extra = o.required ? " (required)" : o.default !== undefined ? ` (default: ${o.default})` : "";
+    const extra = o.required
+      ? " (required)"
+      : o.default !== undefined
+        ? ` (default: ${o.default})`
+        : "";
     return [flag, o.help + extra] as const;
   });
   rows.push(["-h, --help", "show this help"], ["--verbose", "show stack traces on errors"]);
@@ -66,8 +70,10 @@ function convert(name: string, o: OptionSpec, raw: string): string | number | bo
     throw new UsageError(`--${name} takes no value (or true/false), got "${raw}"`);
   }
   const n = Number(raw);
-  if (raw.trim() === "" || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${raw}"`);
-  if (o.type === "int" && !Number.isInteger(n)) throw new UsageError(`--${name} must be an integer, got "${raw}"`);
+  if (raw.trim() === "" || !Number.isFinite(n))
+    throw new UsageError(`--${name} must be a number, got "${raw}"`);
+  if (o.type === "int" && !Number.isInteger(n))
+    throw new UsageError(`--${name} must be an integer, got "${raw}"`);
   return n;
 }
 
@@ -81,7 +87,11 @@ export function wasGiven(options: ParsedOptions, name: string): boolean {
 /** Parse `argv` (after the command name) against `spec`. Returns null when help was asked for. */
 export function parseArgs(spec: CommandSpec, argv: string[]): ParsedOptions | null {
   const out: ParsedOptions = {};
-  const byShort = new Map(Object.entries(spec.options).filter(([, o]) => o.short).map(([n, o]) => [o.short!, n]));
+  const byShort = new Map(
+    Object.entries(spec.options)
+      .filter(([, o]) => o.short)
+      .map(([n, o]) => [o.short!, n]),
+  );
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "-h" || arg === "--help") return null;
@@ -111,7 +121,8 @@ export function parseArgs(spec: CommandSpec, argv: string[]): ParsedOptions | nu
   given.set(out, new Set(Object.keys(out)));
   for (const [name, o] of Object.entries(spec.options)) {
     if (out[name] === undefined && o.default !== undefined) out[name] = o.default;
-    if (out[name] === undefined && o.required) throw new UsageError(`--${name} is required (see --help)`);
+    if (out[name] === undefined && o.required)
+      throw new UsageError(`--${name} is required (see --help)`);
   }
   return out;
 }

@@ -60,19 +60,30 @@ function toySource(name: ToyDataset, samples: number, seed: number): DataSource 
 }
 
 /** Column indices of `table` for the model's inputs and for the context (named in `context`). */
-export function splitColumns(table: CsvTable, file: string, context: string[]): { x: number[]; cond: number[] } {
+export function splitColumns(
+  table: CsvTable,
+  file: string,
+  context: string[],
+): { x: number[]; cond: number[] } {
   const all = Array.from({ length: table.cols }, (_, j) => j);
   if (context.length === 0) return { x: all, cond: [] };
-  if (!table.hasHeader) throw new UsageError(`${file} has no header row, so --context-columns cannot name its columns`);
+  if (!table.hasHeader)
+    throw new UsageError(`${file} has no header row, so --context-columns cannot name its columns`);
   const dup = context.find((c, i) => context.indexOf(c) !== i);
   if (dup !== undefined) throw new UsageError(`--context-columns names ${dup} twice`);
   const cond = context.map((name) => {
     const j = table.columns.indexOf(name);
-    if (j < 0) throw new UsageError(`${file} has no column ${excerpt(name)} (its columns: ${table.columns.map((c) => excerpt(c, 24)).join(", ")})`);
+    if (j < 0)
+      throw new UsageError(
+        `${file} has no column ${excerpt(name)} (its columns: ${table.columns.map((c) => excerpt(c, 24)).join(", ")})`,
+      );
     return j;
   });
   const x = all.filter((j) => !cond.includes(j));
-  if (x.length === 0) throw new UsageError(`--context-columns takes every column of ${file}: leave at least one column to model`);
+  if (x.length === 0)
+    throw new UsageError(
+      `--context-columns takes every column of ${file}: leave at least one column to model`,
+    );
   return { x, cond };
 }
 
@@ -80,27 +91,45 @@ export function splitColumns(table: CsvTable, file: string, context: string[]): 
 export function pickColumns(data: Float64Array, width: number, cols: number[]): Float64Array {
   const rows = data.length / width;
   const out = new Float64Array(rows * cols.length);
-  for (let r = 0; r < rows; r++) for (let j = 0; j < cols.length; j++) out[r * cols.length + j] = data[r * width + cols[j]];
+  for (let r = 0; r < rows; r++)
+    for (let j = 0; j < cols.length; j++) out[r * cols.length + j] = data[r * width + cols[j]];
   return out;
 }
 
 function csvSource(path: string, seed: number, context: string[]): DataSource {
   const table = readCsvFile(path);
   if (table.rows < 10) {
-    throw new Error(`${path}: only ${table.rows} data rows; a flow needs at least 10 (ideally thousands)`);
+    throw new Error(
+      `${path}: only ${table.rows} data rows; a flow needs at least 10 (ideally thousands)`,
+    );
   }
   const { x: xCols, cond: condCols } = splitColumns(table, path, context);
   const split = splitRows(table.rows, { valid: 0.1, test: 0.1, seed });
   const part = (cols: number[]) => {
     const data = pickColumns(table.data, table.cols, cols);
     const names = cols.map((j) => table.columns[j]);
-    const standardizer = fitStandardizer(takeRows(data, cols.length, split.train), cols.length, undefined, names);
-    const rows = (idx: Int32Array) => Float32Array.from(standardizeTransform(standardizer, takeRows(data, cols.length, idx)));
-    return { names, standardizer, train: rows(split.train), valid: rows(split.valid), test: rows(split.test) };
+    const standardizer = fitStandardizer(
+      takeRows(data, cols.length, split.train),
+      cols.length,
+      undefined,
+      names,
+    );
+    const rows = (idx: Int32Array) =>
+      Float32Array.from(standardizeTransform(standardizer, takeRows(data, cols.length, idx)));
+    return {
+      names,
+      standardizer,
+      train: rows(split.train),
+      valid: rows(split.valid),
+      test: rows(split.test),
+    };
   };
   const x = part(xCols);
   const c = condCols.length > 0 ? part(condCols) : null;
-  const rows = (key: "train" | "valid" | "test"): Rows => ({ ...rowsOf(x[key], xCols.length), ...(c ? { cond: c[key] } : {}) });
+  const rows = (key: "train" | "valid" | "test"): Rows => ({
+    ...rowsOf(x[key], xCols.length),
+    ...(c ? { cond: c[key] } : {}),
+  });
   return {
     name: path,
     kind: "csv",
@@ -115,9 +144,15 @@ function csvSource(path: string, seed: number, context: string[]): DataSource {
   };
 }
 
-export function loadDataSource(spec: string, { samples = 20000, seed = 0, contextColumns = [] as string[] } = {}): DataSource {
+export function loadDataSource(
+  spec: string,
+  { samples = 20000, seed = 0, contextColumns = [] as string[] } = {},
+): DataSource {
   if (isToyName(spec)) {
-    if (contextColumns.length > 0) throw new UsageError(`--context-columns names columns of a CSV file; "${spec}" is a toy density without any`);
+    if (contextColumns.length > 0)
+      throw new UsageError(
+        `--context-columns names columns of a CSV file; "${spec}" is a toy density without any`,
+      );
     return toySource(spec, samples, seed);
   }
   if (spec.toLowerCase().endsWith(".csv") || existsSync(spec)) {

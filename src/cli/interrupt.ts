@@ -8,7 +8,10 @@ import { constants } from "node:os";
 
 /** A run stopped by a signal; main exits with `exitCode`. */
 export class Interrupted extends Error {
-  constructor(message: string, readonly exitCode: number) {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
     super(message);
   }
 }

@@ -31,7 +31,10 @@ async function main(argv: string[]): Promise<number> {
     return name ? 0 : 2;
   }
   const command = COMMANDS[name];
-  if (!command) throw new UsageError(`unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(", ")}`);
+  if (!command)
+    throw new UsageError(
+      `unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(", ")}`,
+    );
   const options = parseArgs(command.spec, rest);
   if (options === null) {
     process.stdout.write(helpText(command.spec) + "\n");
@@ -49,9 +52,12 @@ main(process.argv.slice(2)).then(
     const e = err instanceof Error ? err : new Error(String(err));
     const message = explainEngineError(e.message) ?? e.message;
     // One short line, whatever the input quoted in it; the missing-dataset advice is a list on purpose.
-    process.stderr.write(`clayflow: ${e instanceof DatasetNotFoundError ? message : oneLine(message, 290)}\n`);
+    process.stderr.write(
+      `clayflow: ${e instanceof DatasetNotFoundError ? message : oneLine(message, 290)}\n`,
+    );
     if (verbose) process.stderr.write(`${e.stack}\n`);
-    else if (!(e instanceof UsageError) && !(e instanceof Interrupted)) process.stderr.write("(run with --verbose for details)\n");
+    else if (!(e instanceof UsageError) && !(e instanceof Interrupted))
+      process.stderr.write("(run with --verbose for details)\n");
     // 2: the command line was wrong; 128 + signal: stopped by Ctrl-C or kill (130 for SIGINT); 1: anything else.
     process.exitCode = e instanceof UsageError ? 2 : e instanceof Interrupted ? e.exitCode : 1;
   },

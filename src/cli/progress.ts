@@ -28,7 +28,10 @@ export function formatProgress(u: ProgressUpdate): string {
   if (u.loss !== undefined) parts.push(`loss ${u.loss.toFixed(4)}`);
   if (u.validLoss !== undefined) parts.push(`valid ${u.validLoss.toFixed(4)}`);
   // Unknown on the first step (it compiles the training step): say so instead of guessing.
-  if (u.stepsPerSecond !== undefined) parts.push(Number.isFinite(u.stepsPerSecond) ? `${u.stepsPerSecond.toFixed(1)} steps/s` : "? steps/s");
+  if (u.stepsPerSecond !== undefined)
+    parts.push(
+      Number.isFinite(u.stepsPerSecond) ? `${u.stepsPerSecond.toFixed(1)} steps/s` : "? steps/s",
+    );
   if (u.etaSeconds !== undefined) parts.push(`ETA ${fmtTime(u.etaSeconds)}`);
   if (u.skipped) parts.push(`skipped ${u.skipped}`);
   return parts.join("  ");
@@ -52,8 +55,13 @@ export class Progress {
   update(u: ProgressUpdate): void {
     const text = formatProgress(u);
     if (this.#tty) {
-      const width = Math.max(10, ((this.#out as WriteStream).columns ?? 100) - text.length - this.#label.length - 6);
-      const filled = Math.round((Math.min(u.step, u.total) / Math.max(u.total, 1)) * Math.min(width, 30));
+      const width = Math.max(
+        10,
+        ((this.#out as WriteStream).columns ?? 100) - text.length - this.#label.length - 6,
+      );
+      const filled = Math.round(
+        (Math.min(u.step, u.total) / Math.max(u.total, 1)) * Math.min(width, 30),
+      );
       const bar = `[${"#".repeat(filled)}${".".repeat(Math.max(0, Math.min(width, 30) - filled))}]`;
       this.#out.write(`\r${this.#label} ${bar} ${text}\x1b[K`);
       this.#lastLine = text;

@@ -5,7 +5,11 @@ import { tree } from "@jax-js/jax";
 import { sampleRows } from "../eval/sample-rows.js";
 import { CONFIG_FILE, loadRun, type LoadedRun } from "../io/checkpoint.js";
 import type { FlowParams } from "../distributions/flow.js";
-import { standardizeInverse, standardizerLogDet, standardizeTransform } from "../data/standardize.js";
+import {
+  standardizeInverse,
+  standardizerLogDet,
+  standardizeTransform,
+} from "../data/standardize.js";
 import { UsageError } from "./args.js";
 
 /** Refuse to write a new run over an existing one (nothing on disk gets damaged). */
@@ -15,9 +19,13 @@ export function checkFreshRunDir(dir: string, { allowReplaceRun = false } = {}):
   if (entries.length === 0) return;
   if (entries.includes(CONFIG_FILE)) {
     if (allowReplaceRun) return;
-    throw new UsageError(`${dir} already holds a run: continue it with --resume ${dir}, or choose another --out`);
+    throw new UsageError(
+      `${dir} already holds a run: continue it with --resume ${dir}, or choose another --out`,
+    );
   }
-  throw new UsageError(`${dir} is not empty and is not a clayflow run: choose an empty or new --out directory`);
+  throw new UsageError(
+    `${dir} is not empty and is not a clayflow run: choose an empty or new --out directory`,
+  );
 }
 
 /**
@@ -53,7 +61,8 @@ export function inferenceParams(run: LoadedRun): FlowParams {
 }
 
 export async function openRun(dir: string | undefined): Promise<LoadedRun> {
-  if (!dir) throw new UsageError("--run DIR is required: the directory written by `clayflow train`");
+  if (!dir)
+    throw new UsageError("--run DIR is required: the directory written by `clayflow train`");
   return loadRun(dir);
 }
 
@@ -66,7 +75,9 @@ export function toDataUnits(run: LoadedRun, logp: Float64Array): Float64Array {
 
 /** The flow's context rows from raw context values (row-major): standardised as in training. */
 export function contextInput(run: LoadedRun, raw: Float64Array): Float32Array {
-  return Float32Array.from(run.contextPreprocessing ? standardizeTransform(run.contextPreprocessing, raw) : raw);
+  return Float32Array.from(
+    run.contextPreprocessing ? standardizeTransform(run.contextPreprocessing, raw) : raw,
+  );
 }
 
 /**

@@ -37,9 +37,20 @@ export interface TestCurve {
  * Evaluate every kept checkpoint of the run in `dir` (already loaded as `run`, whose
  * history gives the validation curve) on the first `count` test images.
  */
-export async function testCurve(dir: string, run: LoadedRun, pixels: Uint8Array, labels: Uint8Array, count: number, seed: number, onPoint?: (p: CurvePoint) => void): Promise<TestCurve> {
+export async function testCurve(
+  dir: string,
+  run: LoadedRun,
+  pixels: Uint8Array,
+  labels: Uint8Array,
+  count: number,
+  seed: number,
+  onPoint?: (p: CurvePoint) => void,
+): Promise<TestCurve> {
   const kept = await listKeptCheckpoints(dir);
-  if (kept.length === 0) throw new UsageError(`${dir} has no kept checkpoints in ${join(dir, KEPT_DIR)}: train (or resume) with --keep-every N to keep them`);
+  if (kept.length === 0)
+    throw new UsageError(
+      `${dir} has no kept checkpoints in ${join(dir, KEPT_DIR)}: train (or resume) with --keep-every N to keep them`,
+    );
   const dims = run.flow.eventShape.reduce((a, d) => a * d, 1);
   count = Math.min(count, pixels.length / dims);
   const earlier = await previousPoints(dir, count);
@@ -55,7 +66,12 @@ export async function testCurve(dir: string, run: LoadedRun, pixels: Uint8Array,
     if (snapshot.bestParams) tree.dispose(snapshot.bestParams);
     try {
       const r = await evaluateImages(snapshot.flow, snapshot.params, pixels, count, seed, labels);
-      const point = { step: k.step, minutes: snapshot.state.seconds / 60, testBitsPerDim: r.testBitsPerDim, testBitsPerDimCI: r.testBitsPerDimCI };
+      const point = {
+        step: k.step,
+        minutes: snapshot.state.seconds / 60,
+        testBitsPerDim: r.testBitsPerDim,
+        testBitsPerDimCI: r.testBitsPerDimCI,
+      };
       points.push(point);
       onPoint?.(point);
     } finally {
@@ -64,17 +80,35 @@ export async function testCurve(dir: string, run: LoadedRun, pixels: Uint8Array,
   }
   const validation = run.state.history
     .filter((h) => h.validLoss !== null)
-    .map((h) => ({ step: h.step, minutes: h.seconds / 60, bitsPerDim: nllBitsPerDim(h.validLoss!, dims) }));
+    .map((h) => ({
+      step: h.step,
+      minutes: h.seconds / 60,
+      bitsPerDim: nllBitsPerDim(h.validLoss!, dims),
+    }));
   const curve: TestCurve = { testImages: count, points, validation };
   await writeFileAtomic(join(dir, "test-curve.json"), JSON.stringify(curve, null, 2) + "\n");
   await savePng(
     join(dir, "test-curve.png"),
     linePlot(
       [
-        { x: validation.map((v) => v.minutes), y: validation.map((v) => v.bitsPerDim), label: "validation" },
-        { x: points.map((p) => p.minutes), y: points.map((p) => p.testBitsPerDim), label: `test (${count} images)` },
+        {
+          x: validation.map((v) => v.minutes),
+          y: validation.map((v) => v.bitsPerDim),
+          label: "validation",
+        },
+        {
+          x: points.map((p) => p.minutes),
+          y: points.map((p) => p.testBitsPerDim),
+          label: `test (${count} images)`,
+        },
       ],
-      { width: 520, height: 340, title: "bits/dim against training time", xlabel: "minutes", ylabel: "bits/dim" },
+      {
+        width: 520,
+        height: 340,
+        title: "bits/dim against training time",
+        xlabel: "minutes",
+        ylabel: "bits/dim",
+      },
     ),
   );
   return curve;
@@ -85,7 +119,9 @@ async function previousPoints(dir: string, count: number): Promise<Map<number, C
   try {
     const old = JSON.parse(await readFile(join(dir, "test-curve.json"), "utf8")) as TestCurve;
     if (old.testImages !== count || !globalThis.Array.isArray(old.points)) return new Map();
-    const valid = old.points.filter((p) => [p.step, p.minutes, p.testBitsPerDim, p.testBitsPerDimCI].every(Number.isFinite));
+    const valid = old.points.filter((p) =>
+      [p.step, p.minutes, p.testBitsPerDim, p.testBitsPerDimCI].every(Number.isFinite),
+    );
     return new Map(valid.map((p) => [p.step, p]));
   } catch {
     return new Map();

@@ -23,15 +23,23 @@ export function checkInput(
   }
   if (contextDim > 0) {
     if (cond === undefined) {
-      throw new Error(`${where}: this layer is conditional: pass a context of shape ${fmt([x.shape[0], contextDim])}`);
+      throw new Error(
+        `${where}: this layer is conditional: pass a context of shape ${fmt([x.shape[0], contextDim])}`,
+      );
     }
     if (cond.ndim !== 2 || cond.shape[0] !== x.shape[0] || cond.shape[1] !== contextDim) {
-      throw new Error(`${where}: expected context of shape ${fmt([x.shape[0], contextDim])}, got ${fmt(cond.shape)}`);
+      throw new Error(
+        `${where}: expected context of shape ${fmt([x.shape[0], contextDim])}, got ${fmt(cond.shape)}`,
+      );
     }
   }
 }
 
-export function assertPositiveInt(where: string, name: string, value: unknown): asserts value is number {
+export function assertPositiveInt(
+  where: string,
+  name: string,
+  value: unknown,
+): asserts value is number {
   if (!Number.isInteger(value) || (value as number) < 1) {
     throw new Error(`${where}: ${name} must be a positive integer, got ${jsonExcerpt(value)}`);
   }
@@ -42,9 +50,16 @@ export function assertPositiveInt(where: string, name: string, value: unknown): 
  * than `max`: a config is plain JSON, and a corrupt or hostile one with `layers: 1e9` would
  * otherwise build objects until the process runs out of memory.
  */
-export function assertSize(where: string, name: string, value: unknown, max: number): asserts value is number {
+export function assertSize(
+  where: string,
+  name: string,
+  value: unknown,
+  max: number,
+): asserts value is number {
   assertPositiveInt(where, name, value);
   if ((value as number) > max) {
-    throw new Error(`${where}: ${name} is ${value}, more than the ${max} a flow here can have (a corrupt config, or a model far too large to build)`);
+    throw new Error(
+      `${where}: ${name} is ${value}, more than the ${max} a flow here can have (a corrupt config, or a model far too large to build)`,
+    );
   }
 }

@@ -5,7 +5,8 @@
  */
 
 /** Control characters, U+FFFD (bytes that were not UTF-8), lone surrogates and line/paragraph separators. */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\ufffd\u2028\u2029]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const UNPRINTABLE =
+  /[\u0000-\u001f\u007f-\u009f\ufffd\u2028\u2029]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 function escape(text: string): string {
   return text.replace(UNPRINTABLE, (c) => {

@@ -8,9 +8,13 @@ export const isNode = typeof process !== "undefined" && !!process.versions?.node
 
 /** The built-in module `name`; `user` names the caller in the error thrown outside Node. */
 export function nodeModule<T>(name: string, user = name): T {
-  const get = isNode ? (process as unknown as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule : undefined;
+  const get = isNode
+    ? (process as unknown as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule
+    : undefined;
   if (typeof get !== "function") {
-    throw new Error(`${user} needs Node >= 20.16 (it uses ${name}); in a browser, work on bytes and strings in memory instead`);
+    throw new Error(
+      `${user} needs Node >= 20.16 (it uses ${name}); in a browser, work on bytes and strings in memory instead`,
+    );
   }
   return get(name) as T;
 }

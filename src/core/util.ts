@@ -13,7 +13,6 @@ export function softplus(x: Array): Array {
   return np.logaddexp(x, 0);
 }
 
-
 /** dtype of a float array, or float32 for anything else. */
 export function floatDtype(x: Array): DType {
   return x.dtype === np.float64 ? np.float64 : np.float32;

@@ -44,7 +44,10 @@ import { makeRng, type Rng } from "../core/prng.js";
 import { writeFileAtomic } from "../io/atomic-write.js";
 
 export const ANOMALY_TABLE_DIM = 8;
-export const ANOMALY_TABLE_COLUMNS = Array.from({ length: ANOMALY_TABLE_DIM }, (_, j) => `x${j + 1}`);
+export const ANOMALY_TABLE_COLUMNS = Array.from(
+  { length: ANOMALY_TABLE_DIM },
+  (_, j) => `x${j + 1}`,
+);
 export const ANOMALY_KINDS = ["normal", "between", "halo", "broken", "gross"] as const;
 export type AnomalyKind = (typeof ANOMALY_KINDS)[number];
 
@@ -124,7 +127,8 @@ function toData(z: Float64Array, out: Float64Array, offset: number, reversed = -
 function toLatent(x: ArrayLike<number>, offset: number): Float64Array {
   const y = new Float64Array(D);
   for (let j = 0; j < D; j++) y[j] = (x[offset + j] - OFFSET[j]) / SCALE[j];
-  for (let i = OUTER_SHEARS.length - 1; i >= 0; i--) y[OUTER_SHEARS[i].target] -= OUTER_SHEARS[i].f(y);
+  for (let i = OUTER_SHEARS.length - 1; i >= 0; i--)
+    y[OUTER_SHEARS[i].target] -= OUTER_SHEARS[i].f(y);
   const q = rotationMatrix();
   const z = new Float64Array(D);
   for (let j = 0; j < D; j++) {
@@ -141,7 +145,10 @@ const LOG_SCALE = SCALE.reduce((a, s) => a + Math.log(s), 0);
 
 /** Exact log-density (nats) of the NORMAL process at every row of `x` ([rows, 8] row-major). */
 export function anomalyTableLogDensity(x: ArrayLike<number>): Float64Array {
-  if (x.length % D !== 0) throw new Error(`anomalyTableLogDensity: ${x.length} values is not a whole number of rows of width ${D}`);
+  if (x.length % D !== 0)
+    throw new Error(
+      `anomalyTableLogDensity: ${x.length} values is not a whole number of rows of width ${D}`,
+    );
   const rows = x.length / D;
   const out = new Float64Array(rows);
   const terms = new Float64Array(WEIGHTS.length);
@@ -170,12 +177,16 @@ function pick(rng: Rng, weights: readonly number[]): number {
 }
 
 function normalLatent(rng: Rng, k: number, spread = 1): Float64Array {
-  return Float64Array.from({ length: D }, (_, j) => MEANS[k][j] + spread * STDS[k][j] * rng.normal());
+  return Float64Array.from(
+    { length: D },
+    (_, j) => MEANS[k][j] + spread * STDS[k][j] * rng.normal(),
+  );
 }
 
 /** `rows` normal rows into `out` from row `start`. */
 function drawNormal(rng: Rng, out: Float64Array, start: number, rows: number): void {
-  for (let r = start; r < start + rows; r++) toData(normalLatent(rng, pick(rng, WEIGHTS)), out, r * D);
+  for (let r = start; r < start + rows; r++)
+    toData(normalLatent(rng, pick(rng, WEIGHTS)), out, r * D);
 }
 
 interface Reference {
@@ -208,8 +219,11 @@ function candidate(rng: Rng, kind: number, out: Float64Array, offset: number): v
     const a = rng.int(WEIGHTS.length);
     const b = (a + 1 + rng.int(WEIGHTS.length - 1)) % WEIGHTS.length;
     const t = 0.35 + 0.3 * rng.uniform();
-    const z = Float64Array.from({ length: D }, (_, j) =>
-      (1 - t) * MEANS[a][j] + t * MEANS[b][j] + 0.25 * (STDS[a][j] + STDS[b][j]) * rng.normal());
+    const z = Float64Array.from(
+      { length: D },
+      (_, j) =>
+        (1 - t) * MEANS[a][j] + t * MEANS[b][j] + 0.25 * (STDS[a][j] + STDS[b][j]) * rng.normal(),
+    );
     toData(z, out, offset);
   } else if (kind === 2) {
     toData(normalLatent(rng, pick(rng, WEIGHTS), 2), out, offset);
@@ -258,7 +272,9 @@ export interface AnomalyTable {
 function apportion(n: number, shares: readonly number[]): number[] {
   const raw = shares.map((s) => s * n);
   const counts = raw.map(Math.floor);
-  const order = raw.map((v, k) => [v - Math.floor(v), k] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  const order = raw
+    .map((v, k) => [v - Math.floor(v), k] as const)
+    .sort((a, b) => b[0] - a[0] || a[1] - b[1]);
   for (let i = 0; counts.reduce((a, c) => a + c, 0) < n; i++) counts[order[i][1]]++;
   return counts;
 }
@@ -274,9 +290,14 @@ function streamSeed(seed: number, stream: number): number {
 /** Generate the table (see the module comment). Same seed and options, same table. */
 export function makeAnomalyTable(seed: number, options: AnomalyTableOptions = {}): AnomalyTable {
   const { trainRows = 20000, testRows = 5000, anomalyFraction = 0.08 } = options;
-  if (!Number.isFinite(seed)) throw new Error(`makeAnomalyTable: seed must be a finite number, got ${seed}`);
-  for (const [name, v] of [["trainRows", trainRows], ["testRows", testRows]] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`makeAnomalyTable: ${name} must be a positive integer, got ${v}`);
+  if (!Number.isFinite(seed))
+    throw new Error(`makeAnomalyTable: seed must be a finite number, got ${seed}`);
+  for (const [name, v] of [
+    ["trainRows", trainRows],
+    ["testRows", testRows],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1)
+      throw new Error(`makeAnomalyTable: ${name} must be a positive integer, got ${v}`);
   }
   if (!(anomalyFraction > 0 && anomalyFraction < 1)) {
     throw new Error(`makeAnomalyTable: anomalyFraction must be in (0, 1), got ${anomalyFraction}`);
@@ -303,7 +324,10 @@ export function makeAnomalyTable(seed: number, options: AnomalyTableOptions = {}
       attempts[kind]++;
       candidate(rng, kind, test, r * D);
       if (anomalyTableLogDensity(test.subarray(r * D, (r + 1) * D))[0] < cut) break;
-      if (attempts[kind] > 1000 * testRows) throw new Error(`makeAnomalyTable: anomaly process ${ANOMALY_KINDS[kind]} never falls below the density cut`);
+      if (attempts[kind] > 1000 * testRows)
+        throw new Error(
+          `makeAnomalyTable: anomaly process ${ANOMALY_KINDS[kind]} never falls below the density cut`,
+        );
     }
   }
   return {

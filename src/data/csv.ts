@@ -57,7 +57,8 @@ export function readCsvFile(path: string, options: Omit<CsvOptions, "file"> = {}
     const buf = new Uint8Array(CHUNK_BYTES);
     // Invalid UTF-8 becomes U+FFFD, as in readFileSync(path, "utf8"); stream: a character may span two chunks.
     const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) reader.push(decoder.decode(buf.subarray(0, n), { stream: true }));
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; )
+      reader.push(decoder.decode(buf.subarray(0, n), { stream: true }));
     reader.push(decoder.decode());
   } finally {
     fs.closeSync(fd);
@@ -122,7 +123,10 @@ export class CsvReader {
       this.started = true;
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     }
-    if (this.delim !== null) return this.feed(text);
+    if (this.delim !== null) {
+      this.feed(text);
+      return;
+    }
     this.pending += text;
     const firstLine = completeFirstLine(this.pending);
     if (firstLine === null && this.pending.length <= MAX_RECORD_CHARS) return;
@@ -146,7 +150,8 @@ export class CsvReader {
     if (this.inQuotes) throw new Error(`${this.file}:${this.quoteLine}: unterminated quoted field`);
     if (this.field !== "" || this.fields.length > 0 || this.touched) this.endRecord();
     if (this.first === null) throw new Error(`${this.file}: empty CSV file (no rows)`);
-    if (this.rows === 0) throw new Error(`${this.file}: header on line ${this.first.line} but no data rows`);
+    if (this.rows === 0)
+      throw new Error(`${this.file}: header on line ${this.first.line} but no data rows`);
     return {
       columns: this.columns,
       hasHeader: this.hasHeader,
@@ -208,18 +213,23 @@ export class CsvReader {
   private add(ch: string, at: number): void {
     this.field += ch;
     if (this.field.length > MAX_FIELD_CHARS) {
-      throw new Error(`${this.file}:${at}: a field longer than ${MAX_FIELD_CHARS} characters (${excerpt(this.field)}); this is not a CSV of numbers (a binary file, or an unclosed quote?)`);
+      throw new Error(
+        `${this.file}:${at}: a field longer than ${MAX_FIELD_CHARS} characters (${excerpt(this.field)}); this is not a CSV of numbers (a binary file, or an unclosed quote?)`,
+      );
     }
   }
 
   private tooLongRecord(): never {
-    throw new Error(`${this.file}:${this.startLine}: a line longer than ${MAX_RECORD_CHARS} characters; this is not a CSV of numbers (a binary file, or an unclosed quote?)`);
+    throw new Error(
+      `${this.file}:${this.startLine}: a line longer than ${MAX_RECORD_CHARS} characters; this is not a CSV of numbers (a binary file, or an unclosed quote?)`,
+    );
   }
 
   private endRecord(): void {
     const { fields, field } = this;
     fields.push(field);
-    if (this.touched || fields.length > 1 || field.trim() !== "") this.record(this.startLine, fields);
+    if (this.touched || fields.length > 1 || field.trim() !== "")
+      this.record(this.startLine, fields);
     this.fields = [];
     this.field = "";
     this.touched = false;
@@ -231,14 +241,18 @@ export class CsvReader {
       this.first = { line, fields };
       this.hasHeader = this.options.header ?? fields.some((f) => !NUMBER.test(f.trim()));
       this.cols = fields.length;
-      this.columns = this.hasHeader ? fields.map((f) => f.trim()) : fields.map((_, j) => `col${j + 1}`);
+      this.columns = this.hasHeader
+        ? fields.map((f) => f.trim())
+        : fields.map((_, j) => `col${j + 1}`);
       if (this.hasHeader) {
         checkColumnNames(this.columns, `${this.file}:${line}`);
         return;
       }
     }
     if (fields.length !== this.cols) {
-      throw new Error(`${this.file}:${line}: expected ${this.cols} columns (as in line ${this.first.line}), got ${fields.length}`);
+      throw new Error(
+        `${this.file}:${line}: expected ${this.cols} columns (as in line ${this.first.line}), got ${fields.length}`,
+      );
     }
     if (this.count + this.cols > this.values.length) {
       const grown = new Float64Array(Math.max(2 * this.values.length, this.count + this.cols));
@@ -246,7 +260,10 @@ export class CsvReader {
       this.values = grown;
     }
     fields.forEach((raw, j) => {
-      this.values[this.count + j] = parseNumber(raw, `${this.file}:${line}: column ${j + 1} (${nameExcerpt(this.columns[j])})`);
+      this.values[this.count + j] = parseNumber(
+        raw,
+        `${this.file}:${line}: column ${j + 1} (${nameExcerpt(this.columns[j])})`,
+      );
     });
     this.count += this.cols;
     this.rows++;
@@ -267,11 +284,17 @@ function completeFirstLine(text: string): string | null {
 /** Every column needs a name of its own: `score` and context columns pick columns by name. */
 function checkColumnNames(columns: string[], where: string) {
   const empty = columns.flatMap((c, j) => (c === "" ? [j + 1] : []));
-  if (empty.length > 0) throw new Error(`${where}: the header leaves column${empty.length > 1 ? "s" : ""} ${empty.join(", ")} without a name; name every column`);
+  if (empty.length > 0)
+    throw new Error(
+      `${where}: the header leaves column${empty.length > 1 ? "s" : ""} ${empty.join(", ")} without a name; name every column`,
+    );
   const seen = new Map<string, number>();
   columns.forEach((c, j) => {
     const before = seen.get(c);
-    if (before !== undefined) throw new Error(`${where}: columns ${before + 1} and ${j + 1} are both named ${excerpt(c)}; column names must be unique`);
+    if (before !== undefined)
+      throw new Error(
+        `${where}: columns ${before + 1} and ${j + 1} are both named ${excerpt(c)}; column names must be unique`,
+      );
     seen.set(c, j);
   });
 }
@@ -282,7 +305,8 @@ const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 function parseNumber(raw: string, where: string): number {
   const s = raw.trim();
   if (s === "") throw new Error(`${where}: missing value`);
-  if (/^[+-]?(nan|inf|infinity)$/i.test(s)) throw new Error(`${where}: ${excerpt(s)} is not allowed (values must be finite)`);
+  if (/^[+-]?(nan|inf|infinity)$/i.test(s))
+    throw new Error(`${where}: ${excerpt(s)} is not allowed (values must be finite)`);
   if (!NUMBER.test(s)) throw new Error(`${where}: ${excerpt(s)} is not a number`);
   const v = Number(s);
   if (!Number.isFinite(v)) throw new Error(`${where}: ${excerpt(s)} overflows to ${v}`);

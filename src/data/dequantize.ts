@@ -49,10 +49,16 @@ export function imagePreprocessing(options: Partial<ImagePreprocessing> = {}): I
 }
 
 /** Pixels (bytes, row-major) -> an array of their values 0..255 with `shape` (batch first). */
-export function pixelsToArray(pixels: Uint8Array, shape: number[], dtype: DType = np.float32): Array {
+export function pixelsToArray(
+  pixels: Uint8Array,
+  shape: number[],
+  dtype: DType = np.float32,
+): Array {
   const size = shape.reduce((a, b) => a * b, 1);
   if (size !== pixels.length) {
-    throw new Error(`pixelsToArray: shape [${shape.join(", ")}] holds ${size} values, got ${pixels.length} pixels`);
+    throw new Error(
+      `pixelsToArray: shape [${shape.join(", ")}] holds ${size} values, got ${pixels.length} pixels`,
+    );
   }
   const values = dtype === np.float64 ? Float64Array.from(pixels) : Float32Array.from(pixels);
   return np.array(values, { shape, dtype: dtype === np.float64 ? np.float64 : np.float32 });
@@ -85,7 +91,9 @@ export function logitTransform(x: Array, alpha: number = DEFAULT_LOGIT_ALPHA): [
   const logS = np.log(s);
   const logT = np.log(t);
   const y = logS.ref.sub(logT.ref);
-  const logDet = sumEvent(logS.add(logT).neg()).add(np.full([], dims * Math.log1p(-2 * alpha), { dtype }));
+  const logDet = sumEvent(logS.add(logT).neg()).add(
+    np.full([], dims * Math.log1p(-2 * alpha), { dtype }),
+  );
   return [y, logDet];
 }
 
@@ -109,7 +117,11 @@ export function logitInverse(y: Array, alpha: number = DEFAULT_LOGIT_ALPHA): [Ar
  * logdet_preprocess = log|det dy/dx| per image (zeros without the logit); the constant
  * -D ln 256 of step 2 is left to `bitsPerDimFromLogProb`. Consumes `pixels` and `key`.
  */
-export function preprocessImages(pixels: Array, key: Array, prep: ImagePreprocessing): [Array, Array] {
+export function preprocessImages(
+  pixels: Array,
+  key: Array,
+  prep: ImagePreprocessing,
+): [Array, Array] {
   const dtype = floatDtype(pixels);
   const batch = pixels.shape[0];
   guard(() => eventSize(pixels), pixels, key);
@@ -140,12 +152,22 @@ export function quantize(x: Array): Array {
  * for `logProbY` = log p_Y(y) from the flow and `logDetPreprocess` from `preprocessImages`
  * (both [batch]); `dims` = D per image. Returns a scalar. Consumes both arrays.
  */
-export function bitsPerDimFromLogProb(logProbY: Array, logDetPreprocess: Array, dims: number): Array {
-  if (logProbY.ndim !== 1 || logDetPreprocess.ndim !== 1 || logProbY.shape[0] !== logDetPreprocess.shape[0]) {
+export function bitsPerDimFromLogProb(
+  logProbY: Array,
+  logDetPreprocess: Array,
+  dims: number,
+): Array {
+  if (
+    logProbY.ndim !== 1 ||
+    logDetPreprocess.ndim !== 1 ||
+    logProbY.shape[0] !== logDetPreprocess.shape[0]
+  ) {
     const shapes = `[${logProbY.shape.join(", ")}] and [${logDetPreprocess.shape.join(", ")}]`;
     logProbY.dispose();
     logDetPreprocess.dispose();
-    throw new Error(`bitsPerDimFromLogProb: expected logProbY and logDetPreprocess of one shape [batch], got ${shapes}`);
+    throw new Error(
+      `bitsPerDimFromLogProb: expected logProbY and logDetPreprocess of one shape [batch], got ${shapes}`,
+    );
   }
   // log p_X(x) on [0, 1)^D = log p_Y(y) + log|det dy/dx|; the offset ln 256 per dim is the scale step.
   return bitsPerDim(logProbY.add(logDetPreprocess), dims, { dequantOffset: dequantOffset(256, 1) });
@@ -162,7 +184,8 @@ function guard<T>(check: () => T, ...arrays: Array[]): T {
 }
 
 function eventSize(x: Array): number {
-  if (x.ndim < 2) throw new Error(`expected images of shape [batch, ...], got [${x.shape.join(", ")}]`);
+  if (x.ndim < 2)
+    throw new Error(`expected images of shape [batch, ...], got [${x.shape.join(", ")}]`);
   return x.shape.slice(1).reduce((a, b) => a * b, 1);
 }
 

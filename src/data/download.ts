@@ -12,7 +12,7 @@ export interface FetchResponseLike {
   ok: boolean;
   status: number;
   statusText?: string;
-/** The body's bytes. */
+  /** The body's bytes. */
   arrayBuffer(): Promise<ArrayBuffer>;
 }
 /** The part of `fetch` a download needs (tests pass their own). */
@@ -45,12 +45,16 @@ export async function downloadVerified(
   const fetchImpl = options.fetch ?? defaultFetch;
   const maxBytes = options.maxDownloadBytes ?? 64 * 2 ** 20;
   const res = await fetchImpl(url);
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}`);
+  if (!res.ok)
+    throw new Error(`${url}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}`);
   const bytes = new Uint8Array(await res.arrayBuffer());
-  if (bytes.length > maxBytes) throw new Error(`${url}: ${bytes.length} bytes, more than the limit of ${maxBytes}`);
+  if (bytes.length > maxBytes)
+    throw new Error(`${url}: ${bytes.length} bytes, more than the limit of ${maxBytes}`);
   const got = sha256Hex(bytes);
   if (got !== sha256.toLowerCase()) {
-    throw new Error(`${url}: SHA-256 ${got} does not match the expected ${sha256} (${bytes.length} bytes; not saved)`);
+    throw new Error(
+      `${url}: SHA-256 ${got} does not match the expected ${sha256} (${bytes.length} bytes; not saved)`,
+    );
   }
   await writeFileAtomic(dest, bytes);
 }
@@ -61,9 +65,19 @@ async function defaultFetch(url: string): Promise<FetchResponseLike> {
     const path = node.url("a file: download").fileURLToPath(url);
     try {
       const data = await node.fsp().readFile(path);
-      return { ok: true, status: 200, arrayBuffer: async () => data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer };
+      return {
+        ok: true,
+        status: 200,
+        arrayBuffer: async () =>
+          data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer,
+      };
     } catch (err) {
-      return { ok: false, status: 404, statusText: (err as Error).message, arrayBuffer: async () => new ArrayBuffer(0) };
+      return {
+        ok: false,
+        status: 404,
+        statusText: (err as Error).message,
+        arrayBuffer: async () => new ArrayBuffer(0),
+      };
     }
   }
   return fetch(url);

@@ -68,7 +68,9 @@ export function parseIdx(bytes: Uint8Array, options: IdxOptions = {}): IdxArray 
   if (isGzip(bytes)) bytes = gunzipBounded(bytes, 4 + 4 * 255 + maxElements, file);
 
   if (bytes.length < 4) {
-    throw new Error(`${file}: ${bytes.length} bytes is too short for an IDX file (expected a 4-byte magic number)`);
+    throw new Error(
+      `${file}: ${bytes.length} bytes is too short for an IDX file (expected a 4-byte magic number)`,
+    );
   }
   if (bytes[0] !== 0 || bytes[1] !== 0) {
     throw new Error(
@@ -98,19 +100,26 @@ export function parseIdx(bytes: Uint8Array, options: IdxOptions = {}): IdxArray 
   for (let i = 0; i < ndims; i++) {
     // The format defines sizes as signed 32-bit; negative or zero sizes are invalid.
     const d = view.getInt32(4 + 4 * i, false);
-    if (d <= 0) throw new Error(`${file}: dimension ${i + 1} of ${ndims} is ${d}; every dimension must be positive`);
+    if (d <= 0)
+      throw new Error(
+        `${file}: dimension ${i + 1} of ${ndims} is ${d}; every dimension must be positive`,
+      );
     dims.push(d);
   }
   // A float product: it may round or reach Infinity for absurd headers, which still fails the bound.
   const count = dims.reduce((a, b) => a * b, 1);
   if (count > maxElements) {
-    throw new Error(`${file}: the header declares ${dims.join("x")} values, more than the limit of ${maxElements}`);
+    throw new Error(
+      `${file}: the header declares ${dims.join("x")} values, more than the limit of ${maxElements}`,
+    );
   }
 
   const found = bytes.length - headerBytes;
   if (found !== count) {
     const why = found < count ? "the file is truncated" : "the file has trailing bytes";
-    throw new Error(`${file}: expected ${count} bytes of ${what} for ${dims.join("x")}, found ${found} (${why})`);
+    throw new Error(
+      `${file}: expected ${count} bytes of ${what} for ${dims.join("x")}, found ${found} (${why})`,
+    );
   }
   // A plain Uint8Array view (not a Buffer) of the payload; no copy.
   return { dims, data: new Uint8Array(bytes.buffer, bytes.byteOffset + headerBytes, count) };
@@ -120,13 +129,19 @@ export function parseIdx(bytes: Uint8Array, options: IdxOptions = {}): IdxArray 
  * `parseIdx` anywhere: gzip bytes are inflated through DecompressionStream (browsers, workers)
  * with the same output bound; raw bytes are parsed as they are.
  */
-export async function parseIdxAsync(bytes: Uint8Array, options: IdxOptions = {}): Promise<IdxArray> {
+export async function parseIdxAsync(
+  bytes: Uint8Array,
+  options: IdxOptions = {},
+): Promise<IdxArray> {
   if (!isGzip(bytes)) return parseIdx(bytes, options);
   const maxElements = options.maxElements ?? IDX_MAX_ELEMENTS;
   if (!(Number.isInteger(maxElements) && maxElements > 0)) {
     throw new Error(`parseIdx: maxElements must be a positive integer, got ${maxElements}`);
   }
-  return parseIdx(await gunzipStream(bytes, 4 + 4 * 255 + maxElements, options.file ?? "<idx>"), options);
+  return parseIdx(
+    await gunzipStream(bytes, 4 + 4 * 255 + maxElements, options.file ?? "<idx>"),
+    options,
+  );
 }
 
 /** gunzip with an output bound; zlib errors are reworded to name the file. */
@@ -137,7 +152,9 @@ function gunzipBounded(bytes: Uint8Array, maxOutputLength: number, file: string)
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === "ERR_BUFFER_TOO_LARGE" || e instanceof RangeError) {
-      throw new Error(`${file}: decompresses to more than ${maxOutputLength} bytes, the limit for an IDX file here`);
+      throw new Error(
+        `${file}: decompresses to more than ${maxOutputLength} bytes, the limit for an IDX file here`,
+      );
     }
     if (e.code === "Z_BUF_ERROR") throw new Error(`${file}: truncated gzip data (${e.message})`);
     throw new Error(`${file}: corrupt gzip data (${e.message})`);

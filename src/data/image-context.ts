@@ -20,12 +20,16 @@ export function checkContextSpec(where: string, spec: unknown, shape: number[]):
   const s = spec as ImageContextSpec;
   const [H, W] = shape;
   if (!s || typeof s !== "object" || !(IMAGE_CONTEXT_KINDS as readonly string[]).includes(s.kind)) {
-    throw new Error(`${where}: context must be { kind: "downsample", factor } or { kind: "left-half" }, got ${jsonExcerpt(spec)}`);
+    throw new Error(
+      `${where}: context must be { kind: "downsample", factor } or { kind: "left-half" }, got ${jsonExcerpt(spec)}`,
+    );
   }
   if (s.kind === "downsample") {
     const f = s.factor;
     if (!Number.isInteger(f) || f < 1 || H % f !== 0 || W % f !== 0) {
-      throw new Error(`${where}: context downsample factor must be a positive integer dividing H and W (${H}, ${W}), got ${jsonExcerpt(f)}`);
+      throw new Error(
+        `${where}: context downsample factor must be a positive integer dividing H and W (${H}, ${W}), got ${jsonExcerpt(f)}`,
+      );
     }
     return { kind: "downsample", factor: f };
   }
@@ -60,15 +64,24 @@ export function parseContextName(raw: string): ImageContextSpec | null {
  * Context rows [count, contextSize] of `count` images (pixels 0..255, [count, H, W, C]
  * row-major).
  */
-export function imageContext(pixels: ArrayLike<number>, count: number, spec: ImageContextSpec, shape: number[]): Float32Array {
+export function imageContext(
+  pixels: ArrayLike<number>,
+  count: number,
+  spec: ImageContextSpec,
+  shape: number[],
+): Float32Array {
   const [H, W, C] = shape;
   const D = H * W * C;
-  if (pixels.length < count * D) throw new Error(`imageContext: ${pixels.length} pixels hold fewer than ${count} images of [${shape.join(", ")}]`);
+  if (pixels.length < count * D)
+    throw new Error(
+      `imageContext: ${pixels.length} pixels hold fewer than ${count} images of [${shape.join(", ")}]`,
+    );
   const [h, w] = contextShape(spec, shape);
   const out = new Float32Array(count * h * w * C);
   if (spec.kind === "left-half") {
     for (let n = 0, o = 0; n < count; n++) {
-      for (let i = 0; i < H; i++) for (let j = 0; j < w * C; j++) out[o++] = pixels[n * D + i * W * C + j] / 255;
+      for (let i = 0; i < H; i++)
+        for (let j = 0; j < w * C; j++) out[o++] = pixels[n * D + i * W * C + j] / 255;
     }
     return out;
   }
@@ -78,7 +91,8 @@ export function imageContext(pixels: ArrayLike<number>, count: number, spec: Ima
     for (let i = 0; i < H; i++) {
       for (let j = 0; j < W; j++) {
         for (let c = 0; c < C; c++) {
-          out[((n * h + Math.floor(i / f)) * w + Math.floor(j / f)) * C + c] += pixels[((n * H + i) * W + j) * C + c] * scale;
+          out[((n * h + Math.floor(i / f)) * w + Math.floor(j / f)) * C + c] +=
+            pixels[((n * H + i) * W + j) * C + c] * scale;
         }
       }
     }
@@ -89,7 +103,8 @@ export function imageContext(pixels: ArrayLike<number>, count: number, spec: Ima
 /** Samples in [0, 1) (x = (pixel + u) / 256) back to pixels: floor(256 x), clamped to 0..255. */
 export function samplePixels(x: ArrayLike<number>): Uint8Array {
   const out = new Uint8Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = Number.isNaN(x[i]) ? 0 : Math.min(255, Math.max(0, Math.floor(256 * x[i])));
+  for (let i = 0; i < x.length; i++)
+    out[i] = Number.isNaN(x[i]) ? 0 : Math.min(255, Math.max(0, Math.floor(256 * x[i])));
   return out;
 }
 
@@ -100,7 +115,12 @@ const UNKNOWN = 0.3;
  * Contexts drawn as full-size images [count, H, W, C] with values in [0, 1], for
  * pictures: a thumbnail repeated over its blocks, a left half beside a grey right half.
  */
-export function contextPreview(context: ArrayLike<number>, count: number, spec: ImageContextSpec, shape: number[]): Float32Array {
+export function contextPreview(
+  context: ArrayLike<number>,
+  count: number,
+  spec: ImageContextSpec,
+  shape: number[],
+): Float32Array {
   const [H, W, C] = shape;
   const [h, w] = contextShape(spec, shape);
   const out = new Float32Array(count * H * W * C);
@@ -109,7 +129,11 @@ export function contextPreview(context: ArrayLike<number>, count: number, spec: 
       for (let j = 0; j < W; j++) {
         for (let c = 0; c < C; c++) {
           const at = ((n * H + i) * W + j) * C + c;
-          if (spec.kind === "downsample") out[at] = context[((n * h + Math.floor(i / spec.factor)) * w + Math.floor(j / spec.factor)) * C + c];
+          if (spec.kind === "downsample")
+            out[at] =
+              context[
+                ((n * h + Math.floor(i / spec.factor)) * w + Math.floor(j / spec.factor)) * C + c
+              ];
           else out[at] = j < w ? context[((n * h + i) * w + j) * C + c] : UNKNOWN;
         }
       }

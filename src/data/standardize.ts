@@ -39,7 +39,8 @@ export function fitStandardizer(
   // Welford's update: stable when the mean is large relative to the spread.
   for (let k = 0; k < idx.length; k++) {
     const r = idx[k];
-    if (!Number.isInteger(r) || r < 0 || r * cols >= data.length) throw new Error(`fitStandardizer: row index ${r} out of range`);
+    if (!Number.isInteger(r) || r < 0 || r * cols >= data.length)
+      throw new Error(`fitStandardizer: row index ${r} out of range`);
     for (let j = 0; j < cols; j++) {
       const x = data[r * cols + j];
       const d = x - mean[j];
@@ -52,7 +53,9 @@ export function fitStandardizer(
     const sd = Math.sqrt(s / idx.length);
     if (sd > 0 && Number.isFinite(sd)) return sd;
     const name = columnNames?.[j] !== undefined ? ` (${columnNames[j]})` : "";
-    notes.push(`column ${j + 1}${name} is constant (${mean[j]}) on the fitting rows; its std is set to 1`);
+    notes.push(
+      `column ${j + 1}${name} is constant (${mean[j]}) on the fitting rows; its std is set to 1`,
+    );
     return 1;
   });
   return { kind: "standardizer", mean, std, notes };
@@ -62,7 +65,8 @@ export function fitStandardizer(
 export function standardizeTransform(s: Standardizer, data: FloatData): FloatData {
   const cols = s.mean.length;
   checkShape("standardizeTransform", data, cols);
-  const out = data instanceof Float32Array ? new Float32Array(data.length) : new Float64Array(data.length);
+  const out =
+    data instanceof Float32Array ? new Float32Array(data.length) : new Float64Array(data.length);
   for (let i = 0; i < data.length; i++) out[i] = (data[i] - s.mean[i % cols]) / s.std[i % cols];
   return out;
 }
@@ -71,7 +75,8 @@ export function standardizeTransform(s: Standardizer, data: FloatData): FloatDat
 export function standardizeInverse(s: Standardizer, data: FloatData): FloatData {
   const cols = s.mean.length;
   checkShape("standardizeInverse", data, cols);
-  const out = data instanceof Float32Array ? new Float32Array(data.length) : new Float64Array(data.length);
+  const out =
+    data instanceof Float32Array ? new Float32Array(data.length) : new Float64Array(data.length);
   for (let i = 0; i < data.length; i++) out[i] = data[i] * s.std[i % cols] + s.mean[i % cols];
   return out;
 }
@@ -93,11 +98,21 @@ export function standardizerFromJSON(obj: unknown): Standardizer {
     o.mean.length === o.std.length &&
     o.mean.every(Number.isFinite) &&
     o.std.every((v) => Number.isFinite(v) && v > 0);
-  if (!ok) throw new Error("standardizerFromJSON: expected {kind: \"standardizer\", mean: number[], std: positive number[]} of equal lengths");
-  return { kind: "standardizer", mean: [...o.mean!], std: [...o.std!], notes: Array.isArray(o.notes) ? o.notes.map(String) : [] };
+  if (!ok)
+    throw new Error(
+      'standardizerFromJSON: expected {kind: "standardizer", mean: number[], std: positive number[]} of equal lengths',
+    );
+  return {
+    kind: "standardizer",
+    mean: [...o.mean!],
+    std: [...o.std!],
+    notes: Array.isArray(o.notes) ? o.notes.map(String) : [],
+  };
 }
 
 function checkShape(where: string, data: FloatData, cols: number): void {
-  if (!Number.isInteger(cols) || cols <= 0) throw new Error(`${where}: cols must be a positive integer, got ${cols}`);
-  if (data.length % cols !== 0) throw new Error(`${where}: data length ${data.length} is not a multiple of ${cols} columns`);
+  if (!Number.isInteger(cols) || cols <= 0)
+    throw new Error(`${where}: cols must be a positive integer, got ${cols}`);
+  if (data.length % cols !== 0)
+    throw new Error(`${where}: data length ${data.length} is not a multiple of ${cols} columns`);
 }

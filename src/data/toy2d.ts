@@ -26,9 +26,11 @@ export type ToyDataset = (typeof TOY_DATASETS)[number];
 
 /** `n` samples of the named toy density, as Float32Array [n, 2] row-major. */
 export function sampleToy2d(name: ToyDataset, n: number, seed: number): Float32Array {
-  if (!Number.isInteger(n) || n < 0) throw new Error(`sampleToy2d: n must be a non-negative integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`sampleToy2d: n must be a non-negative integer, got ${n}`);
   const gen = GENERATORS[name];
-  if (!gen) throw new Error(`sampleToy2d: unknown dataset "${name}"; known: ${TOY_DATASETS.join(", ")}`);
+  if (!gen)
+    throw new Error(`sampleToy2d: unknown dataset "${name}"; known: ${TOY_DATASETS.join(", ")}`);
   const out = new Float32Array(2 * n);
   gen(makeRng(seed), n, out);
   return out;
@@ -47,9 +49,14 @@ const eightGaussians: Generator = (rng, n, out) => {
 
 /** Unit-circle directions of FFJORD's 8 centres, in its order. */
 export const EIGHT_CENTRES: ReadonlyArray<readonly [number, number]> = [
-  [1, 0], [-1, 0], [0, 1], [0, -1],
-  [Math.SQRT1_2, Math.SQRT1_2], [Math.SQRT1_2, -Math.SQRT1_2],
-  [-Math.SQRT1_2, Math.SQRT1_2], [-Math.SQRT1_2, -Math.SQRT1_2],
+  [1, 0],
+  [-1, 0],
+  [0, 1],
+  [0, -1],
+  [Math.SQRT1_2, Math.SQRT1_2],
+  [Math.SQRT1_2, -Math.SQRT1_2],
+  [-Math.SQRT1_2, Math.SQRT1_2],
+  [-Math.SQRT1_2, -Math.SQRT1_2],
 ];
 
 /**

@@ -28,7 +28,10 @@ export function diagNormal(eventShape: number[]): Distribution<DiagNormalParams>
       const dtype = loc.dtype;
       const u = z.astype(dtype).sub(loc).mul(np.exp(logScale.ref.neg()));
       // The log-scale term is the same for every row: sum it once, broadcast over the batch.
-      return sumEvent(u.ref.mul(u)).mul(-0.5).sub(logScale.sum()).sub(constant(size * HALF_LOG_2PI, dtype));
+      return sumEvent(u.ref.mul(u))
+        .mul(-0.5)
+        .sub(logScale.sum())
+        .sub(constant(size * HALF_LOG_2PI, dtype));
     },
     sample({ loc, logScale }, key, n, options = {}) {
       const t = checkSample(`${where}.sample`, n, options);

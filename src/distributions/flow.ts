@@ -10,14 +10,23 @@
  * Params are `{ bijector, base }`; every method consumes its array arguments.
  */
 import { lax, numpy as np, tree, type Array, type DType } from "@jax-js/jax";
-import { outputShapeOf, type Bijector, type CallOptions, type InitOptions, type Params } from "../core/types.js";
+import {
+  outputShapeOf,
+  type Bijector,
+  type CallOptions,
+  type InitOptions,
+  type Params,
+} from "../core/types.js";
 import { checkInput } from "../core/checks.js";
 import { splitKey } from "../core/keys.js";
 import type { Distribution } from "./types.js";
 import { checkSample } from "./types.js";
 
 /** Parameters of a `Flow`: the bijector's and the base distribution's. */
-export type FlowParams<P extends Params = Params, Q extends Params = Params> = { bijector: P; base: Q };
+export type FlowParams<P extends Params = Params, Q extends Params = Params> = {
+  bijector: P;
+  base: Q;
+};
 
 /** Options of `Flow.sample`. */
 export interface FlowSampleOptions {
@@ -45,7 +54,11 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
   /** The JSON config that rebuilds this flow (set by the model factories), if any. */
   readonly config?: unknown;
 
-  constructor({ bijector, base, config }: { bijector: Bijector<P>; base: Distribution<Q>; config?: unknown }) {
+  constructor({
+    bijector,
+    base,
+    config,
+  }: { bijector: Bijector<P>; base: Distribution<Q>; config?: unknown }) {
     const a = outputShapeOf(bijector);
     const b = base.eventShape;
     if (a.length !== b.length || a.some((d, i) => d !== b[i])) {
@@ -69,7 +82,8 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
   init(key: Array, options: InitOptions = {}): FlowParams<P, Q> {
     const { dtype, x, cond } = options;
     if (x !== undefined) this.check("Flow.init", x, cond);
-    else if (cond !== undefined) throw new Error("Flow.init: a context (cond) was given without a data batch x");
+    else if (cond !== undefined)
+      throw new Error("Flow.init: a context (cond) was given without a data batch x");
     const [kBijector, kBase] = splitKey(key, 2);
     return {
       bijector: this.bijector.init(kBijector, { dtype, x, cond }),
@@ -107,11 +121,19 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
    * `n` samples and their log-density under the flow (at temperature 1, whatever
    * the sampling temperature), in one pass: [x, logProb].
    */
-  sampleAndLogProb(params: FlowParams<P, Q>, key: Array, n: number, options: FlowSampleOptions = {}): [Array, Array] {
+  sampleAndLogProb(
+    params: FlowParams<P, Q>,
+    key: Array,
+    n: number,
+    options: FlowSampleOptions = {},
+  ): [Array, Array] {
     const { cond, temperature } = options;
     checkSample("Flow.sampleAndLogProb", n, options);
     this.checkSampleContext("Flow.sampleAndLogProb", n, cond);
-    const z = this.base.sample(tree.ref(params.base), key, n, { temperature, dtype: paramsDtype(params) });
+    const z = this.base.sample(tree.ref(params.base), key, n, {
+      temperature,
+      dtype: paramsDtype(params),
+    });
     const logPz = this.base.logProb(params.base, z.ref);
     // inverse gives L = log|det d f^-1 / dz|; the density of x divides by it.
     const [x, logDetInv] = this.bijector.inverse(params.bijector, z, cond);
@@ -161,14 +183,21 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
   private checkSampleContext(where: string, n: number, cond: Array | undefined): void {
     const want = fmt([n, this.contextDim]);
     if (this.contextDim === 0) {
-      if (cond !== undefined) throw new Error(`${where}: this flow is unconditional (contextDim 0): do not pass a context`);
+      if (cond !== undefined)
+        throw new Error(
+          `${where}: this flow is unconditional (contextDim 0): do not pass a context`,
+        );
       return;
     }
     if (cond === undefined) {
-      throw new Error(`${where}: this flow is conditional: pass a context cond of shape ${want} (one row per sample)`);
+      throw new Error(
+        `${where}: this flow is conditional: pass a context cond of shape ${want} (one row per sample)`,
+      );
     }
     if (cond.ndim !== 2 || cond.shape[0] !== n || cond.shape[1] !== this.contextDim) {
-      throw new Error(`${where}: expected context of shape ${want}, got ${fmt(cond.shape)} (one row per sample)`);
+      throw new Error(
+        `${where}: expected context of shape ${want}, got ${fmt(cond.shape)} (one row per sample)`,
+      );
     }
   }
 }

@@ -24,7 +24,10 @@ export type GaussianMixtureParams = {
 };
 
 /** A mixture of `components` diagonal Gaussians over [dim] with learnable weights, means and log-scales. */
-export function gaussianMixture(dim: number, components: number): Distribution<GaussianMixtureParams> {
+export function gaussianMixture(
+  dim: number,
+  components: number,
+): Distribution<GaussianMixtureParams> {
   const where = "gaussianMixture";
   assertPositiveInt(where, "dim", dim);
   assertPositiveInt(where, "components", components);
@@ -45,8 +48,15 @@ export function gaussianMixture(dim: number, components: number): Distribution<G
       const batch = z.shape[0];
       const dtype = means.dtype;
       // [batch, 1, dim] against [K, dim] -> [batch, K, dim]
-      const u = z.astype(dtype).reshape([batch, 1, dim]).sub(means).mul(np.exp(logScales.ref.neg()));
-      const perComponent = u.ref.mul(u).mul(-0.5).sum(2)
+      const u = z
+        .astype(dtype)
+        .reshape([batch, 1, dim])
+        .sub(means)
+        .mul(np.exp(logScales.ref.neg()));
+      const perComponent = u.ref
+        .mul(u)
+        .mul(-0.5)
+        .sum(2)
         .sub(logScales.sum(1)) // [K]
         .sub(constant(dim * HALF_LOG_2PI, dtype))
         .add(nn.logSoftmax(logits)); // [K]

@@ -25,7 +25,9 @@ export function standardNormal(eventShape: number[]): Distribution<StandardNorma
       checkEvent(`${where}.logProb`, eventShape, z);
       const dtype = floatDtype(z);
       z = z.astype(dtype);
-      return sumEvent(z.ref.mul(z)).mul(-0.5).sub(constant(size * HALF_LOG_2PI, dtype));
+      return sumEvent(z.ref.mul(z))
+        .mul(-0.5)
+        .sub(constant(size * HALF_LOG_2PI, dtype));
     },
     sample(_params, key, n, options = {}) {
       const t = checkSample(`${where}.sample`, n, options);

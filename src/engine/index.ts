@@ -64,12 +64,16 @@ export async function startEngine(options: EngineOptions = {}): Promise<EngineIn
 
   const want = options.device ?? "wasm";
   const hasWebGPU = !!(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
-  const candidates: Device[] = want === "auto" ? (hasWebGPU ? ["wasm", "webgpu"] : ["wasm"]) : [want];
+  const candidates: Device[] =
+    want === "auto" ? (hasWebGPU ? ["wasm", "webgpu"] : ["wasm"]) : [want];
   const available = await init(...candidates);
   let device: Device;
   if (want === "auto") device = available.includes("webgpu") ? "webgpu" : "wasm";
   else if (available.includes(want)) device = want;
-  else throw new Error(`device "${want}" is not available here (available: ${available.join(", ") || "none"})`);
+  else
+    throw new Error(
+      `device "${want}" is not available here (available: ${available.join(", ") || "none"})`,
+    );
   defaultDevice(device);
   started = { device, threads: device === "wasm" ? threads : 1 };
   return started;

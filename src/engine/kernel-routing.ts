@@ -41,6 +41,10 @@ export class KernelRouting {
   /** A kernel chunk cheap enough for the main thread. */
   runsOnMainThread(message: unknown): boolean {
     const m = message as KernelMessage;
-    return m.type === "kernel" && m.end! - m.begin! < SMALL_CHUNK_ELEMENTS && (this.#slow.get(m.kernelHash) ?? 0) < HEAVY_AFTER;
+    return (
+      m.type === "kernel" &&
+      m.end! - m.begin! < SMALL_CHUNK_ELEMENTS &&
+      (this.#slow.get(m.kernelHash) ?? 0) < HEAVY_AFTER
+    );
   }
 }

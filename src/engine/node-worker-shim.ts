@@ -122,7 +122,9 @@ export class VirtualWorker {
 
   constructor(url: string | URL) {
     if (source === null) {
-      const blob = nodeModule<typeof import("node:buffer")>("node:buffer").resolveObjectURL(String(url));
+      const blob = nodeModule<typeof import("node:buffer")>("node:buffer").resolveObjectURL(
+        String(url),
+      );
       if (!blob) throw new Error(`worker source not found at ${String(url)}`);
       this.#ready = blob.text().then((text) => {
         source ??= text;
@@ -135,7 +137,8 @@ export class VirtualWorker {
       executorFor(this.#id, message).post(message, (data) => {
         // jax-js drops a failed kernel's error silently (its outputs stay stale): say so.
         const reply = data as { ok?: boolean; error?: string };
-        if (reply.ok === false) process.stderr.write(`clayflow engine: a kernel failed: ${reply.error}\n`);
+        if (reply.ok === false)
+          process.stderr.write(`clayflow engine: a kernel failed: ${reply.error}\n`);
         this.onmessage?.({ data });
       });
     if (this.#ready) {

@@ -15,7 +15,10 @@ if (typeof g.Float16Array === "undefined") {
 
 /** Number of virtual workers jax-js will create (an upper bound on threads). */
 export const poolSize = isNode
-  ? Math.max(nodeModule<typeof import("node:os")>("node:os").availableParallelism(), Number(process.env.CLAYFLOW_THREADS) || 1)
+  ? Math.max(
+      nodeModule<typeof import("node:os")>("node:os").availableParallelism(),
+      Number(process.env.CLAYFLOW_THREADS) || 1,
+    )
   : 1;
 
 // Browsers have Workers of their own; only Node needs the shim.

@@ -11,6 +11,9 @@ import type { Flow } from "../distributions/flow.js";
 export const IMAGE_CHUNK = 16;
 
 /** The default rows per chunk for `flow`: IMAGE_CHUNK for image flows, `vectorRows` otherwise. */
-export function defaultChunkRows(flow: Pick<Flow<any, any>, "eventShape">, vectorRows: number): number {
+export function defaultChunkRows(
+  flow: Pick<Flow<any, any>, "eventShape">,
+  vectorRows: number,
+): number {
   return flow.eventShape.length > 1 ? IMAGE_CHUNK : vectorRows;
 }

@@ -47,7 +47,7 @@ export interface ClassJudge {
   testAccuracy: number;
   /** Labels of `count` images with values in [0, 1] (pixel / 255), `dims` each. */
   classify(images: Float32Array, count: number): Promise<Uint8Array>;
-/** Release the judge's arrays. */
+  /** Release the judge's arrays. */
   dispose(): void;
 }
 
@@ -55,16 +55,23 @@ export interface ClassJudge {
 const CLASSIFY_CHUNK = 500;
 
 /** Train the judge on `train` and measure it on `test`. Both hold `dims`-pixel images. */
-export async function trainClassJudge(train: LabelledImages, test: LabelledImages, dims: number, options: JudgeOptions = {}): Promise<ClassJudge> {
+export async function trainClassJudge(
+  train: LabelledImages,
+  test: LabelledImages,
+  dims: number,
+  options: JudgeOptions = {},
+): Promise<ClassJudge> {
   const steps = options.steps ?? 1500;
   const batch = Math.min(options.batchSize ?? 128, train.n);
   const seed = options.seed ?? 0;
   let classes = 0;
   for (const l of train.labels.subarray(0, train.n)) classes = Math.max(classes, l + 1);
-  if (classes < 2) throw new Error("trainClassJudge: the training labels hold fewer than 2 classes");
+  if (classes < 2)
+    throw new Error("trainClassJudge: the training labels hold fewer than 2 classes");
   const net = mlp({ inDim: dims, outDim: classes, hidden: options.hidden ?? [256] });
   const flat = flatten(net.init(random.key(seed)) as any);
-  const loss = (p: MlpParams, x: Array, y: Array) => nn.logSoftmax(net.apply(p, x), -1).mul(y).sum().div(-batch);
+  const loss = (p: MlpParams, x: Array, y: Array) =>
+    nn.logSoftmax(net.apply(p, x), -1).mul(y).sum().div(-batch);
   const step = makeTrainStep(loss as any, { kind: "adam", lr: 1e-3 }, flat);
   let v = flat.vector;
   let state = initOptState(v);
@@ -86,7 +93,12 @@ export async function trainClassJudge(train: LabelledImages, test: LabelledImage
       for (let d = 0; d < dims; d++) x[r * dims + d] = train.images[k * dims + d] / 255;
       y[r * classes + train.labels[k]] = 1;
     }
-    const [nv, ns, l, norm, finite] = step(v, state, np.array(x).reshape([batch, dims]), np.array(y).reshape([batch, classes]));
+    const [nv, ns, l, norm, finite] = step(
+      v,
+      state,
+      np.array(x).reshape([batch, dims]),
+      np.array(y).reshape([batch, classes]),
+    );
     v = nv;
     state = ns;
     l.dispose();
@@ -100,17 +112,24 @@ export async function trainClassJudge(train: LabelledImages, test: LabelledImage
   const forward = jit((p: MlpParams, xs: Array) => net.apply(p, xs));
 
   const classify = async (images: Float32Array, count: number): Promise<Uint8Array> => {
-    if (images.length !== count * dims) throw new Error(`classify: expected ${count} images of ${dims} values, got ${images.length} values`);
+    if (images.length !== count * dims)
+      throw new Error(
+        `classify: expected ${count} images of ${dims} values, got ${images.length} values`,
+      );
     const out = new Uint8Array(count);
     const chunk = new Float32Array(CLASSIFY_CHUNK * dims);
     for (let at = 0; at < count; at += CLASSIFY_CHUNK) {
       const m = Math.min(CLASSIFY_CHUNK, count - at);
       chunk.fill(0);
       chunk.set(images.subarray(at * dims, (at + m) * dims));
-      const logits = (await forward(tree.ref(params), np.array(chunk).reshape([CLASSIFY_CHUNK, dims])).data()) as Float32Array;
+      const logits = (await forward(
+        tree.ref(params),
+        np.array(chunk).reshape([CLASSIFY_CHUNK, dims]),
+      ).data()) as Float32Array;
       for (let r = 0; r < m; r++) {
         let best = 0;
-        for (let c = 1; c < classes; c++) if (logits[r * classes + c] > logits[r * classes + best]) best = c;
+        for (let c = 1; c < classes; c++)
+          if (logits[r * classes + c] > logits[r * classes + best]) best = c;
         out[at + r] = best;
       }
     }
@@ -158,16 +177,37 @@ export async function classAgreement(
   seed: number,
 ): Promise<ClassAgreement> {
   const classes = flow.contextDim;
-  if (classes !== judge.classes) throw new Error(`classAgreement: the flow conditions on ${classes} values but the judge knows ${judge.classes} classes`);
+  if (classes !== judge.classes)
+    throw new Error(
+      `classAgreement: the flow conditions on ${classes} values but the judge knows ${judge.classes} classes`,
+    );
   const count = classes * perClass;
   const requested = Uint8Array.from({ length: count }, (_, i) => Math.floor(i / perClass));
-  const x = await sampleGivenContexts(flow, params, oneHotRows(requested, 0, count, classes), count, seed, temperature);
+  const x = await sampleGivenContexts(
+    flow,
+    params,
+    oneHotRows(requested, 0, count, classes),
+    count,
+    seed,
+    temperature,
+  );
   const pixels = samplePixels(x);
-  const judged = await judge.classify(Float32Array.from(pixels, (p) => p / 255), count);
-  const confusion = globalThis.Array.from({ length: classes }, () => new globalThis.Array<number>(classes).fill(0));
+  const judged = await judge.classify(
+    Float32Array.from(pixels, (p) => p / 255),
+    count,
+  );
+  const confusion = globalThis.Array.from({ length: classes }, () =>
+    new globalThis.Array<number>(classes).fill(0),
+  );
   for (let i = 0; i < count; i++) confusion[requested[i]][judged[i]]++;
   const byClass = confusion.map((row, c) => row[c] / perClass);
-  return { temperature, samplesPerClass: perClass, accuracy: byClass.reduce((a, b) => a + b, 0) / classes, byClass, confusion };
+  return {
+    temperature,
+    samplesPerClass: perClass,
+    accuracy: byClass.reduce((a, b) => a + b, 0) / classes,
+    byClass,
+    confusion,
+  };
 }
 
 /** Samples per class for the class-agreement figure (1,000 samples in all for ten classes). */
@@ -185,12 +225,19 @@ export interface JudgedSamples {
  * temperatures 0.7 and 1: the figure `clayflow train` and `clayflow eval` report for
  * class-conditional runs. Does not consume `params`.
  */
-export async function judgeClassSamples(flow: Flow<any, any>, params: FlowParams, train: LabelledImages, test: LabelledImages, seed: number): Promise<JudgedSamples> {
+export async function judgeClassSamples(
+  flow: Flow<any, any>,
+  params: FlowParams,
+  train: LabelledImages,
+  test: LabelledImages,
+  seed: number,
+): Promise<JudgedSamples> {
   const dims = flow.eventShape.reduce((a, d) => a * d, 1);
   const judge = await trainClassJudge(train, test, dims, { seed });
   try {
     const atTemperature: ClassAgreement[] = [];
-    for (const t of [0.7, 1]) atTemperature.push(await classAgreement(flow, params, judge, JUDGED_PER_CLASS, t, seed + 1));
+    for (const t of [0.7, 1])
+      atTemperature.push(await classAgreement(flow, params, judge, JUDGED_PER_CLASS, t, seed + 1));
     return { judgeTestAccuracy: judge.testAccuracy, atTemperature };
   } finally {
     judge.dispose();

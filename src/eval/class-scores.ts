@@ -21,12 +21,22 @@ export interface ClassScores {
 }
 
 /** Scores of the first `count` images of `pixels` ([n, D], 0..255). Does not consume `params`. */
-export async function classScores(flow: Flow<any, any>, params: FlowParams, pixels: Uint8Array, count: number, seed: number): Promise<ClassScores> {
+export async function classScores(
+  flow: Flow<any, any>,
+  params: FlowParams,
+  pixels: Uint8Array,
+  count: number,
+  seed: number,
+): Promise<ClassScores> {
   const classes = flow.contextDim;
-  if (classes < 2) throw new Error(`classScores: needs a class-conditional flow (a one-hot context of 2 or more classes); this flow's context has ${classes} values`);
+  if (classes < 2)
+    throw new Error(
+      `classScores: needs a class-conditional flow (a one-hot context of 2 or more classes); this flow's context has ${classes} values`,
+    );
   const dims = flow.eventShape.reduce((a, d) => a * d, 1);
   const n = Math.min(count, Math.floor(pixels.length / dims));
-  if (n < 1) throw new Error(`classScores: no whole image of ${dims} pixels in ${pixels.length} bytes`);
+  if (n < 1)
+    throw new Error(`classScores: no whole image of ${dims} pixels in ${pixels.length} bytes`);
   const x = dequantizeOnce(scaledPixels(pixels, 0, n, dims), seed);
   const rows = new Float32Array(n * classes * dims);
   const cond = new Float32Array(n * classes * classes);
@@ -36,7 +46,10 @@ export async function classScores(flow: Flow<any, any>, params: FlowParams, pixe
       cond[(i * classes + c) * classes + c] = 1;
     }
   }
-  const logLik = await logProbRows(flow, params, rows, { batch: Math.min(IMAGE_CHUNK, n * classes), cond });
+  const logLik = await logProbRows(flow, params, rows, {
+    batch: Math.min(IMAGE_CHUNK, n * classes),
+    cond,
+  });
   const bitsPerDim = new Float64Array(n);
   const posterior = new Float64Array(n * classes);
   for (let i = 0; i < n; i++) {

@@ -17,7 +17,13 @@
 import { numpy as np, random, tree } from "@jax-js/jax";
 import type { Flow, FlowParams } from "../distributions/flow.js";
 import type { ResolvedImageFlowConfig } from "../models/image.js";
-import { contextPreview, contextSize, imageContext, samplePixels, type ImageContextSpec } from "../data/image-context.js";
+import {
+  contextPreview,
+  contextSize,
+  imageContext,
+  samplePixels,
+  type ImageContextSpec,
+} from "../data/image-context.js";
 import { composePanels, imageGrid } from "../io/plot.js";
 import type { Canvas } from "../io/canvas.js";
 
@@ -37,7 +43,8 @@ export interface ContextAgreement {
 /** The context spec and image shape of an image-conditional flow; throws for any other flow. */
 export function contextOf(flow: Flow<any, any>): { spec: ImageContextSpec; shape: number[] } {
   const c = flow.config as ResolvedImageFlowConfig | undefined;
-  if (!c?.context) throw new Error("this flow is not image-conditional (its config has no context)");
+  if (!c?.context)
+    throw new Error("this flow is not image-conditional (its config has no context)");
   return { spec: c.context, shape: c.shape };
 }
 
@@ -55,20 +62,31 @@ export async function sampleGivenContexts(
 ): Promise<Float32Array> {
   const k = flow.contextDim;
   const dims = flow.eventShape.reduce((a, d) => a * d, 1);
-  if (k === 0 || cond.length !== count * k) throw new Error(`sampleGivenContexts: expected ${count} context rows of ${k} values, got ${cond.length} values`);
+  if (k === 0 || cond.length !== count * k)
+    throw new Error(
+      `sampleGivenContexts: expected ${count} context rows of ${k} values, got ${cond.length} values`,
+    );
   const out = new Float32Array(count * dims);
   const keys = [...random.split(random.key(seed), Math.ceil(count / CHUNK))];
   for (let at = 0, j = 0; at < count; at += CHUNK, j++) {
     const m = Math.min(CHUNK, count - at);
     const c = np.array(cond.slice(at * k, (at + m) * k)).reshape([m, k]);
     const x = flow.sample(tree.ref(params), keys[j], m, { temperature, cond: c });
-    out.set(((await x.data()) as Float32Array).map((v) => Math.min(1, Math.max(0, v))), at * dims);
+    out.set(
+      ((await x.data()) as Float32Array).map((v) => Math.min(1, Math.max(0, v))),
+      at * dims,
+    );
   }
   return out;
 }
 
 /** [matched, shuffled] mean absolute errors of sample contexts against given contexts (rows of `size`). */
-export function agreementErrors(given: Float32Array, own: Float32Array, count: number, size: number): [number, number] {
+export function agreementErrors(
+  given: Float32Array,
+  own: Float32Array,
+  count: number,
+  size: number,
+): [number, number] {
   let matched = 0;
   let wrong = 0;
   for (let i = 0; i < count; i++) {
@@ -128,10 +146,18 @@ export async function contextGrid(
   const k = contextSize(spec, shape);
   // Each row's context repeated perTemperature times, so one call draws a row's samples side by side.
   const repeated = new Float32Array(rows * perTemperature * k);
-  for (let r = 0; r < rows; r++) for (let s = 0; s < perTemperature; s++) repeated.set(given.subarray(r * k, (r + 1) * k), (r * perTemperature + s) * k);
+  for (let r = 0; r < rows; r++)
+    for (let s = 0; s < perTemperature; s++)
+      repeated.set(given.subarray(r * k, (r + 1) * k), (r * perTemperature + s) * k);
   const panels = [
     imageGrid(contextPreview(given, rows, spec, shape), rows, h, w, { cols: 1, scale: 2 }),
-    imageGrid(Float32Array.from(real, (v) => v / 255), rows, h, w, { cols: 1, scale: 2 }),
+    imageGrid(
+      Float32Array.from(real, (v) => v / 255),
+      rows,
+      h,
+      w,
+      { cols: 1, scale: 2 },
+    ),
   ];
   for (const [i, t] of temperatures.entries()) {
     const x = await sampleGivenContexts(flow, params, repeated, rows * perTemperature, seed + i, t);

@@ -15,7 +15,12 @@ export { IMAGE_CHUNK } from "./chunk-rows.js";
 export const nllBitsPerDim = (nll: number, dims: number) => (nll / dims + Math.log(256)) / Math.LN2;
 
 /** Pixels [from, from + count) of [n, D] (0..255) to floats in [0, 1) on the 1/256 grid. */
-export function scaledPixels(pixels: Uint8Array, from: number, count: number, dims: number): Float32Array {
+export function scaledPixels(
+  pixels: Uint8Array,
+  from: number,
+  count: number,
+  dims: number,
+): Float32Array {
   const out = new Float32Array(count * dims);
   for (let i = 0; i < out.length; i++) out[i] = pixels[from * dims + i] / 256;
   return out;
@@ -28,7 +33,12 @@ export function dequantizeOnce(x: Float32Array, seed: number): Float32Array {
 }
 
 /** One-hot rows [count, classes] of labels[from, from + count). */
-export function oneHotRows(labels: Uint8Array, from: number, count: number, classes: number): Float32Array {
+export function oneHotRows(
+  labels: Uint8Array,
+  from: number,
+  count: number,
+  classes: number,
+): Float32Array {
   const out = new Float32Array(count * classes);
   for (let i = 0; i < count; i++) out[i * classes + labels[from + i]] = 1;
   return out;
@@ -50,9 +60,14 @@ export async function imageBitsPerDim(
   const dims = flow.eventShape.reduce((a, d) => a * d, 1);
   const n = Math.min(count, Math.floor(pixels.length / dims));
   if (flow.contextDim > 0 && cond?.length !== n * flow.contextDim) {
-    throw new Error(`imageBitsPerDim: this flow is conditional and needs ${flow.contextDim} context values per image`);
+    throw new Error(
+      `imageBitsPerDim: this flow is conditional and needs ${flow.contextDim} context values per image`,
+    );
   }
   const x = dequantizeOnce(scaledPixels(pixels, 0, n, dims), seed);
-  const logp = await logProbRows(flow, params, x, { batch: Math.min(IMAGE_CHUNK, n), cond: flow.contextDim > 0 ? cond : undefined });
+  const logp = await logProbRows(flow, params, x, {
+    batch: Math.min(IMAGE_CHUNK, n),
+    cond: flow.contextDim > 0 ? cond : undefined,
+  });
   return Float64Array.from(logp, (v) => nllBitsPerDim(-v, dims));
 }

@@ -30,7 +30,10 @@ export async function logProbRows(
   options: RowsOptions = {},
 ): Promise<Float64Array> {
   const dim = flow.eventShape.reduce((a, d) => a * d, 1);
-  if (x.length % dim !== 0) throw new Error(`logProbRows: ${x.length} values is not a whole number of rows of width ${dim}`);
+  if (x.length % dim !== 0)
+    throw new Error(
+      `logProbRows: ${x.length} values is not a whole number of rows of width ${dim}`,
+    );
   const rows = x.length / dim;
   const { cond } = options;
   if (flow.contextDim > 0 && (!cond || cond.length !== rows * flow.contextDim)) {

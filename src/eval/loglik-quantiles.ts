@@ -72,8 +72,11 @@ export function summarizeLogLik(
 ): LogLikSummary {
   const sorted = Float64Array.from(logp).sort();
   if (sorted.length === 0) throw new Error("summarizeLogLik: no log-likelihoods to summarise");
-  if (Number.isNaN(sorted[sorted.length - 1])) throw new Error("summarizeLogLik: a log-likelihood is NaN (the model is broken)");
-  const quantiles = Array.from({ length: LOGLIK_LEVELS + 1 }, (_, k) => sortedQuantile(sorted, k / LOGLIK_LEVELS));
+  if (Number.isNaN(sorted[sorted.length - 1]))
+    throw new Error("summarizeLogLik: a log-likelihood is NaN (the model is broken)");
+  const quantiles = Array.from({ length: LOGLIK_LEVELS + 1 }, (_, k) =>
+    sortedQuantile(sorted, k / LOGLIK_LEVELS),
+  );
   const finite = sorted.filter(Number.isFinite);
   return {
     format: LOGLIK_FORMAT,
@@ -84,7 +87,10 @@ export function summarizeLogLik(
     ofRows: meta.ofRows ?? sorted.length,
     step: meta.step,
     paramsStep: meta.paramsStep,
-    mean: finite.length === sorted.length ? finite.reduce((a, v) => a + v, 0) / finite.length : -Infinity,
+    mean:
+      finite.length === sorted.length
+        ? finite.reduce((a, v) => a + v, 0) / finite.length
+        : -Infinity,
     quantiles,
   };
 }
@@ -112,7 +118,10 @@ const encode = (v: number): number | string => (Number.isFinite(v) ? v : String(
 
 export async function writeLogLikSummary(dir: string, summary: LogLikSummary): Promise<void> {
   const json = { ...summary, mean: encode(summary.mean), quantiles: summary.quantiles.map(encode) };
-  await writeFileAtomic(node.path("writeLogLikSummary").join(dir, LOGLIK_FILE), JSON.stringify(json) + "\n");
+  await writeFileAtomic(
+    node.path("writeLogLikSummary").join(dir, LOGLIK_FILE),
+    JSON.stringify(json) + "\n",
+  );
 }
 
 /** The run's summary, or null when the run has none (trained before summaries existed). */
@@ -126,7 +135,9 @@ export async function readLogLikSummary(dir: string): Promise<LogLikSummary | nu
     throw new Error(`cannot read ${path}: ${(e as Error).message}`);
   }
   const bad = (what: string): never => {
-    throw new Error(`${path}: ${what}; delete the file and pass --threshold NATS or --train-data FILE.csv instead`);
+    throw new Error(
+      `${path}: ${what}; delete the file and pass --threshold NATS or --train-data FILE.csv instead`,
+    );
   };
   let raw: Record<string, unknown> = {};
   try {
@@ -135,17 +146,24 @@ export async function readLogLikSummary(dir: string): Promise<LogLikSummary | nu
     bad("not valid JSON (corrupt or truncated)");
   }
   if (raw === null || typeof raw !== "object") bad("expected a JSON object");
-  if (raw.format !== LOGLIK_FORMAT) bad(`format is ${jsonExcerpt(raw.format)}, expected "${LOGLIK_FORMAT}"`);
-  if (!Number.isInteger(raw.version) || (raw.version as number) < 1) bad("version must be a positive integer");
-  if ((raw.version as number) > LOGLIK_VERSION) bad(`version ${raw.version} is newer than this clayflow reads (${LOGLIK_VERSION})`);
+  if (raw.format !== LOGLIK_FORMAT)
+    bad(`format is ${jsonExcerpt(raw.format)}, expected "${LOGLIK_FORMAT}"`);
+  if (!Number.isInteger(raw.version) || (raw.version as number) < 1)
+    bad("version must be a positive integer");
+  if ((raw.version as number) > LOGLIK_VERSION)
+    bad(`version ${raw.version} is newer than this clayflow reads (${LOGLIK_VERSION})`);
   for (const key of ["rows", "ofRows", "step", "paramsStep"]) {
-    if (!Number.isSafeInteger(raw[key]) || (raw[key] as number) < 0) bad(`${key} must be a non-negative integer`);
+    if (!Number.isSafeInteger(raw[key]) || (raw[key] as number) < 0)
+      bad(`${key} must be a non-negative integer`);
   }
   const decode = (v: unknown) => (v === "-Infinity" ? -Infinity : v === "Infinity" ? Infinity : v);
   const quantiles = Array.isArray(raw.quantiles) ? raw.quantiles.map(decode) : [];
   if (
     quantiles.length !== LOGLIK_LEVELS + 1 ||
-    !quantiles.every((v, k) => typeof v === "number" && !Number.isNaN(v) && (k === 0 || v >= (quantiles[k - 1] as number)))
+    !quantiles.every(
+      (v, k) =>
+        typeof v === "number" && !Number.isNaN(v) && (k === 0 || v >= (quantiles[k - 1] as number)),
+    )
   ) {
     bad(`quantiles must be ${LOGLIK_LEVELS + 1} non-decreasing numbers`);
   }

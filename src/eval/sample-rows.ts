@@ -27,12 +27,20 @@ export interface SampleRowsOptions {
 }
 
 /** n samples, [n, ...eventShape] row-major. Does not consume `params`. */
-export async function sampleRows(flow: Flow<any, any>, params: FlowParams<any, any>, n: number, options: SampleRowsOptions = {}): Promise<Float32Array> {
-  if (!(Number.isInteger(n) && n > 0)) throw new Error(`sampleRows: n must be a positive integer, got ${n}`);
+export async function sampleRows(
+  flow: Flow<any, any>,
+  params: FlowParams<any, any>,
+  n: number,
+  options: SampleRowsOptions = {},
+): Promise<Float32Array> {
+  if (!(Number.isInteger(n) && n > 0))
+    throw new Error(`sampleRows: n must be a positive integer, got ${n}`);
   const k = flow.contextDim;
   const { cond } = options;
   if (k > 0 && (!cond || cond.length !== n * k)) {
-    throw new Error(`sampleRows: this flow is conditional: pass ${n} context rows of ${k} values (${n * k} values), got ${cond?.length ?? 0}`);
+    throw new Error(
+      `sampleRows: this flow is conditional: pass ${n} context rows of ${k} values (${n * k} values), got ${cond?.length ?? 0}`,
+    );
   }
   const width = flow.eventShape.reduce((a, d) => a * d, 1);
   const batch = Math.max(1, Math.min(options.batch ?? defaultChunkRows(flow, 1024), n));
@@ -48,7 +56,9 @@ export async function sampleRows(flow: Flow<any, any>, params: FlowParams<any, a
         rows.set(cond!.subarray(at * k, Math.min(n, at + batch) * k));
         c = np.array(rows).reshape([batch, k]);
       }
-      const drawn = c ? sampler.draw(tree.ref(params), keys[i], c) : sampler.draw(tree.ref(params), keys[i]);
+      const drawn = c
+        ? sampler.draw(tree.ref(params), keys[i], c)
+        : sampler.draw(tree.ref(params), keys[i]);
       const x = (await drawn.data()) as Float32Array;
       out.set(x.subarray(0, Math.min(batch, n - at) * width), at * width);
     }
@@ -82,9 +92,12 @@ function acquireSampler(flow: Flow<any, any>, batch: number, temperature: number
   if (!cache) samplers.set(flow, (cache = new Map()));
   const id = `${batch}:${temperature}`;
   let sampler = cache.get(id);
-  if (sampler) cache.delete(id); // re-inserted below as the most recently used
+  if (sampler)
+    cache.delete(id); // re-inserted below as the most recently used
   else {
-    const draw = jit((p: FlowParams<any, any>, key: Array, c?: Array) => flow.sample(p, key, batch, { temperature, cond: c })) as Draw;
+    const draw = jit((p: FlowParams<any, any>, key: Array, c?: Array) =>
+      flow.sample(p, key, batch, { temperature, cond: c }),
+    ) as Draw;
     sampler = { draw, users: 0, evicted: false };
   }
   cache.set(id, sampler);

@@ -30,12 +30,14 @@ export class Canvas {
     const k = this.clip;
     if (k && (x < k.x0 || x > k.x1 || y < k.y0 || y > k.y1)) return;
     const i = 3 * (y * this.width + x);
-    for (let k = 0; k < 3; k++) this.data[i + k] = Math.round(alpha * c[k] + (1 - alpha) * this.data[i + k]);
+    for (let k = 0; k < 3; k++)
+      this.data[i + k] = Math.round(alpha * c[k] + (1 - alpha) * this.data[i + k]);
   }
 
-/** Fill the rectangle of width w and height h from (x, y), blending with opacity `alpha`. */
+  /** Fill the rectangle of width w and height h from (x, y), blending with opacity `alpha`. */
   fillRect(x: number, y: number, w: number, h: number, c: RGB, alpha = 1): void {
-    for (let j = Math.round(y); j < Math.round(y + h); j++) for (let i = Math.round(x); i < Math.round(x + w); i++) this.set(i, j, c, alpha);
+    for (let j = Math.round(y); j < Math.round(y + h); j++)
+      for (let i = Math.round(x); i < Math.round(x + w); i++) this.set(i, j, c, alpha);
   }
 
   /** 1-px outline of the rectangle with corners (x, y) and (x + w - 1, y + h - 1). */
@@ -82,7 +84,8 @@ export class Canvas {
       const rows = glyph(ch, chars[n - 1]);
       for (let r = 0; r < GLYPH_HEIGHT; r++) {
         for (let col = 0; col < 5; col++) {
-          if (rows[r] & (0x10 >> col)) this.fillRect(x + (n * GLYPH_ADVANCE + col) * scale, y + r * scale, scale, scale, c);
+          if (rows[r] & (0x10 >> col))
+            this.fillRect(x + (n * GLYPH_ADVANCE + col) * scale, y + r * scale, scale, scale, c);
         }
       }
     });
@@ -98,7 +101,7 @@ export class Canvas {
     }
   }
 
-/** The canvas as an RGB image for `encodePng` (shares its bytes). */
+  /** The canvas as an RGB image for `encodePng` (shares its bytes). */
   toImage(): Image8 {
     return { width: this.width, height: this.height, channels: 3, data: this.data };
   }

@@ -34,14 +34,27 @@
 import { node } from "../core/node-builtins.js";
 import { numpy as np, random } from "@jax-js/jax";
 import type { Flow, FlowParams } from "../distributions/flow.js";
-import { buildFlow, resolveFlowConfig, configDim, configContextDim, type FlowConfig, type ResolvedFlowConfig } from "../models/index.js";
+import {
+  buildFlow,
+  resolveFlowConfig,
+  configDim,
+  configContextDim,
+  type FlowConfig,
+  type ResolvedFlowConfig,
+} from "../models/index.js";
 import { standardizerFromJSON, type Standardizer } from "../data/standardize.js";
 import { flatten, type Flattened } from "../train/flat-params.js";
 import type { FitOptions, FloatVector, TrainState } from "../train/fit.js";
 import { decodeSafetensors, encodeSafetensors, type SafetensorsTensor } from "./safetensors.js";
 import { writeFileAtomic } from "./atomic-write.js";
 import { sha256Hex } from "../core/sha256.js";
-import { OPTION_KEYS, parseTrainingOptions, parseTrainingProgress, type TrainingOptionsJSON, type TrainingProgress } from "./training-options.js";
+import {
+  OPTION_KEYS,
+  parseTrainingOptions,
+  parseTrainingProgress,
+  type TrainingOptionsJSON,
+  type TrainingProgress,
+} from "./training-options.js";
 import { jsonExcerpt, oneLine } from "../core/excerpt.js";
 
 export type { TrainingOptionsJSON, TrainingProgress } from "./training-options.js";
@@ -77,7 +90,13 @@ export interface DataSource {
 function parseSource(v: unknown): DataSource | null {
   if (!isObject(v)) return null;
   const files = v.files;
-  if (!Array.isArray(files) || !files.every((f) => typeof f === "string") || typeof v.origin !== "string" || typeof v.verified !== "boolean") return null;
+  if (
+    !Array.isArray(files) ||
+    !files.every((f) => typeof f === "string") ||
+    typeof v.origin !== "string" ||
+    typeof v.verified !== "boolean"
+  )
+    return null;
   return { files: files as string[], origin: v.origin, verified: v.verified };
 }
 
@@ -107,7 +126,14 @@ export interface SaveRunInput {
   preprocessing?: Standardizer | null;
   /** The standardiser applied to the context before the flow, if any. */
   contextPreprocessing?: Standardizer | null;
-  data?: { name?: string; rows?: number; columns?: string[]; contextColumns?: string[]; perturb?: number; source?: DataSource };
+  data?: {
+    name?: string;
+    rows?: number;
+    columns?: string[];
+    contextColumns?: string[];
+    perturb?: number;
+    source?: DataSource;
+  };
   /** Training options (only the JSON-able fields are kept). */
   training?: FitOptions | TrainingOptionsJSON;
   /**
@@ -145,21 +171,33 @@ const SAFE_DTYPE = { float32: "F32", float64: "F64" } as const;
 
 /** JSON with non-finite numbers as the strings "Infinity", "-Infinity", "NaN" (JSON has no such numbers). */
 function stringifyNumbers(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v));
+  return JSON.stringify(value, (_k, v) =>
+    typeof v === "number" && !Number.isFinite(v) ? String(v) : v,
+  );
 }
 function parseNumbers(text: string): unknown {
-  return JSON.parse(text, (_k, v) => (v === "Infinity" ? Infinity : v === "-Infinity" ? -Infinity : v === "NaN" ? NaN : v));
+  return JSON.parse(text, (_k, v) =>
+    v === "Infinity" ? Infinity : v === "-Infinity" ? -Infinity : v === "NaN" ? NaN : v,
+  );
 }
 
 /** The flow's own parameter layout (leaf paths, shapes, dtype), from a throwaway init. */
-function layoutOf(flow: Flow<any, any>, dtype: "float32" | "float64"): Pick<Flattened, "spec" | "unravel"> {
-  const { vector, spec, unravel } = flatten(flow.init(random.key(0), { dtype: dtype === "float64" ? np.float64 : np.float32 }));
+function layoutOf(
+  flow: Flow<any, any>,
+  dtype: "float32" | "float64",
+): Pick<Flattened, "spec" | "unravel"> {
+  const { vector, spec, unravel } = flatten(
+    flow.init(random.key(0), { dtype: dtype === "float64" ? np.float64 : np.float32 }),
+  );
   vector.dispose();
   return { spec, unravel };
 }
 
 function resolvedModel(flow: Flow<any, any>, where: string): ResolvedFlowConfig {
-  if (flow.config === undefined) throw new Error(`${where}: the flow has no config; build it with buildFlow so the run can rebuild it`);
+  if (flow.config === undefined)
+    throw new Error(
+      `${where}: the flow has no config; build it with buildFlow so the run can rebuild it`,
+    );
   return resolveFlowConfig(flow.config as FlowConfig);
 }
 
@@ -179,35 +217,58 @@ export function encodeRun(run: SaveRunInput): RunFiles {
  * could not be written and what the directory still holds; a failed first save removes what it
  * wrote (and the directories it created), so no half run is left behind.
  */
-export async function saveRun(dir: string, run: SaveRunInput, options: SaveRunOptions = {}): Promise<void> {
+export async function saveRun(
+  dir: string,
+  run: SaveRunInput,
+  options: SaveRunOptions = {},
+): Promise<void> {
   const { join } = node.path("saveRun");
   const fsp = node.fsp("saveRun");
   const files = encodeRunFiles(run, "saveRun");
   const created = await fsp.mkdir(dir, { recursive: true });
-  const first = !(await fsp.stat(join(dir, CONFIG_FILE)).then(() => true, () => false));
+  const first = !(await fsp.stat(join(dir, CONFIG_FILE)).then(
+    () => true,
+    () => false,
+  ));
   const write = options.write ?? writeFileAtomic;
-  const hook = (file: string) => (options.beforeRename ? { beforeRename: (tmp: string) => options.beforeRename!(tmp, file) } : {});
+  const hook = (file: string) =>
+    options.beforeRename ? { beforeRename: (tmp: string) => options.beforeRename!(tmp, file) } : {};
   const fail = async (e: unknown, file: string, left: string): Promise<never> => {
     if (first) {
       await fsp.unlink(join(dir, WEIGHTS_FILE)).catch(() => {});
       if (created !== undefined) await removeEmptyDirs(dir, created);
     }
     const err = e as NodeJS.ErrnoException;
-    const why = err.code === "ENOSPC" ? "no space left on device" : err.code === "EDQUOT" ? "disk quota exceeded" : err.message;
-    throw Object.assign(new Error(`saveRun: cannot write ${join(dir, file)}: ${why}; ${left}`), { code: err.code });
+    const why =
+      err.code === "ENOSPC"
+        ? "no space left on device"
+        : err.code === "EDQUOT"
+          ? "disk quota exceeded"
+          : err.message;
+    throw Object.assign(new Error(`saveRun: cannot write ${join(dir, file)}: ${why}; ${left}`), {
+      code: err.code,
+    });
   };
   // Weights first: they carry the training state; config.json only describes the run.
   try {
     await write(join(dir, WEIGHTS_FILE), files.weights, hook(WEIGHTS_FILE));
   } catch (e) {
-    await fail(e, WEIGHTS_FILE, first ? "no checkpoint was saved" : `the previous checkpoint in ${dir} is intact`);
+    await fail(
+      e,
+      WEIGHTS_FILE,
+      first ? "no checkpoint was saved" : `the previous checkpoint in ${dir} is intact`,
+    );
   }
   try {
     await write(join(dir, CONFIG_FILE), files.config, hook(CONFIG_FILE));
   } catch (e) {
-    await fail(e, CONFIG_FILE, first
-      ? "no checkpoint was saved (its weights were removed)"
-      : `the checkpoint in ${dir} is intact and loads at step ${run.state.step} (this save's weights beside the previous ${CONFIG_FILE})`);
+    await fail(
+      e,
+      CONFIG_FILE,
+      first
+        ? "no checkpoint was saved (its weights were removed)"
+        : `the checkpoint in ${dir} is intact and loads at step ${run.state.step} (this save's weights beside the previous ${CONFIG_FILE})`,
+    );
   }
 }
 
@@ -258,18 +319,33 @@ function encodeRunFiles(run: SaveRunInput, where: string): RunFiles {
   const { spec } = layoutOf(flow, state.layout.dtype);
   const same =
     state.layout.paths.length === spec.paths.length &&
-    spec.paths.every((p, i) => p === state.layout.paths[i] && fmt(spec.shapes[i]) === fmt(state.layout.shapes[i]));
-  if (!same) throw new Error(`${where}: the training state's parameters do not match the flow's (different model?)`);
+    spec.paths.every(
+      (p, i) => p === state.layout.paths[i] && fmt(spec.shapes[i]) === fmt(state.layout.shapes[i]),
+    );
+  if (!same)
+    throw new Error(
+      `${where}: the training state's parameters do not match the flow's (different model?)`,
+    );
   const size = spec.size;
-  for (const [name, v] of [["params", state.params], ["optimizer.m", state.optimizer.m], ["optimizer.v", state.optimizer.v], ["best.params", state.best?.params]] as const) {
-    if (v !== undefined && v.length !== size) throw new Error(`${where}: state.${name} has ${v.length} values, the flow has ${size}`);
+  for (const [name, v] of [
+    ["params", state.params],
+    ["optimizer.m", state.optimizer.m],
+    ["optimizer.v", state.optimizer.v],
+    ["best.params", state.best?.params],
+  ] as const) {
+    if (v !== undefined && v.length !== size)
+      throw new Error(`${where}: state.${name} has ${v.length} values, the flow has ${size}`);
   }
 
   const dtype = SAFE_DTYPE[state.layout.dtype];
   const tensors = new Map<string, SafetensorsTensor>();
   const leaves = (prefix: string, vec: FloatVector) =>
     spec.paths.forEach((path, i) =>
-      tensors.set(`${prefix}/${path}`, { dtype, shape: spec.shapes[i], data: vec.slice(spec.offsets[i], spec.offsets[i] + spec.sizes[i]) }),
+      tensors.set(`${prefix}/${path}`, {
+        dtype,
+        shape: spec.shapes[i],
+        data: vec.slice(spec.offsets[i], spec.offsets[i] + spec.sizes[i]),
+      }),
     );
   const weightsOnly = run.weightsOnly === true;
   leaves("params", state.params);
@@ -283,7 +359,10 @@ function encodeRunFiles(run: SaveRunInput, where: string): RunFiles {
     step: state.step,
     layout: state.layout,
     optimizerStep: weightsOnly ? 0 : state.optimizer.step,
-    best: state.best && !weightsOnly ? { step: state.best.step, validLoss: state.best.validLoss } : null,
+    best:
+      state.best && !weightsOnly
+        ? { step: state.best.step, validLoss: state.best.validLoss }
+        : null,
     ...(weightsOnly ? { weightsOnly: true } : {}),
     history: state.history,
     skipped: state.skipped,
@@ -343,7 +422,8 @@ function encodeRunFiles(run: SaveRunInput, where: string): RunFiles {
 
 // ---------------------------------------------------------------- loading
 
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isNum = (v: unknown): v is number => typeof v === "number";
 
@@ -354,7 +434,9 @@ async function readRequired(dir: string, file: string): Promise<Uint8Array> {
     return await readFile(join(dir, file));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") {
-      throw new Error(`loadRun: ${dir} has no ${file} (not a clayflow run directory, or its first save did not finish)`);
+      throw new Error(
+        `loadRun: ${dir} has no ${file} (not a clayflow run directory, or its first save did not finish)`,
+      );
     }
     throw new Error(`loadRun: cannot read ${join(dir, file)}: ${(e as Error).message}`);
   }
@@ -376,10 +458,13 @@ function parseConfig(path: string, text: string | Uint8Array): RunConfig {
   try {
     raw = parseNumbers(typeof text === "string" ? text : new TextDecoder().decode(text));
   } catch (e) {
-    throw new Error(`${path}: not valid JSON, the file is corrupt or truncated (${oneLine((e as Error).message, 100)})`);
+    throw new Error(
+      `${path}: not valid JSON, the file is corrupt or truncated (${oneLine((e as Error).message, 100)})`,
+    );
   }
   if (!isObject(raw)) throw new Error(`${path}: expected a JSON object`);
-  if (raw.format !== RUN_FORMAT) throw new Error(`${path}: format is ${jsonExcerpt(raw.format)}, expected "${RUN_FORMAT}"`);
+  if (raw.format !== RUN_FORMAT)
+    throw new Error(`${path}: format is ${jsonExcerpt(raw.format)}, expected "${RUN_FORMAT}"`);
   checkVersion(path, raw.version);
   let model: ResolvedFlowConfig;
   try {
@@ -388,7 +473,10 @@ function parseConfig(path: string, text: string | Uint8Array): RunConfig {
     throw new Error(`${path}: model: ${(e as Error).message}`);
   }
   // Runs written before contextPreprocessing existed have no such field: null.
-  const standardizer = (key: "preprocessing" | "contextPreprocessing", width: number): Standardizer | null => {
+  const standardizer = (
+    key: "preprocessing" | "contextPreprocessing",
+    width: number,
+  ): Standardizer | null => {
     if (raw[key] === null || raw[key] === undefined) return null;
     let s: Standardizer;
     try {
@@ -396,19 +484,30 @@ function parseConfig(path: string, text: string | Uint8Array): RunConfig {
     } catch (e) {
       throw new Error(`${path}: ${key}: ${(e as Error).message}`);
     }
-    if (s.mean.length !== width) throw new Error(`${path}: ${key} has ${s.mean.length} columns, the model takes ${width}`);
+    if (s.mean.length !== width)
+      throw new Error(`${path}: ${key} has ${s.mean.length} columns, the model takes ${width}`);
     return s;
   };
   const preprocessing = standardizer("preprocessing", configDim(model));
   const contextPreprocessing = standardizer("contextPreprocessing", configContextDim(model));
   const data = isObject(raw.data) ? raw.data : {};
   const names = (v: unknown, width: number) =>
-    Array.isArray(v) && v.length === width && v.every((c) => typeof c === "string") ? (v as string[]) : null;
-  if (!isObject(raw.training)) throw new Error(`${path}: training must be an object { options, progress }, got ${jsonExcerpt(raw.training)}`);
-  const training = { options: parseTrainingOptions(path, raw.training.options), progress: parseTrainingProgress(path, raw.training.progress) };
+    Array.isArray(v) && v.length === width && v.every((c) => typeof c === "string")
+      ? (v as string[])
+      : null;
+  if (!isObject(raw.training))
+    throw new Error(
+      `${path}: training must be an object { options, progress }, got ${jsonExcerpt(raw.training)}`,
+    );
+  const training = {
+    options: parseTrainingOptions(path, raw.training.options),
+    progress: parseTrainingProgress(path, raw.training.progress),
+  };
   const sha = raw.weightsSha256;
   if (sha !== undefined && !(typeof sha === "string" && /^[0-9a-f]{64}$/.test(sha))) {
-    throw new Error(`${path}: weightsSha256 must be 64 lowercase hex digits (the SHA-256 of ${WEIGHTS_FILE}), got ${jsonExcerpt(sha)}`);
+    throw new Error(
+      `${path}: weightsSha256 must be 64 lowercase hex digits (the SHA-256 of ${WEIGHTS_FILE}), got ${jsonExcerpt(sha)}`,
+    );
   }
   return {
     format: RUN_FORMAT,
@@ -424,7 +523,9 @@ function parseConfig(path: string, text: string | Uint8Array): RunConfig {
       rows: isCount(data.rows) ? data.rows : null,
       contextDim: configContextDim(model),
       contextColumns: names(data.contextColumns, configContextDim(model)),
-      ...(typeof data.perturb === "number" && data.perturb > 0 && data.perturb < 1 ? { perturb: data.perturb } : {}),
+      ...(typeof data.perturb === "number" && data.perturb > 0 && data.perturb < 1
+        ? { perturb: data.perturb }
+        : {}),
       ...(parseSource(data.source) ? { source: parseSource(data.source)! } : {}),
     },
     training,
@@ -440,19 +541,31 @@ type SavedTrainingState = Omit<TrainState, "params" | "optimizer" | "best"> & {
 };
 
 function parseTrainingState(where: string, text: string | undefined): SavedTrainingState {
-  if (text === undefined) throw new Error(`${where}: __metadata__ has no training_state (not written by clayflow's saveRun?)`);
+  if (text === undefined)
+    throw new Error(
+      `${where}: __metadata__ has no training_state (not written by clayflow's saveRun?)`,
+    );
   let raw: unknown;
   try {
     raw = parseNumbers(text);
   } catch (e) {
-    throw new Error(`${where}: __metadata__.training_state is not valid JSON (${oneLine((e as Error).message, 100)})`);
+    throw new Error(
+      `${where}: __metadata__.training_state is not valid JSON (${oneLine((e as Error).message, 100)})`,
+    );
   }
   const bad = (field: string, want: string): never => {
     throw new Error(`${where}: __metadata__.training_state.${field} must be ${want}`);
   };
   if (!isObject(raw)) bad("", "an object");
   const r = raw as Record<string, unknown>;
-  for (const key of ["step", "optimizerStep", "skipped", "badStreak", "evalsSinceBest", "lossCount"]) {
+  for (const key of [
+    "step",
+    "optimizerStep",
+    "skipped",
+    "badStreak",
+    "evalsSinceBest",
+    "lossCount",
+  ]) {
     if (!isCount(r[key])) bad(key, "a non-negative integer");
   }
   for (const key of ["lossSum", "seconds"]) if (!isNum(r[key])) bad(key, "a number");
@@ -466,7 +579,10 @@ function parseTrainingState(where: string, text: string | undefined): SavedTrain
     layout.shapes.length !== layout.paths.length ||
     !layout.shapes.every((s) => Array.isArray(s) && s.every(isCount))
   ) {
-    bad("layout", "{ paths: string[], shapes: number[][] (one per path), dtype: \"float32\" | \"float64\" }");
+    bad(
+      "layout",
+      '{ paths: string[], shapes: number[][] (one per path), dtype: "float32" | "float64" }',
+    );
   }
   if (r.best !== null && !(isObject(r.best) && isCount(r.best.step) && isNum(r.best.validLoss))) {
     bad("best", "null or { step, validLoss }");
@@ -478,8 +594,11 @@ function parseTrainingState(where: string, text: string | undefined): SavedTrain
     !Array.isArray(history) ||
     !history.every(
       (h) =>
-        isObject(h) && isCount(h.step) && isNum(h.seconds) &&
-        (h.trainLoss === null || isNum(h.trainLoss)) && (h.validLoss === null || isNum(h.validLoss)),
+        isObject(h) &&
+        isCount(h.step) &&
+        isNum(h.seconds) &&
+        (h.trainLoss === null || isNum(h.trainLoss)) &&
+        (h.validLoss === null || isNum(h.validLoss)),
     )
   ) {
     bad("history", "a list of { step, trainLoss, validLoss, seconds }");
@@ -493,7 +612,13 @@ function parseTrainingState(where: string, text: string | undefined): SavedTrain
  * new weights carry a later training state): then the weights load, as they did before
  * checksums, and the next save writes a matching pair.
  */
-function checkChecksum(config: RunConfig, saved: SavedTrainingState, bytes: Uint8Array, configPath: string, weightsPath: string): void {
+function checkChecksum(
+  config: RunConfig,
+  saved: SavedTrainingState,
+  bytes: Uint8Array,
+  configPath: string,
+  weightsPath: string,
+): void {
   if (config.weightsSha256 === null) return; // written before checksums were kept
   const actual = sha256Hex(bytes);
   if (actual === config.weightsSha256) return;
@@ -535,7 +660,10 @@ export async function loadRun(dir: string): Promise<LoadedRun> {
   }
   if (!info.isDirectory()) throw new Error(`loadRun: ${dir} is not a directory`);
   await removeDeadTempFiles(dir);
-  const files = { config: await readRequired(dir, CONFIG_FILE), weights: await readRequired(dir, WEIGHTS_FILE) };
+  const files = {
+    config: await readRequired(dir, CONFIG_FILE),
+    weights: await readRequired(dir, WEIGHTS_FILE),
+  };
   return decodeRunFiles(files, join(dir, CONFIG_FILE), join(dir, WEIGHTS_FILE));
 }
 
@@ -548,7 +676,11 @@ export function decodeRun(files: { config: string | Uint8Array; weights: Uint8Ar
   return decodeRunFiles(files, CONFIG_FILE, WEIGHTS_FILE);
 }
 
-function decodeRunFiles(files: { config: string | Uint8Array; weights: Uint8Array }, configPath: string, weightsPath: string): LoadedRun {
+function decodeRunFiles(
+  files: { config: string | Uint8Array; weights: Uint8Array },
+  configPath: string,
+  weightsPath: string,
+): LoadedRun {
   const config = parseConfig(configPath, files.config);
   const bytes = files.weights;
 
@@ -560,17 +692,23 @@ function decodeRunFiles(files: { config: string | Uint8Array; weights: Uint8Arra
   }
   const { tensors, metadata } = decoded;
   if (metadata.format !== RUN_FORMAT) {
-    throw new Error(`${weightsPath}: __metadata__.format is ${jsonExcerpt(metadata.format)}, expected "${RUN_FORMAT}" (not written by clayflow's saveRun?)`);
+    throw new Error(
+      `${weightsPath}: __metadata__.format is ${jsonExcerpt(metadata.format)}, expected "${RUN_FORMAT}" (not written by clayflow's saveRun?)`,
+    );
   }
   checkVersion(`${weightsPath}: __metadata__`, Number(metadata.version));
   let savedModel: unknown;
   try {
     savedModel = resolveFlowConfig(JSON.parse(metadata.model ?? "null"));
   } catch (e) {
-    throw new Error(`${weightsPath}: __metadata__.model is not a valid model config (${oneLine((e as Error).message, 120)})`);
+    throw new Error(
+      `${weightsPath}: __metadata__.model is not a valid model config (${oneLine((e as Error).message, 120)})`,
+    );
   }
   if (JSON.stringify(savedModel) !== JSON.stringify(config.model)) {
-    throw new Error(`${weightsPath} was written for a different model than ${configPath} describes; the two files do not belong together`);
+    throw new Error(
+      `${weightsPath} was written for a different model than ${configPath} describes; the two files do not belong together`,
+    );
   }
   const saved = parseTrainingState(weightsPath, metadata.training_state);
 
@@ -579,11 +717,14 @@ function decodeRunFiles(files: { config: string | Uint8Array; weights: Uint8Arra
   const { spec, unravel } = layoutOf(flow, saved.layout.dtype);
   const sameLayout =
     saved.layout.paths.length === spec.paths.length &&
-    spec.paths.every((p, i) => p === saved.layout.paths[i] && fmt(spec.shapes[i]) === fmt(saved.layout.shapes[i]));
+    spec.paths.every(
+      (p, i) => p === saved.layout.paths[i] && fmt(spec.shapes[i]) === fmt(saved.layout.shapes[i]),
+    );
   const dtype = SAFE_DTYPE[saved.layout.dtype];
   const expected = new Map<string, number[]>();
   const prefixes = ["params", ...(saved.best ? ["best"] : [])];
-  for (const prefix of prefixes) spec.paths.forEach((p, i) => expected.set(`${prefix}/${p}`, spec.shapes[i]));
+  for (const prefix of prefixes)
+    spec.paths.forEach((p, i) => expected.set(`${prefix}/${p}`, spec.shapes[i]));
   const weightsOnly = saved.weightsOnly === true;
   if (!weightsOnly) {
     expected.set("optimizer/m", [spec.size]);
@@ -591,26 +732,43 @@ function decodeRunFiles(files: { config: string | Uint8Array; weights: Uint8Arra
   }
   for (const [name, shape] of expected) {
     const t = tensors.get(name);
-    if (!t) throw new Error(`${weightsPath}: ${name} is missing; the model config needs it with shape ${fmt(shape)}`);
-    if (fmt(t.shape) !== fmt(shape)) throw new Error(`${weightsPath}: ${name} has shape ${fmt(t.shape)}, the model config needs ${fmt(shape)}`);
-    if (t.dtype !== dtype) throw new Error(`${weightsPath}: ${name} has dtype ${t.dtype}, expected ${dtype} (the run's ${saved.layout.dtype})`);
+    if (!t)
+      throw new Error(
+        `${weightsPath}: ${name} is missing; the model config needs it with shape ${fmt(shape)}`,
+      );
+    if (fmt(t.shape) !== fmt(shape))
+      throw new Error(
+        `${weightsPath}: ${name} has shape ${fmt(t.shape)}, the model config needs ${fmt(shape)}`,
+      );
+    if (t.dtype !== dtype)
+      throw new Error(
+        `${weightsPath}: ${name} has dtype ${t.dtype}, expected ${dtype} (the run's ${saved.layout.dtype})`,
+      );
   }
   for (const name of tensors.keys()) {
     if (!expected.has(name)) {
-      throw new Error(`${weightsPath}: unexpected tensor ${jsonExcerpt(name)}, which is not part of this model's run`);
+      throw new Error(
+        `${weightsPath}: unexpected tensor ${jsonExcerpt(name)}, which is not part of this model's run`,
+      );
     }
   }
   if (!sameLayout) {
-    throw new Error(`${weightsPath}: __metadata__.training_state.layout does not match the model's parameter list`);
+    throw new Error(
+      `${weightsPath}: __metadata__.training_state.layout does not match the model's parameter list`,
+    );
   }
-  for (const name of expected.keys()) checkFinite(weightsPath, name, tensors.get(name)!.data as FloatVector);
+  for (const name of expected.keys())
+    checkFinite(weightsPath, name, tensors.get(name)!.data as FloatVector);
   // Last, so that a file edited by hand gets the specific message above rather than this one.
   checkChecksum(config, saved, bytes, configPath, weightsPath);
 
   // Everything checked: assemble the flat vectors, then the device arrays.
   const vector = (prefix: string): FloatVector => {
-    const out = saved.layout.dtype === "float64" ? new Float64Array(spec.size) : new Float32Array(spec.size);
-    spec.paths.forEach((p, i) => out.set(tensors.get(`${prefix}/${p}`)!.data as FloatVector, spec.offsets[i]));
+    const out =
+      saved.layout.dtype === "float64" ? new Float64Array(spec.size) : new Float32Array(spec.size);
+    spec.paths.forEach((p, i) =>
+      out.set(tensors.get(`${prefix}/${p}`)!.data as FloatVector, spec.offsets[i]),
+    );
     return out;
   };
   const state: TrainState = {
@@ -618,13 +776,19 @@ function decodeRunFiles(files: { config: string | Uint8Array; weights: Uint8Arra
     layout: saved.layout,
     params: vector("params"),
     optimizer: weightsOnly
-      ? { step: 0, m: vectorOfZeros(saved.layout.dtype, spec.size), v: vectorOfZeros(saved.layout.dtype, spec.size) }
+      ? {
+          step: 0,
+          m: vectorOfZeros(saved.layout.dtype, spec.size),
+          v: vectorOfZeros(saved.layout.dtype, spec.size),
+        }
       : {
           step: saved.optimizerStep,
           m: tensors.get("optimizer/m")!.data as FloatVector,
           v: tensors.get("optimizer/v")!.data as FloatVector,
         },
-    best: saved.best ? { params: vector("best"), validLoss: saved.best.validLoss, step: saved.best.step } : null,
+    best: saved.best
+      ? { params: vector("best"), validLoss: saved.best.validLoss, step: saved.best.step }
+      : null,
     history: saved.history,
     skipped: saved.skipped,
     badStreak: saved.badStreak,
@@ -633,7 +797,8 @@ function decodeRunFiles(files: { config: string | Uint8Array; weights: Uint8Arra
     lossCount: saved.lossCount,
     seconds: saved.seconds,
   };
-  const device = (v: FloatVector): FlowParams => unravel(np.array(v, { shape: [v.length], dtype: spec.dtype })) as FlowParams;
+  const device = (v: FloatVector): FlowParams =>
+    unravel(np.array(v, { shape: [v.length], dtype: spec.dtype })) as FlowParams;
   return {
     config,
     flow,
@@ -646,4 +811,5 @@ function decodeRunFiles(files: { config: string | Uint8Array; weights: Uint8Arra
   };
 }
 
-const vectorOfZeros = (dtype: "float32" | "float64", n: number): FloatVector => (dtype === "float64" ? new Float64Array(n) : new Float32Array(n));
+const vectorOfZeros = (dtype: "float32" | "float64", n: number): FloatVector =>
+  dtype === "float64" ? new Float64Array(n) : new Float32Array(n);

@@ -10,7 +10,10 @@ import type { Canvas } from "./canvas.js";
 /** A square window around the data: the 0.5%..99.5% range of each axis, padded. */
 export function window2d(points: Float32Array): [number, number, number, number] {
   const lim = (axis: number): [number, number] => {
-    const v = Float64Array.from({ length: points.length / 2 }, (_, i) => points[2 * i + axis]).sort();
+    const v = Float64Array.from(
+      { length: points.length / 2 },
+      (_, i) => points[2 * i + axis],
+    ).sort();
     const lo = v[Math.floor(v.length * 0.005)];
     const hi = v[Math.ceil(v.length * 0.995) - 1];
     const pad = 0.15 * (hi - lo || 1);
@@ -37,7 +40,11 @@ export async function densityFigure(
   flow: Flow<any, any>,
   params: FlowParams<any, any>,
   data: Float32Array,
-  { resolution = 200, title = "learned log-density", samples = undefined as Float32Array | undefined } = {},
+  {
+    resolution = 200,
+    title = "learned log-density",
+    samples = undefined as Float32Array | undefined,
+  } = {},
 ): Promise<Canvas> {
   const extent = window2d(data);
   const [x0, x1, y0, y1] = extent;
@@ -57,14 +64,28 @@ export async function densityFigure(
   return composePanels([
     scatterPlot(shown, { ...size, title: "data", xlim: [x0, x1], ylim: [y0, y1], alpha: 0.25 }),
     heatMap(logp, resolution, resolution, { ...size, title, extent, ...limits, barLabel: "log p" }),
-    ...(samples ? [samplesFigure(samples.subarray(0, Math.min(samples.length, 2 * 5000)), data)] : []),
+    ...(samples
+      ? [samplesFigure(samples.subarray(0, Math.min(samples.length, 2 * 5000)), data)]
+      : []),
   ]);
 }
 
 /** A scatter plot of a 2-D flow's samples, in the window of the data. */
-export function samplesFigure(samples: Float32Array, data: Float32Array, title = "samples"): Canvas {
+export function samplesFigure(
+  samples: Float32Array,
+  data: Float32Array,
+  title = "samples",
+): Canvas {
   const [x0, x1, y0, y1] = window2d(data);
-  return scatterPlot(samples, { width: 380, height: 360, title, xlim: [x0, x1], ylim: [y0, y1], alpha: 0.25, color: [214, 39, 40] });
+  return scatterPlot(samples, {
+    width: 380,
+    height: 360,
+    title,
+    xlim: [x0, x1],
+    ylim: [y0, y1],
+    alpha: 0.25,
+    color: [214, 39, 40],
+  });
 }
 
 /** One point of a training curve. */
@@ -87,5 +108,11 @@ export function lossFigure(history: LossPoint[], unit = "nats"): Canvas {
     ...(valid.y.length ? [{ ...valid, label: "validation" }] : []),
   ].filter((s) => s.y.length > 0);
   if (series.length === 0) throw new Error("lossFigure: no finite losses to plot");
-  return linePlot(series, { width: 520, height: 340, title: `negative log-likelihood (${unit})`, xlabel: "step", ylabel: "NLL" });
+  return linePlot(series, {
+    width: 520,
+    height: 340,
+    title: `negative log-likelihood (${unit})`,
+    xlabel: "step",
+    ylabel: "NLL",
+  });
 }

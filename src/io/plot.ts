@@ -32,7 +32,12 @@ export interface LineSeries {
 
 /** Matplotlib's "tab10" first colours: distinguishable, and fine for the common kinds of colour blindness. */
 export const PALETTE: RGB[] = [
-  [31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189], [140, 86, 75],
+  [31, 119, 180],
+  [255, 127, 14],
+  [44, 160, 44],
+  [214, 39, 40],
+  [148, 103, 189],
+  [140, 86, 75],
 ];
 
 const BLACK: RGB = [0, 0, 0];
@@ -47,9 +52,12 @@ export function niceTicks(lo: number, hi: number, target = 5): { ticks: number[]
   const raw = (hi - lo) / Math.max(1, target);
   const mag = 10 ** Math.floor(Math.log10(raw));
   // The 1-2-5 step nearest to the raw step on a log scale.
-  const step = [1, 2, 5, 10].map((m) => m * mag).reduce((a, b) => (Math.abs(Math.log(b / raw)) < Math.abs(Math.log(a / raw)) ? b : a));
+  const step = [1, 2, 5, 10]
+    .map((m) => m * mag)
+    .reduce((a, b) => (Math.abs(Math.log(b / raw)) < Math.abs(Math.log(a / raw)) ? b : a));
   const ticks: number[] = [];
-  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++) ticks.push(Number((k * step).toPrecision(12)) + 0); // "+ 0" turns -0 into 0
+  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + step * 1e-9; k++)
+    ticks.push(Number((k * step).toPrecision(12)) + 0); // "+ 0" turns -0 into 0
   return { ticks, step };
 }
 
@@ -94,12 +102,19 @@ interface Frame {
 }
 
 /** Draws title, labels, grid, ticks and the frame; returns the box with data -> pixel maps. */
-function drawAxes(canvas: Canvas, xlim: [number, number], ylim: [number, number], o: PlotOptions, rightExtra = 0): Frame {
+function drawAxes(
+  canvas: Canvas,
+  xlim: [number, number],
+  ylim: [number, number],
+  o: PlotOptions,
+  rightExtra = 0,
+): Frame {
   const left = MARGIN.left;
   const top = MARGIN.top;
   const w = canvas.width - MARGIN.left - MARGIN.right - rightExtra;
   const h = canvas.height - MARGIN.top - MARGIN.bottom;
-  if (w < 10 || h < 10) throw new Error(`plot: ${canvas.width}x${canvas.height} leaves no room for the plot area`);
+  if (w < 10 || h < 10)
+    throw new Error(`plot: ${canvas.width}x${canvas.height} leaves no room for the plot area`);
   const px = (x: number) => left + ((x - xlim[0]) / (xlim[1] - xlim[0])) * (w - 1);
   const py = (y: number) => top + h - 1 - ((y - ylim[0]) / (ylim[1] - ylim[0])) * (h - 1);
   const xt = niceTicks(xlim[0], xlim[1], Math.max(3, Math.floor(w / 70)));
@@ -136,12 +151,23 @@ function insideFrame(f: Frame, draw: () => void): void {
 }
 
 /** Liang-Barsky: the part of segment (x0,y0)-(x1,y1) inside the box, or null. Keeps huge values from making long lines. */
-function clipSegment(x0: number, y0: number, x1: number, y1: number, b: { x0: number; y0: number; x1: number; y1: number }): number[] | null {
+function clipSegment(
+  x0: number,
+  y0: number,
+  x1: number,
+  y1: number,
+  b: { x0: number; y0: number; x1: number; y1: number },
+): number[] | null {
   let t0 = 0;
   let t1 = 1;
   const dx = x1 - x0;
   const dy = y1 - y0;
-  const edges: Array<[number, number]> = [[-dx, x0 - b.x0], [dx, b.x1 - x0], [-dy, y0 - b.y0], [dy, b.y1 - y0]];
+  const edges: Array<[number, number]> = [
+    [-dx, x0 - b.x0],
+    [dx, b.x1 - x0],
+    [-dy, y0 - b.y0],
+    [dy, b.y1 - y0],
+  ];
   for (const [p, q] of edges) {
     if (p === 0) {
       if (q < 0) return null;
@@ -159,9 +185,15 @@ export function linePlot(series: LineSeries[], o: PlotOptions = {}): Canvas {
   const canvas = new Canvas(o.width ?? 480, o.height ?? 320);
   const xs = series.map((s) => s.x ?? Float64Array.from({ length: s.y.length }, (_, i) => i));
   series.forEach((s, k) => {
-    if (xs[k].length !== s.y.length) throw new Error(`linePlot: series ${k}: x has ${xs[k].length} values, y has ${s.y.length}`);
+    if (xs[k].length !== s.y.length)
+      throw new Error(`linePlot: series ${k}: x has ${xs[k].length} values, y has ${s.y.length}`);
   });
-  const f = drawAxes(canvas, o.xlim ?? dataLimits(xs), o.ylim ?? dataLimits(series.map((s) => s.y)), o);
+  const f = drawAxes(
+    canvas,
+    o.xlim ?? dataLimits(xs),
+    o.ylim ?? dataLimits(series.map((s) => s.y)),
+    o,
+  );
   const box = { x0: f.left - 2, y0: f.top - 2, x1: f.left + f.w + 1, y1: f.top + f.h + 1 };
   insideFrame(f, () => {
     series.forEach((s, k) => {
@@ -172,11 +204,14 @@ export function linePlot(series: LineSeries[], o: PlotOptions = {}): Canvas {
         const seg = clipSegment(f.px(p[0]), f.py(p[1]), f.px(p[2]), f.py(p[3]), box);
         if (seg) canvas.line(seg[0], seg[1], seg[2], seg[3], c, 2);
       }
-      if (s.y.length === 1 && Number.isFinite(s.y[0])) canvas.fillRect(f.px(xs[k][0]) - 1, f.py(s.y[0]) - 1, 3, 3, c);
+      if (s.y.length === 1 && Number.isFinite(s.y[0]))
+        canvas.fillRect(f.px(xs[k][0]) - 1, f.py(s.y[0]) - 1, 3, 3, c);
     });
   });
   // Legend, top right inside the box.
-  const labelled = series.map((s, k) => ({ label: s.label, c: s.color ?? PALETTE[k % PALETTE.length] })).filter((s) => s.label);
+  const labelled = series
+    .map((s, k) => ({ label: s.label, c: s.color ?? PALETTE[k % PALETTE.length] }))
+    .filter((s) => s.label);
   if (labelled.length > 0) {
     const lw = Math.max(...labelled.map((s) => textWidth(s.label!))) + 26;
     const x = f.left + f.w - lw - 6;
@@ -201,7 +236,8 @@ export interface ScatterOptions extends PlotOptions {
 
 /** Scatter plot of row-major [n, 2] points. */
 export function scatterPlot(points: ArrayLike<number>, o: ScatterOptions = {}): Canvas {
-  if (points.length % 2 !== 0) throw new Error(`scatterPlot: expected [n, 2] points, got ${points.length} values`);
+  if (points.length % 2 !== 0)
+    throw new Error(`scatterPlot: expected [n, 2] points, got ${points.length} values`);
   const n = points.length / 2;
   const xs = Float64Array.from({ length: n }, (_, i) => points[2 * i]);
   const ys = Float64Array.from({ length: n }, (_, i) => points[2 * i + 1]);
@@ -236,8 +272,14 @@ export interface HeatMapOptions extends PlotOptions {
  * Heat map of a row-major [rows, cols] grid in viridis, with a colour bar. Row 0 is the BOTTOM
  * (y = ymin), as for a density evaluated on a grid of increasing y; NaN cells are gray.
  */
-export function heatMap(values: ArrayLike<number>, rows: number, cols: number, o: HeatMapOptions = {}): Canvas {
-  if (values.length !== rows * cols) throw new Error(`heatMap: ${values.length} values for a ${rows}x${cols} grid`);
+export function heatMap(
+  values: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  o: HeatMapOptions = {},
+): Canvas {
+  if (values.length !== rows * cols)
+    throw new Error(`heatMap: ${values.length} values for a ${rows}x${cols} grid`);
   const ext = o.extent ?? [0, cols, 0, rows];
   let lo = o.vmin ?? Infinity;
   let hi = o.vmax ?? -Infinity;
@@ -265,7 +307,8 @@ export function heatMap(values: ArrayLike<number>, rows: number, cols: number, o
   canvas.strokeRect(f.left - 1, f.top - 1, f.w + 2, f.h + 2, BLACK);
   // Colour bar with its limits.
   const bx = f.left + f.w + 10;
-  for (let j = 0; j < f.h; j++) canvas.fillRect(bx, f.top + j, 12, 1, viridis(1 - j / Math.max(1, f.h - 1)));
+  for (let j = 0; j < f.h; j++)
+    canvas.fillRect(bx, f.top + j, 12, 1, viridis(1 - j / Math.max(1, f.h - 1)));
   canvas.strokeRect(bx - 1, f.top - 1, 14, f.h + 2, BLACK);
   // Ticks at round values, as on the axes.
   const bt = niceTicks(lo, hi, Math.max(3, Math.floor(f.h / 50)));
@@ -273,14 +316,29 @@ export function heatMap(values: ArrayLike<number>, rows: number, cols: number, o
     if (t < lo || t > hi) continue;
     const y = Math.round(f.top + (f.h - 1) * (1 - (t - lo) / span));
     canvas.line(bx + 12, y, bx + 15, y, BLACK);
-    canvas.text(bx + 17, Math.min(Math.max(y - 3, f.top), f.top + f.h - GLYPH_HEIGHT), formatTick(t, bt.step), BLACK);
+    canvas.text(
+      bx + 17,
+      Math.min(Math.max(y - 3, f.top), f.top + f.h - GLYPH_HEIGHT),
+      formatTick(t, bt.step),
+      BLACK,
+    );
   }
-  if (o.barLabel) canvas.text(Math.min(bx, canvas.width - textWidth(o.barLabel) - 2), f.top - GLYPH_HEIGHT - 3, o.barLabel, BLACK);
+  if (o.barLabel)
+    canvas.text(
+      Math.min(bx, canvas.width - textWidth(o.barLabel) - 2),
+      f.top - GLYPH_HEIGHT - 3,
+      o.barLabel,
+      BLACK,
+    );
   return canvas;
 }
 
 /** Panels side by side (top-aligned) with `gap` pixels between them. */
-export function composePanels(panels: Canvas[], gap = 8, background: RGB = [255, 255, 255]): Canvas {
+export function composePanels(
+  panels: Canvas[],
+  gap = 8,
+  background: RGB = [255, 255, 255],
+): Canvas {
   if (panels.length === 0) throw new Error("composePanels: no panels");
   const width = panels.reduce((a, p) => a + p.width, 0) + gap * (panels.length - 1);
   const out = new Canvas(width, Math.max(...panels.map((p) => p.height)), background);
@@ -303,14 +361,25 @@ export interface ImageGridOptions {
 }
 
 /** A grid of N grayscale images [N, H, W] with values in [0, 1] (clamped; NaN shown red). */
-export function imageGrid(images: ArrayLike<number>, n: number, h: number, w: number, o: ImageGridOptions = {}): Canvas {
-  if (images.length !== n * h * w) throw new Error(`imageGrid: ${images.length} values for [${n}, ${h}, ${w}]`);
+export function imageGrid(
+  images: ArrayLike<number>,
+  n: number,
+  h: number,
+  w: number,
+  o: ImageGridOptions = {},
+): Canvas {
+  if (images.length !== n * h * w)
+    throw new Error(`imageGrid: ${images.length} values for [${n}, ${h}, ${w}]`);
   if (n < 1) throw new Error("imageGrid: no images");
   const cols = o.cols ?? Math.ceil(Math.sqrt(n));
   const rows = Math.ceil(n / cols);
   const s = o.scale ?? 2;
   const pad = o.pad ?? 2;
-  const canvas = new Canvas(cols * (w * s + pad) + pad, rows * (h * s + pad) + pad, [128, 128, 128]);
+  const canvas = new Canvas(
+    cols * (w * s + pad) + pad,
+    rows * (h * s + pad) + pad,
+    [128, 128, 128],
+  );
   for (let k = 0; k < n; k++) {
     const x0 = pad + (k % cols) * (w * s + pad);
     const y0 = pad + Math.floor(k / cols) * (h * s + pad);
@@ -357,8 +426,11 @@ export interface HistogramOptions extends PlotOptions {
  */
 export function histogramPlot(groups: HistogramGroup[], o: HistogramOptions = {}): Canvas {
   const bins = o.bins ?? 40;
-  if (!Number.isInteger(bins) || bins < 1) throw new Error(`histogramPlot: bins must be a positive integer, got ${bins}`);
-  const all = groups.flatMap((g) => Array.from(g.values).filter(Number.isFinite)).sort((a, b) => a - b);
+  if (!Number.isInteger(bins) || bins < 1)
+    throw new Error(`histogramPlot: bins must be a positive integer, got ${bins}`);
+  const all = groups
+    .flatMap((g) => Array.from(g.values).filter(Number.isFinite))
+    .sort((a, b) => a - b);
   const at = (q: number) => all[Math.min(all.length - 1, Math.floor(q * all.length))];
   let [lo, hi] = all.length > 0 ? [at(0.005), at(0.995)] : [0, 1];
   if (!(hi > lo)) [lo, hi] = [lo - 0.5, lo + 0.5];
@@ -384,5 +456,10 @@ export function histogramPlot(groups: HistogramGroup[], o: HistogramOptions = {}
     return { x, y, label: g.label, color: g.color ?? PALETTE[k % PALETTE.length] };
   });
   const top = Math.max(1e-12, ...series.map((s) => Math.max(...(s.y as number[]))));
-  return linePlot(series, { ...o, xlim: o.xlim ?? [lo - width, hi + width], ylim: o.ylim ?? [0, top * 1.1], ylabel: o.ylabel ?? "density" });
+  return linePlot(series, {
+    ...o,
+    xlim: o.xlim ?? [lo - width, hi + width],
+    ylim: o.ylim ?? [0, top * 1.1],
+    ylabel: o.ylabel ?? "density",
+  });
 }

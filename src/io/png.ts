@@ -84,7 +84,14 @@ function paeth(a: number, b: number, c: number): number {
  * Writes row y of `data` into `raw` (filter-type byte then filtered bytes), choosing among the five
  * filters the one with the smallest sum of |residual as a signed byte|; `scratch` holds 5 rows.
  */
-function filterRowAdaptive(data: Uint8Array, y: number, stride: number, bpp: number, raw: Uint8Array, scratch: Uint8Array[]): void {
+function filterRowAdaptive(
+  data: Uint8Array,
+  y: number,
+  stride: number,
+  bpp: number,
+  raw: Uint8Array,
+  scratch: Uint8Array[],
+): void {
   const row = data.subarray(y * stride, (y + 1) * stride);
   // The row above the first is all zeros (PNG spec 9.2).
   const up = y > 0 ? data.subarray((y - 1) * stride, y * stride) : new Uint8Array(stride);
@@ -97,7 +104,8 @@ function filterRowAdaptive(data: Uint8Array, y: number, stride: number, bpp: num
       const a = i >= bpp ? row[i - bpp] : 0;
       const b = up[i];
       const c = i >= bpp ? up[i - bpp] : 0;
-      const pred = f === 0 ? 0 : f === 1 ? a : f === 2 ? b : f === 3 ? (a + b) >> 1 : paeth(a, b, c);
+      const pred =
+        f === 0 ? 0 : f === 1 ? a : f === 2 ? b : f === 3 ? (a + b) >> 1 : paeth(a, b, c);
       const v = (row[i] - pred) & 0xff;
       out[i] = v;
       sum += v < 128 ? v : 256 - v;
@@ -116,7 +124,8 @@ function filterRowAdaptive(data: Uint8Array, y: number, stride: number, bpp: num
  * filter 0 on every row; "adaptive": the best of the five per row). Shape checked by the caller.
  */
 export function filteredScanlines(img: Image8, filter: "none" | "adaptive"): Uint8Array {
-  if (filter !== "none" && filter !== "adaptive") throw new Error(`encodePng: filter must be "none" or "adaptive", got ${filter}`);
+  if (filter !== "none" && filter !== "adaptive")
+    throw new Error(`encodePng: filter must be "none" or "adaptive", got ${filter}`);
   const { width, height, channels, data } = img;
   const stride = width * channels;
   const raw = new Uint8Array((stride + 1) * height);
@@ -124,7 +133,8 @@ export function filteredScanlines(img: Image8, filter: "none" | "adaptive"): Uin
     const scratch = Array.from({ length: 5 }, () => new Uint8Array(stride));
     for (let y = 0; y < height; y++) filterRowAdaptive(data, y, stride, channels, raw, scratch);
   } else {
-    for (let y = 0; y < height; y++) raw.set(data.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
+    for (let y = 0; y < height; y++)
+      raw.set(data.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
   }
   return raw;
 }
@@ -133,7 +143,10 @@ export function filteredScanlines(img: Image8, filter: "none" | "adaptive"): Uin
 export function encodePng(img: Image8, options: PngOptions = {}): Uint8Array {
   const { ihdr, raw, level } = pngParts("encodePng", img, options);
   const deflated = node.zlib("encodePng").deflateSync(raw, { level });
-  return assemblePng(ihdr, new Uint8Array(deflated.buffer, deflated.byteOffset, deflated.byteLength));
+  return assemblePng(
+    ihdr,
+    new Uint8Array(deflated.buffer, deflated.byteOffset, deflated.byteLength),
+  );
 }
 
 /**
@@ -142,21 +155,31 @@ export function encodePng(img: Image8, options: PngOptions = {}): Uint8Array {
  */
 export async function encodePngAsync(img: Image8, options: PngOptions = {}): Promise<Uint8Array> {
   const { ihdr, raw, level } = pngParts("encodePngAsync", img, options);
-  const zlib = typeof process !== "undefined" && process.versions?.node ? node.zlib("encodePngAsync") : null;
-  const deflated = zlib ? new Uint8Array(zlib.deflateSync(raw, { level })) : await deflateStream(raw);
+  const zlib =
+    typeof process !== "undefined" && process.versions?.node ? node.zlib("encodePngAsync") : null;
+  const deflated = zlib
+    ? new Uint8Array(zlib.deflateSync(raw, { level }))
+    : await deflateStream(raw);
   return assemblePng(ihdr, deflated);
 }
 
 /** The checked header and the filtered rows of `img`. */
-function pngParts(where: string, img: Image8, options: PngOptions): { ihdr: Uint8Array; raw: Uint8Array; level: number } {
+function pngParts(
+  where: string,
+  img: Image8,
+  options: PngOptions,
+): { ihdr: Uint8Array; raw: Uint8Array; level: number } {
   const { width, height, channels, data } = img;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new Error(`${where}: width and height must be positive integers, got ${width}x${height}`);
   }
-  if (channels !== 1 && channels !== 3) throw new Error(`${where}: channels must be 1 or 3, got ${channels}`);
+  if (channels !== 1 && channels !== 3)
+    throw new Error(`${where}: channels must be 1 or 3, got ${channels}`);
   const stride = width * channels;
   if (data.length !== stride * height) {
-    throw new Error(`${where}: data has ${data.length} bytes, expected ${width}*${height}*${channels} = ${stride * height}`);
+    throw new Error(
+      `${where}: data has ${data.length} bytes, expected ${width}*${height}*${channels} = ${stride * height}`,
+    );
   }
   const ihdr = new Uint8Array(13);
   const header = new DataView(ihdr.buffer);
@@ -168,10 +191,16 @@ function pngParts(where: string, img: Image8, options: PngOptions): { ihdr: Uint
   ihdr[11] = 0; // filter method 0
   ihdr[12] = 0; // no interlace
   const level = options.level ?? 9;
-  if (!Number.isInteger(level) || level < 0 || level > 9) throw new Error(`${where}: level must be an integer 0..9, got ${level}`);
+  if (!Number.isInteger(level) || level < 0 || level > 9)
+    throw new Error(`${where}: level must be an integer 0..9, got ${level}`);
   return { ihdr, raw: filteredScanlines(img, options.filter ?? "none"), level };
 }
 
 function assemblePng(ihdr: Uint8Array, deflated: Uint8Array): Uint8Array {
-  return concatBytes([PNG_SIGNATURE, chunk("IHDR", ihdr), chunk("IDAT", deflated), chunk("IEND", new Uint8Array(0))]);
+  return concatBytes([
+    PNG_SIGNATURE,
+    chunk("IHDR", ihdr),
+    chunk("IDAT", deflated),
+    chunk("IEND", new Uint8Array(0)),
+  ]);
 }

@@ -35,8 +35,16 @@ export type SafetensorsDType = keyof typeof SAFETENSORS_DTYPES;
 
 /** The typed arrays a tensor's values may be in (one per safetensors dtype). */
 export type TensorData =
-  | Float64Array | Float32Array | BigInt64Array | BigUint64Array
-  | Int32Array | Int16Array | Int8Array | Uint32Array | Uint16Array | Uint8Array;
+  | Float64Array
+  | Float32Array
+  | BigInt64Array
+  | BigUint64Array
+  | Int32Array
+  | Int16Array
+  | Int8Array
+  | Uint32Array
+  | Uint16Array
+  | Uint8Array;
 
 /** One tensor of a safetensors file: dtype, shape and values. */
 export interface SafetensorsTensor {
@@ -73,24 +81,39 @@ export function encodeSafetensors(
   checkHost();
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   for (const [k, v] of Object.entries(metadata)) {
-    if (typeof v !== "string") throw new Error(`encodeSafetensors: metadata "${k}" must be a string, got ${typeof v}`);
+    if (typeof v !== "string")
+      throw new Error(`encodeSafetensors: metadata "${k}" must be a string, got ${typeof v}`);
   }
   for (const [name, t] of entries) {
-    if (name === "__metadata__") throw new Error(`encodeSafetensors: "__metadata__" is reserved and cannot name a tensor`);
+    if (name === "__metadata__")
+      throw new Error(`encodeSafetensors: "__metadata__" is reserved and cannot name a tensor`);
     const spec = SAFETENSORS_DTYPES[t.dtype];
-    if (!spec) throw new Error(`encodeSafetensors: tensor "${name}": unknown dtype ${JSON.stringify(t.dtype)}`);
+    if (!spec)
+      throw new Error(
+        `encodeSafetensors: tensor "${name}": unknown dtype ${JSON.stringify(t.dtype)}`,
+      );
     if (!(t.data instanceof spec.array)) {
-      throw new Error(`encodeSafetensors: tensor "${name}": dtype ${t.dtype} needs a ${spec.array.name}, got ${t.data?.constructor?.name}`);
+      throw new Error(
+        `encodeSafetensors: tensor "${name}": dtype ${t.dtype} needs a ${spec.array.name}, got ${t.data?.constructor?.name}`,
+      );
     }
     if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw new Error(`encodeSafetensors: tensor "${name}": shape must be non-negative integers, got [${t.shape}]`);
+      throw new Error(
+        `encodeSafetensors: tensor "${name}": shape must be non-negative integers, got [${t.shape}]`,
+      );
     }
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (count !== t.data.length) {
-      throw new Error(`encodeSafetensors: tensor "${name}": shape [${t.shape}] has ${count} elements but data has ${t.data.length}`);
+      throw new Error(
+        `encodeSafetensors: tensor "${name}": shape [${t.shape}] has ${count} elements but data has ${t.data.length}`,
+      );
     }
   }
-  entries.sort(([na, a], [nb, b]) => SAFETENSORS_DTYPES[b.dtype].size - SAFETENSORS_DTYPES[a.dtype].size || (na < nb ? -1 : na > nb ? 1 : 0));
+  entries.sort(
+    ([na, a], [nb, b]) =>
+      SAFETENSORS_DTYPES[b.dtype].size - SAFETENSORS_DTYPES[a.dtype].size ||
+      (na < nb ? -1 : na > nb ? 1 : 0),
+  );
 
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
@@ -132,36 +155,48 @@ export function decodeSafetensors(buf: Uint8Array): DecodedSafetensors {
   if (buf.length < 8) fail(`file is ${buf.length} bytes, too short for the 8-byte header length`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const n = view.getBigUint64(0, true);
-  if (n > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
-  if (n > BigInt(buf.length - 8)) fail(`header length ${n} exceeds the ${buf.length - 8} bytes after the length field (truncated file?)`);
+  if (n > BigInt(MAX_HEADER_BYTES))
+    fail(`header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  if (n > BigInt(buf.length - 8))
+    fail(
+      `header length ${n} exceeds the ${buf.length - 8} bytes after the length field (truncated file?)`,
+    );
   const headerLen = Number(n);
   const dataStart = 8 + headerLen;
   const dataLen = buf.length - dataStart;
 
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(buf.subarray(8, dataStart)));
+    header = JSON.parse(
+      new TextDecoder("utf-8", { fatal: true }).decode(buf.subarray(8, dataStart)),
+    );
   } catch (e) {
     fail(`header is not valid UTF-8 JSON (${oneLine((e as Error).message, 100)})`);
   }
-  if (header === null || typeof header !== "object" || Array.isArray(header)) fail("header must be a JSON object");
+  if (header === null || typeof header !== "object" || Array.isArray(header))
+    fail("header must be a JSON object");
 
   const metadata: Record<string, string> = {};
   const planned: PlannedTensor[] = [];
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === "__metadata__") {
-      if (entry === null || typeof entry !== "object" || Array.isArray(entry)) fail(`"__metadata__" must be an object of strings`);
+      if (entry === null || typeof entry !== "object" || Array.isArray(entry))
+        fail(`"__metadata__" must be an object of strings`);
       for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
-        if (typeof v !== "string") fail(`"__metadata__" value ${excerpt(k)} must be a string, got ${jsonExcerpt(v)}`);
+        if (typeof v !== "string")
+          fail(`"__metadata__" value ${excerpt(k)} must be a string, got ${jsonExcerpt(v)}`);
         metadata[k] = v as string;
       }
       continue;
     }
     const where = `tensor ${excerpt(name)}`;
-    if (entry === null || typeof entry !== "object" || Array.isArray(entry)) fail(`${where}: entry must be an object`);
+    if (entry === null || typeof entry !== "object" || Array.isArray(entry))
+      fail(`${where}: entry must be an object`);
     const { dtype, shape, data_offsets } = entry as Record<string, unknown>;
     if (typeof dtype !== "string" || !Object.hasOwn(SAFETENSORS_DTYPES, dtype)) {
-      fail(`${where}: unknown dtype ${jsonExcerpt(dtype)} (known: ${Object.keys(SAFETENSORS_DTYPES).join(", ")})`);
+      fail(
+        `${where}: unknown dtype ${jsonExcerpt(dtype)} (known: ${Object.keys(SAFETENSORS_DTYPES).join(", ")})`,
+      );
     }
     const size = SAFETENSORS_DTYPES[dtype as SafetensorsDType].size;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
@@ -172,11 +207,14 @@ export function decodeSafetensors(buf: Uint8Array): DecodedSafetensors {
       data_offsets.length !== 2 ||
       !data_offsets.every((o) => Number.isSafeInteger(o) && o >= 0)
     ) {
-      fail(`${where}: data_offsets must be [begin, end] non-negative integers, got ${jsonExcerpt(data_offsets)}`);
+      fail(
+        `${where}: data_offsets must be [begin, end] non-negative integers, got ${jsonExcerpt(data_offsets)}`,
+      );
     }
     const [begin, end] = data_offsets as number[];
     if (begin > end) fail(`${where}: data_offsets [${begin}, ${end}] end before they begin`);
-    if (end > dataLen) fail(`${where}: data_offsets [${begin}, ${end}] run past the ${dataLen} data bytes`);
+    if (end > dataLen)
+      fail(`${where}: data_offsets [${begin}, ${end}] run past the ${dataLen} data bytes`);
     // Byte count, exact while it is a safe integer; beyond that it cannot match any real offsets.
     const dims = shape as number[];
     let bytes = dims.includes(0) ? 0 : size;
@@ -189,7 +227,9 @@ export function decodeSafetensors(buf: Uint8Array): DecodedSafetensors {
     }
     if (bytes !== end - begin) {
       const need = bytes === Infinity ? "more than 2^53" : String(bytes);
-      fail(`${where}: shape ${jsonExcerpt(shape)} of ${dtype} needs ${need} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`);
+      fail(
+        `${where}: shape ${jsonExcerpt(shape)} of ${dtype} needs ${need} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`,
+      );
     }
     planned.push({ name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end });
   }
@@ -198,11 +238,18 @@ export function decodeSafetensors(buf: Uint8Array): DecodedSafetensors {
   const sorted = [...planned].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let expected = 0;
   for (const t of sorted) {
-    if (t.begin < expected) fail(`tensor ${excerpt(t.name)}: data_offsets [${t.begin}, ${t.end}] overlap the previous tensor ending at ${expected}`);
-    if (t.begin > expected) fail(`tensor ${excerpt(t.name)}: data_offsets [${t.begin}, ${t.end}] leave a gap after byte ${expected}`);
+    if (t.begin < expected)
+      fail(
+        `tensor ${excerpt(t.name)}: data_offsets [${t.begin}, ${t.end}] overlap the previous tensor ending at ${expected}`,
+      );
+    if (t.begin > expected)
+      fail(
+        `tensor ${excerpt(t.name)}: data_offsets [${t.begin}, ${t.end}] leave a gap after byte ${expected}`,
+      );
     expected = t.end;
   }
-  if (expected !== dataLen) fail(`tensors cover ${expected} of the ${dataLen} data bytes (trailing bytes)`);
+  if (expected !== dataLen)
+    fail(`tensors cover ${expected} of the ${dataLen} data bytes (trailing bytes)`);
 
   const tensors = new Map<string, SafetensorsTensor>();
   for (const t of planned) {

@@ -28,7 +28,11 @@ import { luLinear } from "../bijectors/lu-linear.js";
 import { squeeze } from "../bijectors/squeeze.js";
 import { variationalDequantization } from "../bijectors/variational-dequantization.js";
 import { scaledLogit } from "../bijectors/scaled-logit.js";
-import { imageAffineCoupling, imageCouplingChannels, type ImageConditioner } from "../bijectors/image-coupling.js";
+import {
+  imageAffineCoupling,
+  imageCouplingChannels,
+  type ImageConditioner,
+} from "../bijectors/image-coupling.js";
 import { multiScale, type MultiScaleLevel } from "../bijectors/split.js";
 import { resnet } from "../nn/resnet.js";
 import { standardNormal } from "../distributions/standard-normal.js";
@@ -77,20 +81,31 @@ export interface ImageFlowConfig {
 }
 
 /** An `ImageFlowConfig` with every default filled in. */
-export type ResolvedImageFlowConfig = Required<Omit<ImageFlowConfig, "context">> & { context: ImageContextSpec | null };
+export type ResolvedImageFlowConfig = Required<Omit<ImageFlowConfig, "context">> & {
+  context: ImageContextSpec | null;
+};
 
 export function isImageConfig(c: unknown): c is ImageFlowConfig {
   return !!c && typeof c === "object" && globalThis.Array.isArray((c as ImageFlowConfig).shape);
 }
 
 /** Bounds on an image flow's sizes, far above any model trained here (see MAX_SIZE in vector.ts). */
-export const MAX_IMAGE_SIZE = { side: 4096, levels: 12, steps: 1_000, hidden: 100_000, blocks: 1_000, classes: 100_000 };
+export const MAX_IMAGE_SIZE = {
+  side: 4096,
+  levels: 12,
+  steps: 1_000,
+  hidden: 100_000,
+  blocks: 1_000,
+  classes: 100_000,
+};
 
 /** An image config with every default filled in; errors say which field is wrong. */
 export function resolveImageConfig(config: ImageFlowConfig): ResolvedImageFlowConfig {
   const where = "image flow config";
   if (!IMAGE_MODELS.includes(config.model)) {
-    throw new Error(`${where}: unknown model ${jsonExcerpt(config.model)}; expected one of ${IMAGE_MODELS.join(", ")}`);
+    throw new Error(
+      `${where}: unknown model ${jsonExcerpt(config.model)}; expected one of ${IMAGE_MODELS.join(", ")}`,
+    );
   }
   const full: ResolvedImageFlowConfig = {
     model: config.model,
@@ -106,20 +121,33 @@ export function resolveImageConfig(config: ImageFlowConfig): ResolvedImageFlowCo
     dequantization: config.dequantization ?? "uniform",
   };
   if (full.dequantization !== "uniform" && full.dequantization !== "variational") {
-    throw new Error(`${where}: dequantization must be "uniform" or "variational", got ${jsonExcerpt(full.dequantization)}`);
+    throw new Error(
+      `${where}: dequantization must be "uniform" or "variational", got ${jsonExcerpt(full.dequantization)}`,
+    );
   }
-  if (full.shape.length !== 3) throw new Error(`${where}: shape must be [H, W, C], got ${jsonExcerpt(full.shape)}`);
+  if (full.shape.length !== 3)
+    throw new Error(`${where}: shape must be [H, W, C], got ${jsonExcerpt(full.shape)}`);
   full.shape.forEach((d) => assertSize(where, "each shape entry", d, MAX_IMAGE_SIZE.side));
-  for (const k of ["levels", "steps", "hidden"] as const) assertSize(where, k, full[k], MAX_IMAGE_SIZE[k]);
-  if (!Number.isInteger(full.blocks) || full.blocks < 0 || full.blocks > MAX_IMAGE_SIZE.blocks) throw new Error(`${where}: blocks must be a non-negative integer up to ${MAX_IMAGE_SIZE.blocks}`);
-  if (!Number.isInteger(full.classes) || full.classes < 0 || full.classes > MAX_IMAGE_SIZE.classes) throw new Error(`${where}: classes must be a non-negative integer up to ${MAX_IMAGE_SIZE.classes}`);
+  for (const k of ["levels", "steps", "hidden"] as const)
+    assertSize(where, k, full[k], MAX_IMAGE_SIZE[k]);
+  if (!Number.isInteger(full.blocks) || full.blocks < 0 || full.blocks > MAX_IMAGE_SIZE.blocks)
+    throw new Error(
+      `${where}: blocks must be a non-negative integer up to ${MAX_IMAGE_SIZE.blocks}`,
+    );
+  if (!Number.isInteger(full.classes) || full.classes < 0 || full.classes > MAX_IMAGE_SIZE.classes)
+    throw new Error(
+      `${where}: classes must be a non-negative integer up to ${MAX_IMAGE_SIZE.classes}`,
+    );
   const squeezes = full.model === "glow" ? full.levels : full.levels - 1;
   const f = 2 ** squeezes;
   if (full.shape[0] % f !== 0 || full.shape[1] % f !== 0) {
-    throw new Error(`${where}: ${full.model} with ${full.levels} levels squeezes ${squeezes} times, so H and W must be divisible by ${f}; got [${full.shape.join(", ")}]`);
+    throw new Error(
+      `${where}: ${full.model} with ${full.levels} levels squeezes ${squeezes} times, so H and W must be divisible by ${f}; got [${full.shape.join(", ")}]`,
+    );
   }
   if (config.context !== undefined && config.context !== null) {
-    if (full.classes > 0) throw new Error(`${where}: a flow conditions on classes or on a context image, not both`);
+    if (full.classes > 0)
+      throw new Error(`${where}: a flow conditions on classes or on a context image, not both`);
     const context = checkContextSpec(where, config.context, full.shape);
     // Every conditioner works at H / 2^k for k from (glow) 1 or (realnvp) 0 up to the squeezes.
     for (let k = full.model === "glow" ? 1 : 0; k <= squeezes; k++) {
@@ -144,32 +172,60 @@ export function imageContextDim(c: ResolvedImageFlowConfig): number {
  * A ResNet conditioner working at [h, w]: a class context [B, K] is broadcast to
  * [B, h, w, K], a context image is resized to [h, w]; either is concatenated.
  */
-function conditioner(c: ResolvedImageFlowConfig, [h, w]: number[], inChannels: number, outChannels: number): ImageConditioner<any> {
+function conditioner(
+  c: ResolvedImageFlowConfig,
+  [h, w]: number[],
+  inChannels: number,
+  outChannels: number,
+): ImageConditioner<any> {
   const spec = c.context;
   const contextChannels = spec ? contextImageChannels(spec, c.shape, h, w) : c.classes;
-  const net = resnet({ inChannels, outChannels, hidden: c.hidden, blocks: c.blocks, contextChannels });
+  const net = resnet({
+    inChannels,
+    outChannels,
+    hidden: c.hidden,
+    blocks: c.blocks,
+    contextChannels,
+  });
   if (spec) {
     return {
       contextDim: contextSize(spec, c.shape),
       init: (key, dtype?: DType) => net.init(key, dtype),
-      apply: (p, x: Array, cond?: Array) => net.apply(p, x, contextImage(cond!, spec, c.shape, h, w, x.dtype, x.device)),
+      apply: (p, x: Array, cond?: Array) =>
+        net.apply(p, x, contextImage(cond!, spec, c.shape, h, w, x.dtype, x.device)),
     };
   }
-  if (c.classes === 0) return { init: (key, dtype) => net.init(key, dtype), apply: (p, x, cond) => net.apply(p, x, cond) };
+  if (c.classes === 0)
+    return {
+      init: (key, dtype) => net.init(key, dtype),
+      apply: (p, x, cond) => net.apply(p, x, cond),
+    };
   return {
     contextDim: c.classes,
     init: (key, dtype?: DType) => net.init(key, dtype),
     apply: (p, x: Array, cond?: Array) => {
       const [b, h, w] = x.shape;
-      const image = cond!.reshape([b, 1, 1, c.classes]).mul(np.ones([1, h, w, 1], { dtype: x.dtype }));
+      const image = cond!
+        .reshape([b, 1, 1, c.classes])
+        .mul(np.ones([1, h, w, 1], { dtype: x.dtype }));
       return net.apply(p, x, image);
     },
   };
 }
 
-function coupling(c: ResolvedImageFlowConfig, shape: number[], mask: "checkerboard" | "channel", parity: 0 | 1): Bijector<any> {
+function coupling(
+  c: ResolvedImageFlowConfig,
+  shape: number[],
+  mask: "checkerboard" | "channel",
+  parity: 0 | 1,
+): Bijector<any> {
   const { inChannels, outChannels } = imageCouplingChannels({ shape, mask, parity });
-  return imageAffineCoupling({ shape, mask, parity, conditioner: conditioner(c, shape, inChannels, outChannels) });
+  return imageAffineCoupling({
+    shape,
+    mask,
+    parity,
+    conditioner: conditioner(c, shape, inChannels, outChannels),
+  });
 }
 
 function glowLevel(c: ResolvedImageFlowConfig, shape: number[], level: number): Bijector<any> {
@@ -177,7 +233,11 @@ function glowLevel(c: ResolvedImageFlowConfig, shape: number[], level: number): 
   const s = [h / 2, w / 2, 4 * ch];
   const layers: Bijector<any>[] = [squeeze(shape)];
   for (let k = 0; k < c.steps; k++) {
-    layers.push(actNorm(s), luLinear(s, { seed: c.seed * 1000 + level * 100 + k }), coupling(c, s, "channel", (k % 2) as 0 | 1));
+    layers.push(
+      actNorm(s),
+      luLinear(s, { seed: c.seed * 1000 + level * 100 + k }),
+      coupling(c, s, "channel", (k % 2) as 0 | 1),
+    );
   }
   return chain(layers);
 }
@@ -193,7 +253,8 @@ function realNVPLevel(c: ResolvedImageFlowConfig, shape: number[], last: boolean
     const [h, w, ch] = shape;
     const s = [h / 2, w / 2, 4 * ch];
     layers.push(squeeze(shape));
-    for (let k = 0; k < 3; k++) layers.push(actNorm(s), coupling(c, s, "channel", (k % 2) as 0 | 1));
+    for (let k = 0; k < 3; k++)
+      layers.push(actNorm(s), coupling(c, s, "channel", (k % 2) as 0 | 1));
   }
   return chain(layers);
 }
@@ -205,14 +266,24 @@ function buildImageBijector(c: ResolvedImageFlowConfig): Bijector<any> {
     const last = l === c.levels - 1;
     const bijector = c.model === "glow" ? glowLevel(c, shape, l) : realNVPLevel(c, shape, last);
     // Both level kinds end squeezed ([h/2, w/2, 4c]) except RealNVP's last; half the channels go on.
-    const [h, w, ch] = c.model === "glow" || !last ? [shape[0] / 2, shape[1] / 2, shape[2] * 4] : shape;
+    const [h, w, ch] =
+      c.model === "glow" || !last ? [shape[0] / 2, shape[1] / 2, shape[2] * 4] : shape;
     const prior = last ? undefined : conditioner(c, [h, w], ch / 2, ch);
     levels.push({ bijector, prior });
     shape = [h, w, ch / 2];
   }
   const body = [scaledLogit(c.shape, c.logitAlpha), multiScale({ levels, squeeze: false })];
   // The noise flow is half the width of the model's conditioners: it only shapes noise within a cell.
-  const deq = c.dequantization === "variational" ? [variationalDequantization({ shape: c.shape, hidden: Math.max(8, Math.ceil(c.hidden / 2)), blocks: 1 })] : [];
+  const deq =
+    c.dequantization === "variational"
+      ? [
+          variationalDequantization({
+            shape: c.shape,
+            hidden: Math.max(8, Math.ceil(c.hidden / 2)),
+            blocks: 1,
+          }),
+        ]
+      : [];
   return chain([...deq, ...body]);
 }
 

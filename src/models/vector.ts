@@ -66,11 +66,15 @@ export interface VectorFlowConfig {
 export type SplineFields = "bins" | "tailBound";
 
 /** A config with every default filled in (what a checkpoint stores). */
-export type ResolvedVectorFlowConfig = Required<Omit<VectorFlowConfig, SplineFields>> & Pick<VectorFlowConfig, SplineFields>;
+export type ResolvedVectorFlowConfig = Required<Omit<VectorFlowConfig, SplineFields>> &
+  Pick<VectorFlowConfig, SplineFields>;
 
 const isSplineModel = (model: VectorModel) => model === "nsf" || model === "nsf-ar";
 
-const DEFAULTS: Record<VectorModel, Required<Pick<VectorFlowConfig, "layers" | "hidden" | "norm">>> = {
+const DEFAULTS: Record<
+  VectorModel,
+  Required<Pick<VectorFlowConfig, "layers" | "hidden" | "norm">>
+> = {
   nice: { layers: 4, hidden: [64, 64], norm: "none" },
   realnvp: { layers: 8, hidden: [64, 64], norm: "actnorm" },
   maf: { layers: 5, hidden: [64, 64], norm: "none" },
@@ -84,7 +88,9 @@ export function resolveVectorConfig(config: VectorFlowConfig): ResolvedVectorFlo
   const where = "flow config";
   if (!config || typeof config !== "object") throw new Error(`${where}: expected an object`);
   if (!VECTOR_MODELS.includes(config.model)) {
-    throw new Error(`${where}: unknown model ${jsonExcerpt(config.model)}; expected one of ${VECTOR_MODELS.join(", ")}`);
+    throw new Error(
+      `${where}: unknown model ${jsonExcerpt(config.model)}; expected one of ${VECTOR_MODELS.join(", ")}`,
+    );
   }
   const d = DEFAULTS[config.model];
   const full: ResolvedVectorFlowConfig = {
@@ -103,12 +109,20 @@ export function resolveVectorConfig(config: VectorFlowConfig): ResolvedVectorFlo
     full.bins = spline.bins;
     full.tailBound = spline.tailBound;
   } else if (config.bins !== undefined || config.tailBound !== undefined) {
-    throw new Error(`${where}: bins and tailBound are options of the spline models (nsf, nsf-ar), not of ${full.model}`);
+    throw new Error(
+      `${where}: bins and tailBound are options of the spline models (nsf, nsf-ar), not of ${full.model}`,
+    );
   }
   assertSize(where, "dim", full.dim, MAX_SIZE.dim);
   assertSize(where, "layers", full.layers, MAX_SIZE.layers);
-  if (!Array.isArray(full.hidden) || full.hidden.length === 0 || full.hidden.length > MAX_SIZE.hiddenLayers) {
-    throw new Error(`${where}: hidden must be a non-empty list of at most ${MAX_SIZE.hiddenLayers} widths`);
+  if (
+    !Array.isArray(full.hidden) ||
+    full.hidden.length === 0 ||
+    full.hidden.length > MAX_SIZE.hiddenLayers
+  ) {
+    throw new Error(
+      `${where}: hidden must be a non-empty list of at most ${MAX_SIZE.hiddenLayers} widths`,
+    );
   }
   full.hidden.forEach((h) => assertSize(where, "each hidden width", h, MAX_SIZE.width));
   if (!Number.isInteger(full.contextDim) || full.contextDim < 0 || full.contextDim > MAX_SIZE.dim) {
@@ -116,7 +130,9 @@ export function resolveVectorConfig(config: VectorFlowConfig): ResolvedVectorFlo
   }
   checkBase(where, full.base);
   if ((full.model === "nice" || full.model === "realnvp" || full.model === "nsf") && full.dim < 2) {
-    throw new Error(`${where}: coupling flows need dim >= 2 (got ${full.dim}); use maf or nsf-ar for 1-D data`);
+    throw new Error(
+      `${where}: coupling flows need dim >= 2 (got ${full.dim}); use maf or nsf-ar for 1-D data`,
+    );
   }
   return full;
 }
@@ -125,12 +141,25 @@ export function resolveVectorConfig(config: VectorFlowConfig): ResolvedVectorFlo
  * Bounds on a vector flow's sizes, far above any model trained here, so that a config cannot
  * make buildFlow allocate without end (a run's config is plain JSON from disk).
  */
-export const MAX_SIZE = { dim: 100_000, layers: 1_000, hiddenLayers: 100, width: 100_000, components: 10_000 };
+export const MAX_SIZE = {
+  dim: 100_000,
+  layers: 1_000,
+  hiddenLayers: 100,
+  width: 100_000,
+  components: 10_000,
+};
 
 function checkBase(where: string, base: unknown): void {
   const b = base as { kind?: unknown; components?: unknown } | null;
-  if (b === null || typeof b !== "object" || Array.isArray(b) || !["standardNormal", "diagNormal", "mixture"].includes(b.kind as string)) {
-    throw new Error(`${where}: base must be { kind: "standardNormal" }, { kind: "diagNormal" } or { kind: "mixture", components }, got ${jsonExcerpt(base)}`);
+  if (
+    b === null ||
+    typeof b !== "object" ||
+    Array.isArray(b) ||
+    !["standardNormal", "diagNormal", "mixture"].includes(b.kind as string)
+  ) {
+    throw new Error(
+      `${where}: base must be { kind: "standardNormal" }, { kind: "diagNormal" } or { kind: "mixture", components }, got ${jsonExcerpt(base)}`,
+    );
   }
   if (b.kind === "mixture") assertSize(where, "base.components", b.components, MAX_SIZE.components);
 }
@@ -164,9 +193,13 @@ function buildBijector(c: ResolvedVectorFlowConfig): Bijector<any> {
       case "realnvp":
       case "nsf": {
         // Alternate which half is transformed; for odd dims interleave parities too.
-        const mask = dim === 2 || i % 4 < 2 ? halfMask(dim, i % 2 === 1) : alternatingMask(dim, (i % 2) as 0 | 1);
+        const mask =
+          dim === 2 || i % 4 < 2
+            ? halfMask(dim, i % 2 === 1)
+            : alternatingMask(dim, (i % 2) as 0 | 1);
         const opts = { dim, mask, hidden, contextDim, activation };
-        if (c.model === "nsf") layers.push(splineCoupling({ ...opts, bins: c.bins, tailBound: c.tailBound }));
+        if (c.model === "nsf")
+          layers.push(splineCoupling({ ...opts, bins: c.bins, tailBound: c.tailBound }));
         else layers.push(c.model === "nice" ? additiveCoupling(opts) : affineCoupling(opts));
         break;
       }
@@ -175,9 +208,17 @@ function buildBijector(c: ResolvedVectorFlowConfig): Bijector<any> {
       case "nsf-ar": {
         // Alternate natural and reversed orders so every coordinate conditions on every other.
         const order = i % 2 === 0 ? "natural" : "reversed";
-        const opts = { dim, hidden, contextDim, activation: activation === "gelu" ? "relu" : activation, order } as const;
-        if (c.model === "nsf-ar") layers.push(splineAutoregressive({ ...opts, bins: c.bins, tailBound: c.tailBound }));
-        else layers.push(c.model === "maf" ? maskedAutoregressive(opts) : inverseAutoregressive(opts));
+        const opts = {
+          dim,
+          hidden,
+          contextDim,
+          activation: activation === "gelu" ? "relu" : activation,
+          order,
+        } as const;
+        if (c.model === "nsf-ar")
+          layers.push(splineAutoregressive({ ...opts, bins: c.bins, tailBound: c.tailBound }));
+        else
+          layers.push(c.model === "maf" ? maskedAutoregressive(opts) : inverseAutoregressive(opts));
         break;
       }
     }
@@ -191,13 +232,19 @@ function buildBijector(c: ResolvedVectorFlowConfig): Bijector<any> {
 /** Build a vector flow from its JSON config. */
 export function buildVectorFlow(config: VectorFlowConfig): Flow<any> {
   const full = resolveVectorConfig(config);
-  return new Flow({ bijector: buildBijector(full), base: buildBase(full.base, full.dim), config: full });
+  return new Flow({
+    bijector: buildBijector(full),
+    base: buildBase(full.base, full.dim),
+    config: full,
+  });
 }
 
 /** A NICE flow (additive couplings) from a vector config without `model`. */
-export const nice = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "nice" });
+export const nice = (c: Omit<VectorFlowConfig, "model">) =>
+  buildVectorFlow({ ...c, model: "nice" });
 /** A RealNVP flow (affine couplings) from a vector config without `model`. */
-export const realNVP = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "realnvp" });
+export const realNVP = (c: Omit<VectorFlowConfig, "model">) =>
+  buildVectorFlow({ ...c, model: "realnvp" });
 /** A masked autoregressive flow from a vector config without `model`. */
 export const maf = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "maf" });
 /** An inverse autoregressive flow from a vector config without `model`. */
@@ -205,4 +252,5 @@ export const iaf = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...
 /** Neural spline flow, coupling form (NSF-C): rational-quadratic spline couplings. */
 export const nsf = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "nsf" });
 /** Neural spline flow, autoregressive form (NSF-AR): a MAF with spline transformers. */
-export const nsfAR = (c: Omit<VectorFlowConfig, "model">) => buildVectorFlow({ ...c, model: "nsf-ar" });
+export const nsfAR = (c: Omit<VectorFlowConfig, "model">) =>
+  buildVectorFlow({ ...c, model: "nsf-ar" });

@@ -30,13 +30,20 @@ function resizeFactor(where: string, base: number[], h: number, w: number): [boo
   const up = h >= hb;
   const r = up ? h / hb : hb / h;
   if (!Number.isInteger(r) || (up ? w / wb : wb / w) !== r) {
-    throw new Error(`${where}: a ${hb}x${wb} context image does not resize to a ${h}x${w} level by an integer factor`);
+    throw new Error(
+      `${where}: a ${hb}x${wb} context image does not resize to a ${h}x${w} level by an integer factor`,
+    );
   }
   return [up, r];
 }
 
 /** Channels of the context image at a level of size [h, w] (throws when it cannot be resized there). */
-export function contextImageChannels(spec: ImageContextSpec, shape: number[], h: number, w: number): number {
+export function contextImageChannels(
+  spec: ImageContextSpec,
+  shape: number[],
+  h: number,
+  w: number,
+): number {
   const base = contextImageShape(spec, shape);
   const [up, r] = resizeFactor("image context", base, h, w);
   return up ? base[2] : base[2] * r * r;
@@ -46,7 +53,15 @@ export function contextImageChannels(spec: ImageContextSpec, shape: number[], h:
  * The context image at a level: cond [B, contextSize] -> [B, h, w, channels], in
  * `dtype` on `device`. Consumes `cond`.
  */
-export function contextImage(cond: Array, spec: ImageContextSpec, shape: number[], h: number, w: number, dtype: DType, device?: Device): Array {
+export function contextImage(
+  cond: Array,
+  spec: ImageContextSpec,
+  shape: number[],
+  h: number,
+  w: number,
+  dtype: DType,
+  device?: Device,
+): Array {
   const [H, W, C] = shape;
   const b = cond.shape[0];
   const base = contextImageShape(spec, shape);
@@ -58,11 +73,22 @@ export function contextImage(cond: Array, spec: ImageContextSpec, shape: number[
     img = c.reshape([b, hb, wb, k]);
   } else {
     const left = c.reshape([b, H, W / 2, C]);
-    const mask = np.array(globalThis.Array.from({ length: W }, (_, j) => (j < W / 2 ? 1 : 0)), { dtype, device }).reshape([1, 1, W, 1]);
+    const mask = np
+      .array(
+        globalThis.Array.from({ length: W }, (_, j) => (j < W / 2 ? 1 : 0)),
+        { dtype, device },
+      )
+      .reshape([1, 1, W, 1]);
     const full = np.concatenate([left.ref, np.flip(left, 2)], 2);
     img = np.concatenate([full, np.broadcastTo(mask, [b, H, W, 1])], 3);
   }
   if (r === 1) return img;
-  if (up) return np.broadcastTo(img.reshape([b, hb, 1, wb, 1, k]), [b, hb, r, wb, r, k]).reshape([b, h, w, k]);
-  return img.reshape([b, h, r, w, r, k]).transpose([0, 1, 3, 5, 2, 4]).reshape([b, h, w, k * r * r]);
+  if (up)
+    return np
+      .broadcastTo(img.reshape([b, hb, 1, wb, 1, k]), [b, hb, r, wb, r, k])
+      .reshape([b, h, w, k]);
+  return img
+    .reshape([b, h, r, w, r, k])
+    .transpose([0, 1, 3, 5, 2, 4])
+    .reshape([b, h, w, k * r * r]);
 }

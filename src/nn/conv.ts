@@ -71,7 +71,12 @@ export function convSame(x: Array, w: Array): Array {
   }
   const p = (k - 1) / 2;
   const materialise = !inGradientTrace();
-  const xpad = np.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]);
+  const xpad = np.pad(x, [
+    [0, 0],
+    [p, p],
+    [p, p],
+    [0, 0],
+  ]);
   let out: Array | null = null;
   for (let i = 0; i < k; i++) {
     for (let j = 0; j < k; j++) {
@@ -100,9 +105,12 @@ export function conv2d(options: Conv2dOptions): Conv2d {
   const weightInit = options.weightInit ?? "he";
   assertPositiveInt(where, "inChannels", inChannels);
   assertPositiveInt(where, "outChannels", outChannels);
-  if (kernel !== 1 && kernel !== 3) throw new Error(`${where}: kernel must be 1 or 3, got ${jsonExcerpt(kernel)}`);
+  if (kernel !== 1 && kernel !== 3)
+    throw new Error(`${where}: kernel must be 1 or 3, got ${jsonExcerpt(kernel)}`);
   if (weightInit !== "he" && weightInit !== "glorot") {
-    throw new Error(`${where}: unknown weightInit ${JSON.stringify(weightInit)} (use he or glorot)`);
+    throw new Error(
+      `${where}: unknown weightInit ${JSON.stringify(weightInit)} (use he or glorot)`,
+    );
   }
   const wShape = [kernel, kernel, inChannels, outChannels];
 
@@ -133,7 +141,9 @@ export function conv2d(options: Conv2dOptions): Conv2d {
       }
       const { w, b } = params;
       if (w.shape.join() !== wShape.join() || b.shape.join() !== String(outChannels)) {
-        fail(`expected parameters w ${fmt(wShape)} and b [${outChannels}], got ${fmt(w.shape)} and ${fmt(b.shape)}`);
+        fail(
+          `expected parameters w ${fmt(wShape)} and b [${outChannels}], got ${fmt(w.shape)} and ${fmt(b.shape)}`,
+        );
       }
       return convSame(x, w).add(b);
     },

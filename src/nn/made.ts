@@ -73,16 +73,23 @@ export interface Made {
    * order. The same outputs as calling `apply` once per coordinate, at a fraction of the
    * arithmetic (see `sweep` below). Traceable and differentiable. Consumes params and cond.
    */
-  sweep(params: MadeParams, batch: number, fix: (rank: number, out: Array) => Array, cond?: Array): Array;
+  sweep(
+    params: MadeParams,
+    batch: number,
+    fix: (rank: number, out: Array) => Array,
+    cond?: Array,
+  ): Array;
 }
-
 
 /** The ordering (a permutation of 0..dim-1) that `made` uses for these options. */
 export function madeOrder(dim: number, order: MadeOrder = "natural", seed = 0): number[] {
   const where = "made";
   if (globalThis.Array.isArray(order)) {
     const ok = order.length === dim && [...order].sort((a, b) => a - b).every((v, i) => v === i);
-    if (!ok) throw new Error(`${where}: order must be a permutation of 0..${dim - 1}, got ${jsonExcerpt(order)}`);
+    if (!ok)
+      throw new Error(
+        `${where}: order must be a permutation of 0..${dim - 1}, got ${jsonExcerpt(order)}`,
+      );
     return [...order];
   }
   const natural = globalThis.Array.from({ length: dim }, (_, i) => i);
@@ -97,13 +104,19 @@ export function madeOrder(dim: number, order: MadeOrder = "natural", seed = 0): 
     }
     return natural;
   }
-  throw new Error(`${where}: order must be "natural", "reversed", "random" or a permutation, got ${jsonExcerpt(order)}`);
+  throw new Error(
+    `${where}: order must be "natural", "reversed", "random" or a permutation, got ${jsonExcerpt(order)}`,
+  );
 }
 
 /** A mask as flat row-major data of shape [rows, cols]. */
 type Mask = { data: number[]; shape: [number, number] };
 
-function buildMask(inDeg: number[], outDeg: number[], keep: (mIn: number, mOut: number) => boolean): Mask {
+function buildMask(
+  inDeg: number[],
+  outDeg: number[],
+  keep: (mIn: number, mOut: number) => boolean,
+): Mask {
   const data: number[] = [];
   for (const a of inDeg) for (const b of outDeg) data.push(keep(a, b) ? 1 : 0);
   return { data, shape: [inDeg.length, outDeg.length] };
@@ -118,14 +131,20 @@ export function made(options: MadeOptions): Made {
   const seed = options.seed ?? 0;
   assertPositiveInt(where, "dim", dim);
   assertPositiveInt(where, "outputsPerDim", outputsPerDim);
-  if (!globalThis.Array.isArray(hidden)) throw new Error(`${where}: hidden must be a list of widths, got ${jsonExcerpt(hidden)}`);
+  if (!globalThis.Array.isArray(hidden))
+    throw new Error(`${where}: hidden must be a list of widths, got ${jsonExcerpt(hidden)}`);
   hidden.forEach((h, i) => assertPositiveInt(where, `hidden[${i}]`, h));
   if (!Number.isInteger(contextDim) || contextDim < 0) {
-    throw new Error(`${where}: contextDim must be a non-negative integer, got ${jsonExcerpt(contextDim)}`);
+    throw new Error(
+      `${where}: contextDim must be a non-negative integer, got ${jsonExcerpt(contextDim)}`,
+    );
   }
-  if (!Number.isInteger(seed)) throw new Error(`${where}: seed must be an integer, got ${jsonExcerpt(seed)}`);
+  if (!Number.isInteger(seed))
+    throw new Error(`${where}: seed must be an integer, got ${jsonExcerpt(seed)}`);
   if (activation !== "relu" && activation !== "tanh") {
-    throw new Error(`${where}: activation must be "relu" or "tanh", got ${jsonExcerpt(activation)}`);
+    throw new Error(
+      `${where}: activation must be "relu" or "tanh", got ${jsonExcerpt(activation)}`,
+    );
   }
 
   const order = madeOrder(dim, options.order, seed);
@@ -142,7 +161,9 @@ export function made(options: MadeOptions): Made {
   const minDeg = contextDim > 0 ? 0 : 1;
   const span = Math.max(dim - minDeg, 1);
   const hiddenDegrees = hidden.map((width) =>
-    globalThis.Array.from({ length: width }, (_, k) => (dim - 1 < minDeg ? 0 : minDeg + (k % span))),
+    globalThis.Array.from({ length: width }, (_, k) =>
+      dim - 1 < minDeg ? 0 : minDeg + (k % span),
+    ),
   );
 
   // Context inputs get degree 0: every hidden unit (degree >= 0) sees them.
@@ -171,21 +192,30 @@ export function made(options: MadeOptions): Made {
           return { w: np.zeros([fanIn, fanOut], { dtype }), b: np.zeros([fanOut], { dtype }) };
         }
         const [kw, kb] = splitKey(keys[l], 2);
-        const w = random.normal(kw, [fanIn, fanOut]).mul(1 / Math.sqrt(fanIn)).astype(dtype);
+        const w = random
+          .normal(kw, [fanIn, fanOut])
+          .mul(1 / Math.sqrt(fanIn))
+          .astype(dtype);
         // Random biases, as in nn/mlp.ts: zero ones make a ReLU network positively homogeneous.
         const bLimit = 1 / Math.sqrt(fanIn);
-        return { w, b: random.uniform(kb, [fanOut], { minval: -bLimit, maxval: bLimit }).astype(dtype) };
+        return {
+          w,
+          b: random.uniform(kb, [fanOut], { minval: -bLimit, maxval: bLimit }).astype(dtype),
+        };
       });
       return { layers };
     },
     apply(params, x, cond) {
       if (x.ndim !== 2 || x.shape[1] !== dim) {
-        throw new Error(`${where}: expected input of shape [batch, ${dim}], got [${x.shape.join(", ")}]`);
+        throw new Error(
+          `${where}: expected input of shape [batch, ${dim}], got [${x.shape.join(", ")}]`,
+        );
       }
       const batch = x.shape[0];
       let h = x;
       if (contextDim > 0) {
-        if (cond === undefined) throw new Error(`${where}: this network is conditional: pass a context`);
+        if (cond === undefined)
+          throw new Error(`${where}: this network is conditional: pass a context`);
         h = np.concatenate([h, cond.astype(x.dtype)], 1);
       } else {
         cond?.dispose();
@@ -247,17 +277,31 @@ function sweepMade(
   fix: (rank: number, out: Array) => Array,
   cond: Array | undefined,
 ): Array {
-  const { dim, contextDim, outputsPerDim: per, order, degrees, masks, hiddenDegrees, activation } = layout;
+  const {
+    dim,
+    contextDim,
+    outputsPerDim: per,
+    order,
+    degrees,
+    masks,
+    hiddenDegrees,
+    activation,
+  } = layout;
   const layers = params.layers;
   const dtype = layers[0].w.dtype;
   const depth = hiddenDegrees.length;
   // Column order of each layer's outputs: hidden units by degree (stable), outputs by rank.
-  const columns = hiddenDegrees.map((degs) => degs.map((_, i) => i).sort((a, b) => degs[a] - degs[b] || a - b));
+  const columns = hiddenDegrees.map((degs) =>
+    degs.map((_, i) => i).sort((a, b) => degs[a] - degs[b] || a - b),
+  );
   columns.push(order.flatMap((c) => globalThis.Array.from({ length: per }, (_, o) => c * per + o)));
   // groups[l][m]: the slice of hidden layer l's sorted units that have degree m.
   const groups = hiddenDegrees.map((degs, l) => {
     const sorted = columns[l].map((i) => degs[i]);
-    return globalThis.Array.from({ length: dim }, (_, m) => [sorted.indexOf(m), sorted.lastIndexOf(m) + 1] as const);
+    return globalThis.Array.from(
+      { length: dim },
+      (_, m) => [sorted.indexOf(m), sorted.lastIndexOf(m) + 1] as const,
+    );
   });
   // Masked weights with rows in the previous layer's column order and columns in this one's.
   const weights = layers.map(({ w, b }, l) => {
@@ -269,13 +313,18 @@ function sweepMade(
   });
   // sums[l]: pre-activations of layer l's outputs so far, [batch, fanOut].
   const sums = weights.map(({ b }, l) => np.broadcastTo(b, [batch, masks[l].shape[1]]));
-  if (cond !== undefined) sums[0] = sums[0].add(np.matmul(cond.astype(dtype), weights[0].w.ref.slice([dim, dim + contextDim])));
+  if (cond !== undefined)
+    sums[0] = sums[0].add(
+      np.matmul(cond.astype(dtype), weights[0].w.ref.slice([dim, dim + contextDim])),
+    );
   const act = (h: Array) => (activation === "relu" ? nn.relu(h) : np.tanh(h));
   const fixed: Array[] = [];
   for (let k = 0; k < dim; k++) {
     if (k > 0) {
       const c = order[k - 1];
-      sums[0] = sums[0].add(fixed[k - 1].ref.reshape([batch, 1]).mul(weights[0].w.ref.slice([c, c + 1])));
+      sums[0] = sums[0].add(
+        fixed[k - 1].ref.reshape([batch, 1]).mul(weights[0].w.ref.slice([c, c + 1])),
+      );
     }
     for (let l = 0; l < depth; l++) {
       const [start, end] = groups[l][k];
@@ -289,5 +338,12 @@ function sweepMade(
   weights.forEach(({ w }) => w.dispose());
   // Column k holds the coordinate of rank k; back to coordinate order.
   const ranked = np.stack(fixed, 1);
-  return np.matmul(ranked, selector(dim, degrees.map((d) => d - 1), dtype));
+  return np.matmul(
+    ranked,
+    selector(
+      dim,
+      degrees.map((d) => d - 1),
+      dtype,
+    ),
+  );
 }

@@ -57,13 +57,19 @@ export function mlp(options: MlpOptions): Mlp {
   const activation = options.activation ?? "relu";
   assertPositiveInt(where, "inDim", inDim);
   assertPositiveInt(where, "outDim", outDim);
-  if (!globalThis.Array.isArray(hidden)) throw new Error(`${where}: hidden must be a list of layer widths`);
+  if (!globalThis.Array.isArray(hidden))
+    throw new Error(`${where}: hidden must be a list of layer widths`);
   hidden.forEach((h, i) => assertPositiveInt(where, `hidden[${i}]`, h));
   if (!(Number.isInteger(contextDim) && contextDim >= 0)) {
-    throw new Error(`${where}: contextDim must be a non-negative integer, got ${jsonExcerpt(contextDim)}`);
+    throw new Error(
+      `${where}: contextDim must be a non-negative integer, got ${jsonExcerpt(contextDim)}`,
+    );
   }
   const act = ACTIVATIONS[activation];
-  if (!act) throw new Error(`${where}: unknown activation ${JSON.stringify(activation)} (use relu, tanh or gelu)`);
+  if (!act)
+    throw new Error(
+      `${where}: unknown activation ${JSON.stringify(activation)} (use relu, tanh or gelu)`,
+    );
   const widths = [inDim + contextDim, ...hidden, outDim];
   const nLayers = widths.length - 1;
 
@@ -78,14 +84,20 @@ export function mlp(options: MlpOptions): Mlp {
         const [fanIn, fanOut] = [widths[i], widths[i + 1]];
         if (i === nLayers - 1) {
           keys[i].dispose();
-          layers.push({ w: np.zeros([fanIn, fanOut], { dtype }), b: np.zeros([fanOut], { dtype }) });
+          layers.push({
+            w: np.zeros([fanIn, fanOut], { dtype }),
+            b: np.zeros([fanOut], { dtype }),
+          });
           continue;
         }
         // Keep activations at unit scale: Glorot for tanh (linear near 0), He for
         // the rectifiers (which zero half their input).
-        const limit = activation === "tanh" ? Math.sqrt(6 / (fanIn + fanOut)) : Math.sqrt(6 / fanIn);
+        const limit =
+          activation === "tanh" ? Math.sqrt(6 / (fanIn + fanOut)) : Math.sqrt(6 / fanIn);
         const [kw, kb] = splitKey(keys[i], 2);
-        const w = random.uniform(kw, [fanIn, fanOut], { minval: -limit, maxval: limit }).astype(dtype);
+        const w = random
+          .uniform(kw, [fanIn, fanOut], { minval: -limit, maxval: limit })
+          .astype(dtype);
         // Random biases, not zeros: with zero biases a ReLU network is positively homogeneous,
         // f(a x) = a f(x), so on a 1-D input (a 2-D coupling's conditioner) every unit bends at
         // x = 0 and the whole network is two lines until the biases learn to move the bends.
@@ -103,13 +115,18 @@ export function mlp(options: MlpOptions): Mlp {
         cond?.dispose();
         throw new Error(`${where}: ${msg}`);
       };
-      if (x.ndim !== 2 || x.shape[1] !== inDim) fail(`expected input of shape [batch, ${inDim}], got [${x.shape.join(", ")}]`);
-      if (params.layers.length !== nLayers) fail(`expected ${nLayers} layers of parameters, got ${params.layers.length}`);
+      if (x.ndim !== 2 || x.shape[1] !== inDim)
+        fail(`expected input of shape [batch, ${inDim}], got [${x.shape.join(", ")}]`);
+      if (params.layers.length !== nLayers)
+        fail(`expected ${nLayers} layers of parameters, got ${params.layers.length}`);
       let h = x;
       if (contextDim > 0) {
-        if (cond === undefined) fail(`this network is conditional: pass a context of shape [batch, ${contextDim}]`);
+        if (cond === undefined)
+          fail(`this network is conditional: pass a context of shape [batch, ${contextDim}]`);
         if (cond!.ndim !== 2 || cond!.shape[0] !== x.shape[0] || cond!.shape[1] !== contextDim) {
-          fail(`expected context of shape [${x.shape[0]}, ${contextDim}], got [${cond!.shape.join(", ")}]`);
+          fail(
+            `expected context of shape [${x.shape[0]}, ${contextDim}], got [${cond!.shape.join(", ")}]`,
+          );
         }
         h = np.concatenate([x, cond!.dtype === x.dtype ? cond! : cond!.astype(x.dtype)], 1);
       } else {

@@ -87,13 +87,23 @@ export function resnet(options: ResnetOptions): Resnet {
     throw new Error(`${where}: blocks must be a non-negative integer, got ${jsonExcerpt(blocks)}`);
   }
   if (!(Number.isInteger(contextChannels) && contextChannels >= 0)) {
-    throw new Error(`${where}: contextChannels must be a non-negative integer, got ${jsonExcerpt(contextChannels)}`);
+    throw new Error(
+      `${where}: contextChannels must be a non-negative integer, got ${jsonExcerpt(contextChannels)}`,
+    );
   }
   const act = ACTIVATIONS[activation];
-  if (!act) throw new Error(`${where}: unknown activation ${JSON.stringify(activation)} (use relu, tanh or gelu)`);
+  if (!act)
+    throw new Error(
+      `${where}: unknown activation ${JSON.stringify(activation)} (use relu, tanh or gelu)`,
+    );
   // Glorot suits tanh (linear near 0); He suits the rectifiers.
   const weightInit = activation === "tanh" ? "glorot" : "he";
-  const inputConv = conv2d({ inChannels: inChannels + contextChannels, outChannels: hidden, kernel, weightInit });
+  const inputConv = conv2d({
+    inChannels: inChannels + contextChannels,
+    outChannels: hidden,
+    kernel,
+    weightInit,
+  });
   const hiddenConv = conv2d({ inChannels: hidden, outChannels: hidden, kernel, weightInit });
   const outputConv = conv2d({ inChannels: hidden, outChannels, kernel, zeroInit: true });
 
@@ -111,7 +121,11 @@ export function resnet(options: ResnetOptions): Resnet {
           scale: np.zeros([hidden], { dtype }),
         });
       }
-      return { input: inputConv.init(kIn, dtype), blocks: blockParams, output: outputConv.init(kOut, dtype) };
+      return {
+        input: inputConv.init(kIn, dtype),
+        blocks: blockParams,
+        output: outputConv.init(kOut, dtype),
+      };
     },
     apply(params, x, cond) {
       // Errors still honour the ownership rule: the arguments are consumed.
@@ -124,12 +138,15 @@ export function resnet(options: ResnetOptions): Resnet {
       if (x.ndim !== 4 || x.shape[3] !== inChannels) {
         fail(`expected input of shape [batch, height, width, ${inChannels}], got ${fmt(x.shape)}`);
       }
-      if (params.blocks.length !== blocks) fail(`expected ${blocks} blocks of parameters, got ${params.blocks.length}`);
+      if (params.blocks.length !== blocks)
+        fail(`expected ${blocks} blocks of parameters, got ${params.blocks.length}`);
       let h = x;
       if (contextChannels > 0) {
         const want = [...x.shape.slice(0, 3), contextChannels];
-        if (cond === undefined) fail(`this network is conditional: pass a context of shape ${fmt(want)}`);
-        if (cond!.shape.join() !== want.join()) fail(`expected context of shape ${fmt(want)}, got ${fmt(cond!.shape)}`);
+        if (cond === undefined)
+          fail(`this network is conditional: pass a context of shape ${fmt(want)}`);
+        if (cond!.shape.join() !== want.join())
+          fail(`expected context of shape ${fmt(want)}, got ${fmt(cond!.shape)}`);
         h = np.concatenate([x, cond!.dtype === x.dtype ? cond! : cond!.astype(x.dtype)], 3);
       } else {
         cond?.dispose();

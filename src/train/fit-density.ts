@@ -19,7 +19,7 @@ export interface FitDensityOptions {
   batchSize?: number;
   optimizer?: TrainStepConfig;
   seed?: number;
-/** Called after every step with its reverse-KL loss. */
+  /** Called after every step with its reverse-KL loss. */
   onProgress?: (info: { step: number; totalSteps: number; loss: number }) => void;
 }
 
@@ -42,11 +42,14 @@ export async function fitDensity<P extends Params, Q extends Params>(
   options: FitDensityOptions = {},
 ): Promise<FitDensityResult<P, Q>> {
   const { steps = 2000, batchSize = 256, seed = 0 } = options;
-  if (flow.contextDim > 0) throw new Error("fitDensity: conditional flows need a context per sample; not supported");
-  if (!Number.isInteger(steps) || steps < 1) throw new Error(`fitDensity: steps must be a positive integer, got ${steps}`);
+  if (flow.contextDim > 0)
+    throw new Error("fitDensity: conditional flows need a context per sample; not supported");
+  if (!Number.isInteger(steps) || steps < 1)
+    throw new Error(`fitDensity: steps must be a positive integer, got ${steps}`);
   const flat = flatten(params as never);
   const step = makeTrainStep(
-    (p: FlowParams<any, any>, key: Array) => reverseKL(flow.sampleAndLogProb(p, key, batchSize), targetLogDensity),
+    (p: FlowParams<any, any>, key: Array) =>
+      reverseKL(flow.sampleAndLogProb(p, key, batchSize), targetLogDensity),
     options.optimizer ?? { kind: "adam", lr: 1e-3 },
     flat,
   );

@@ -135,11 +135,11 @@ export interface FitOptions {
   minDelta?: number;
   /** Stop with an error after this many non-finite steps in a row. Default 20. */
   maxBadSteps?: number;
-/** Called after every step. */
+  /** Called after every step. */
   onProgress?: (info: ProgressInfo) => void;
   /** Call `onCheckpoint` every this many steps (and when the run ends). */
   checkpointEvery?: number;
-/** Receives the state to save every `checkpointEvery` steps and at the end; awaited. */
+  /** Receives the state to save every `checkpointEvery` steps and at the end; awaited. */
   onCheckpoint?: (state: TrainState) => void | Promise<void>;
   /**
    * Called on every training batch (host memory, row-major) before it goes to the
@@ -182,17 +182,25 @@ export function epochSeed(seed: number, epoch: number): number {
 function checkData(where: string, data: VectorData, dim: number, contextDim: number): void {
   if (!data || typeof data !== "object") throw new Error(`${where}: expected { x, rows, cond? }`);
   const { x, rows, cond } = data;
-  if (!Number.isInteger(rows) || rows < 0) throw new Error(`${where}: rows must be a non-negative integer, got ${rows}`);
-  if (!(x instanceof Float32Array || x instanceof Float64Array)) throw new Error(`${where}: x must be a Float32Array or Float64Array`);
+  if (!Number.isInteger(rows) || rows < 0)
+    throw new Error(`${where}: rows must be a non-negative integer, got ${rows}`);
+  if (!(x instanceof Float32Array || x instanceof Float64Array))
+    throw new Error(`${where}: x must be a Float32Array or Float64Array`);
   if (x.length !== rows * dim) {
-    throw new Error(`${where}: x has ${x.length} values, expected rows * dim = ${rows} * ${dim} = ${rows * dim}`);
+    throw new Error(
+      `${where}: x has ${x.length} values, expected rows * dim = ${rows} * ${dim} = ${rows * dim}`,
+    );
   }
   if (contextDim > 0) {
     if (!(cond instanceof Float32Array || cond instanceof Float64Array)) {
-      throw new Error(`${where}: this flow is conditional (contextDim ${contextDim}): pass cond, [rows, ${contextDim}] row-major`);
+      throw new Error(
+        `${where}: this flow is conditional (contextDim ${contextDim}): pass cond, [rows, ${contextDim}] row-major`,
+      );
     }
     if (cond.length !== rows * contextDim) {
-      throw new Error(`${where}: cond has ${cond.length} values, expected rows * contextDim = ${rows} * ${contextDim}`);
+      throw new Error(
+        `${where}: cond has ${cond.length} values, expected rows * contextDim = ${rows} * ${contextDim}`,
+      );
     }
   } else if (cond !== undefined) {
     throw new Error(`${where}: this flow is unconditional (contextDim 0): do not pass cond`);
@@ -200,7 +208,8 @@ function checkData(where: string, data: VectorData, dim: number, contextDim: num
 }
 
 function positiveInt(name: string, v: unknown): number {
-  if (!Number.isInteger(v) || (v as number) < 1) throw new Error(`fit: ${name} must be a positive integer, got ${jsonExcerpt(v)}`);
+  if (!Number.isInteger(v) || (v as number) < 1)
+    throw new Error(`fit: ${name} must be a positive integer, got ${jsonExcerpt(v)}`);
   return v as number;
 }
 
@@ -229,20 +238,40 @@ function checkLayout(state: TrainState, spec: FlatSpec): void {
     a &&
     a.dtype === dtypeName(spec.dtype) &&
     a.paths.length === spec.paths.length &&
-    a.paths.every((p, i) => p === spec.paths[i] && a.shapes[i].join(",") === spec.shapes[i].join(","));
-  if (!same) throw new Error("fit: the resume state was saved for a different model (parameter names, shapes or dtype differ)");
-  for (const [name, v] of [["params", state.params], ["optimizer.m", state.optimizer.m], ["optimizer.v", state.optimizer.v]] as const) {
-    if (v.length !== spec.size) throw new Error(`fit: the resume state's ${name} has ${v.length} values, the model has ${spec.size}`);
+    a.paths.every(
+      (p, i) => p === spec.paths[i] && a.shapes[i].join(",") === spec.shapes[i].join(","),
+    );
+  if (!same)
+    throw new Error(
+      "fit: the resume state was saved for a different model (parameter names, shapes or dtype differ)",
+    );
+  for (const [name, v] of [
+    ["params", state.params],
+    ["optimizer.m", state.optimizer.m],
+    ["optimizer.v", state.optimizer.v],
+  ] as const) {
+    if (v.length !== spec.size)
+      throw new Error(
+        `fit: the resume state's ${name} has ${v.length} values, the model has ${spec.size}`,
+      );
   }
 }
 
 /** Device arrays from a state: the flat params, optimizer state and best params (if any). */
-export function stateToDevice(state: TrainState): { params: Array; optState: OptState; best: Array | null } {
+export function stateToDevice(state: TrainState): {
+  params: Array;
+  optState: OptState;
+  best: Array | null;
+} {
   const dtype = state.layout.dtype === "float64" ? np.float64 : np.float32;
   const vec = (v: FloatVector) => np.array(v, { shape: [v.length], dtype });
   return {
     params: vec(state.params),
-    optState: { step: np.array(state.optimizer.step, { dtype: np.int32 }), m: vec(state.optimizer.m), v: vec(state.optimizer.v) },
+    optState: {
+      step: np.array(state.optimizer.step, { dtype: np.int32 }),
+      m: vec(state.optimizer.m),
+      v: vec(state.optimizer.v),
+    },
     best: state.best ? vec(state.best.params) : null,
   };
 }
@@ -271,10 +300,20 @@ export async function stateFromDevice(
   return {
     ...rest,
     history: rest.history.map((h) => ({ ...h })),
-    layout: { paths: [...spec.paths], shapes: spec.shapes.map((s) => [...s]), dtype: dtypeName(dtype) },
+    layout: {
+      paths: [...spec.paths],
+      shapes: spec.shapes.map((s) => [...s]),
+      dtype: dtypeName(dtype),
+    },
     params: await readVector(params, dtype),
-    optimizer: { step: optStep, m: await readVector(optState.m, dtype), v: await readVector(optState.v, dtype) },
-    best: best ? { params: await readVector(best.params, dtype), validLoss: best.validLoss, step: best.step } : null,
+    optimizer: {
+      step: optStep,
+      m: await readVector(optState.m, dtype),
+      v: await readVector(optState.v, dtype),
+    },
+    best: best
+      ? { params: await readVector(best.params, dtype), validLoss: best.validLoss, step: best.step }
+      : null,
   };
 }
 
@@ -284,7 +323,11 @@ export function trainStateToJSON(state: TrainState): unknown {
   return {
     ...state,
     params: list(state.params),
-    optimizer: { step: state.optimizer.step, m: list(state.optimizer.m), v: list(state.optimizer.v) },
+    optimizer: {
+      step: state.optimizer.step,
+      m: list(state.optimizer.m),
+      v: list(state.optimizer.v),
+    },
     best: state.best ? { ...state.best, params: list(state.best.params) } : null,
   };
 }
@@ -292,16 +335,25 @@ export function trainStateToJSON(state: TrainState): unknown {
 /** The inverse of `trainStateToJSON` (checks the vector lengths against the layout). */
 export function trainStateFromJSON(json: any): TrainState {
   const dtype = json?.layout?.dtype;
-  if (dtype !== "float32" && dtype !== "float64") throw new Error("trainStateFromJSON: layout.dtype must be float32 or float64");
-  const size = (json.layout.shapes as number[][]).reduce((a, s) => a + s.reduce((b, d) => b * d, 1), 0);
+  if (dtype !== "float32" && dtype !== "float64")
+    throw new Error("trainStateFromJSON: layout.dtype must be float32 or float64");
+  const size = (json.layout.shapes as number[][]).reduce(
+    (a, s) => a + s.reduce((b, d) => b * d, 1),
+    0,
+  );
   const vec = (name: string, v: unknown): FloatVector => {
-    if (!globalThis.Array.isArray(v) || v.length !== size) throw new Error(`trainStateFromJSON: ${name} must be a list of ${size} numbers`);
+    if (!globalThis.Array.isArray(v) || v.length !== size)
+      throw new Error(`trainStateFromJSON: ${name} must be a list of ${size} numbers`);
     return dtype === "float64" ? Float64Array.from(v) : Float32Array.from(v);
   };
   return {
     ...json,
     params: vec("params", json.params),
-    optimizer: { step: json.optimizer.step, m: vec("optimizer.m", json.optimizer.m), v: vec("optimizer.v", json.optimizer.v) },
+    optimizer: {
+      step: json.optimizer.step,
+      m: vec("optimizer.m", json.optimizer.m),
+      v: vec("optimizer.v", json.optimizer.v),
+    },
     best: json.best ? { ...json.best, params: vec("best.params", json.best.params) } : null,
   };
 }
@@ -326,14 +378,22 @@ export async function evaluateNLL(
   }
 }
 
-function makeEvaluator(flow: Flow<any, any>, flat: Pick<Flattened, "unravel" | "spec">, data: VectorData, batchSize?: number) {
+function makeEvaluator(
+  flow: Flow<any, any>,
+  flat: Pick<Flattened, "unravel" | "spec">,
+  data: VectorData,
+  batchSize?: number,
+) {
   const dim = flow.eventShape.reduce((a, d) => a * d, 1);
   const contextDim = flow.contextDim;
   checkData("evaluateNLL: data", data, dim, contextDim);
   if (data.rows === 0) throw new Error("evaluateNLL: no rows to evaluate");
-  const chunk = batchSize === undefined ? Math.min(1024, data.rows) : positiveInt("evalBatchSize", batchSize);
+  const chunk =
+    batchSize === undefined ? Math.min(1024, data.rows) : positiveInt("evalBatchSize", batchSize);
   const dtype = flat.spec.dtype;
-  const fn = jit((v: Array, x: Array, ...cond: Array[]) => flow.logProb(flat.unravel(v) as FlowParams, x, ...cond));
+  const fn = jit((v: Array, x: Array, ...cond: Array[]) =>
+    flow.logProb(flat.unravel(v) as FlowParams, x, ...cond),
+  );
   return {
     /** Mean NLL of the rows; consumes `v`. */
     async nll(v: Array): Promise<number> {
@@ -375,7 +435,9 @@ export async function fit<P extends Params, Q extends Params>(
   let best: { params: Array; validLoss: number; step: number } | null = null;
   const disposers: (() => void)[] = [];
   const release = async () => {
-    const live = [p, ...(s ? [s.step, s.m, s.v] : []), ...(best ? [best.params] : [])].filter((a) => a.refCount > 0);
+    const live = [p, ...(s ? [s.step, s.m, s.v] : []), ...(best ? [best.params] : [])].filter(
+      (a) => a.refCount > 0,
+    );
     // Realise first: disposing a not-yet-computed result (e.g. after an error) leaves its
     // inputs' buffers alive in jax-js 0.1.25.
     await blockUntilReady(live).catch(() => {});
@@ -392,8 +454,12 @@ export async function fit<P extends Params, Q extends Params>(
     const maxBadSteps = positiveInt("maxBadSteps", options.maxBadSteps ?? 20);
     const minDelta = options.minDelta ?? 0;
     if (!(minDelta >= 0)) throw new Error(`fit: minDelta must be >= 0, got ${minDelta}`);
-    const patience = options.patience === undefined ? Infinity : positiveInt("patience", options.patience);
-    const checkpointEvery = options.checkpointEvery === undefined ? 0 : positiveInt("checkpointEvery", options.checkpointEvery);
+    const patience =
+      options.patience === undefined ? Infinity : positiveInt("patience", options.patience);
+    const checkpointEvery =
+      options.checkpointEvery === undefined
+        ? 0
+        : positiveInt("checkpointEvery", options.checkpointEvery);
 
     let trainIdx: Int32Array = Int32Array.from({ length: data.rows }, (_, i) => i);
     let valid: VectorData | null = null;
@@ -420,7 +486,10 @@ export async function fit<P extends Params, Q extends Params>(
         : options.epochs !== undefined
           ? positiveInt("epochs", options.epochs) * stepsPerEpoch
           : 1000;
-    const evalEvery = positiveInt("evalEvery", options.evalEvery ?? Math.min(stepsPerEpoch, totalSteps));
+    const evalEvery = positiveInt(
+      "evalEvery",
+      options.evalEvery ?? Math.min(stepsPerEpoch, totalSteps),
+    );
 
     // ---- state ----
     let step = 0;
@@ -461,7 +530,9 @@ export async function fit<P extends Params, Q extends Params>(
     // Running statistics (batch norm): refreshed from the batch when the step was finite.
     const refresh = flow.bijector.updateState
       ? jit((v: Array, ok: Array, x: Array, ...cond: Array[]) => {
-          const updated = flatten(flow.updateState(unravel(v.ref) as FlowParams<P, Q>, x, ...cond) as Params).vector;
+          const updated = flatten(
+            flow.updateState(unravel(v.ref) as FlowParams<P, Q>, x, ...cond) as Params,
+          ).vector;
           const keep = np.logicalAnd(ok, np.all(np.isfinite(updated.ref)));
           return np.where(keep, updated, v);
         })
@@ -477,7 +548,13 @@ export async function fit<P extends Params, Q extends Params>(
         tree.ref(s!) as OptState,
         best ? { params: best.params.ref, validLoss: best.validLoss, step: best.step } : null,
         {
-          step, history, skipped, badStreak, evalsSinceBest, lossSum, lossCount,
+          step,
+          history,
+          skipped,
+          badStreak,
+          evalsSinceBest,
+          lossSum,
+          lossCount,
           seconds: secondsBefore + (performance.now() - t0) / 1000,
         },
       );
@@ -492,7 +569,8 @@ export async function fit<P extends Params, Q extends Params>(
     let order: Int32Array = trainIdx;
     let stopReason: FitResult["stopReason"] = "completed";
     let lastCheckpoint = -1;
-    const lr = typeof optimizer.lr === "number" ? String(optimizer.lr) : JSON.stringify(optimizer.lr);
+    const lr =
+      typeof optimizer.lr === "number" ? String(optimizer.lr) : JSON.stringify(optimizer.lr);
 
     while (step < totalSteps) {
       if (options.signal?.aborted) {
@@ -507,11 +585,20 @@ export async function fit<P extends Params, Q extends Params>(
       const at = (step % stepsPerEpoch) * batchSize;
       const idx = order.subarray(at, at + batchSize);
       const stepNow = step;
-      const augment = options.augment ? (b: FloatVector) => options.augment!(b, stepNow) : undefined;
-      const x = gather(data.x, dim, idx, dtype, idx.length, augment).reshape([batchSize, ...flow.eventShape]);
+      const augment = options.augment
+        ? (b: FloatVector) => options.augment!(b, stepNow)
+        : undefined;
+      const x = gather(data.x, dim, idx, dtype, idx.length, augment).reshape([
+        batchSize,
+        ...flow.eventShape,
+      ]);
       const cond = data.cond ? [gather(data.cond, contextDim, idx, dtype)] : [];
 
-      const [p2, s2, lossA, gradNorm, finiteA]: TrainStepResult = trainStep(p, s!, ...(refresh ? [x.ref, ...cond.map((c) => c.ref)] : [x, ...cond]));
+      const [p2, s2, lossA, gradNorm, finiteA]: TrainStepResult = trainStep(
+        p,
+        s!,
+        ...(refresh ? [x.ref, ...cond.map((c) => c.ref)] : [x, ...cond]),
+      );
       gradNorm.dispose();
       p = p2;
       s = s2;
@@ -568,7 +655,12 @@ export async function fit<P extends Params, Q extends Params>(
         const elapsed = (performance.now() - warmAt) / 1000;
         const stepsPerSecond = timed > 0 && elapsed > 0 ? timed / elapsed : Number.NaN;
         options.onProgress({
-          step, totalSteps, loss, validLoss, skipped, stepsPerSecond,
+          step,
+          totalSteps,
+          loss,
+          validLoss,
+          skipped,
+          stepsPerSecond,
           etaSeconds: stepsPerSecond > 0 ? (totalSteps - step) / stepsPerSecond : Number.NaN,
         });
       }

@@ -66,7 +66,14 @@ interface Leaf {
 }
 
 function isArrayLeaf(p: unknown): p is Array {
-  return typeof p === "object" && p !== null && !globalThis.Array.isArray(p) && "shape" in p && "dtype" in p && "ref" in p;
+  return (
+    typeof p === "object" &&
+    p !== null &&
+    !globalThis.Array.isArray(p) &&
+    "shape" in p &&
+    "dtype" in p &&
+    "ref" in p
+  );
 }
 
 const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -78,16 +85,26 @@ function walk(params: Params, path: string[], underState: boolean, leaves: Leaf[
     return { kind: "leaf", index: leaves.length - 1 };
   }
   if (globalThis.Array.isArray(params)) {
-    return { kind: "list", items: params.map((p, i) => walk(p, [...path, String(i)], underState, leaves)) };
+    return {
+      kind: "list",
+      items: params.map((p, i) => walk(p, [...path, String(i)], underState, leaves)),
+    };
   }
   if (typeof params !== "object" || params === null) {
-    throw new Error(`flatten: parameter at "${path.join(".")}" is not an array, list or object: ${String(params)}`);
+    throw new Error(
+      `flatten: parameter at "${path.join(".")}" is not an array, list or object: ${String(params)}`,
+    );
   }
   const keys = Object.keys(params);
   const items: Skeleton[] = new globalThis.Array(keys.length);
   // Visit in sorted order (the vector layout), remember the original order for rebuilding.
   for (const key of [...keys].sort(byKey)) {
-    items[keys.indexOf(key)] = walk(params[key], [...path, key], underState || key === STATE_KEY, leaves);
+    items[keys.indexOf(key)] = walk(
+      params[key],
+      [...path, key],
+      underState || key === STATE_KEY,
+      leaves,
+    );
   }
   return { kind: "object", keys, items };
 }
@@ -112,7 +129,8 @@ function collect(params: Params): { leaves: Leaf[]; skeleton: Skeleton } {
   const seen = new Set<string>();
   for (const { path } of leaves) {
     // A key containing "." could make two leaves share a name; checkpoints need unique names.
-    if (seen.has(path)) throw new Error(`flatten: two leaves share the name "${path}" (a key contains ".")`);
+    if (seen.has(path))
+      throw new Error(`flatten: two leaves share the name "${path}" (a key contains ".")`);
     seen.add(path);
   }
   return { leaves, skeleton };
@@ -138,7 +156,15 @@ export function flatten(params: Params): Flattened {
   if (dtype !== np.float32 && dtype !== np.float64 && dtype !== np.float16) {
     throw new Error(`flatten: parameters must be floating point, got ${dtype}`);
   }
-  const spec: FlatSpec = { paths: [], shapes: [], offsets: [], sizes: [], trainable: [], size: 0, dtype };
+  const spec: FlatSpec = {
+    paths: [],
+    shapes: [],
+    offsets: [],
+    sizes: [],
+    trainable: [],
+    size: 0,
+    dtype,
+  };
   for (const leaf of leaves) {
     spec.paths.push(leaf.path);
     spec.shapes.push([...leaf.array.shape]);
@@ -147,7 +173,10 @@ export function flatten(params: Params): Flattened {
     spec.trainable.push(leaf.trainable);
     spec.size += leaf.array.size;
   }
-  const vector = leaves.length === 0 ? np.zeros([0], { dtype }) : concatVectors(leaves.map((l) => l.array.reshape([-1])));
+  const vector =
+    leaves.length === 0
+      ? np.zeros([0], { dtype })
+      : concatVectors(leaves.map((l) => l.array.reshape([-1])));
   return { vector, unravel: unravelFor(spec, skeleton), spec };
 }
 
@@ -160,13 +189,17 @@ export function ravel(params: Params, spec: FlatSpec): Array {
   const paths = leaves.map((l) => l.path);
   if (paths.length !== spec.paths.length || paths.some((path, i) => path !== spec.paths[i])) {
     leaves.forEach((l) => l.array.dispose());
-    throw new Error(`ravel: the tree's leaves [${paths.join(", ")}] differ from the layout's [${spec.paths.join(", ")}]`);
+    throw new Error(
+      `ravel: the tree's leaves [${paths.join(", ")}] differ from the layout's [${spec.paths.join(", ")}]`,
+    );
   }
   leaves.forEach((l, i) => {
     if (l.array.size !== spec.sizes[i]) {
       const got = `[${l.array.shape.join(", ")}]`;
       leaves.forEach((m) => m.array.dispose());
-      throw new Error(`ravel: leaf "${spec.paths[i]}" has shape ${got}, the layout says [${spec.shapes[i].join(", ")}]`);
+      throw new Error(
+        `ravel: leaf "${spec.paths[i]}" has shape ${got}, the layout says [${spec.shapes[i].join(", ")}]`,
+      );
     }
   });
   if (leaves.length === 0) return np.zeros([0], { dtype: spec.dtype });

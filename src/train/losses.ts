@@ -57,7 +57,9 @@ export function bitsPerDim(logProb: Array, dims: number, options: BitsPerDimOpti
   }
   if (!Number.isFinite(offset)) {
     logProb.dispose();
-    throw new Error(`bitsPerDim: dequantOffset must be a finite number, got ${jsonExcerpt(options.dequantOffset)}`);
+    throw new Error(
+      `bitsPerDim: dequantOffset must be a finite number, got ${jsonExcerpt(options.dequantOffset)}`,
+    );
   }
   return nll(logProb)
     .add(dims * offset)
@@ -71,14 +73,19 @@ export function bitsPerDim(logProb: Array, dims: number, options: BitsPerDimOpti
  * gradients flow through the samples) and `targetLogDensity(x)` -> [batch]
  * (which consumes `x`). Consumes both arrays.
  */
-export function reverseKL(samplesAndLogProb: [Array, Array], targetLogDensity: (x: Array) => Array): Array {
+export function reverseKL(
+  samplesAndLogProb: [Array, Array],
+  targetLogDensity: (x: Array) => Array,
+): Array {
   const [x, logQ] = samplesAndLogProb;
   const logP = targetLogDensity(x);
   if (logP.ndim !== 1 || logP.shape[0] !== logQ.shape[0]) {
     const shapes = `[${logP.shape.join(", ")}] vs [${logQ.shape.join(", ")}]`;
     logP.dispose();
     logQ.dispose();
-    throw new Error(`reverseKL: targetLogDensity must return one value per sample, shapes ${shapes}`);
+    throw new Error(
+      `reverseKL: targetLogDensity must return one value per sample, shapes ${shapes}`,
+    );
   }
   return logQ.sub(logP).mean();
 }

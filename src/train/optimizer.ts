@@ -37,7 +37,9 @@ export interface OptimizerConfig {
 export type OptState = { step: Array; m: Array; v: Array };
 
 /** The config with every default filled in. */
-export type ResolvedOptimizerConfig = Required<Omit<OptimizerConfig, "clipNorm">> & { clipNorm?: number };
+export type ResolvedOptimizerConfig = Required<Omit<OptimizerConfig, "clipNorm">> & {
+  clipNorm?: number;
+};
 
 function check(cond: boolean, message: string): void {
   if (!cond) throw new Error(`optimizer: ${message}`);
@@ -45,23 +47,42 @@ function check(cond: boolean, message: string): void {
 
 /** Validate a JSON optimizer config and fill in defaults. */
 export function resolveOptimizerConfig(config: OptimizerConfig): ResolvedOptimizerConfig {
-  check(config !== null && typeof config === "object", `config must be an object, got ${jsonExcerpt(config)}`);
-  check(config.kind === "adam" || config.kind === "adamw", `kind must be "adam" or "adamw", got ${jsonExcerpt(config.kind)}`);
+  check(
+    config !== null && typeof config === "object",
+    `config must be an object, got ${jsonExcerpt(config)}`,
+  );
+  check(
+    config.kind === "adam" || config.kind === "adamw",
+    `kind must be "adam" or "adamw", got ${jsonExcerpt(config.kind)}`,
+  );
   const b1 = config.b1 ?? 0.9;
   const b2 = config.b2 ?? 0.999;
   const eps = config.eps ?? 1e-8;
   const weightDecay = config.weightDecay ?? (config.kind === "adamw" ? 1e-4 : 0);
-  check(typeof b1 === "number" && b1 >= 0 && b1 < 1, `b1 must be in [0, 1), got ${jsonExcerpt(config.b1)}`);
-  check(typeof b2 === "number" && b2 >= 0 && b2 < 1, `b2 must be in [0, 1), got ${jsonExcerpt(config.b2)}`);
-  check(typeof eps === "number" && eps >= 0 && Number.isFinite(eps), `eps must be a non-negative number, got ${jsonExcerpt(config.eps)}`);
+  check(
+    typeof b1 === "number" && b1 >= 0 && b1 < 1,
+    `b1 must be in [0, 1), got ${jsonExcerpt(config.b1)}`,
+  );
+  check(
+    typeof b2 === "number" && b2 >= 0 && b2 < 1,
+    `b2 must be in [0, 1), got ${jsonExcerpt(config.b2)}`,
+  );
+  check(
+    typeof eps === "number" && eps >= 0 && Number.isFinite(eps),
+    `eps must be a non-negative number, got ${jsonExcerpt(config.eps)}`,
+  );
   check(
     typeof weightDecay === "number" && weightDecay >= 0 && Number.isFinite(weightDecay),
     `weightDecay must be a non-negative number, got ${jsonExcerpt(config.weightDecay)}`,
   );
-  check(config.kind === "adamw" || weightDecay === 0, `weightDecay needs kind "adamw" (Adam's decay is decoupled here)`);
+  check(
+    config.kind === "adamw" || weightDecay === 0,
+    `weightDecay needs kind "adamw" (Adam's decay is decoupled here)`,
+  );
   const clipNorm = config.clipNorm;
   check(
-    clipNorm === undefined || (typeof clipNorm === "number" && clipNorm > 0 && Number.isFinite(clipNorm)),
+    clipNorm === undefined ||
+      (typeof clipNorm === "number" && clipNorm > 0 && Number.isFinite(clipNorm)),
     `clipNorm must be a positive number, got ${jsonExcerpt(clipNorm)}`,
   );
   return { kind: config.kind, b1, b2, eps, weightDecay, clipNorm };
@@ -87,7 +108,8 @@ export function globalNorm(g: Array): Array {
  * over one element is the scalar itself. Consumes `x`; traceable.
  */
 export function hoistScalar(x: Array): Array {
-  if (x.ndim !== 0) throw new Error(`hoistScalar: expected a scalar, got shape [${x.shape.join(", ")}]`);
+  if (x.ndim !== 0)
+    throw new Error(`hoistScalar: expected a scalar, got shape [${x.shape.join(", ")}]`);
   return x.reshape([1]).sum();
 }
 
@@ -139,8 +161,22 @@ export function adamUpdate(
   // b^t for a traced t: exp(t log b). Bias corrections 1 - b^t > 0 for t >= 1; their
   // inverses are hoisted so that each is computed once, not once per parameter.
   const t = stepNext.ref.astype(dtype);
-  const inv1 = hoistScalar(np.reciprocal(np.exp(t.ref.mul(Math.log(b1))).neg().add(1)));
-  const inv2 = hoistScalar(np.reciprocal(np.exp(t.mul(Math.log(b2))).neg().add(1)));
+  const inv1 = hoistScalar(
+    np.reciprocal(
+      np
+        .exp(t.ref.mul(Math.log(b1)))
+        .neg()
+        .add(1),
+    ),
+  );
+  const inv2 = hoistScalar(
+    np.reciprocal(
+      np
+        .exp(t.mul(Math.log(b2)))
+        .neg()
+        .add(1),
+    ),
+  );
   const mhat = m.ref.mul(inv1);
   const vhat = v.ref.mul(inv2);
   let direction = mhat.div(np.sqrt(vhat).add(eps));
@@ -157,7 +193,13 @@ export interface Optimizer {
   /** Fresh state for `params` (shape and dtype only; not consumed). */
   init(params: Array): OptState;
   /** See `adamUpdate`. */
-  update(grads: Array, state: OptState, params: Array, lr: Array | number, options?: UpdateOptions): [Array, OptState];
+  update(
+    grads: Array,
+    state: OptState,
+    params: Array,
+    lr: Array | number,
+    options?: UpdateOptions,
+  ): [Array, OptState];
 }
 
 /** An Adam or AdamW optimizer from a JSON config. */
@@ -166,7 +208,8 @@ export function makeOptimizer(config: OptimizerConfig): Optimizer {
   return {
     config: resolved,
     init: initOptState,
-    update: (grads, state, params, lr, options) => adamUpdate(resolved, grads, state, params, lr, options),
+    update: (grads, state, params, lr, options) =>
+      adamUpdate(resolved, grads, state, params, lr, options),
   };
 }
 

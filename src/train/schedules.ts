@@ -21,7 +21,13 @@ import { jsonExcerpt } from "../core/excerpt.js";
 export type ScheduleConfig =
   | { kind: "constant"; lr: number }
   | { kind: "warmup"; lr: number; warmupSteps: number }
-  | { kind: "cosine"; lr: number; totalSteps: number; warmupSteps?: number; finalFraction?: number };
+  | {
+      kind: "cosine";
+      lr: number;
+      totalSteps: number;
+      warmupSteps?: number;
+      finalFraction?: number;
+    };
 
 /** lr as a function of a scalar step array (consumed); returns a scalar of `dtype`. */
 export type Schedule = (step: Array) => Array;
@@ -34,7 +40,8 @@ const isNonNegInt = (v: unknown): v is number => Number.isInteger(v) && (v as nu
 
 /** Check a JSON schedule config; throws an error that names the bad field. */
 export function validateSchedule(config: ScheduleConfig): ScheduleConfig {
-  if (config === null || typeof config !== "object") fail(`config must be an object, got ${jsonExcerpt(config)}`);
+  if (config === null || typeof config !== "object")
+    fail(`config must be an object, got ${jsonExcerpt(config)}`);
   const c = config as Record<string, unknown>;
   if (!["constant", "warmup", "cosine"].includes(c.kind as string)) {
     fail(`kind must be "constant", "warmup" or "cosine", got ${jsonExcerpt(c.kind)}`);
@@ -47,9 +54,12 @@ export function validateSchedule(config: ScheduleConfig): ScheduleConfig {
   }
   if (c.kind === "cosine") {
     const w = c.warmupSteps ?? 0;
-    if (!isNonNegInt(w)) fail(`warmupSteps must be a non-negative integer, got ${jsonExcerpt(c.warmupSteps)}`);
+    if (!isNonNegInt(w))
+      fail(`warmupSteps must be a non-negative integer, got ${jsonExcerpt(c.warmupSteps)}`);
     if (!Number.isInteger(c.totalSteps) || (c.totalSteps as number) <= w) {
-      fail(`totalSteps must be an integer greater than warmupSteps (${w}), got ${jsonExcerpt(c.totalSteps)}`);
+      fail(
+        `totalSteps must be an integer greater than warmupSteps (${w}), got ${jsonExcerpt(c.totalSteps)}`,
+      );
     }
     const f = c.finalFraction ?? 0;
     if (typeof f !== "number" || !(f >= 0 && f <= 1)) {
@@ -65,7 +75,8 @@ export function makeSchedule(config: ScheduleConfig, dtype: DType = np.float32):
   const { lr } = config;
   const warmupSteps = config.kind === "constant" ? 0 : (config.warmupSteps ?? 0);
   // Warm-up factor min(1, (s + 1) / W): 1 from s = W - 1 on.
-  const warm = (s: Array) => (warmupSteps > 0 ? np.minimum(s.add(1).div(warmupSteps), 1) : (s.dispose(), null));
+  const warm = (s: Array) =>
+    warmupSteps > 0 ? np.minimum(s.add(1).div(warmupSteps), 1) : (s.dispose(), null);
   if (config.kind !== "cosine") {
     return (step) => {
       const w = warm(step.astype(dtype));
@@ -77,7 +88,11 @@ export function makeSchedule(config: ScheduleConfig, dtype: DType = np.float32):
   return (step) => {
     const s = step.astype(dtype);
     const p = np.clip(s.ref.sub(warmupSteps).div(total - warmupSteps), 0, 1);
-    const cosine = np.cos(p.mul(Math.PI)).add(1).mul(0.5 * (1 - f)).add(f);
+    const cosine = np
+      .cos(p.mul(Math.PI))
+      .add(1)
+      .mul(0.5 * (1 - f))
+      .add(f);
     const w = warm(s);
     // Before W the cosine factor is exactly 1 (p = 0), so the product is the warm-up alone.
     return (w ? cosine.mul(w) : cosine).mul(lr);

@@ -19,7 +19,13 @@ import { jit, numpy as np, tree, vjp, type Array } from "@jax-js/jax";
 import type { Params } from "../core/types.js";
 import { tracingGradient } from "../core/gradient-scope.js";
 import { allTrainable, ravel, trainableMask, type Flattened } from "./flat-params.js";
-import { adamUpdate, globalNorm, resolveOptimizerConfig, type OptimizerConfig, type OptState } from "./optimizer.js";
+import {
+  adamUpdate,
+  globalNorm,
+  resolveOptimizerConfig,
+  type OptimizerConfig,
+  type OptState,
+} from "./optimizer.js";
 import { makeSchedule, type ScheduleConfig } from "./schedules.js";
 
 /**
@@ -42,7 +48,10 @@ import { makeSchedule, type ScheduleConfig } from "./schedules.js";
  * the gradient is NaN (the train step skips such steps anyway). Differentiates
  * with respect to the parameters only; consumes all arguments.
  */
-export function valueAndGradFlat(f: (params: Params, ...rest: Array[]) => Array, flat: Pick<Flattened, "unravel" | "spec">) {
+export function valueAndGradFlat(
+  f: (params: Params, ...rest: Array[]) => Array,
+  flat: Pick<Flattened, "unravel" | "spec">,
+) {
   return (v: Array, ...rest: Array[]): [Array, Array] => {
     const [value, back] = vjp((params: Params) => f(params, ...rest), [flat.unravel(v)]);
     const seed = value.ref.mul(0).add(1);
@@ -61,11 +70,21 @@ export interface TrainStepConfig extends OptimizerConfig {
 }
 
 /** What one training step returns: new parameters and optimizer state, the loss, the gradient norm and whether the step was finite. */
-export type TrainStepResult = [params: Array, state: OptState, loss: Array, gradNorm: Array, finite: Array];
+export type TrainStepResult = [
+  params: Array,
+  state: OptState,
+  loss: Array,
+  gradNorm: Array,
+  finite: Array,
+];
 
 /** One jitted training step on the flat parameter vector; call `dispose` when done. */
-export type TrainStep = ((flatParams: Array, optState: OptState, ...batch: Array[]) => TrainStepResult) & {
-/** Release the compiled step. */
+export type TrainStep = ((
+  flatParams: Array,
+  optState: OptState,
+  ...batch: Array[]
+) => TrainStepResult) & {
+  /** Release the compiled step. */
   dispose: () => void;
 };
 
@@ -80,12 +99,19 @@ export function makeTrainStep(
 ): TrainStep {
   const optimizer = resolveOptimizerConfig(config);
   const dtype = flat.spec.dtype;
-  const schedule = makeSchedule(typeof config.lr === "number" ? { kind: "constant", lr: config.lr } : config.lr, dtype);
-  const loss = (params: Params, ...batch: Array[]) => tracingGradient(() => lossFn(params, ...batch));
+  const schedule = makeSchedule(
+    typeof config.lr === "number" ? { kind: "constant", lr: config.lr } : config.lr,
+    dtype,
+  );
+  const loss = (params: Params, ...batch: Array[]) =>
+    tracingGradient(() => lossFn(params, ...batch));
 
   const body = (p: Array, state: OptState, mask: Array | null, batch: Array[]): TrainStepResult => {
     const [value, rawGrads] = valueAndGradFlat(loss, flat)(p.ref, ...batch);
-    if (value.ndim !== 0) throw new Error(`makeTrainStep: the loss must be a scalar, got shape [${value.shape.join(", ")}]`);
+    if (value.ndim !== 0)
+      throw new Error(
+        `makeTrainStep: the loss must be a scalar, got shape [${value.shape.join(", ")}]`,
+      );
     const grads = mask ? rawGrads.mul(mask.ref) : rawGrads;
     const gradNorm = globalNorm(grads.ref);
     const finite = np.logicalAnd(np.isfinite(value.ref), np.isfinite(gradNorm.ref));
@@ -98,7 +124,11 @@ export function makeTrainStep(
     const keep = (a: Array, b: Array) => np.where(finite.ref, a, b);
     return [
       keep(next, p),
-      { step: keep(nextState.step, state.step), m: keep(nextState.m, state.m), v: keep(nextState.v, state.v) },
+      {
+        step: keep(nextState.step, state.step),
+        m: keep(nextState.m, state.m),
+        v: keep(nextState.v, state.v),
+      },
       value,
       gradNorm,
       finite,
@@ -106,15 +136,21 @@ export function makeTrainStep(
   };
 
   if (allTrainable(flat.spec)) {
-    const inner = jit((p: Array, state: OptState, ...batch: Array[]) => body(p, state, null, batch));
-    const step = ((p: Array, state: OptState, ...batch: Array[]) => inner(p, state, ...batch)) as TrainStep;
+    const inner = jit((p: Array, state: OptState, ...batch: Array[]) =>
+      body(p, state, null, batch),
+    );
+    const step = ((p: Array, state: OptState, ...batch: Array[]) =>
+      inner(p, state, ...batch)) as TrainStep;
     step.dispose = () => inner.dispose();
     return step;
   }
   // The mask travels as an argument: a captured array would be baked into the compiled function.
   const mask = trainableMask(flat.spec);
-  const inner = jit((p: Array, state: OptState, m: Array, ...batch: Array[]) => body(p, state, m, batch));
-  const step = ((p: Array, state: OptState, ...batch: Array[]) => inner(p, state, mask.ref, ...batch)) as TrainStep;
+  const inner = jit((p: Array, state: OptState, m: Array, ...batch: Array[]) =>
+    body(p, state, m, batch),
+  );
+  const step = ((p: Array, state: OptState, ...batch: Array[]) =>
+    inner(p, state, mask.ref, ...batch)) as TrainStep;
   step.dispose = () => {
     inner.dispose();
     mask.dispose();

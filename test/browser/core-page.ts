@@ -7,7 +7,9 @@ import * as cf from "../../src/index.js";
 import { fetchedUrls } from "./core-shared.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Reply = { ok: true; device: string; fetched: string[]; [k: string]: any } | { ok: false; error: string };
+type Reply =
+  | { ok: true; device: string; fetched: string[]; [k: string]: any }
+  | { ok: false; error: string };
 
 function inWorker(message: unknown): Promise<Reply & { ok: true }> {
   return new Promise((resolve, reject) => {
@@ -17,14 +19,18 @@ function inWorker(message: unknown): Promise<Reply & { ok: true }> {
       if (e.data.ok) resolve(e.data);
       else reject(new Error(`worker: ${e.data.error}`));
     };
-    worker.onerror = (e) => { worker.terminate(); reject(new Error(`worker: ${e.message}`)); };
+    worker.onerror = (e) => {
+      worker.terminate();
+      reject(new Error(`worker: ${e.message}`));
+    };
     worker.postMessage(message);
   });
 }
 
 /** PNG and gzip in the page itself, without Node: a PNG of a known image, and a gzip IDX file given by the test. */
 async function fileFormats(gzIdx: number[]) {
-  const width = 5, height = 3;
+  const width = 5,
+    height = 3;
   const data = Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 37) % 256);
   const png = await cf.encodePngAsync({ width, height, channels: 3, data }, { filter: "adaptive" });
   const idx = await cf.parseIdxAsync(Uint8Array.from(gzIdx), { file: "t.idx.gz" });
@@ -40,14 +46,21 @@ async function fileFormats(gzIdx: number[]) {
   } catch (e) {
     sync = (e as Error).message;
   }
-  return { png: [...png], pixels: [...data], idx: { dims: idx.dims, data: [...idx.data] }, corrupt, sync };
+  return {
+    png: [...png],
+    pixels: [...data],
+    idx: { dims: idx.dims, data: [...idx.data] },
+    corrupt,
+    sync,
+  };
 }
 
 async function runAll(gzIdx: number[]) {
   const trained = await inWorker({ task: "train", steps: 30 });
   const files = trained.files as cf.RunFiles;
   const wasm = await inWorker({ task: "check", device: "wasm", files });
-  const webgpu = "gpu" in navigator ? await inWorker({ task: "check", device: "webgpu", files }) : null;
+  const webgpu =
+    "gpu" in navigator ? await inWorker({ task: "check", device: "webgpu", files }) : null;
   // The run decoded on the page itself: the bytes survived the message.
   await cf.startEngine({ device: "wasm" });
   const run = cf.decodeRun(files);
@@ -63,5 +76,7 @@ async function runAll(gzIdx: number[]) {
   };
 }
 
-(window as unknown as { clayflowCore: (gzIdx: number[]) => Promise<unknown> }).clayflowCore = (gzIdx) => runAll(gzIdx);
+(window as unknown as { clayflowCore: (gzIdx: number[]) => Promise<unknown> }).clayflowCore = (
+  gzIdx,
+) => runAll(gzIdx);
 document.title = "clayflow core: ready";

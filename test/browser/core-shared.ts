@@ -14,10 +14,25 @@ export async function shortFit(steps: number, params?: cf.FlowParams, lr = 1e-2)
   const x = cf.sampleToy2d("moons", ROWS, 0);
   let state: cf.TrainState | null = null;
   const losses: number[] = [];
-  const fitted = await cf.fit(flow, params ?? flow.init(cf.random.key(0)), { x, rows: ROWS }, {
-    steps, batchSize: 128, evalEvery: steps, optimizer: { kind: "adam", lr }, validFraction: 0,
-    checkpointEvery: steps, onCheckpoint: (s) => { state = s; }, onProgress: (p) => { losses.push(p.loss); },
-  });
+  const fitted = await cf.fit(
+    flow,
+    params ?? flow.init(cf.random.key(0)),
+    { x, rows: ROWS },
+    {
+      steps,
+      batchSize: 128,
+      evalEvery: steps,
+      optimizer: { kind: "adam", lr },
+      validFraction: 0,
+      checkpointEvery: steps,
+      onCheckpoint: (s) => {
+        state = s;
+      },
+      onProgress: (p) => {
+        losses.push(p.loss);
+      },
+    },
+  );
   cf.tree.dispose(fitted.bestParams);
   cf.tree.dispose(fitted.params);
   if (state === null) throw new Error("fit gave no checkpoint");

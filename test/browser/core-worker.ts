@@ -10,9 +10,14 @@ import * as cf from "../../src/index.js";
 import { shortFit, fetchedUrls } from "./core-shared.js";
 
 const PROBE_ROWS = 64;
-const scope = self as unknown as { onmessage: ((e: MessageEvent) => void) | null; postMessage(m: unknown, t?: Transferable[]): void };
+const scope = self as unknown as {
+  onmessage: ((e: MessageEvent) => void) | null;
+  postMessage(m: unknown, t?: Transferable[]): void;
+};
 
-type Message = { task: "train"; steps: number } | { task: "check"; device: "wasm" | "webgpu"; files: cf.RunFiles };
+type Message =
+  | { task: "train"; steps: number }
+  | { task: "check"; device: "wasm" | "webgpu"; files: cf.RunFiles };
 
 /** Everything the test compares for one device, from the same run files. */
 async function check(files: cf.RunFiles) {
@@ -20,14 +25,18 @@ async function check(files: cf.RunFiles) {
   cf.tree.dispose(run.bestParams);
   const probe = cf.sampleToy2d("moons", PROBE_ROWS, 7);
   const logp = await cf.logProbRows(run.flow, cf.tree.ref(run.params), probe);
-  const samples = await cf.sampleRows(run.flow, cf.tree.ref(run.params), 256, { seed: 3, temperature: 0.9 });
+  const samples = await cf.sampleRows(run.flow, cf.tree.ref(run.params), 256, {
+    seed: 3,
+    temperature: 0.9,
+  });
   // Inverse round trip: x -> z -> x on this device.
   const x = cf.numpy.array(probe).reshape([PROBE_ROWS, 2]);
   const z = run.flow.encode(cf.tree.ref(run.params), x.ref);
   const back = run.flow.decode(cf.tree.ref(run.params), z);
   const [a, b] = [await back.data(), await x.data()];
   let roundTripError = 0;
-  for (let i = 0; i < a.length; i++) roundTripError = Math.max(roundTripError, Math.abs(Number(a[i]) - Number(b[i])));
+  for (let i = 0; i < a.length; i++)
+    roundTripError = Math.max(roundTripError, Math.abs(Number(a[i]) - Number(b[i])));
   // A short fit continuing from the decoded parameters, then its run files round trip.
   const fitted = await shortFit(5, run.params, 1e-3);
   const again = cf.decodeRun(fitted.files);
@@ -53,9 +62,21 @@ scope.onmessage = async (e: MessageEvent<Message>) => {
         cf.tree.dispose(run.bestParams);
         return [...(await cf.logProbRows(run.flow, run.params, cf.sampleToy2d("moons", 16, 9)))];
       })();
-      scope.postMessage({ ok: true, device: engine.device, losses, logp, files, fetched: fetchedUrls() });
+      scope.postMessage({
+        ok: true,
+        device: engine.device,
+        losses,
+        logp,
+        files,
+        fetched: fetchedUrls(),
+      });
     } else {
-      scope.postMessage({ ok: true, device: engine.device, ...(await check(m.files)), fetched: fetchedUrls() });
+      scope.postMessage({
+        ok: true,
+        device: engine.device,
+        ...(await check(m.files)),
+        fetched: fetchedUrls(),
+      });
     }
   } catch (err) {
     scope.postMessage({ ok: false, error: String((err as Error)?.stack ?? err) });

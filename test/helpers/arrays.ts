@@ -8,19 +8,33 @@ export async function values(x: Array): Promise<number[]> {
 }
 
 /** max |a - b| / (atol + rtol |b|) <= 1, elementwise; reports the worst entry. */
-export function assertClose(a: number[], b: number[], atol: number, rtol: number, what: string): void {
+export function assertClose(
+  a: number[],
+  b: number[],
+  atol: number,
+  rtol: number,
+  what: string,
+): void {
   if (a.length !== b.length) throw new Error(`${what}: lengths ${a.length} vs ${b.length}`);
   for (let i = 0; i < a.length; i++) {
     const tol = atol + rtol * Math.abs(b[i]);
     if (!(Math.abs(a[i] - b[i]) <= tol)) {
-      throw new Error(`${what}: entry ${i}: ${a[i]} vs ${b[i]} (tolerance ${tol.toExponential(2)})`);
+      throw new Error(
+        `${what}: entry ${i}: ${a[i]} vs ${b[i]} (tolerance ${tol.toExponential(2)})`,
+      );
     }
   }
 }
 
 /** Sample inputs of shape `shape` from the entry's domain (consumes key). */
-export function sampleInputs(key: Array, shape: number[], dtype: DType, domain?: [number, number]): Array {
-  if (domain) return random.uniform(key, shape, { minval: domain[0], maxval: domain[1] }).astype(dtype);
+export function sampleInputs(
+  key: Array,
+  shape: number[],
+  dtype: DType,
+  domain?: [number, number],
+): Array {
+  if (domain)
+    return random.uniform(key, shape, { minval: domain[0], maxval: domain[1] }).astype(dtype);
   return random.normal(key, shape).astype(dtype);
 }
 

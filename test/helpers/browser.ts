@@ -17,7 +17,9 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../
 
 /** Why the browser tests cannot run here, or null when they can. */
 export function browserMissing(): string | null {
-  return existsSync(CHROMIUM) ? null : `${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) to run the browser tests`;
+  return existsSync(CHROMIUM)
+    ? null
+    : `${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) to run the browser tests`;
 }
 
 export const CHROMIUM_FLAGS = [
@@ -44,10 +46,18 @@ export const CHROMIUM_FLAGS = [
   "--disable-features=MediaRouter,OptimizationHints,Translate",
 ];
 
-interface StaticServer { url: string; requests: { method: string; path: string; status: number }[]; close(): Promise<void> }
+interface StaticServer {
+  url: string;
+  requests: { method: string; path: string; status: number }[];
+  close(): Promise<void>;
+}
 type ToolModules = {
   startStaticServer(o: { root: string }): Promise<StaticServer>;
-  bundleWeb(o: { entries: Record<string, string>; outdir: string; minify?: boolean }): Promise<void>;
+  bundleWeb(o: {
+    entries: Record<string, string>;
+    outdir: string;
+    minify?: boolean;
+  }): Promise<void>;
 };
 
 /** The web tools (plain ES modules under web/tools, shared with `npm run playground`). */
@@ -59,21 +69,36 @@ export async function webTools(): Promise<ToolModules> {
 
 export async function launchChromium(): Promise<Browser> {
   const { launch } = await import("puppeteer-core");
-  return launch({ executablePath: CHROMIUM, headless: false, args: CHROMIUM_FLAGS, protocolTimeout: 300_000 });
+  return launch({
+    executablePath: CHROMIUM,
+    headless: false,
+    args: CHROMIUM_FLAGS,
+    protocolTimeout: 300_000,
+  });
 }
 
 /** A page that records every request it (and its workers, where CDP reports them) makes, and its console errors. */
-export async function recordedPage(browser: Browser): Promise<{ page: Page; requests: string[]; errors: string[] }> {
+export async function recordedPage(
+  browser: Browser,
+): Promise<{ page: Page; requests: string[]; errors: string[] }> {
   const page = await browser.newPage();
   const requests: string[] = [];
   const errors: string[] = [];
-  page.on("request", (r) => { requests.push(r.url()); });
-  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-  page.on("pageerror", (e) => { errors.push(String(e)); });
+  page.on("request", (r) => {
+    requests.push(r.url());
+  });
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
+  page.on("pageerror", (e) => {
+    errors.push(String(e));
+  });
   return { page, requests, errors };
 }
 
 /** URLs outside `origin` (data: and blob: URLs are the page's own memory). */
 export function foreign(urls: string[], origin: string): string[] {
-  return urls.filter((u) => !u.startsWith(origin) && !u.startsWith("data:") && !u.startsWith("blob:"));
+  return urls.filter(
+    (u) => !u.startsWith(origin) && !u.startsWith("data:") && !u.startsWith("blob:"),
+  );
 }

@@ -57,7 +57,8 @@ const concat = (...parts: Uint8Array[]) => {
 /** A valid numeric CSV (header x,y; `rows` rows), the base the CSV cases break. */
 export function validCsv(r: Rng, rows = 40): string {
   const lines = ["x,y"];
-  for (let i = 0; i < rows; i++) lines.push(`${(r.next() * 4 - 2).toFixed(4)},${(r.next() * 4 - 2).toFixed(4)}`);
+  for (let i = 0; i < rows; i++)
+    lines.push(`${(r.next() * 4 - 2).toFixed(4)},${(r.next() * 4 - 2).toFixed(4)}`);
   return lines.join("\n") + "\n";
 }
 
@@ -81,10 +82,16 @@ export function malformedCsvs(r: Rng): FuzzCase[] {
     ["BOM and CRLF header only", "\ufeffx,y\r\n"],
     ["binary garbage", r.bytes(4000)],
     ["binary garbage after a header", concat(utf8("x,y\n"), r.bytes(3000))],
-    ["truncated row (cut after the delimiter)", base.slice(0, base.lastIndexOf(",", base.length - 2) + 1)],
+    [
+      "truncated row (cut after the delimiter)",
+      base.slice(0, base.lastIndexOf(",", base.length - 2) + 1),
+    ],
     ["truncated row (one field left)", base.slice(0, base.lastIndexOf(",", base.length - 2))],
     ["ragged row, one field too many", withCell("1,2")],
-    ["ragged rows with CRLF", base.replace(/\n/g, "\r\n").replace(/\r\n([^,\r]*),[^\r]*\r\n$/, "\r\n$1\r\n")],
+    [
+      "ragged rows with CRLF",
+      base.replace(/\n/g, "\r\n").replace(/\r\n([^,\r]*),[^\r]*\r\n$/, "\r\n$1\r\n"),
+    ],
     ["a huge unquoted field", `x,y\n${"7".repeat(200_000)},1\n`],
     ["a huge quoted field", `x,y\n"${"ab".repeat(100_000)}",1\n`],
     ["a number that overflows", withCell("9".repeat(400))],
@@ -101,14 +108,36 @@ export function malformedCsvs(r: Rng): FuzzCase[] {
     ["UTF-16 with its byte-order mark", utf16],
     ["duplicate column names", base.replace("x,y", "x,x")],
     ["an empty column name", base.replace("x,y", "x,")],
-    ["lone carriage returns as line ends", base.replace(/\n/g, "\r").replace(/\r([^,\r]*),[^\r]*\r$/, "\r$1\r")],
+    [
+      "lone carriage returns as line ends",
+      base.replace(/\n/g, "\r").replace(/\r([^,\r]*),[^\r]*\r$/, "\r$1\r"),
+    ],
   ];
   return cases.map(([name, v]) => ({ name, bytes: typeof v === "string" ? utf8(v) : v }));
 }
 
 /** Random edits of a valid CSV (may stay valid): bytes flipped, special characters put in or taken out. */
 export function mutateCsv(r: Rng, text: string): FuzzCase {
-  const specials = ['"', ",", ";", "\t", "\r", "\n", "\r\n", "\u0000", "\ufeff", "e", "-", ".", "NaN", "inf", " ", '""', "\u00e9", "\ud800"];
+  const specials = [
+    '"',
+    ",",
+    ";",
+    "\t",
+    "\r",
+    "\n",
+    "\r\n",
+    "\u0000",
+    "\ufeff",
+    "e",
+    "-",
+    ".",
+    "NaN",
+    "inf",
+    " ",
+    '""',
+    "\u00e9",
+    "\ud800",
+  ];
   let s = text;
   const edits: string[] = [];
   for (let k = 1 + r.int(4); k > 0; k--) {
@@ -153,7 +182,11 @@ export function idxBytes(dims: number[], data: Uint8Array): Uint8Array {
  * IDX files that must be refused, made from a valid image file (`valid`, dims [n, 28, 28]) and
  * `gzip` (a gzip compressor, passed in so that this module needs no Node import).
  */
-export function malformedIdx(r: Rng, valid: Uint8Array, gzip: (b: Uint8Array) => Uint8Array): FuzzCase[] {
+export function malformedIdx(
+  r: Rng,
+  valid: Uint8Array,
+  gzip: (b: Uint8Array) => Uint8Array,
+): FuzzCase[] {
   const withHeader = (edit: (b: Uint8Array, v: DataView) => void) => {
     const b = valid.slice();
     edit(b, new DataView(b.buffer));
@@ -165,7 +198,10 @@ export function malformedIdx(r: Rng, valid: Uint8Array, gzip: (b: Uint8Array) =>
   const cases: [string, Uint8Array][] = [
     ["empty file", new Uint8Array(0)],
     ["three bytes", valid.subarray(0, 3)],
-    ["wrong magic (a PNG signature)", concat(Uint8Array.of(0x89, 0x50, 0x4e, 0x47), valid.subarray(4))],
+    [
+      "wrong magic (a PNG signature)",
+      concat(Uint8Array.of(0x89, 0x50, 0x4e, 0x47), valid.subarray(4)),
+    ],
     ["random bytes", r.bytes(3000)],
     ["data type float32", withHeader((b) => (b[2] = 0x0d))],
     ["unknown data type", withHeader((b) => (b[2] = 0x42))],
@@ -173,8 +209,14 @@ export function malformedIdx(r: Rng, valid: Uint8Array, gzip: (b: Uint8Array) =>
     ["255 dimensions, header truncated", withHeader((b) => (b[3] = 255))],
     ["a negative dimension", withHeader((_, v) => v.setInt32(8, -28, false))],
     ["a zero dimension", withHeader((_, v) => v.setInt32(4, 0, false))],
-    ["dimensions whose product overflows", withHeader((_, v) => [4, 8, 12].forEach((o) => v.setInt32(o, 0x7fffffff, false)))],
-    ["more images declared than stored", withHeader((_, v) => v.setInt32(4, v.getInt32(4, false) + 1, false))],
+    [
+      "dimensions whose product overflows",
+      withHeader((_, v) => [4, 8, 12].forEach((o) => v.setInt32(o, 0x7fffffff, false))),
+    ],
+    [
+      "more images declared than stored",
+      withHeader((_, v) => v.setInt32(4, v.getInt32(4, false) + 1, false)),
+    ],
     ["truncated payload", valid.subarray(0, valid.length - 1 - r.int(700))],
     ["trailing bytes", concat(valid, r.bytes(5))],
     ["images of the wrong size", idxBytes([4, 27, 29], new Uint8Array(4 * 27 * 29))],
@@ -191,11 +233,18 @@ export function malformedIdx(r: Rng, valid: Uint8Array, gzip: (b: Uint8Array) =>
 
 function splitSafetensors(bytes: Uint8Array): { header: Record<string, any>; data: Uint8Array } {
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-  return { header: JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))), data: bytes.subarray(8 + n) };
+  return {
+    header: JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))),
+    data: bytes.subarray(8 + n),
+  };
 }
 
 /** A safetensors file from a header object and data bytes (the length field made to match). */
-export function joinSafetensors(header: unknown, data: Uint8Array, headerText = JSON.stringify(header)): Uint8Array {
+export function joinSafetensors(
+  header: unknown,
+  data: Uint8Array,
+  headerText = JSON.stringify(header),
+): Uint8Array {
   const json = utf8(headerText);
   const len = new Uint8Array(8);
   new DataView(len.buffer).setBigUint64(0, BigInt(json.length), true);
@@ -229,12 +278,31 @@ export function malformedSafetensors(r: Rng, valid: Uint8Array): FuzzCase[] {
     ["truncated in the header", valid.subarray(0, 8 + r.int(text.length))],
     ["truncated in the data", valid.subarray(0, valid.length - 1 - r.int(data.length - 1))],
     ["invalid JSON", joinSafetensors(null, data, text.slice(0, -1) + ",}")],
-    ["header not UTF-8", concat(valid.subarray(0, 8), Uint8Array.of(0xff, 0xfe), valid.subarray(10))],
+    [
+      "header not UTF-8",
+      concat(valid.subarray(0, 8), Uint8Array.of(0xff, 0xfe), valid.subarray(10)),
+    ],
     ["header a JSON array", joinSafetensors([1, 2], data)],
-    ["header a deeply nested array", joinSafetensors(null, data, "[".repeat(100_000) + "]".repeat(100_000))],
-    ["offsets past the data", edit((h) => (h[name].data_offsets = [h[name].data_offsets[0], data.length + 8]))],
-    ["offsets end before they begin", edit((h) => (h[name].data_offsets = [h[name].data_offsets[1], h[name].data_offsets[0]]))],
-    ["overlapping offsets", edit((h) => names.forEach((n) => (h[n].data_offsets = [0, h[n].data_offsets[1] - h[n].data_offsets[0]])))],
+    [
+      "header a deeply nested array",
+      joinSafetensors(null, data, "[".repeat(100_000) + "]".repeat(100_000)),
+    ],
+    [
+      "offsets past the data",
+      edit((h) => (h[name].data_offsets = [h[name].data_offsets[0], data.length + 8])),
+    ],
+    [
+      "offsets end before they begin",
+      edit((h) => (h[name].data_offsets = [h[name].data_offsets[1], h[name].data_offsets[0]])),
+    ],
+    [
+      "overlapping offsets",
+      edit((h) =>
+        names.forEach(
+          (n) => (h[n].data_offsets = [0, h[n].data_offsets[1] - h[n].data_offsets[0]]),
+        ),
+      ),
+    ],
     ["negative offsets", edit((h) => (h[name].data_offsets = [-8, h[name].data_offsets[1]]))],
     ["offsets 2^60", edit((h) => (h[name].data_offsets = [2 ** 60, 2 ** 60 + 4]))],
     ["offsets not numbers", edit((h) => (h[name].data_offsets = ["0", "4"]))],
@@ -244,10 +312,20 @@ export function malformedSafetensors(r: Rng, valid: Uint8Array): FuzzCase[] {
     ["shape of 2^40 elements", edit((h) => (h[name].shape = [2 ** 20, 2 ** 20]))],
     ["shape negative", edit((h) => (h[name].shape = [-1]))],
     ["a tensor entry that is a string", edit((h) => (h[name] = "F32"))],
-    ["metadata value not a string", edit((h) => (h.__metadata__.format = { deep: "x".repeat(5000) }))],
+    [
+      "metadata value not a string",
+      edit((h) => (h.__metadata__.format = { deep: "x".repeat(5000) })),
+    ],
     ["metadata an array", edit((h) => (h.__metadata__ = ["x"]))],
     ["a tensor missing", edit((h) => delete h[name])],
-    ["__proto__ as a tensor name", joinSafetensors(null, data, text.replace(/^\{/, '{"__proto__":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},'))],
+    [
+      "__proto__ as a tensor name",
+      joinSafetensors(
+        null,
+        data,
+        text.replace(/^\{/, '{"__proto__":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},'),
+      ),
+    ],
     ["random bytes", r.bytes(2000)],
   ];
   return cases.map(([n, bytes]) => ({ name: n, bytes }));
@@ -272,7 +350,10 @@ const JUNK: (() => unknown)[] = [
   () => [],
   () => [1, "a", null],
   () => ({}),
-  () => JSON.parse('{"__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}}'),
+  () =>
+    JSON.parse(
+      '{"__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}}',
+    ),
   () => JSON.parse("[".repeat(1000) + "]".repeat(1000)),
 ];
 
@@ -281,7 +362,8 @@ function paths(value: unknown, at: (string | number)[] = []): (string | number)[
   const out = [at];
   if (at.length >= 8) return out;
   if (Array.isArray(value)) value.forEach((v, i) => out.push(...paths(v, [...at, i])));
-  else if (value !== null && typeof value === "object") for (const [k, v] of Object.entries(value)) out.push(...paths(v, [...at, k]));
+  else if (value !== null && typeof value === "object")
+    for (const [k, v] of Object.entries(value)) out.push(...paths(v, [...at, k]));
   return out;
 }
 
@@ -308,10 +390,20 @@ export function mutateJson(r: Rng, value: unknown): { name: string; text: string
       parent[key] = JUNK[junk]();
       edits.push(`${where} = junk ${junk}`);
     } else if (kind === 2 && typeof parent[key] === "number") {
-      const v = r.pick([-parent[key] - 1, parent[key] * 1e6, parent[key] + 0.5, 2 ** 31, -(2 ** 31)]);
+      const v = r.pick([
+        -parent[key] - 1,
+        parent[key] * 1e6,
+        parent[key] + 0.5,
+        2 ** 31,
+        -(2 ** 31),
+      ]);
       parent[key] = v;
       edits.push(`${where} = ${v}`);
-    } else if (typeof parent[key] === "object" && parent[key] !== null && !Array.isArray(parent[key])) {
+    } else if (
+      typeof parent[key] === "object" &&
+      parent[key] !== null &&
+      !Array.isArray(parent[key])
+    ) {
       // A key that would pollute Object.prototype if copied by assignment.
       Object.defineProperty(parent[key], r.pick(["__proto__", "constructor", "prototype"]), {
         value: { polluted: true, toString: "x" },

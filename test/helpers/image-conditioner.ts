@@ -36,7 +36,9 @@ export function denseImageConditioner(options: {
     init: (key: Array, dtype?: DType) => net.init(key, dtype),
     apply(params, x, cond) {
       const batch = x.shape[0];
-      return net.apply(params, x.reshape([batch, -1]), cond).reshape([batch, height, width, outChannels]);
+      return net
+        .apply(params, x.reshape([batch, -1]), cond)
+        .reshape([batch, height, width, outChannels]);
     },
   };
 }
@@ -50,11 +52,24 @@ export function testImageCoupling(
 ) {
   const { additive, scaleBound, contextDim, hidden } = options;
   const { inChannels, outChannels } = imageCouplingChannels({ shape, mask, parity, additive });
-  const conditioner = denseImageConditioner({ height: shape[0], width: shape[1], inChannels, outChannels, contextDim, hidden });
+  const conditioner = denseImageConditioner({
+    height: shape[0],
+    width: shape[1],
+    inChannels,
+    outChannels,
+    contextDim,
+    hidden,
+  });
   return imageAffineCoupling({ shape, mask, parity, conditioner, additive, scaleBound });
 }
 
 /** A learned-prior network for a multiScale split whose kept half has shape [h, w, k]. */
 export function testPrior(kept: number[], contextDim = 0) {
-  return denseImageConditioner({ height: kept[0], width: kept[1], inChannels: kept[2], outChannels: 2 * kept[2], contextDim });
+  return denseImageConditioner({
+    height: kept[0],
+    width: kept[1],
+    inChannels: kept[2],
+    outChannels: 2 * kept[2],
+    contextDim,
+  });
 }

@@ -15,7 +15,15 @@ export const autoregressiveEntries: RegistryEntry[] = [
   })),
   {
     name: "maskedAutoregressive(tanh, two hidden layers, scaleBound 1.7)",
-    make: () => maskedAutoregressive({ dim: 3, hidden: [8, 8], order: "random", seed: 3, activation: "tanh", scaleBound: 1.7 }),
+    make: () =>
+      maskedAutoregressive({
+        dim: 3,
+        hidden: [8, 8],
+        order: "random",
+        seed: 3,
+        activation: "tanh",
+        scaleBound: 1.7,
+      }),
   },
   ...orders.map((order) => ({
     name: `inverseAutoregressive(${order})`,

@@ -9,5 +9,11 @@ export const basicEntries: RegistryEntry[] = [
   { name: "chain(affine, affine)", make: () => chain([affine([3]), affine([3])]) },
   { name: "invert(affine)", make: () => invert(affine([3])) },
   // Dequantised pixels lie in [0, 1): the ends must stay finite.
-  { name: "scaledLogit [2, 2, 1]", make: () => scaledLogit([2, 2, 1]), domain: [0, 1], extremes: [0, 0.999999], inverseExtremes: [-1e3, 1e3] },
+  {
+    name: "scaledLogit [2, 2, 1]",
+    make: () => scaledLogit([2, 2, 1]),
+    domain: [0, 1],
+    extremes: [0, 0.999999],
+    inverseExtremes: [-1e3, 1e3],
+  },
 ];

@@ -16,20 +16,41 @@ const masks: [string, () => boolean[]][] = [
 
 export const couplingEntries: RegistryEntry[] = [
   ...masks.flatMap(([m, mask]): RegistryEntry[] => [
-    { name: `additiveCoupling (${m} mask)`, make: () => additiveCoupling({ dim: DIM, mask: mask(), hidden: HIDDEN }) },
-    { name: `affineCoupling (${m} mask)`, make: () => affineCoupling({ dim: DIM, mask: mask(), hidden: HIDDEN }) },
+    {
+      name: `additiveCoupling (${m} mask)`,
+      make: () => additiveCoupling({ dim: DIM, mask: mask(), hidden: HIDDEN }),
+    },
+    {
+      name: `affineCoupling (${m} mask)`,
+      make: () => affineCoupling({ dim: DIM, mask: mask(), hidden: HIDDEN }),
+    },
   ]),
   {
     name: "additiveCoupling (conditional, alternating mask, tanh)",
-    make: () => additiveCoupling({ dim: DIM, mask: alternatingMask(DIM, 0), hidden: HIDDEN, contextDim: CONTEXT, activation: "tanh" }),
+    make: () =>
+      additiveCoupling({
+        dim: DIM,
+        mask: alternatingMask(DIM, 0),
+        hidden: HIDDEN,
+        contextDim: CONTEXT,
+        activation: "tanh",
+      }),
   },
   {
     name: "affineCoupling (conditional, half mask)",
-    make: () => affineCoupling({ dim: DIM, mask: halfMask(DIM), hidden: HIDDEN, contextDim: CONTEXT }),
+    make: () =>
+      affineCoupling({ dim: DIM, mask: halfMask(DIM), hidden: HIDDEN, contextDim: CONTEXT }),
   },
   {
     name: "affineCoupling (conditional, alternating mask, gelu, scaleBound 1)",
     make: () =>
-      affineCoupling({ dim: DIM, mask: alternatingMask(DIM, 0), hidden: HIDDEN, contextDim: CONTEXT, activation: "gelu", scaleBound: 1 }),
+      affineCoupling({
+        dim: DIM,
+        mask: alternatingMask(DIM, 0),
+        hidden: HIDDEN,
+        contextDim: CONTEXT,
+        activation: "gelu",
+        scaleBound: 1,
+      }),
   },
 ];

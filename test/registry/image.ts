@@ -13,8 +13,14 @@ const CONTEXT = 2;
 /** Glow-style 2-level stack on [4, 4, 2]: level 1 on [4, 4, 2], squeeze + split, level 2 on [2, 2, 4]. */
 function glowStack(options: { prior?: boolean; contextDim?: number } = {}) {
   const { contextDim } = options;
-  const level1 = chain([coupling([4, 4, 2], "checkerboard", 0, { contextDim }), coupling([4, 4, 2], "channel", 1, { contextDim })]);
-  const level2 = chain([coupling([2, 2, 4], "channel", 0, { contextDim }), coupling([2, 2, 4], "checkerboard", 1, { contextDim })]);
+  const level1 = chain([
+    coupling([4, 4, 2], "checkerboard", 0, { contextDim }),
+    coupling([4, 4, 2], "channel", 1, { contextDim }),
+  ]);
+  const level2 = chain([
+    coupling([2, 2, 4], "channel", 0, { contextDim }),
+    coupling([2, 2, 4], "checkerboard", 1, { contextDim }),
+  ]);
   const prior = options.prior ? testPrior([2, 2, 4], contextDim) : undefined;
   return multiScale({ levels: [{ bijector: level1, prior }, level2] });
 }
@@ -35,21 +41,45 @@ export const imageEntries: RegistryEntry[] = [
   },
   { name: "squeeze([4, 4, 2])", make: () => squeeze([4, 4, 2]) },
   { name: "invert(squeeze([4, 4, 2])) (depth-to-space)", make: () => invert(squeeze([4, 4, 2])) },
-  { name: "chain(squeeze([4, 4, 2]), luLinear([2, 2, 8]))", make: () => chain([squeeze([4, 4, 2]), luLinear([2, 2, 8], { seed: 4 })]) },
+  {
+    name: "chain(squeeze([4, 4, 2]), luLinear([2, 2, 8]))",
+    make: () => chain([squeeze([4, 4, 2]), luLinear([2, 2, 8], { seed: 4 })]),
+  },
   ...([0, 1] as const).flatMap((parity): RegistryEntry[] => [
-    { name: `imageAffineCoupling(checkerboard, parity ${parity}) [4, 4, 2]`, make: () => coupling([4, 4, 2], "checkerboard", parity) },
-    { name: `imageAffineCoupling(channel, parity ${parity}) [4, 4, 3]`, make: () => coupling([4, 4, 3], "channel", parity) },
+    {
+      name: `imageAffineCoupling(checkerboard, parity ${parity}) [4, 4, 2]`,
+      make: () => coupling([4, 4, 2], "checkerboard", parity),
+    },
+    {
+      name: `imageAffineCoupling(channel, parity ${parity}) [4, 4, 3]`,
+      make: () => coupling([4, 4, 3], "channel", parity),
+    },
   ]),
-  { name: "imageAffineCoupling(additive, checkerboard) [4, 4, 2]", make: () => coupling([4, 4, 2], "checkerboard", 1, { additive: true }) },
-  { name: "imageAffineCoupling(additive, channel) [2, 2, 4]", make: () => coupling([2, 2, 4], "channel", 0, { additive: true }) },
+  {
+    name: "imageAffineCoupling(additive, checkerboard) [4, 4, 2]",
+    make: () => coupling([4, 4, 2], "checkerboard", 1, { additive: true }),
+  },
+  {
+    name: "imageAffineCoupling(additive, channel) [2, 2, 4]",
+    make: () => coupling([2, 2, 4], "channel", 0, { additive: true }),
+  },
   {
     name: "imageAffineCoupling(checkerboard, conditional, scaleBound 1) [4, 4, 2]",
     make: () => coupling([4, 4, 2], "checkerboard", 0, { contextDim: CONTEXT, scaleBound: 1 }),
   },
-  { name: "imageAffineCoupling(channel, conditional) [4, 4, 2]", make: () => coupling([4, 4, 2], "channel", 1, { contextDim: CONTEXT }) },
+  {
+    name: "imageAffineCoupling(channel, conditional) [4, 4, 2]",
+    make: () => coupling([4, 4, 2], "channel", 1, { contextDim: CONTEXT }),
+  },
   { name: "multiScale([4, 4, 2], 2 levels, plain factor-out)", make: () => glowStack() },
-  { name: "multiScale([4, 4, 2], 2 levels, learned prior)", make: () => glowStack({ prior: true }) },
-  { name: "multiScale([4, 4, 2], 2 levels, learned prior, conditional)", make: () => glowStack({ prior: true, contextDim: CONTEXT }) },
+  {
+    name: "multiScale([4, 4, 2], 2 levels, learned prior)",
+    make: () => glowStack({ prior: true }),
+  },
+  {
+    name: "multiScale([4, 4, 2], 2 levels, learned prior, conditional)",
+    make: () => glowStack({ prior: true, contextDim: CONTEXT }),
+  },
   {
     // RealNVP's scale: checkerboard couplings, squeeze, channel coupling, then factor out.
     name: "multiScale([4, 4, 1], RealNVP order, squeeze inside the level)",

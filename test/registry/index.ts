@@ -7,5 +7,12 @@ import { layerEntries } from "./layers.js";
 import { imageEntries } from "./image.js";
 import { splineEntries } from "./spline.js";
 
-export const registry: RegistryEntry[] = [...basicEntries, ...couplingEntries, ...autoregressiveEntries, ...layerEntries, ...imageEntries, ...splineEntries];
+export const registry: RegistryEntry[] = [
+  ...basicEntries,
+  ...couplingEntries,
+  ...autoregressiveEntries,
+  ...layerEntries,
+  ...imageEntries,
+  ...splineEntries,
+];
 export type { RegistryEntry };

@@ -34,7 +34,10 @@ export const layerEntries: RegistryEntry[] = [
   { name: "permute([2, 0, 3, 1])", make: () => permute([2, 0, 3, 1]) },
   { name: "reversePermutation(5)", make: () => reversePermutation(5) },
   { name: "randomPermutation(6, seed 3)", make: () => randomPermutation(6, 3) },
-  { name: "randomPermutation(3, seed 1) over channels of [2, 2, 3]", make: () => randomPermutation(3, 1, { eventShape: [2, 2, 3] }) },
+  {
+    name: "randomPermutation(3, seed 1) over channels of [2, 2, 3]",
+    make: () => randomPermutation(3, 1, { eventShape: [2, 2, 3] }),
+  },
   { name: "batchNorm(4) (evaluation mode)", make: () => batchNorm(4), perturb: perturbBatchNorm },
   { name: "sigmoid([3])", make: () => sigmoid([3]), inverseExtremes: [0, 1] },
   { name: "tanh([3])", make: () => tanh([3]), inverseExtremes: [-1, 1] },

@@ -11,19 +11,49 @@ import type { RegistryEntry } from "./types.js";
 const DIM = 4;
 const HIDDEN = [8];
 const TAIL = 1.5;
-const extremes = { extremes: [-1e3, -TAIL, 0, TAIL, 1e3], inverseExtremes: [-1e3, -TAIL, 0, TAIL, 1e3] };
+const extremes = {
+  extremes: [-1e3, -TAIL, 0, TAIL, 1e3],
+  inverseExtremes: [-1e3, -TAIL, 0, TAIL, 1e3],
+};
 
 export const splineEntries: RegistryEntry[] = [
-  { name: "splineCoupling (half mask)", make: () => splineCoupling({ dim: DIM, mask: halfMask(DIM), hidden: HIDDEN, bins: 5, tailBound: TAIL }), ...extremes },
   {
-    name: "splineCoupling (conditional, alternating mask, tanh, 3 bins)",
-    make: () => splineCoupling({ dim: DIM, mask: alternatingMask(DIM, 1), hidden: HIDDEN, contextDim: 3, activation: "tanh", bins: 3, tailBound: TAIL }),
+    name: "splineCoupling (half mask)",
+    make: () =>
+      splineCoupling({ dim: DIM, mask: halfMask(DIM), hidden: HIDDEN, bins: 5, tailBound: TAIL }),
     ...extremes,
   },
-  { name: "splineAutoregressive (natural)", make: () => splineAutoregressive({ dim: DIM, hidden: [12], bins: 4, tailBound: TAIL }), ...extremes },
+  {
+    name: "splineCoupling (conditional, alternating mask, tanh, 3 bins)",
+    make: () =>
+      splineCoupling({
+        dim: DIM,
+        mask: alternatingMask(DIM, 1),
+        hidden: HIDDEN,
+        contextDim: 3,
+        activation: "tanh",
+        bins: 3,
+        tailBound: TAIL,
+      }),
+    ...extremes,
+  },
+  {
+    name: "splineAutoregressive (natural)",
+    make: () => splineAutoregressive({ dim: DIM, hidden: [12], bins: 4, tailBound: TAIL }),
+    ...extremes,
+  },
   {
     name: "splineAutoregressive (random order, conditional)",
-    make: () => splineAutoregressive({ dim: DIM, hidden: [12], contextDim: 2, order: "random", seed: 3, bins: 6, tailBound: TAIL }),
+    make: () =>
+      splineAutoregressive({
+        dim: DIM,
+        hidden: [12],
+        contextDim: 2,
+        order: "random",
+        seed: 3,
+        bins: 6,
+        tailBound: TAIL,
+      }),
     ...extremes,
   },
 ];

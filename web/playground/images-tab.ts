@@ -4,7 +4,14 @@
  * garments, "restyled" (one garment's latent decoded under every class), and asked for a
  * dropped picture's bits/dim and whether it looks like FashionMNIST at all.
  */
-import type { EngineChoice, FromImages, ImageModelManifest, ImageVerdict, Images, ToImages } from "./protocol.js";
+import type {
+  EngineChoice,
+  FromImages,
+  ImageModelManifest,
+  ImageVerdict,
+  Images,
+  ToImages,
+} from "./protocol.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const SIDE = 28;
@@ -56,7 +63,13 @@ function drawImages(id: string, images: Images, rowLabels: string[] = [], labelW
       tile.data.set([v, v, v, 255], 4 * i);
     }
     scratch.getContext("2d")!.putImageData(tile, 0, 0);
-    g.drawImage(scratch, labelWidth + (k % images.cols) * cell + 1, Math.floor(k / images.cols) * cell + 1, SIDE * SCALE, SIDE * SCALE);
+    g.drawImage(
+      scratch,
+      labelWidth + (k % images.cols) * cell + 1,
+      Math.floor(k / images.cols) * cell + 1,
+      SIDE * SCALE,
+      SIDE * SCALE,
+    );
   }
   g.fillStyle = "#222";
   g.font = "12px system-ui, sans-serif";
@@ -64,7 +77,11 @@ function drawImages(id: string, images: Images, rowLabels: string[] = [], labelW
 }
 
 const garmentImages = (indices: number[]): Images => ({
-  pixels: Float32Array.from({ length: indices.length * SIDE * SIDE }, (_, i) => garments[indices[Math.floor(i / (SIDE * SIDE))] * SIDE * SIDE + (i % (SIDE * SIDE))] / 255),
+  pixels: Float32Array.from(
+    { length: indices.length * SIDE * SIDE },
+    (_, i) =>
+      garments[indices[Math.floor(i / (SIDE * SIDE))] * SIDE * SIDE + (i % (SIDE * SIDE))] / 255,
+  ),
   count: indices.length,
   cols: indices.length,
 });
@@ -80,7 +97,8 @@ function onWorker(m: FromImages) {
       state.manifest = m.manifest;
       state.threshold = m.threshold;
       garments = m.garments;
-      $("device").textContent = `device: ${m.device}${m.device === "wasm" ? ` (${m.threads} thread${m.threads === 1 ? "" : "s"})` : ""}`;
+      $("device").textContent =
+        `device: ${m.device}${m.device === "wasm" ? ` (${m.threads} thread${m.threads === 1 ? "" : "s"})` : ""}`;
       describeModel(m.manifest);
       fillGarmentChoices(m.manifest);
       status("model loaded");
@@ -100,7 +118,12 @@ function onWorker(m: FromImages) {
       state.interpolations++;
       break;
     case "restyle":
-      drawImages("images-restyle", { ...m.images, pixels: concat(garmentImages([m.a]).pixels, m.images.pixels), count: m.images.count + 1, cols: m.images.count + 1 });
+      drawImages("images-restyle", {
+        ...m.images,
+        pixels: concat(garmentImages([m.a]).pixels, m.images.pixels),
+        count: m.images.count + 1,
+        cols: m.images.count + 1,
+      });
       state.restyles++;
       break;
     case "score":
@@ -114,7 +137,12 @@ function onWorker(m: FromImages) {
   }
 }
 
-const concat = (a: Float32Array, b: Float32Array) => { const c = new Float32Array(a.length + b.length); c.set(a); c.set(b, a.length); return c; };
+const concat = (a: Float32Array, b: Float32Array) => {
+  const c = new Float32Array(a.length + b.length);
+  c.set(a);
+  c.set(b, a.length);
+  return c;
+};
 
 function describeModel(m: ImageModelManifest) {
   $("images-model").textContent =
@@ -144,20 +172,35 @@ function fillGarmentChoices(m: ImageModelManifest) {
 const temperature = () => Number($<HTMLInputElement>("images-temperature").value);
 let gridSeed = 0;
 const requestGrid = () => send({ type: "grid", temperature: temperature(), seed: gridSeed });
-const requestInterpolation = () => send({ type: "interpolate", a: Number($<HTMLSelectElement>("images-a").value), b: Number($<HTMLSelectElement>("images-b").value) });
-const requestRestyle = () => send({ type: "restyle", a: Number($<HTMLSelectElement>("images-restyle-of").value) });
+const requestInterpolation = () =>
+  send({
+    type: "interpolate",
+    a: Number($<HTMLSelectElement>("images-a").value),
+    b: Number($<HTMLSelectElement>("images-b").value),
+  });
+const requestRestyle = () =>
+  send({ type: "restyle", a: Number($<HTMLSelectElement>("images-restyle-of").value) });
 
 function showVerdict(v: ImageVerdict) {
   const m = state.manifest!;
-  const top = v.posterior.map((p, c) => [p, c] as const).sort((a, b) => b[0] - a[0]).slice(0, 3);
-  state.verdict = { ...v, pixels: Array.from(lastDrop?.pixels ?? []), inverted: lastDrop?.inverted ?? false };
+  const top = v.posterior
+    .map((p, c) => [p, c] as const)
+    .sort((a, b) => b[0] - a[0])
+    .slice(0, 3);
+  state.verdict = {
+    ...v,
+    pixels: Array.from(lastDrop?.pixels ?? []),
+    inverted: lastDrop?.inverted ?? false,
+  };
   state.scored++;
   $("images-verdict").textContent =
     `${v.outOfDistribution ? "OUT of distribution: this does not look like FashionMNIST" : "in distribution: this looks like FashionMNIST"}\n` +
     `${v.bitsPerDim.toFixed(3)} bits/dim under the model, ${v.complexity.toFixed(3)} bits/dim for a PNG-style compressor; ` +
     `score ${v.score.toFixed(3)} against the threshold ${v.threshold.toFixed(3)}\n` +
     `closest classes: ${top.map(([p, c]) => `${m.classes[c]} ${(100 * p).toFixed(1)}%`).join(", ")}` +
-    (lastDrop?.inverted ? "\n(the picture had a light background, so it was inverted to FashionMNIST's light-on-dark)" : "");
+    (lastDrop?.inverted
+      ? "\n(the picture had a light background, so it was inverted to FashionMNIST's light-on-dark)"
+      : "");
 }
 
 /** Largest square drawn before the exact area average (bigger pictures are shrunk by the browser first). */
@@ -173,12 +216,17 @@ async function toGarmentPixels(file: File): Promise<{ pixels: Uint8Array; invert
   try {
     bitmap = await createImageBitmap(file);
   } catch {
-    throw new Error(`${file.name} is not an image this browser can read (PNG, JPEG, GIF, WebP, BMP)`);
+    throw new Error(
+      `${file.name} is not an image this browser can read (PNG, JPEG, GIF, WebP, BMP)`,
+    );
   }
   const side = Math.min(MAX_SIDE, Math.max(bitmap.width, bitmap.height));
   const greyOf = (canvas: OffscreenCanvas) => {
     const d = canvas.getContext("2d")!.getImageData(0, 0, canvas.width, canvas.height).data;
-    return Float32Array.from({ length: canvas.width * canvas.height }, (_, i) => 0.299 * d[4 * i] + 0.587 * d[4 * i + 1] + 0.114 * d[4 * i + 2]);
+    return Float32Array.from(
+      { length: canvas.width * canvas.height },
+      (_, i) => 0.299 * d[4 * i] + 0.587 * d[4 * i + 1] + 0.114 * d[4 * i + 2],
+    );
   };
   // The background: the outer ring of the picture stretched to the square (transparent counts as white).
   const rough = new OffscreenCanvas(side, side);
@@ -187,7 +235,8 @@ async function toGarmentPixels(file: File): Promise<{ pixels: Uint8Array; invert
   rg.fillRect(0, 0, side, side);
   rg.drawImage(bitmap, 0, 0, side, side);
   const r = greyOf(rough);
-  let ring = 0, n = 0;
+  let ring = 0,
+    n = 0;
   for (let i = 0; i < side; i++) {
     ring += r[i] + r[(side - 1) * side + i] + r[i * side] + r[i * side + side - 1];
     n += 4;
@@ -213,7 +262,8 @@ function areaAverage(src: Float32Array, side: number, out: number): Float32Array
   const spans = Array.from({ length: out }, (_, o) => {
     const [a, b] = [(o * side) / out, ((o + 1) * side) / out];
     const parts: [number, number][] = [];
-    for (let k = Math.floor(a); k < Math.min(side, Math.ceil(b)); k++) parts.push([k, Math.min(b, k + 1) - Math.max(a, k)]);
+    for (let k = Math.floor(a); k < Math.min(side, Math.ceil(b)); k++)
+      parts.push([k, Math.min(b, k + 1) - Math.max(a, k)]);
     return parts;
   });
   const area = (side / out) ** 2;
@@ -221,7 +271,8 @@ function areaAverage(src: Float32Array, side: number, out: number): Float32Array
   for (let oy = 0; oy < out; oy++) {
     for (let ox = 0; ox < out; ox++) {
       let sum = 0;
-      for (const [y, wy] of spans[oy]) for (const [x, wx] of spans[ox]) sum += wy * wx * src[y * side + x];
+      for (const [y, wy] of spans[oy])
+        for (const [x, wx] of spans[ox]) sum += wy * wx * src[y * side + x];
       dst[oy * out + ox] = sum / area;
     }
   }
@@ -232,7 +283,11 @@ async function scoreFile(file: File | undefined) {
   if (!file) return;
   try {
     lastDrop = await toGarmentPixels(file);
-    const preview: Images = { pixels: Float32Array.from(lastDrop.pixels, (p) => p / 255), count: 1, cols: 1 };
+    const preview: Images = {
+      pixels: Float32Array.from(lastDrop.pixels, (p) => p / 255),
+      count: 1,
+      cols: 1,
+    };
     drawImages("images-dropped", preview);
     status(`scoring ${file.name}`);
     send({ type: "score", pixels: lastDrop.pixels.slice() });
@@ -245,25 +300,50 @@ async function scoreFile(file: File | undefined) {
 export function openImagesTab(device: EngineChoice) {
   worker?.terminate();
   // A fresh engine: everything shown is drawn again, and counted again.
-  Object.assign(state, { device: null, threshold: null, grids: 0, gridTemperature: null, interpolations: 0, restyles: 0, scored: 0, verdict: null, error: null });
+  Object.assign(state, {
+    device: null,
+    threshold: null,
+    grids: 0,
+    gridTemperature: null,
+    interpolations: 0,
+    restyles: 0,
+    scored: 0,
+    verdict: null,
+    error: null,
+  });
   worker = new Worker(new URL("./images-worker.js", import.meta.url), { type: "module" });
   worker.onmessage = (e: MessageEvent<FromImages>) => onWorker(e.data);
-  worker.onerror = (e) => onWorker({ type: "error", message: e.message || "the images worker failed to start" });
+  worker.onerror = (e) =>
+    onWorker({ type: "error", message: e.message || "the images worker failed to start" });
   send({ type: "open", device, base: new URL("models/fashion-class/", location.href).href });
   status(`loading the model on ${device}...`);
 }
 
 export function setUpImagesTab() {
   $("images-temperature").addEventListener("change", requestGrid);
-  $("images-temperature").addEventListener("input", () => { $("images-temperature-value").textContent = temperature().toFixed(2); });
-  $("images-resample").addEventListener("click", () => { gridSeed++; requestGrid(); });
+  $("images-temperature").addEventListener("input", () => {
+    $("images-temperature-value").textContent = temperature().toFixed(2);
+  });
+  $("images-resample").addEventListener("click", () => {
+    gridSeed++;
+    requestGrid();
+  });
   for (const id of ["images-a", "images-b"]) $(id).addEventListener("change", requestInterpolation);
   $("images-restyle-of").addEventListener("change", requestRestyle);
-  $<HTMLInputElement>("images-file").addEventListener("change", (e) => scoreFile((e.target as HTMLInputElement).files?.[0]));
+  $<HTMLInputElement>("images-file").addEventListener("change", (e) =>
+    scoreFile((e.target as HTMLInputElement).files?.[0]),
+  );
   const zone = $("images-drop");
-  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("drop"); });
+  zone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    zone.classList.add("drop");
+  });
   zone.addEventListener("dragleave", () => zone.classList.remove("drop"));
-  zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove("drop"); scoreFile(e.dataTransfer?.files?.[0]); });
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("drop");
+    scoreFile(e.dataTransfer?.files?.[0]);
+  });
 }
 
 export const imagesTabOpen = () => worker !== null;

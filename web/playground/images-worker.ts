@@ -7,7 +7,10 @@ import * as cf from "../../src/index.js";
 import { slerp } from "../../src/core/slerp.js";
 import type { FromImages, ImageModelManifest, ImageVerdict, Images, ToImages } from "./protocol.js";
 
-const scope = self as unknown as { onmessage: ((e: MessageEvent<ToImages>) => void) | null; postMessage(m: FromImages, t?: Transferable[]): void };
+const scope = self as unknown as {
+  onmessage: ((e: MessageEvent<ToImages>) => void) | null;
+  postMessage(m: FromImages, t?: Transferable[]): void;
+};
 const post = (m: FromImages, transfer: Transferable[] = []) => scope.postMessage(m, transfer);
 
 const GRID_COLUMNS = 8;
@@ -31,7 +34,10 @@ let model: Promise<Model> | null = null;
 async function fetchOwn(base: string, file: string): Promise<Response> {
   const url = new URL(file, base);
   const r = await fetch(url);
-  if (!r.ok) throw new Error(`could not load ${url.pathname} (HTTP ${r.status}); build the page with npm run build:web, which copies the model`);
+  if (!r.ok)
+    throw new Error(
+      `could not load ${url.pathname} (HTTP ${r.status}); build the page with npm run build:web, which copies the model`,
+    );
   return r;
 }
 
@@ -60,16 +66,33 @@ async function open(device: "wasm" | "webgpu", base: string): Promise<Model> {
     decode: cf.jit((p: cf.FlowParams, z: cf.Array, c: cf.Array) => flow.decode(p, z, c)),
     logProb: cf.jit((p: cf.FlowParams, x: cf.Array, c: cf.Array) => flow.logProb(p, x, c)),
   };
-  post({ type: "ready", device: info.device, threads: info.threads, manifest, garments: m.garments.slice(), threshold });
+  post({
+    type: "ready",
+    device: info.device,
+    threads: info.threads,
+    manifest,
+    garments: m.garments.slice(),
+    threshold,
+  });
   return m;
 }
 
 /** The threshold at the manifest's false-alarm rate, from the validation images' stored bits/dim and their complexity here. */
-async function calibrate(manifest: ImageModelManifest, pixels: Uint8Array, [h, w]: number[]): Promise<number> {
+async function calibrate(
+  manifest: ImageModelManifest,
+  pixels: Uint8Array,
+  [h, w]: number[],
+): Promise<number> {
   const { count, bitsPerDim } = manifest.ood.validation;
-  if (pixels.length !== count * h * w) throw new Error(`${manifest.ood.validation.file} holds ${pixels.length} bytes, model.json says ${count} images of ${h}x${w}`);
+  if (pixels.length !== count * h * w)
+    throw new Error(
+      `${manifest.ood.validation.file} holds ${pixels.length} bytes, model.json says ${count} images of ${h}x${w}`,
+    );
   const scores = new Float64Array(count);
-  for (let i = 0; i < count; i++) scores[i] = bitsPerDim[i] - (await cf.complexityBitsPerDimAsync(pixels.subarray(i * h * w, (i + 1) * h * w), h, w));
+  for (let i = 0; i < count; i++)
+    scores[i] =
+      bitsPerDim[i] -
+      (await cf.complexityBitsPerDimAsync(pixels.subarray(i * h * w, (i + 1) * h * w), h, w));
   return cf.thresholdAtFalseAlarmRate(scores, manifest.ood.falseAlarmRate);
 }
 
@@ -87,23 +110,43 @@ function contexts(m: Model, rows: (number | [number, number, number])[]): cf.Arr
   return cf.numpy.array(c).reshape([m.classes, m.classes]);
 }
 
-async function decoded(m: Model, z: Float32Array, rows: (number | [number, number, number])[]): Promise<Float32Array> {
-  const x = m.decode(cf.tree.ref(m.params), cf.numpy.array(z).reshape([m.classes, ...m.flow.latentShape]), contexts(m, rows));
+async function decoded(
+  m: Model,
+  z: Float32Array,
+  rows: (number | [number, number, number])[],
+): Promise<Float32Array> {
+  const x = m.decode(
+    cf.tree.ref(m.params),
+    cf.numpy.array(z).reshape([m.classes, ...m.flow.latentShape]),
+    contexts(m, rows),
+  );
   return ((await x.data()) as Float32Array).map((v) => Math.min(1, Math.max(0, v)));
 }
 
 /** Garment `i` (0..255 pixels) as the flow's input: the centre of each pixel's cell. */
 function garment(m: Model, i: number): Float32Array {
-  if (!(Number.isInteger(i) && i >= 0 && i < m.manifest.garments.count)) throw new Error(`no garment ${i}; there are ${m.manifest.garments.count}`);
-  return Float32Array.from(m.garments.subarray(i * m.dims, (i + 1) * m.dims), (p) => (p + 0.5) / 256);
+  if (!(Number.isInteger(i) && i >= 0 && i < m.manifest.garments.count))
+    throw new Error(`no garment ${i}; there are ${m.manifest.garments.count}`);
+  return Float32Array.from(
+    m.garments.subarray(i * m.dims, (i + 1) * m.dims),
+    (p) => (p + 0.5) / 256,
+  );
 }
 
 /** Latents of up to `classes` images, each under its own class. */
-async function encoded(m: Model, images: Float32Array[], labels: number[]): Promise<Float32Array[]> {
+async function encoded(
+  m: Model,
+  images: Float32Array[],
+  labels: number[],
+): Promise<Float32Array[]> {
   const x = new Float32Array(m.classes * m.dims);
   images.forEach((img, k) => x.set(img, k * m.dims));
   const rows = Array.from({ length: m.classes }, (_, k) => labels[k] ?? 0);
-  const z = m.encode(cf.tree.ref(m.params), cf.numpy.array(x).reshape([m.classes, ...m.flow.eventShape]), contexts(m, rows));
+  const z = m.encode(
+    cf.tree.ref(m.params),
+    cf.numpy.array(x).reshape([m.classes, ...m.flow.eventShape]),
+    contexts(m, rows),
+  );
   const all = (await z.data()) as Float32Array;
   return images.map((_, k) => all.slice(k * m.dims, (k + 1) * m.dims));
 }
@@ -114,12 +157,22 @@ async function grid(m: Model, temperature: number, seed: number): Promise<Images
   const columns: Float32Array[] = [];
   for (let col = 0; col < GRID_COLUMNS; col++) {
     const z = Float32Array.from({ length: m.classes * m.dims }, () => temperature * rng.normal());
-    columns.push(await decoded(m, z, Array.from({ length: m.classes }, (_, c) => c)));
+    columns.push(
+      await decoded(
+        m,
+        z,
+        Array.from({ length: m.classes }, (_, c) => c),
+      ),
+    );
   }
   // Reorder column-major batches into rows of one class.
   const pixels = new Float32Array(m.classes * GRID_COLUMNS * m.dims);
   for (let c = 0; c < m.classes; c++) {
-    for (let col = 0; col < GRID_COLUMNS; col++) pixels.set(columns[col].subarray(c * m.dims, (c + 1) * m.dims), (c * GRID_COLUMNS + col) * m.dims);
+    for (let col = 0; col < GRID_COLUMNS; col++)
+      pixels.set(
+        columns[col].subarray(c * m.dims, (c + 1) * m.dims),
+        (c * GRID_COLUMNS + col) * m.dims,
+      );
   }
   return { pixels, count: m.classes * GRID_COLUMNS, cols: GRID_COLUMNS };
 }
@@ -146,18 +199,34 @@ async function restyle(m: Model, a: number): Promise<Images> {
   const [z] = await encoded(m, [garment(m, a)], [m.manifest.garments.labels[a]]);
   const all = new Float32Array(m.classes * m.dims);
   for (let c = 0; c < m.classes; c++) all.set(z, c * m.dims);
-  const pixels = await decoded(m, all, Array.from({ length: m.classes }, (_, c) => c));
+  const pixels = await decoded(
+    m,
+    all,
+    Array.from({ length: m.classes }, (_, c) => c),
+  );
   return { pixels, count: m.classes, cols: m.classes };
 }
 
 /** Bits/dim of p(x) (the uniform mixture over classes), its complexity correction, the verdict and p(class | x). */
 async function score(m: Model, pixels: Uint8Array): Promise<ImageVerdict> {
-  if (pixels.length !== m.dims) throw new Error(`expected ${m.dims} grey pixels, got ${pixels.length}`);
+  if (pixels.length !== m.dims)
+    throw new Error(`expected ${m.dims} grey pixels, got ${pixels.length}`);
   const s = await cf.classScores(m.flow, m.params, pixels, 1, m.manifest.ood.seed);
-  const complexity = await cf.complexityBitsPerDimAsync(pixels, m.flow.eventShape[0], m.flow.eventShape[1]);
+  const complexity = await cf.complexityBitsPerDimAsync(
+    pixels,
+    m.flow.eventShape[0],
+    m.flow.eventShape[1],
+  );
   const value = s.bitsPerDim[0] - complexity;
   const threshold = m.threshold;
-  return { bitsPerDim: s.bitsPerDim[0], complexity, score: value, threshold, outOfDistribution: !(value <= threshold), posterior: Array.from(s.posterior) };
+  return {
+    bitsPerDim: s.bitsPerDim[0],
+    complexity,
+    score: value,
+    threshold,
+    outOfDistribution: !(value <= threshold),
+    posterior: Array.from(s.posterior),
+  };
 }
 
 const transferOf = (images: Images) => [images.pixels.buffer];

@@ -73,11 +73,14 @@ function drawData() {
 }
 
 function dataWindow(): [number, number, number, number] {
-  if (dataName === "draw" || data.length === 0) return [-DRAW_WINDOW, DRAW_WINDOW, -DRAW_WINDOW, DRAW_WINDOW];
+  if (dataName === "draw" || data.length === 0)
+    return [-DRAW_WINDOW, DRAW_WINDOW, -DRAW_WINDOW, DRAW_WINDOW];
   let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
   for (let i = 0; i < data.length; i += 2) {
-    x0 = Math.min(x0, data[i]); x1 = Math.max(x1, data[i]);
-    y0 = Math.min(y0, data[i + 1]); y1 = Math.max(y1, data[i + 1]);
+    x0 = Math.min(x0, data[i]);
+    x1 = Math.max(x1, data[i]);
+    y0 = Math.min(y0, data[i + 1]);
+    y1 = Math.max(y1, data[i + 1]);
   }
   const pad = 0.05 * Math.max(x1 - x0, y1 - y0, 1e-9);
   return [x0 - pad, x1 + pad, y0 - pad, y1 + pad];
@@ -86,7 +89,10 @@ function dataWindow(): [number, number, number, number] {
 function chooseData() {
   dataName = $<HTMLSelectElement>("dataset").value;
   const n = Math.max(100, Math.min(50000, Number($<HTMLInputElement>("points").value) || 4000));
-  data = dataName === "draw" ? Float32Array.from(drawn) : sampleToy2d(dataName as (typeof TOY_DATASETS)[number], n, 0);
+  data =
+    dataName === "draw"
+      ? Float32Array.from(drawn)
+      : sampleToy2d(dataName as (typeof TOY_DATASETS)[number], n, 0);
   drawData();
 }
 
@@ -105,7 +111,10 @@ function setUpDrawing() {
   };
   const add = (e: PointerEvent) => {
     if (!down) return;
-    if (dataName !== "draw") { $<HTMLSelectElement>("dataset").value = "draw"; dataName = "draw"; }
+    if (dataName !== "draw") {
+      $<HTMLSelectElement>("dataset").value = "draw";
+      dataName = "draw";
+    }
     const r = canvas.getBoundingClientRect();
     const x = ((e.clientX - r.left) / r.width) * 2 * DRAW_WINDOW - DRAW_WINDOW;
     const y = (1 - (e.clientY - r.top) / r.height) * 2 * DRAW_WINDOW - DRAW_WINDOW;
@@ -113,14 +122,22 @@ function setUpDrawing() {
     data = Float32Array.from(drawn);
     drawData();
   };
-  canvas.addEventListener("pointerdown", (e) => { down = true; add(e); });
+  canvas.addEventListener("pointerdown", (e) => {
+    down = true;
+    add(e);
+  });
   canvas.addEventListener("pointermove", add);
-  window.addEventListener("pointerup", () => { down = false; });
+  window.addEventListener("pointerup", () => {
+    down = false;
+  });
 }
 
 function readCsv(text: string, name: string) {
   const table = parseCsv(text);
-  if (table.cols !== 2) throw new Error(`${name} has ${table.cols} columns (${table.columns.join(", ")}); the 2-D tab needs exactly two`);
+  if (table.cols !== 2)
+    throw new Error(
+      `${name} has ${table.cols} columns (${table.columns.join(", ")}); the 2-D tab needs exactly two`,
+    );
   data = Float32Array.from(table.data);
   dataName = name;
   drawData();
@@ -134,7 +151,8 @@ function workerFor(device: EngineChoice): Worker {
   workerDevice = device;
   worker = new Worker(new URL("./trainer-worker.js", import.meta.url), { type: "module" });
   worker.onmessage = (e: MessageEvent<FromWorker>) => onWorker(e.data);
-  worker.onerror = (e) => onWorker({ type: "error", message: e.message || "the worker failed to start" });
+  worker.onerror = (e) =>
+    onWorker({ type: "error", message: e.message || "the worker failed to start" });
   return worker;
 }
 
@@ -163,10 +181,13 @@ function onWorker(m: FromWorker) {
   switch (m.type) {
     case "started":
       state.device = m.device;
-      $("device").textContent = `device: ${m.device}${m.device === "wasm" ? ` (${m.threads} thread${m.threads === 1 ? "" : "s"})` : ""}`;
+      $("device").textContent =
+        `device: ${m.device}${m.device === "wasm" ? ` (${m.threads} thread${m.threads === 1 ? "" : "s"})` : ""}`;
       break;
     case "progress":
-      status(`step ${m.step}/${m.totalSteps}  loss ${m.loss.toFixed(3)} (standardised)  ${m.stepsPerSecond.toFixed(0)} steps/s`);
+      status(
+        `step ${m.step}/${m.totalSteps}  loss ${m.loss.toFixed(3)} (standardised)  ${m.stepsPerSecond.toFixed(0)} steps/s`,
+      );
       break;
     case "snapshot":
       showSnapshot(m.snapshot);
@@ -179,12 +200,20 @@ function onWorker(m: FromWorker) {
     case "done":
       setTraining(false);
       state.done = { steps: m.steps, seconds: m.seconds, validNll: m.validNll };
-      status(`trained ${m.steps} steps in ${m.seconds.toFixed(1)} s` + (m.validNll === null ? "" : `; validation NLL ${m.validNll.toFixed(3)} nats (data units)`));
+      status(
+        `trained ${m.steps} steps in ${m.seconds.toFixed(1)} s` +
+          (m.validNll === null
+            ? ""
+            : `; validation NLL ${m.validNll.toFixed(3)} nats (data units)`),
+      );
       break;
     case "saved": {
       state.saved = { config: m.config, weights: m.weights };
       download("config.json", new Blob([m.config], { type: "application/json" }));
-      download("weights.safetensors", new Blob([m.weights as Uint8Array<ArrayBuffer>], { type: "application/octet-stream" }));
+      download(
+        "weights.safetensors",
+        new Blob([m.weights as Uint8Array<ArrayBuffer>], { type: "application/octet-stream" }),
+      );
       break;
     }
     case "error":
@@ -213,7 +242,12 @@ function download(name: string, blob: Blob) {
 function modelConfig() {
   const model = $<HTMLSelectElement>("model").value as (typeof VECTOR_MODELS)[number];
   const width = Number($<HTMLInputElement>("hidden").value);
-  return { model, dim: 2, layers: Number($<HTMLInputElement>("layers").value), hidden: [width, width] };
+  return {
+    model,
+    dim: 2,
+    layers: Number($<HTMLInputElement>("layers").value),
+    hidden: [width, width],
+  };
 }
 
 async function loadFiles(files: File[]) {
@@ -221,9 +255,21 @@ async function loadFiles(files: File[]) {
   if (csv) return readCsv(await csv.text(), csv.name);
   const config = files.find((f) => f.name.endsWith(".json"));
   const weights = files.find((f) => f.name.endsWith(".safetensors"));
-  if (!config || !weights) throw new Error("a run is two files: pick or drop config.json and weights.safetensors together (or a CSV of two columns)");
+  if (!config || !weights)
+    throw new Error(
+      "a run is two files: pick or drop config.json and weights.safetensors together (or a CSV of two columns)",
+    );
   const bytes = new Uint8Array(await weights.arrayBuffer());
-  send({ type: "load", device: $<HTMLSelectElement>("engine").value as EngineChoice, config: await config.text(), weights: bytes, temperature: temperature() }, [bytes.buffer]);
+  send(
+    {
+      type: "load",
+      device: $<HTMLSelectElement>("engine").value as EngineChoice,
+      config: await config.text(),
+      weights: bytes,
+      temperature: temperature(),
+    },
+    [bytes.buffer],
+  );
   status(`loading ${config.name} + ${weights.name}`);
 }
 
@@ -231,9 +277,11 @@ const temperature = () => Number($<HTMLInputElement>("temperature").value);
 
 function setUp() {
   const datasets = $<HTMLSelectElement>("dataset");
-  for (const name of [...TOY_DATASETS, "draw"]) datasets.add(new Option(name, name, name === "8gaussians", name === "8gaussians"));
+  for (const name of [...TOY_DATASETS, "draw"])
+    datasets.add(new Option(name, name, name === "8gaussians", name === "8gaussians"));
   const models = $<HTMLSelectElement>("model");
-  for (const name of VECTOR_MODELS) models.add(new Option(name, name, name === "nsf", name === "nsf"));
+  for (const name of VECTOR_MODELS)
+    models.add(new Option(name, name, name === "nsf", name === "nsf"));
   const engine = $<HTMLSelectElement>("engine");
   if (!("gpu" in navigator)) {
     engine.querySelector<HTMLOptionElement>("option[value=webgpu]")!.disabled = true;
@@ -241,24 +289,31 @@ function setUp() {
   }
   datasets.addEventListener("change", chooseData);
   $("points").addEventListener("change", chooseData);
-  $("clear").addEventListener("click", () => { drawn = []; if (dataName === "draw") chooseData(); });
+  $("clear").addEventListener("click", () => {
+    drawn = [];
+    if (dataName === "draw") chooseData();
+  });
   $("train").addEventListener("click", () => {
-    if (data.length < 20) return status("draw or choose some data first (at least 10 points)", true);
+    if (data.length < 20)
+      return status("draw or choose some data first (at least 10 points)", true);
     setTraining(true);
     state.done = null;
     state.error = null;
     const copy = Float32Array.from(data);
-    send({
-      type: "train",
-      device: engine.value as EngineChoice,
-      model: modelConfig(),
-      data: copy,
-      dataName,
-      steps: Number($<HTMLInputElement>("steps").value),
-      lr: Number($<HTMLInputElement>("lr").value),
-      batchSize: Number($<HTMLInputElement>("batch").value),
-      temperature: temperature(),
-    }, [copy.buffer]);
+    send(
+      {
+        type: "train",
+        device: engine.value as EngineChoice,
+        model: modelConfig(),
+        data: copy,
+        dataName,
+        steps: Number($<HTMLInputElement>("steps").value),
+        lr: Number($<HTMLInputElement>("lr").value),
+        batchSize: Number($<HTMLInputElement>("batch").value),
+        temperature: temperature(),
+      },
+      [copy.buffer],
+    );
     status("compiling the training step...");
   });
   $("stop").addEventListener("click", () => send({ type: "stop" }));
@@ -268,15 +323,22 @@ function setUp() {
   });
   $("save").addEventListener("click", () => send({ type: "save" }));
   $<HTMLInputElement>("load").addEventListener("change", (e) => {
-    loadFiles(Array.from((e.target as HTMLInputElement).files ?? [])).catch((err) => status(String(err.message ?? err), true));
+    loadFiles(Array.from((e.target as HTMLInputElement).files ?? [])).catch((err) =>
+      status(String(err.message ?? err), true),
+    );
   });
   const panel = $("data-panel");
-  panel.addEventListener("dragover", (e) => { e.preventDefault(); panel.classList.add("drop"); });
+  panel.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    panel.classList.add("drop");
+  });
   panel.addEventListener("dragleave", () => panel.classList.remove("drop"));
   panel.addEventListener("drop", (e) => {
     e.preventDefault();
     panel.classList.remove("drop");
-    loadFiles(Array.from(e.dataTransfer?.files ?? [])).catch((err) => status(String(err.message ?? err), true));
+    loadFiles(Array.from(e.dataTransfer?.files ?? [])).catch((err) =>
+      status(String(err.message ?? err), true),
+    );
   });
   // Tabs: the Images tab starts its worker (and loads its model) when first shown.
   const showTab = (images: boolean) => {
@@ -288,7 +350,9 @@ function setUp() {
   };
   $("tab-2d-button").addEventListener("click", () => showTab(false));
   $("tab-images-button").addEventListener("click", () => showTab(true));
-  engine.addEventListener("change", () => { if (imagesTabOpen()) openImagesTab(engine.value as EngineChoice); });
+  engine.addEventListener("change", () => {
+    if (imagesTabOpen()) openImagesTab(engine.value as EngineChoice);
+  });
   setUpImagesTab();
   setUpDrawing();
   chooseData();

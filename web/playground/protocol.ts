@@ -4,7 +4,11 @@ import type { VectorFlowConfig } from "../../src/index.js";
 export type EngineChoice = "wasm" | "webgpu";
 
 /** An RGB raster drawn by the library's plot functions (io/plot.ts), sent as bytes. */
-export interface Picture { width: number; height: number; rgb: Uint8Array }
+export interface Picture {
+  width: number;
+  height: number;
+  rgb: Uint8Array;
+}
 
 export interface TrainRequest {
   type: "train";
@@ -24,7 +28,13 @@ export type ToWorker =
   | { type: "stop" }
   | { type: "temperature"; temperature: number }
   | { type: "save" }
-  | { type: "load"; device: EngineChoice; config: string; weights: Uint8Array; temperature: number };
+  | {
+      type: "load";
+      device: EngineChoice;
+      config: string;
+      weights: Uint8Array;
+      temperature: number;
+    };
 
 export interface Snapshot {
   step: number;
@@ -70,11 +80,21 @@ export interface ImageModelManifest {
     testImages: number;
     validation: { file: string; count: number; bitsPerDim: number[] };
   };
-  garments: { file: string; count: number; labels: number[]; bitsPerDim: number[]; complexity: number[] };
+  garments: {
+    file: string;
+    count: number;
+    labels: number[];
+    bitsPerDim: number[];
+    complexity: number[];
+  };
 }
 
 /** Images in [0, 1], [count, 28, 28] row-major. */
-export interface Images { pixels: Float32Array; count: number; cols: number }
+export interface Images {
+  pixels: Float32Array;
+  count: number;
+  cols: number;
+}
 
 export interface ImageVerdict {
   bitsPerDim: number;
@@ -94,7 +114,14 @@ export type ToImages =
   | { type: "score"; pixels: Uint8Array };
 
 export type FromImages =
-  | { type: "ready"; device: string; threads: number; manifest: ImageModelManifest; garments: Uint8Array; threshold: number }
+  | {
+      type: "ready";
+      device: string;
+      threads: number;
+      manifest: ImageModelManifest;
+      garments: Uint8Array;
+      threshold: number;
+    }
   | { type: "grid"; images: Images; temperature: number }
   | { type: "interpolation"; images: Images; a: number; b: number }
   | { type: "restyle"; images: Images; a: number }

@@ -18,7 +18,11 @@ const tab = process.argv[3] ?? "2d";
 const dir = mkdtempSync(join(tmpdir(), "clayflow-shot-"));
 await buildPlayground(dir);
 const server = await startStaticServer({ root: dir });
-const browser = await launch({ executablePath: process.env.CLAYFLOW_CHROMIUM ?? "/usr/bin/chromium", headless: true, args: ["--no-sandbox", "--disable-background-networking"] });
+const browser = await launch({
+  executablePath: process.env.CLAYFLOW_CHROMIUM ?? "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--disable-background-networking"],
+});
 try {
   const page = await browser.newPage();
   await page.setViewport({ width: 1480, height: 780 });
@@ -27,7 +31,10 @@ try {
   if (tab === "images") await showImagesTab(page);
   else {
     await page.click("#train");
-    await page.waitForFunction(() => window.playground.done !== null || window.playground.error !== null, { timeout: 600_000, polling: 500 });
+    await page.waitForFunction(
+      () => window.playground.done !== null || window.playground.error !== null,
+      { timeout: 600_000, polling: 500 },
+    );
     const error = await page.evaluate(() => window.playground.error);
     if (error) throw new Error(error);
   }
@@ -42,18 +49,34 @@ try {
 /** The Images tab drawn, with a pullover (the first of the shipped garments of class 2) scored. */
 async function showImagesTab(page) {
   await page.click("#tab-images-button");
-  const ready = () => page.waitForFunction(() => { const s = window.playgroundImages; return s.error !== null || (s.grids > 0 && s.interpolations > 0 && s.restyles > 0); }, { timeout: 300_000, polling: 500 });
+  const ready = () =>
+    page.waitForFunction(
+      () => {
+        const s = window.playgroundImages;
+        return s.error !== null || (s.grids > 0 && s.interpolations > 0 && s.restyles > 0);
+      },
+      { timeout: 300_000, polling: 500 },
+    );
   await ready();
   const model = resolve("web/playground/models/fashion-class");
   const manifest = JSON.parse(readFileSync(join(model, "model.json"), "utf8"));
   const k = manifest.garments.labels.indexOf(2);
-  const garment = readFileSync(join(model, manifest.garments.file)).subarray(k * 784, (k + 1) * 784);
+  const garment = readFileSync(join(model, manifest.garments.file)).subarray(
+    k * 784,
+    (k + 1) * 784,
+  );
   const side = 112;
-  const data = Uint8Array.from({ length: side * side }, (_, i) => garment[Math.floor(Math.floor(i / side) / 4) * 28 + Math.floor((i % side) / 4)]);
+  const data = Uint8Array.from(
+    { length: side * side },
+    (_, i) => garment[Math.floor(Math.floor(i / side) / 4) * 28 + Math.floor((i % side) / 4)],
+  );
   const file = join(dir, "pullover.png");
   writeFileSync(file, encodePng({ width: side, height: side, channels: 1, data }));
   await (await page.$("#images-file")).uploadFile(file);
-  await page.waitForFunction(() => window.playgroundImages.scored > 0 || window.playgroundImages.error !== null, { timeout: 120_000 });
+  await page.waitForFunction(
+    () => window.playgroundImages.scored > 0 || window.playgroundImages.error !== null,
+    { timeout: 120_000 },
+  );
   const error = await page.evaluate(() => window.playgroundImages.error);
   if (error) throw new Error(error);
 }

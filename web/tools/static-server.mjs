@@ -33,7 +33,11 @@ export async function startStaticServer({ root, host = "127.0.0.1", port = 0 }) 
     const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
     const send = (status, body, type = "text/plain; charset=utf-8") => {
       requests.push({ method: req.method ?? "", path, status });
-      res.writeHead(status, { "content-type": type, "cache-control": "no-store", "x-content-type-options": "nosniff" });
+      res.writeHead(status, {
+        "content-type": type,
+        "cache-control": "no-store",
+        "x-content-type-options": "nosniff",
+      });
       res.end(req.method === "HEAD" ? undefined : body);
     };
     if (req.method !== "GET" && req.method !== "HEAD") return send(405, "method not allowed\n");
@@ -51,10 +55,15 @@ export async function startStaticServer({ root, host = "127.0.0.1", port = 0 }) 
     server.listen(port, host, () => ok(undefined));
   });
   const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("the static server has no TCP address");
+  if (address === null || typeof address === "string")
+    throw new Error("the static server has no TCP address");
   return {
     url: `http://${host}:${address.port}/`,
     requests,
-    close: () => new Promise((ok) => { server.closeAllConnections(); server.close(() => ok(undefined)); }),
+    close: () =>
+      new Promise((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok(undefined));
+      }),
   };
 }

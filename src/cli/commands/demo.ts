@@ -9,10 +9,16 @@ export const DEMO_RUN = { model: "nsf", data: "8gaussians", steps: 3000, lr: 3e-
 export const demo: Command = {
   spec: {
     name: "demo",
-    summary: "train a neural spline flow on the 8-gaussians density (about a minute) and write its pictures",
+    summary:
+      "train a neural spline flow on the 8-gaussians density (about a minute) and write its pictures",
     usage: "clayflow demo [--out DIR]",
     options: {
-      out: { type: "string", help: "run directory (a previous demo run there is replaced)", value: "DIR", default: "runs/demo" },
+      out: {
+        type: "string",
+        help: "run directory (a previous demo run there is replaced)",
+        value: "DIR",
+        default: "runs/demo",
+      },
       steps: { type: "int", help: "training steps", default: DEMO_RUN.steps },
       threads: { type: "int", help: "engine threads" },
     },

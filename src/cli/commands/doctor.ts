@@ -13,7 +13,12 @@ export const doctor: Command = {
     summary: "check a trained run: invertibility, log-det against the exact Jacobian, finiteness",
     usage: "clayflow doctor --run DIR [--samples N]",
     options: {
-      run: { type: "string", help: "run directory written by clayflow train", value: "DIR", required: true },
+      run: {
+        type: "string",
+        help: "run directory written by clayflow train",
+        value: "DIR",
+        required: true,
+      },
       samples: { type: "int", help: "rows for the round-trip checks", default: 256 },
       jacobians: { type: "int", help: "rows for the exact-Jacobian check", default: 16 },
       threads: { type: "int", help: "engine threads" },
@@ -28,7 +33,12 @@ export const doctor: Command = {
     let cond: Float32Array | undefined;
     const { name, rows, contextColumns } = run.config.data;
     try {
-      if (name) ({ x: data, cond } = loadDataSource(name, { samples: rows ?? 20000, seed: run.config.training.options.seed ?? 0, contextColumns: contextColumns ?? [] }).test);
+      if (name)
+        ({ x: data, cond } = loadDataSource(name, {
+          samples: rows ?? 20000,
+          seed: run.config.training.options.seed ?? 0,
+          contextColumns: contextColumns ?? [],
+        }).test);
     } catch {
       data = undefined; // the data set moved or changed: check on the model's own samples
     }
@@ -40,7 +50,12 @@ export const doctor: Command = {
       cond = Float32Array.from({ length: (o.samples as number) * k }, () => rng.normal());
     }
     try {
-      const report = await diagnose(run.flow, params, { data, cond, samples: o.samples as number, jacobianSamples: o.jacobians as number });
+      const report = await diagnose(run.flow, params, {
+        data,
+        cond,
+        samples: o.samples as number,
+        jacobianSamples: o.jacobians as number,
+      });
       process.stdout.write(`${o.run}: ${formatReport(report)}\n`);
       return report.verdict === "broken" ? 1 : 0;
     } finally {

@@ -9,4 +9,14 @@ import { interpolate } from "./interpolate.js";
 import { ood } from "./ood.js";
 import { exportRun } from "./export.js";
 
-export const COMMANDS: Record<string, Command> = { train, sample, score, eval: evaluate, interpolate, ood, doctor, export: exportRun, demo };
+export const COMMANDS: Record<string, Command> = {
+  train,
+  sample,
+  score,
+  eval: evaluate,
+  interpolate,
+  ood,
+  doctor,
+  export: exportRun,
+  demo,
+};

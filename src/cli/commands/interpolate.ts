@@ -6,7 +6,11 @@
 import { numpy as np, tree } from "@jax-js/jax";
 import { startEngine } from "../../engine/index.js";
 import { isImageConfig } from "../../models/image.js";
-import { IMAGE_DATASET_NAMES, loadImageDataset, type ImageDatasetName } from "../../data/image-datasets.js";
+import {
+  IMAGE_DATASET_NAMES,
+  loadImageDataset,
+  type ImageDatasetName,
+} from "../../data/image-datasets.js";
 import { makeRng } from "../../core/prng.js";
 import { imageGrid, savePng } from "../../io/plot.js";
 import { UsageError, type Command } from "../args.js";
@@ -32,16 +36,22 @@ export const interpolate: Command = {
   async run(o) {
     const pairs = o.pairs as number;
     const steps = o.steps as number;
-    if (pairs < 1 || steps < 2) throw new UsageError("--pairs must be at least 1 and --steps at least 2");
+    if (pairs < 1 || steps < 2)
+      throw new UsageError("--pairs must be at least 1 and --steps at least 2");
     await startEngine(o.threads ? { threads: o.threads as number } : {});
     const run = await openRun(o.run as string);
     const name = run.config.data.name;
     const params = inferenceParams(run);
     try {
-      if (!isImageConfig(run.config.model) || !(IMAGE_DATASET_NAMES as readonly unknown[]).includes(name)) {
+      if (
+        !isImageConfig(run.config.model) ||
+        !(IMAGE_DATASET_NAMES as readonly unknown[]).includes(name)
+      ) {
         throw new UsageError(`${o.run} is not an image run`);
       }
-      const test = await loadImageDataset(name as ImageDatasetName, "test", { dataDir: o["data-dir"] as string | undefined });
+      const test = await loadImageDataset(name as ImageDatasetName, "test", {
+        dataDir: o["data-dir"] as string | undefined,
+      });
       const { flow } = run;
       const [h, w, c] = flow.eventShape;
       const dims = h * w * c;
@@ -54,7 +64,11 @@ export const interpolate: Command = {
       const contextDim = flow.contextDim;
       // Conditional runs: each image's own label or context image.
       const contexts = (indices: number[]) =>
-        contextDim ? np.array(contextRowsAt(flow, test.images, test.labels, indices)!).reshape([indices.length, contextDim]) : undefined;
+        contextDim
+          ? np
+              .array(contextRowsAt(flow, test.images, test.labels, indices)!)
+              .reshape([indices.length, contextDim])
+          : undefined;
       const cond = contexts(picks);
       const z = flow.encode(tree.ref(params), np.array(x).reshape([picks.length, h, w, c]), cond);
       const zs = Float32Array.from((await z.data()) as Float32Array);
@@ -70,9 +84,18 @@ export const interpolate: Command = {
           rowPicks.push(picks[k < steps / 2 ? 2 * r : 2 * r + 1]);
         }
       }
-      const decoded = flow.decode(tree.ref(params), np.array(path).reshape([pairs * steps, latent]), contexts(rowPicks));
-      const pixels = Float32Array.from((await decoded.data()) as Float32Array).map((v) => Math.min(1, Math.max(0, v)));
-      await savePng(o.out as string, imageGrid(pixels, pairs * steps, h, w, { cols: steps, scale: 2 }));
+      const decoded = flow.decode(
+        tree.ref(params),
+        np.array(path).reshape([pairs * steps, latent]),
+        contexts(rowPicks),
+      );
+      const pixels = Float32Array.from((await decoded.data()) as Float32Array).map((v) =>
+        Math.min(1, Math.max(0, v)),
+      );
+      await savePng(
+        o.out as string,
+        imageGrid(pixels, pairs * steps, h, w, { cols: steps, scale: 2 }),
+      );
       process.stdout.write(`wrote ${pairs} interpolations of ${steps} steps to ${o.out}\n`);
     } finally {
       tree.dispose(params);

@@ -8,9 +8,18 @@ import { join } from "node:path";
 import { numpy as np, random, tree } from "@jax-js/jax";
 import { startEngine } from "../../engine/index.js";
 import { makeRng } from "../../core/prng.js";
-import { buildImageFlow, type ImageFlowConfig, type ImageModel, type ResolvedImageFlowConfig } from "../../models/image.js";
+import {
+  buildImageFlow,
+  type ImageFlowConfig,
+  type ImageModel,
+  type ResolvedImageFlowConfig,
+} from "../../models/image.js";
 import { contextName, imageContext, type ImageContextSpec } from "../../data/image-context.js";
-import { contextAgreement, contextGrid, type ContextAgreement } from "../../eval/context-samples.js";
+import {
+  contextAgreement,
+  contextGrid,
+  type ContextAgreement,
+} from "../../eval/context-samples.js";
 import { judgeClassSamples, type JudgedSamples } from "../../eval/class-judge.js";
 import { loadImageDataset, type ImageDatasetName } from "../../data/image-datasets.js";
 import { fit, type FitOptions, type TrainState, type FloatVector } from "../../train/fit.js";
@@ -19,12 +28,18 @@ import { saveRun, loadRun } from "../../io/checkpoint.js";
 import { keepCheckpoint } from "../../io/kept-checkpoints.js";
 import { writeFileAtomic } from "../../io/atomic-write.js";
 import { savePng, imageGrid, linePlot, composePanels } from "../../io/plot.js";
-import { nllBitsPerDim, dequantizeOnce, IMAGE_CHUNK, imageBitsPerDim, oneHotRows, scaledPixels } from "../../eval/image-bits.js";
+import {
+  nllBitsPerDim,
+  dequantizeOnce,
+  IMAGE_CHUNK,
+  imageBitsPerDim,
+  oneHotRows,
+  scaledPixels,
+} from "../../eval/image-bits.js";
 import type { Flow, FlowParams } from "../../distributions/flow.js";
 import { Progress } from "../progress.js";
 import { watchInterrupts } from "../interrupt.js";
 import { createRunDir } from "../run-dir.js";
-
 
 /**
  * What `clayflow train` uses for image data where an option is not given: the recipe of the
@@ -102,13 +117,20 @@ export interface ImageTrainReport {
 export function classAgreementLines(j: JudgedSamples): string {
   const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
   return (
-    j.atTemperature.map((a) => `samples judged as their requested class at temperature ${a.temperature}: ${pct(a.accuracy)} (per class ${a.byClass.map(pct).join(" ")})\n`).join("") +
+    j.atTemperature
+      .map(
+        (a) =>
+          `samples judged as their requested class at temperature ${a.temperature}: ${pct(a.accuracy)} (per class ${a.byClass.map(pct).join(" ")})\n`,
+      )
+      .join("") +
     `(the judge, an MLP trained on the training images, labels ${pct(j.judgeTestAccuracy)} of real test images correctly; chance is ${pct(1 / j.atTemperature[0].byClass.length)})\n`
   );
 }
 
 /** The learning-rate schedule of an image run: a warm-up of up to 500 steps, then `s.schedule`. */
-export function imageSchedule(s: Pick<ImageTrainSettings, "lr" | "steps" | "schedule">): ScheduleConfig {
+export function imageSchedule(
+  s: Pick<ImageTrainSettings, "lr" | "steps" | "schedule">,
+): ScheduleConfig {
   const warmupSteps = Math.min(500, Math.ceil(s.steps / 10));
   return (s.schedule ?? "cosine") === "cosine"
     ? { kind: "cosine", lr: s.lr, warmupSteps, totalSteps: s.steps, finalFraction: 0.02 }
@@ -123,11 +145,22 @@ const GRID_ROWS = 8;
  * Context rows of images [from, from + count) for the flow's config: one-hot labels
  * (class-conditional), context images (image-conditional), or undefined.
  */
-export function contextRows(flow: Flow<any, any>, pixels: Uint8Array, labels: Uint8Array | undefined, from: number, count: number): Float32Array | undefined {
+export function contextRows(
+  flow: Flow<any, any>,
+  pixels: Uint8Array,
+  labels: Uint8Array | undefined,
+  from: number,
+  count: number,
+): Float32Array | undefined {
   const c = flow.config as ResolvedImageFlowConfig;
   if (c.context) {
     const dims = c.shape.reduce((a, d) => a * d, 1);
-    return imageContext(pixels.subarray(from * dims, (from + count) * dims), count, c.context, c.shape);
+    return imageContext(
+      pixels.subarray(from * dims, (from + count) * dims),
+      count,
+      c.context,
+      c.shape,
+    );
   }
   if (c.classes > 0) {
     if (!labels) throw new Error("this flow is class-conditional: labels are needed");
@@ -137,7 +170,12 @@ export function contextRows(flow: Flow<any, any>, pixels: Uint8Array, labels: Ui
 }
 
 /** Context rows of the images at `indices` (see `contextRows`). */
-export function contextRowsAt(flow: Flow<any, any>, pixels: Uint8Array, labels: Uint8Array | undefined, indices: number[]): Float32Array | undefined {
+export function contextRowsAt(
+  flow: Flow<any, any>,
+  pixels: Uint8Array,
+  labels: Uint8Array | undefined,
+  indices: number[],
+): Float32Array | undefined {
   const k = flow.contextDim;
   if (k === 0) return undefined;
   const out = new Float32Array(indices.length * k);
@@ -170,23 +208,42 @@ function dequantizer(seed: number, perturb = 0): (batch: FloatVector, step: numb
  * A grid of samples at several temperatures, side by side; for a class-conditional
  * flow each row is one class. Does not consume `params`.
  */
-export async function sampleGrid(flow: Flow<any, any>, params: FlowParams, n: number, seed: number, temperatures: number[]) {
+export async function sampleGrid(
+  flow: Flow<any, any>,
+  params: FlowParams,
+  n: number,
+  seed: number,
+  temperatures: number[],
+) {
   const [h, w] = flow.eventShape;
   const classes = flow.contextDim;
   const perRow = classes > 0 ? Math.max(1, Math.round(n / classes)) : Math.ceil(Math.sqrt(n));
   const count = classes > 0 ? perRow * classes : n;
   const panels = [];
   for (const t of temperatures) {
-    const cond = classes > 0
-      ? np.array(oneHotRows(Uint8Array.from({ length: count }, (_, i) => Math.floor(i / perRow)), 0, count, classes)).reshape([count, classes])
-      : undefined;
+    const cond =
+      classes > 0
+        ? np
+            .array(
+              oneHotRows(
+                Uint8Array.from({ length: count }, (_, i) => Math.floor(i / perRow)),
+                0,
+                count,
+                classes,
+              ),
+            )
+            .reshape([count, classes])
+        : undefined;
     const pixels = new Float32Array(count * h * w);
     const keys = [...random.split(random.key(seed), Math.ceil(count / IMAGE_CHUNK))];
     for (let at = 0, k = 0; at < count; at += IMAGE_CHUNK, k++) {
       const m = Math.min(IMAGE_CHUNK, count - at);
       const c = cond ? cond.ref.slice([at, at + m]) : undefined;
       const x = flow.sample(tree.ref(params), keys[k], m, { temperature: t, cond: c });
-      pixels.set(((await x.data()) as Float32Array).map((v) => Math.min(1, Math.max(0, v))), at * h * w);
+      pixels.set(
+        ((await x.data()) as Float32Array).map((v) => Math.min(1, Math.max(0, v))),
+        at * h * w,
+      );
     }
     cond?.dispose();
     panels.push(imageGrid(pixels, count, h, w, { cols: perRow, scale: 2 }));
@@ -208,7 +265,14 @@ export async function evaluateImages(
 ): Promise<{ testBitsPerDim: number; testBitsPerDimCI: number; testImages: number }> {
   const n = Math.min(count, pixels.length / flow.eventShape.reduce((a, d) => a * d, 1));
   // Conditional flows: each test image's own label or context; log p(x | context) needs no other term.
-  const bpds = await imageBitsPerDim(flow, params, pixels, n, seed, contextRows(flow, pixels, labels, 0, n));
+  const bpds = await imageBitsPerDim(
+    flow,
+    params,
+    pixels,
+    n,
+    seed,
+    contextRows(flow, pixels, labels, 0, n),
+  );
   const mean = bpds.reduce((a, b) => a + b, 0) / n;
   const sd = Math.sqrt(bpds.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, n - 1));
   return { testBitsPerDim: mean, testBitsPerDimCI: (1.96 * sd) / Math.sqrt(n), testImages: n };
@@ -217,11 +281,17 @@ export async function evaluateImages(
 /** The agreement metric as printed lines. */
 export function agreementLines(agreement: ContextAgreement[], spec: ImageContextSpec): string {
   return agreement
-    .map((a) => `samples vs their ${contextName(spec)} context (${a.images} test images, temperature ${a.temperature}): mean abs error ${a.matchedMAE.toFixed(4)}, against wrong contexts ${a.shuffledMAE.toFixed(4)}\n`)
+    .map(
+      (a) =>
+        `samples vs their ${contextName(spec)} context (${a.images} test images, temperature ${a.temperature}): mean abs error ${a.matchedMAE.toFixed(4)}, against wrong contexts ${a.shuffledMAE.toFixed(4)}\n`,
+    )
     .join("");
 }
 
-export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState): Promise<ImageTrainReport> {
+export async function trainImageRun(
+  s: ImageTrainSettings,
+  resume?: TrainState,
+): Promise<ImageTrainReport> {
   await startEngine(s.threads ? { threads: s.threads } : {});
   const train = await loadImageDataset(s.data, "train", { dataDir: s.dataDir });
   const test = await loadImageDataset(s.data, "test", { dataDir: s.dataDir });
@@ -230,9 +300,23 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   const validCount = Math.min(s.validImages, train.n - 1);
   const trainCount = Math.min(s.trainImages ?? train.n - validCount, train.n - validCount);
   const trainX = scaledPixels(train.images, 0, trainCount, dims);
-  const validX = dequantizeOnce(scaledPixels(train.images, train.n - validCount, validCount, dims), s.seed + 1);
+  const validX = dequantizeOnce(
+    scaledPixels(train.images, train.n - validCount, validCount, dims),
+    s.seed + 1,
+  );
   const classes = s.conditional ? 10 : 0;
-  const config: ImageFlowConfig = { model: s.model, shape, levels: s.levels, steps: s.flowSteps, hidden: s.hidden, blocks: s.blocks, classes, context: s.context, seed: s.seed, dequantization: s.dequantization };
+  const config: ImageFlowConfig = {
+    model: s.model,
+    shape,
+    levels: s.levels,
+    steps: s.flowSteps,
+    hidden: s.hidden,
+    blocks: s.blocks,
+    classes,
+    context: s.context,
+    seed: s.seed,
+    dequantization: s.dequantization,
+  };
   const flow = buildImageFlow(config);
   const k = flow.contextDim;
   const trainCond = contextRows(flow, train.images, train.labels, 0, trainCount);
@@ -240,13 +324,19 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   // ActNorm's data-dependent init: 16 images give each channel thousands of pixels, and an
   // eager Glow pass on 64 left jax-js's one 4 GiB wasm memory too fragmented for a batch-64 step.
   const initCount = Math.min(16, trainCount);
-  const initX = np.array(dequantizeOnce(trainX.slice(0, initCount * dims), s.seed + 2)).reshape([initCount, ...shape]);
-  const initCond = trainCond ? np.array(trainCond.slice(0, initCount * k)).reshape([initCount, k]) : undefined;
+  const initX = np
+    .array(dequantizeOnce(trainX.slice(0, initCount * dims), s.seed + 2))
+    .reshape([initCount, ...shape]);
+  const initCond = trainCond
+    ? np.array(trainCond.slice(0, initCount * k)).reshape([initCount, k])
+    : undefined;
   const params = flow.init(random.key(s.seed), { x: initX, cond: initCond });
   const runDir = createRunDir(s.out);
   const gridPicks = pickImages(test.n, GRID_ROWS, s.seed);
   const grid = (p: FlowParams) =>
-    s.context ? contextGrid(flow, p, test.images, gridPicks, s.seed, [0.7]) : sampleGrid(flow, p, 64, s.seed, [0.7, 1]);
+    s.context
+      ? contextGrid(flow, p, test.images, gridPicks, s.seed, [0.7])
+      : sampleGrid(flow, p, 64, s.seed, [0.7, 1]);
 
   const options: FitOptions = {
     steps: s.steps,
@@ -261,34 +351,54 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
     name: s.data,
     rows: trainCount,
     perturb: s.perturb,
-    source: { files: [train.files.images, train.files.labels, test.files.images, test.files.labels], origin: train.origin, verified: train.verified && test.verified },
+    source: {
+      files: [train.files.images, train.files.labels, test.files.images, test.files.labels],
+      origin: train.origin,
+      verified: train.verified && test.verified,
+    },
   };
   const progress = new Progress(`train ${s.model} on ${s.data}`);
-  progress.note("loss and valid: NLL in bits per dimension, the unit of the test figure at the end");
+  progress.note(
+    "loss and valid: NLL in bits per dimension, the unit of the test figure at the end",
+  );
   const interrupts = watchInterrupts();
   let result;
   try {
-    result = await fit(flow, params, { x: trainX, rows: trainCount, cond: trainCond }, {
-      ...options,
-      valid: { x: validX, rows: validCount, cond: validCond },
-      augment: dequantizer(s.seed, s.perturb ?? 0),
-      resume,
-      signal: interrupts.signal,
-      onProgress: (p) => {
-        progress.update({ step: p.step, total: p.totalSteps, loss: nllBitsPerDim(p.loss, dims), validLoss: p.validLoss === undefined ? undefined : nllBitsPerDim(p.validLoss, dims), stepsPerSecond: p.stepsPerSecond, etaSeconds: p.etaSeconds, skipped: p.skipped });
+    result = await fit(
+      flow,
+      params,
+      { x: trainX, rows: trainCount, cond: trainCond },
+      {
+        ...options,
+        valid: { x: validX, rows: validCount, cond: validCond },
+        augment: dequantizer(s.seed, s.perturb ?? 0),
+        resume,
+        signal: interrupts.signal,
+        onProgress: (p) => {
+          progress.update({
+            step: p.step,
+            total: p.totalSteps,
+            loss: nllBitsPerDim(p.loss, dims),
+            validLoss: p.validLoss === undefined ? undefined : nllBitsPerDim(p.validLoss, dims),
+            stepsPerSecond: p.stepsPerSecond,
+            etaSeconds: p.etaSeconds,
+            skipped: p.skipped,
+          });
+        },
+        onCheckpoint: async (state) => {
+          await saveRun(s.out, { flow, state, data: describe, training: options });
+          if (s.keepEvery && state.step % s.keepEvery === 0)
+            await keepCheckpoint(s.out, state.step);
+          const run = await loadRun(s.out);
+          tree.dispose(run.params);
+          const shown = run.bestParams ?? null;
+          if (shown) {
+            await savePng(join(s.out, "samples.png"), await grid(shown));
+            tree.dispose(shown);
+          }
+        },
       },
-      onCheckpoint: async (state) => {
-        await saveRun(s.out, { flow, state, data: describe, training: options });
-        if (s.keepEvery && state.step % s.keepEvery === 0) await keepCheckpoint(s.out, state.step);
-        const run = await loadRun(s.out);
-        tree.dispose(run.params);
-        const shown = run.bestParams ?? null;
-        if (shown) {
-          await savePng(join(s.out, "samples.png"), await grid(shown));
-          tree.dispose(shown);
-        }
-      },
-    });
+    );
   } catch (e) {
     runDir.discardIfEmpty(); // failed before its first checkpoint: leave no empty run directory
     throw e;
@@ -299,16 +409,46 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   tree.dispose(result.params);
   if (result.stopReason === "aborted") {
     tree.dispose(result.bestParams);
-    throw interrupts.error(`interrupted at step ${result.state.step}; the checkpoint in ${s.out} is saved: continue with clayflow train --resume ${s.out}`);
+    throw interrupts.error(
+      `interrupted at step ${result.state.step}; the checkpoint in ${s.out} is saved: continue with clayflow train --resume ${s.out}`,
+    );
   }
-  const evaluation = await evaluateImages(flow, result.bestParams, test.images, s.testImages ?? test.n, s.seed + 3, test.labels);
-  const report: ImageTrainReport = { steps: result.state.step, seconds: result.state.seconds, ...evaluation };
+  const evaluation = await evaluateImages(
+    flow,
+    result.bestParams,
+    test.images,
+    s.testImages ?? test.n,
+    s.seed + 3,
+    test.labels,
+  );
+  const report: ImageTrainReport = {
+    steps: result.state.step,
+    seconds: result.state.seconds,
+    ...evaluation,
+  };
   if (s.context) {
     report.agreement = [];
-    for (const t of [0.7, 1]) report.agreement.push(await contextAgreement(flow, result.bestParams, test.images, AGREEMENT_IMAGES, s.seed + 5, t));
+    for (const t of [0.7, 1])
+      report.agreement.push(
+        await contextAgreement(
+          flow,
+          result.bestParams,
+          test.images,
+          AGREEMENT_IMAGES,
+          s.seed + 5,
+          t,
+        ),
+      );
   }
   // The judge learns from the same training images as the flow.
-  if (classes) report.classAgreement = await judgeClassSamples(flow, result.bestParams, { images: train.images, labels: train.labels, n: trainCount }, test, s.seed + 6);
+  if (classes)
+    report.classAgreement = await judgeClassSamples(
+      flow,
+      result.bestParams,
+      { images: train.images, labels: train.labels, n: trainCount },
+      test,
+      s.seed + 6,
+    );
   const testCount = evaluation.testImages;
   await savePng(join(s.out, "samples.png"), await grid(result.bestParams));
   tree.dispose(result.bestParams);
@@ -316,12 +456,39 @@ export async function trainImageRun(s: ImageTrainSettings, resume?: TrainState):
   if (history.length > 1) {
     await savePng(
       join(s.out, "learning-curve.png"),
-      linePlot([{ x: history.map((h) => h.seconds / 60), y: history.map((h) => nllBitsPerDim(h.validLoss!, dims)), label: "validation" }], {
-        width: 520, height: 340, title: "bits/dim against training time", xlabel: "minutes", ylabel: "bits/dim",
-      }),
+      linePlot(
+        [
+          {
+            x: history.map((h) => h.seconds / 60),
+            y: history.map((h) => nllBitsPerDim(h.validLoss!, dims)),
+            label: "validation",
+          },
+        ],
+        {
+          width: 520,
+          height: 340,
+          title: "bits/dim against training time",
+          xlabel: "minutes",
+          ylabel: "bits/dim",
+        },
+      ),
     );
   }
-  await writeFileAtomic(join(s.out, "report.json"), JSON.stringify({ ...report, curve: history.map((h) => ({ step: h.step, seconds: h.seconds, validBitsPerDim: nllBitsPerDim(h.validLoss!, dims) })) }, null, 2) + "\n");
+  await writeFileAtomic(
+    join(s.out, "report.json"),
+    JSON.stringify(
+      {
+        ...report,
+        curve: history.map((h) => ({
+          step: h.step,
+          seconds: h.seconds,
+          validBitsPerDim: nllBitsPerDim(h.validLoss!, dims),
+        })),
+      },
+      null,
+      2,
+    ) + "\n",
+  );
   process.stdout.write(
     `trained ${s.model} on ${s.data} for ${report.steps} steps in ${(report.seconds / 60).toFixed(1)} min\n` +
       `test ${report.testBitsPerDim.toFixed(3)} ± ${report.testBitsPerDimCI.toFixed(3)} bits/dim on ${testCount} images (95% CI)\n` +

@@ -2,7 +2,12 @@
 import { join } from "node:path";
 import { numpy as np, random, tree } from "@jax-js/jax";
 import { startEngine } from "../../engine/index.js";
-import { buildVectorFlow as buildFlow, VECTOR_MODELS, type VectorFlowConfig, type VectorModel } from "../../models/vector.js";
+import {
+  buildVectorFlow as buildFlow,
+  VECTOR_MODELS,
+  type VectorFlowConfig,
+  type VectorModel,
+} from "../../models/vector.js";
 import { fit, evaluateNLL, type FitOptions, type TrainState } from "../../train/fit.js";
 import { saveRun, loadRun } from "../../io/checkpoint.js";
 import { keepCheckpoint } from "../../io/kept-checkpoints.js";
@@ -23,10 +28,20 @@ import { loadDataSource, type DataSource } from "../data-source.js";
 import { checkFreshRunDir, createRunDir, inferenceParams, toDataUnits } from "../run-dir.js";
 import type { LoadedRun } from "../../io/checkpoint.js";
 import { logProbRows } from "../../eval/log-prob-rows.js";
-import { evenRows, summarizeLogLik, summaryQuantile, writeLogLikSummary, LOGLIK_FILE, type LogLikSummary } from "../../eval/loglik-quantiles.js";
+import {
+  evenRows,
+  summarizeLogLik,
+  summaryQuantile,
+  writeLogLikSummary,
+  LOGLIK_FILE,
+  type LogLikSummary,
+} from "../../eval/loglik-quantiles.js";
 
 /** Known best-possible test NLLs (the densities' entropies, in nats). */
-const ENTROPY: Record<string, number> = { "8gaussians": ENTROPY_8GAUSSIANS, checkerboard: ENTROPY_CHECKERBOARD };
+const ENTROPY: Record<string, number> = {
+  "8gaussians": ENTROPY_8GAUSSIANS,
+  checkerboard: ENTROPY_CHECKERBOARD,
+};
 
 export interface TrainSettings {
   model: VectorModel;
@@ -68,13 +83,24 @@ function parseHidden(raw: string | undefined): number[] | undefined {
   if (raw === undefined) return undefined;
   const widths = raw.split(",").map((s) => Number(s.trim()));
   if (widths.length === 0 || widths.some((w) => !Number.isInteger(w) || w < 1)) {
-    throw new UsageError(`--hidden must be comma-separated positive integers, e.g. 64,64; got "${raw}"`);
+    throw new UsageError(
+      `--hidden must be comma-separated positive integers, e.g. 64,64; got "${raw}"`,
+    );
   }
   return widths;
 }
 
 function fitOptions(s: TrainSettings): FitOptions {
-  const lr = s.schedule === "cosine" ? { kind: "cosine" as const, lr: s.lr, warmupSteps: Math.min(200, Math.floor(s.steps / 10)), totalSteps: s.steps, finalFraction: 0.02 } : s.lr;
+  const lr =
+    s.schedule === "cosine"
+      ? {
+          kind: "cosine" as const,
+          lr: s.lr,
+          warmupSteps: Math.min(200, Math.floor(s.steps / 10)),
+          totalSteps: s.steps,
+          finalFraction: 0.02,
+        }
+      : s.lr;
   return {
     steps: s.steps,
     batchSize: s.batchSize,
@@ -86,9 +112,18 @@ function fitOptions(s: TrainSettings): FitOptions {
   };
 }
 
-async function writePictures(s: TrainSettings, data: DataSource, run: Awaited<ReturnType<typeof loadRun>>, params: FlowParams): Promise<string[]> {
+async function writePictures(
+  s: TrainSettings,
+  data: DataSource,
+  run: Awaited<ReturnType<typeof loadRun>>,
+  params: FlowParams,
+): Promise<string[]> {
   const written: string[] = [];
-  const history = run.state.history.map((h) => ({ step: h.step, trainLoss: h.trainLoss ?? undefined, validLoss: h.validLoss ?? undefined }));
+  const history = run.state.history.map((h) => ({
+    step: h.step,
+    trainLoss: h.trainLoss ?? undefined,
+    validLoss: h.validLoss ?? undefined,
+  }));
   if (history.some((h) => Number.isFinite(h.trainLoss) || Number.isFinite(h.validLoss))) {
     await savePng(join(s.out, "loss.png"), lossFigure(history));
     written.push("loss.png");
@@ -97,7 +132,10 @@ async function writePictures(s: TrainSettings, data: DataSource, run: Awaited<Re
   if (data.dim === 2 && data.contextColumns.length === 0) {
     const x = run.flow.sample(tree.ref(params), random.key(s.seed + 7), 5000);
     const samples = Float32Array.from((await x.data()) as Float32Array);
-    await savePng(join(s.out, "density.png"), await densityFigure(run.flow, params, data.test.x, { samples }));
+    await savePng(
+      join(s.out, "density.png"),
+      await densityFigure(run.flow, params, data.test.x, { samples }),
+    );
     await savePng(join(s.out, "samples.png"), samplesFigure(samples, data.test.x));
     written.push("density.png", "samples.png");
   }
@@ -109,12 +147,19 @@ async function writePictures(s: TrainSettings, data: DataSource, run: Awaited<Re
  * uses and store their log-likelihood quantiles beside the run, so `score --flag-quantile`
  * needs no training data. Consumes the loaded run's parameters.
  */
-async function writeTrainingLogLik(dir: string, run: LoadedRun, data: DataSource): Promise<LogLikSummary> {
+async function writeTrainingLogLik(
+  dir: string,
+  run: LoadedRun,
+  data: DataSource,
+): Promise<LogLikSummary> {
   const params = inferenceParams(run);
   let logp: Float64Array;
   const cond = data.train.cond ? evenRows(data.train.cond, data.contextColumns.length) : undefined;
   try {
-    logp = toDataUnits(run, await logProbRows(run.flow, params, evenRows(data.train.x, data.dim), { cond }));
+    logp = toDataUnits(
+      run,
+      await logProbRows(run.flow, params, evenRows(data.train.x, data.dim), { cond }),
+    );
   } finally {
     tree.dispose(params);
   }
@@ -131,24 +176,46 @@ async function writeTrainingLogLik(dir: string, run: LoadedRun, data: DataSource
 /** Train (or resume) a run; returns what a report needs. */
 export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<TrainReport> {
   await startEngine(s.threads ? { threads: s.threads } : {});
-  const data = loadDataSource(s.data, { samples: s.samples, seed: s.seed, contextColumns: s.contextColumns });
+  const data = loadDataSource(s.data, {
+    samples: s.samples,
+    seed: s.seed,
+    contextColumns: s.contextColumns,
+  });
   const contextDim = data.contextColumns.length;
   const config: VectorFlowConfig = {
-    model: s.model, dim: data.dim, layers: s.layers, hidden: s.hidden, seed: s.seed, bins: s.bins, tailBound: s.tailBound,
+    model: s.model,
+    dim: data.dim,
+    layers: s.layers,
+    hidden: s.hidden,
+    seed: s.seed,
+    bins: s.bins,
+    tailBound: s.tailBound,
     ...(contextDim ? { contextDim } : {}),
   };
   const flow = buildFlow(config);
   // ActNorm's data-dependent initialisation sees a representative batch.
   const initRows = Math.min(data.train.rows, 1024);
-  const initBatch = np.array(data.train.x.slice(0, initRows * data.dim)).reshape([initRows, data.dim]);
-  const initCond = data.train.cond ? np.array(data.train.cond.slice(0, initRows * contextDim)).reshape([initRows, contextDim]) : undefined;
+  const initBatch = np
+    .array(data.train.x.slice(0, initRows * data.dim))
+    .reshape([initRows, data.dim]);
+  const initCond = data.train.cond
+    ? np.array(data.train.cond.slice(0, initRows * contextDim)).reshape([initRows, contextDim])
+    : undefined;
   const params = flow.init(random.key(s.seed), { x: initBatch, cond: initCond });
   const runDir = createRunDir(s.out);
 
   const options = fitOptions(s);
-  const describe = { name: s.data, rows: data.train.rows, columns: data.columns, ...(contextDim ? { contextColumns: data.contextColumns } : {}) };
+  const describe = {
+    name: s.data,
+    rows: data.train.rows,
+    columns: data.columns,
+    ...(contextDim ? { contextColumns: data.contextColumns } : {}),
+  };
   const save = async (state: TrainState) => {
-    const preprocessing = { preprocessing: data.standardizer, contextPreprocessing: data.contextStandardizer };
+    const preprocessing = {
+      preprocessing: data.standardizer,
+      contextPreprocessing: data.contextStandardizer,
+    };
     await saveRun(s.out, { flow, state, ...preprocessing, data: describe, training: options });
     if (s.keepEvery && state.step % s.keepEvery === 0) await keepCheckpoint(s.out, state.step);
   };
@@ -156,7 +223,10 @@ export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<T
   const interrupts = watchInterrupts();
   const progress = new Progress(`train ${s.model} on ${s.data}`);
   // The flow sees standardised columns, so its losses differ from the data's NLL by a constant.
-  if (data.standardizer) progress.note("loss and valid: NLL in nats per row of the standardised columns (the test NLL at the end is in the data's own units)");
+  if (data.standardizer)
+    progress.note(
+      "loss and valid: NLL in nats per row of the standardised columns (the test NLL at the end is in the data's own units)",
+    );
   let result;
   try {
     result = await fit(flow, params, data.train, {
@@ -165,7 +235,16 @@ export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<T
       resume,
       signal: interrupts.signal,
       onCheckpoint: save,
-      onProgress: (p) => progress.update({ step: p.step, total: p.totalSteps, loss: p.loss, validLoss: p.validLoss, stepsPerSecond: p.stepsPerSecond, etaSeconds: p.etaSeconds, skipped: p.skipped }),
+      onProgress: (p) =>
+        progress.update({
+          step: p.step,
+          total: p.totalSteps,
+          loss: p.loss,
+          validLoss: p.validLoss,
+          stepsPerSecond: p.stepsPerSecond,
+          etaSeconds: p.etaSeconds,
+          skipped: p.skipped,
+        }),
     });
   } catch (e) {
     runDir.discardIfEmpty(); // failed before its first checkpoint: leave no empty run directory
@@ -177,7 +256,9 @@ export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<T
   if (result.stopReason === "aborted") {
     tree.dispose(result.params);
     tree.dispose(result.bestParams);
-    throw interrupts.error(`interrupted at step ${result.state.step}; the checkpoint in ${s.out} is saved: continue with clayflow train --resume ${s.out}`);
+    throw interrupts.error(
+      `interrupted at step ${result.state.step}; the checkpoint in ${s.out} is saved: continue with clayflow train --resume ${s.out}`,
+    );
   }
   tree.dispose(result.params);
   const testNLL = await evaluateNLL(flow, tree.ref(result.bestParams), data.test);
@@ -188,9 +269,22 @@ export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<T
   const pictures = s.plots ? await writePictures(s, data, run, result.bestParams) : [];
   tree.dispose(result.bestParams);
   const entropy = ENTROPY[s.data] ?? null;
-  const report: TrainReport = { out: s.out, steps: result.state.step, seconds: result.state.seconds, testNLL: testNLLData, entropy, skipped: result.skipped };
-  await writeFileAtomic(join(s.out, "report.json"), JSON.stringify({ ...report, testRows: data.test.rows, pictures }, null, 2) + "\n");
-  const gap = entropy === null ? "" : ` (best possible ${entropy.toFixed(3)}: gap ${(testNLLData - entropy).toFixed(3)})`;
+  const report: TrainReport = {
+    out: s.out,
+    steps: result.state.step,
+    seconds: result.state.seconds,
+    testNLL: testNLLData,
+    entropy,
+    skipped: result.skipped,
+  };
+  await writeFileAtomic(
+    join(s.out, "report.json"),
+    JSON.stringify({ ...report, testRows: data.test.rows, pictures }, null, 2) + "\n",
+  );
+  const gap =
+    entropy === null
+      ? ""
+      : ` (best possible ${entropy.toFixed(3)}: gap ${(testNLLData - entropy).toFixed(3)})`;
   process.stdout.write(
     `trained ${s.model} for ${report.steps} steps in ${report.seconds.toFixed(0)} s` +
       (report.skipped ? ` (${report.skipped} non-finite steps skipped)` : "") +
@@ -222,8 +316,12 @@ async function resumeSettings(dir: string, o: ParsedOptions): Promise<[TrainSett
   if (run.bestParams) tree.dispose(run.bestParams);
   const t = run.config.training.options;
   const m = run.config.model;
-  if (isImageConfig(m)) throw new UsageError(`${dir} holds an image model: use clayflow train --resume ${dir} (image runs resume through the same command)`);
-  if (!run.config.data.name) throw new Error(`${dir}: the run does not record its data set, so it cannot be resumed`);
+  if (isImageConfig(m))
+    throw new UsageError(
+      `${dir} holds an image model: use clayflow train --resume ${dir} (image runs resume through the same command)`,
+    );
+  if (!run.config.data.name)
+    throw new Error(`${dir}: the run does not record its data set, so it cannot be resumed`);
   const s: TrainSettings = {
     model: m.model,
     data: run.config.data.name,
@@ -247,8 +345,28 @@ async function resumeSettings(dir: string, o: ParsedOptions): Promise<[TrainSett
     threads: o.threads as number | undefined,
     plots: !o["no-plots"],
   };
-  for (const name of ["model", "data", "context-columns", "out", "batch-size", "schedule", "layers", "hidden", "bins", "tail-bound", "samples", "seed", "eval-every", "checkpoint-every", "clip-norm", "patience"]) {
-    if (wasGiven(o, name)) throw new UsageError(`--${name} cannot change when resuming: the run keeps its own settings (only --steps, --lr, --threads, --keep-every and --no-plots apply)`);
+  for (const name of [
+    "model",
+    "data",
+    "context-columns",
+    "out",
+    "batch-size",
+    "schedule",
+    "layers",
+    "hidden",
+    "bins",
+    "tail-bound",
+    "samples",
+    "seed",
+    "eval-every",
+    "checkpoint-every",
+    "clip-norm",
+    "patience",
+  ]) {
+    if (wasGiven(o, name))
+      throw new UsageError(
+        `--${name} cannot change when resuming: the run keeps its own settings (only --steps, --lr, --threads, --keep-every and --no-plots apply)`,
+      );
   }
   return [s, run.state];
 }
@@ -257,12 +375,20 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
   const model = o.model as string;
   if (!(VECTOR_MODELS as readonly string[]).includes(model)) {
     if ((IMAGE_MODELS as readonly string[]).includes(model)) {
-      throw new UsageError(`${model} is an image model: it needs image data (--data ${IMAGE_DATASET_NAMES.join(" or ")})${o.data === undefined ? "" : `, not "${o.data}"`}`);
+      throw new UsageError(
+        `${model} is an image model: it needs image data (--data ${IMAGE_DATASET_NAMES.join(" or ")})${o.data === undefined ? "" : `, not "${o.data}"`}`,
+      );
     }
-    throw new UsageError(`unknown model "${model}": use one of ${VECTOR_MODELS.join(", ")} (vectors) or ${IMAGE_MODELS.join(", ")} (images)`);
+    throw new UsageError(
+      `unknown model "${model}": use one of ${VECTOR_MODELS.join(", ")} (vectors) or ${IMAGE_MODELS.join(", ")} (images)`,
+    );
   }
-  if (!o.data) throw new UsageError("--data is required: a toy density name or a CSV file (see --help)");
-  if (o.context !== undefined) throw new UsageError(`--context conditions an image model on part of each image, so it needs image data (--data ${IMAGE_DATASET_NAMES.join(" or ")}), not "${o.data}"`);
+  if (!o.data)
+    throw new UsageError("--data is required: a toy density name or a CSV file (see --help)");
+  if (o.context !== undefined)
+    throw new UsageError(
+      `--context conditions an image model on part of each image, so it needs image data (--data ${IMAGE_DATASET_NAMES.join(" or ")}), not "${o.data}"`,
+    );
   if (!o.out) throw new UsageError("--out DIR is required: where the run is saved");
   checkCounts(o);
   const schedule = scheduleOption(o.schedule);
@@ -291,41 +417,62 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
 }
 
 /** --bins and --tail-bound, which only the spline models have. */
-function splineOptions(model: VectorModel, o: ParsedOptions): Pick<TrainSettings, "bins" | "tailBound"> {
+function splineOptions(
+  model: VectorModel,
+  o: ParsedOptions,
+): Pick<TrainSettings, "bins" | "tailBound"> {
   const bins = o.bins as number | undefined;
   const tailBound = o["tail-bound"] as number | undefined;
   if (model !== "nsf" && model !== "nsf-ar" && (bins !== undefined || tailBound !== undefined)) {
-    throw new UsageError(`--bins and --tail-bound shape the splines of --model nsf or nsf-ar; ${model} has none`);
+    throw new UsageError(
+      `--bins and --tail-bound shape the splines of --model nsf or nsf-ar; ${model} has none`,
+    );
   }
-  if (bins !== undefined && !(bins >= 2 && bins <= 256)) throw new UsageError(`--bins must be from 2 to 256, got ${bins}`);
-  if (tailBound !== undefined && !(tailBound > 0 && Number.isFinite(tailBound))) throw new UsageError(`--tail-bound must be positive, got ${tailBound}`);
+  if (bins !== undefined && !(bins >= 2 && bins <= 256))
+    throw new UsageError(`--bins must be from 2 to 256, got ${bins}`);
+  if (tailBound !== undefined && !(tailBound > 0 && Number.isFinite(tailBound)))
+    throw new UsageError(`--tail-bound must be positive, got ${tailBound}`);
   return { bins, tailBound };
 }
 
 /** --context-columns A,B: names of CSV columns (none when absent). */
 function contextColumnsOption(raw: unknown): string[] {
   if (raw === undefined) return [];
-  const names = String(raw).split(",").map((c) => c.trim());
-  if (names.some((c) => c === "")) throw new UsageError(`--context-columns must be comma-separated column names, e.g. age,income; got "${raw}"`);
+  const names = String(raw)
+    .split(",")
+    .map((c) => c.trim());
+  if (names.some((c) => c === ""))
+    throw new UsageError(
+      `--context-columns must be comma-separated column names, e.g. age,income; got "${raw}"`,
+    );
   return names;
 }
 
 /** Counts and the rate, as given or defaulted, for vector and image runs alike (`--samples`: toy data only). */
 function checkCounts(o: ParsedOptions, image = false): void {
-  for (const k of ["steps", "batch-size", ...(image ? [] : ["samples"]), "eval-every", "checkpoint-every"]) {
+  for (const k of [
+    "steps",
+    "batch-size",
+    ...(image ? [] : ["samples"]),
+    "eval-every",
+    "checkpoint-every",
+  ]) {
     if ((o[k] as number) < 1) throw new UsageError(`--${k} must be at least 1`);
   }
   if (!((o.lr as number) > 0)) throw new UsageError("--lr must be positive");
 }
 
-const isImageData = (name: unknown): name is ImageDatasetName => (IMAGE_DATASET_NAMES as readonly unknown[]).includes(name);
+const isImageData = (name: unknown): name is ImageDatasetName =>
+  (IMAGE_DATASET_NAMES as readonly unknown[]).includes(name);
 
 /** --keep-every N: a positive multiple of the checkpoint interval (only checkpoints can be kept). */
 function keepEveryOption(o: ParsedOptions, checkpointEvery: number): number | undefined {
   const n = o["keep-every"] as number | undefined;
   if (n === undefined) return undefined;
   if (!(Number.isInteger(n) && n > 0 && n % checkpointEvery === 0)) {
-    throw new UsageError(`--keep-every must be a positive multiple of the checkpoint interval (${checkpointEvery} steps), got ${n}`);
+    throw new UsageError(
+      `--keep-every must be a positive multiple of the checkpoint interval (${checkpointEvery} steps), got ${n}`,
+    );
   }
   return n;
 }
@@ -345,24 +492,38 @@ function dequantizationOption(v: unknown): "uniform" | "variational" {
 export function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
   const model = o.model as string;
   if (!(IMAGE_MODELS as readonly string[]).includes(model)) {
-    throw new UsageError(`image data needs an image model: ${IMAGE_MODELS.join(" or ")} (got "${model}")`);
+    throw new UsageError(
+      `image data needs an image model: ${IMAGE_MODELS.join(" or ")} (got "${model}")`,
+    );
   }
   if (!o.out) throw new UsageError("--out DIR is required: where the run is saved");
-  if (o["context-columns"] !== undefined) throw new UsageError("--context-columns names columns of a CSV file; image models condition with --conditional or --context");
-  if (o.bins !== undefined || o["tail-bound"] !== undefined) throw new UsageError("--bins and --tail-bound shape the splines of --model nsf or nsf-ar, which model vectors, not images");
+  if (o["context-columns"] !== undefined)
+    throw new UsageError(
+      "--context-columns names columns of a CSV file; image models condition with --conditional or --context",
+    );
+  if (o.bins !== undefined || o["tail-bound"] !== undefined)
+    throw new UsageError(
+      "--bins and --tail-bound shape the splines of --model nsf or nsf-ar, which model vectors, not images",
+    );
   checkCounts(o, true);
   const context = imageContextOption(o);
   const hidden = o.hidden === undefined ? IMAGE_TRAIN_DEFAULTS.hidden : Number(o.hidden);
-  if (!(Number.isInteger(hidden) && hidden > 0)) throw new UsageError(`--hidden for image models is one channel count, e.g. 64; got "${o.hidden}"`);
+  if (!(Number.isInteger(hidden) && hidden > 0))
+    throw new UsageError(
+      `--hidden for image models is one channel count, e.g. 64; got "${o.hidden}"`,
+    );
   const perturb = (o.perturb as number | undefined) ?? 0;
-  if (!(perturb >= 0 && perturb < 1)) throw new UsageError(`--perturb is a probability in [0, 1), e.g. 0.2; got ${o.perturb}`);
+  if (!(perturb >= 0 && perturb < 1))
+    throw new UsageError(`--perturb is a probability in [0, 1), e.g. 0.2; got ${o.perturb}`);
   return {
     model: model as ImageModel,
     data: o.data as ImageDatasetName,
     dataDir: o["data-dir"] as string | undefined,
     out: o.out as string,
     steps: wasGiven(o, "steps") ? (o.steps as number) : IMAGE_TRAIN_DEFAULTS.steps,
-    batchSize: wasGiven(o, "batch-size") ? (o["batch-size"] as number) : IMAGE_TRAIN_DEFAULTS.batchSize,
+    batchSize: wasGiven(o, "batch-size")
+      ? (o["batch-size"] as number)
+      : IMAGE_TRAIN_DEFAULTS.batchSize,
     lr: wasGiven(o, "lr") ? (o.lr as number) : IMAGE_TRAIN_DEFAULTS.lr,
     schedule: scheduleOption(o.schedule),
     levels: o.levels as number | undefined,
@@ -374,7 +535,9 @@ export function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
     dequantization: dequantizationOption(o.dequantization),
     context,
     seed: o.seed as number,
-    evalEvery: wasGiven(o, "eval-every") ? (o["eval-every"] as number) : IMAGE_TRAIN_DEFAULTS.evalEvery,
+    evalEvery: wasGiven(o, "eval-every")
+      ? (o["eval-every"] as number)
+      : IMAGE_TRAIN_DEFAULTS.evalEvery,
     checkpointEvery: o["checkpoint-every"] as number,
     keepEvery: keepEveryOption(o, o["checkpoint-every"] as number),
     validImages: 2000,
@@ -386,11 +549,19 @@ export function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
 function imageContextOption(o: ParsedOptions): ImageContextSpec | undefined {
   if (o.context === undefined) return undefined;
   const spec = parseContextName(o.context as string);
-  if (!spec) throw new UsageError(`--context must be downsampleN (e.g. downsample4: the 7x7 thumbnail of a 28x28 image) or left-half, got "${o.context}"`);
-  if (o.conditional) throw new UsageError("--context and --conditional cannot be combined: a model conditions on the class label or on a context image");
+  if (!spec)
+    throw new UsageError(
+      `--context must be downsampleN (e.g. downsample4: the 7x7 thumbnail of a 28x28 image) or left-half, got "${o.context}"`,
+    );
+  if (o.conditional)
+    throw new UsageError(
+      "--context and --conditional cannot be combined: a model conditions on the class label or on a context image",
+    );
   // Both image data sets are 28x28; a factor of 1 would give the whole image as its own context.
   if (spec.kind === "downsample" && (28 % spec.factor !== 0 || spec.factor < 2)) {
-    throw new UsageError(`--context downsample${spec.factor}: the factor must divide 28 (the images' side) and be at least 2, e.g. downsample4`);
+    throw new UsageError(
+      `--context downsample${spec.factor}: the factor must divide 28 (the images' side) and be at least 2, e.g. downsample4`,
+    );
   }
   return spec;
 }
@@ -401,20 +572,61 @@ async function resumeImage(dir: string, o: ParsedOptions): Promise<void> {
   tree.dispose(run.params);
   if (run.bestParams) tree.dispose(run.bestParams);
   const m = run.config.model;
-  if (!isImageConfig(m) || !isImageData(run.config.data.name)) throw new Error(`${dir}: not an image run`);
+  if (!isImageConfig(m) || !isImageData(run.config.data.name))
+    throw new Error(`${dir}: not an image run`);
   const t = run.config.training.options;
   const lr = resumedLr(o, t.optimizer?.lr);
   const steps = wasGiven(o, "steps") ? (o.steps as number) : (t.steps ?? 1000);
-  if (run.state.step >= steps) throw new UsageError(`${dir} already finished its ${steps} steps; pass a larger --steps to train further`);
-  for (const name of ["model", "data", "context", "conditional", "levels", "flow-steps", "hidden", "blocks", "perturb", "dequantization", "schedule"]) {
-    if (wasGiven(o, name)) throw new UsageError(`--${name} cannot change when resuming: the run keeps its own settings (only --steps, --lr, --threads, --keep-every and --data-dir apply)`);
+  if (run.state.step >= steps)
+    throw new UsageError(
+      `${dir} already finished its ${steps} steps; pass a larger --steps to train further`,
+    );
+  for (const name of [
+    "model",
+    "data",
+    "context",
+    "conditional",
+    "levels",
+    "flow-steps",
+    "hidden",
+    "blocks",
+    "perturb",
+    "dequantization",
+    "schedule",
+  ]) {
+    if (wasGiven(o, name))
+      throw new UsageError(
+        `--${name} cannot change when resuming: the run keeps its own settings (only --steps, --lr, --threads, --keep-every and --data-dir apply)`,
+      );
   }
   await trainImageRun(
     {
-      model: m.model, data: run.config.data.name, dataDir: o["data-dir"] as string | undefined, out: dir, steps,
-      batchSize: t.batchSize ?? 64, lr, schedule: typeof t.optimizer?.lr === "object" && t.optimizer.lr.kind === "cosine" ? "cosine" : "constant", levels: m.levels, flowSteps: m.steps, hidden: m.hidden, blocks: m.blocks, conditional: m.classes > 0, context: m.context ?? undefined,
-      perturb: run.config.data.perturb, dequantization: m.dequantization, seed: t.seed ?? 0, evalEvery: t.evalEvery ?? 500, checkpointEvery: t.checkpointEvery ?? 500, keepEvery: keepEveryOption(o, t.checkpointEvery ?? 500),
-      trainImages: run.config.data.rows ?? undefined, validImages: 2000, threads: o.threads as number | undefined,
+      model: m.model,
+      data: run.config.data.name,
+      dataDir: o["data-dir"] as string | undefined,
+      out: dir,
+      steps,
+      batchSize: t.batchSize ?? 64,
+      lr,
+      schedule:
+        typeof t.optimizer?.lr === "object" && t.optimizer.lr.kind === "cosine"
+          ? "cosine"
+          : "constant",
+      levels: m.levels,
+      flowSteps: m.steps,
+      hidden: m.hidden,
+      blocks: m.blocks,
+      conditional: m.classes > 0,
+      context: m.context ?? undefined,
+      perturb: run.config.data.perturb,
+      dequantization: m.dequantization,
+      seed: t.seed ?? 0,
+      evalEvery: t.evalEvery ?? 500,
+      checkpointEvery: t.checkpointEvery ?? 500,
+      keepEvery: keepEveryOption(o, t.checkpointEvery ?? 500),
+      trainImages: run.config.data.rows ?? undefined,
+      validImages: 2000,
+      threads: o.threads as number | undefined,
     },
     run.state,
   );
@@ -424,37 +636,114 @@ export const train: Command = {
   spec: {
     name: "train",
     summary: "fit a flow to a 2-D toy density or a CSV file; saves checkpoints and pictures",
-    usage: "clayflow train --data NAME|FILE.csv --out DIR [options]   |   clayflow train --resume DIR",
+    usage:
+      "clayflow train --data NAME|FILE.csv --out DIR [options]   |   clayflow train --resume DIR",
     options: {
-      model: { type: "string", help: `flow: ${VECTOR_MODELS.join(", ")} (vectors); glow, realnvp (images)`, default: "realnvp", value: "NAME" },
-      data: { type: "string", help: "moons, 8gaussians, checkerboard, rings, pinwheel, 2spirals, circles, swissroll, a CSV file, or fashion-mnist / mnist", value: "NAME|FILE" },
-      "data-dir": { type: "string", help: "folder holding the image datasets (else CLAYFLOW_DATA_DIR, the cache, /usr/share/datasets)", value: "DIR" },
+      model: {
+        type: "string",
+        help: `flow: ${VECTOR_MODELS.join(", ")} (vectors); glow, realnvp (images)`,
+        default: "realnvp",
+        value: "NAME",
+      },
+      data: {
+        type: "string",
+        help: "moons, 8gaussians, checkerboard, rings, pinwheel, 2spirals, circles, swissroll, a CSV file, or fashion-mnist / mnist",
+        value: "NAME|FILE",
+      },
+      "data-dir": {
+        type: "string",
+        help: "folder holding the image datasets (else CLAYFLOW_DATA_DIR, the cache, /usr/share/datasets)",
+        value: "DIR",
+      },
       levels: { type: "int", help: "image models: multi-scale levels (default 2)" },
-      "flow-steps": { type: "int", help: `glow: flow steps per level (default ${IMAGE_TRAIN_DEFAULTS.flowSteps})` },
+      "flow-steps": {
+        type: "int",
+        help: `glow: flow steps per level (default ${IMAGE_TRAIN_DEFAULTS.flowSteps})`,
+      },
       blocks: { type: "int", help: "image models: residual blocks per conditioner (default 1)" },
-      conditional: { type: "boolean", help: "image models: condition on the class label (sample grids get a row per class)" },
-      dequantization: { type: "string", help: `image models: uniform, or variational (a learned noise flow per pixel, a tighter bound; default ${IMAGE_TRAIN_DEFAULTS.dequantization})`, value: "KIND" },
-      perturb: { type: "number", help: "image models: replace each training pixel by a random one with this probability (a background model for clayflow ood --score ratio, e.g. 0.2)" },
-      context: { type: "string", help: "image models: condition on part of each image: downsample4 (its 7x7 thumbnail) or left-half", value: "KIND" },
-      "context-columns": { type: "string", help: "CSV data: condition on these columns (a flow of the other columns given them), e.g. age,income", value: "A,B" },
+      conditional: {
+        type: "boolean",
+        help: "image models: condition on the class label (sample grids get a row per class)",
+      },
+      dequantization: {
+        type: "string",
+        help: `image models: uniform, or variational (a learned noise flow per pixel, a tighter bound; default ${IMAGE_TRAIN_DEFAULTS.dequantization})`,
+        value: "KIND",
+      },
+      perturb: {
+        type: "number",
+        help: "image models: replace each training pixel by a random one with this probability (a background model for clayflow ood --score ratio, e.g. 0.2)",
+      },
+      context: {
+        type: "string",
+        help: "image models: condition on part of each image: downsample4 (its 7x7 thumbnail) or left-half",
+        value: "KIND",
+      },
+      "context-columns": {
+        type: "string",
+        help: "CSV data: condition on these columns (a flow of the other columns given them), e.g. age,income",
+        value: "A,B",
+      },
       out: { type: "string", help: "run directory to create", value: "DIR" },
-      resume: { type: "string", help: "continue the run in DIR from its last checkpoint", value: "DIR" },
-      steps: { type: "int", help: `training steps in total (images: ${IMAGE_TRAIN_DEFAULTS.steps})`, default: 10000 },
-      "batch-size": { type: "int", help: `rows per step (images: ${IMAGE_TRAIN_DEFAULTS.batchSize})`, default: 256 },
-      lr: { type: "number", help: `learning rate (Adam; images: ${IMAGE_TRAIN_DEFAULTS.lr}); with --resume, a new peak rate from the next step on (e.g. a lower one late in training)`, default: 1e-3 },
-      schedule: { type: "string", help: "learning-rate schedule after the warm-up: constant, or cosine (decays to 2% of --lr at the last step)", default: "cosine" },
+      resume: {
+        type: "string",
+        help: "continue the run in DIR from its last checkpoint",
+        value: "DIR",
+      },
+      steps: {
+        type: "int",
+        help: `training steps in total (images: ${IMAGE_TRAIN_DEFAULTS.steps})`,
+        default: 10000,
+      },
+      "batch-size": {
+        type: "int",
+        help: `rows per step (images: ${IMAGE_TRAIN_DEFAULTS.batchSize})`,
+        default: 256,
+      },
+      lr: {
+        type: "number",
+        help: `learning rate (Adam; images: ${IMAGE_TRAIN_DEFAULTS.lr}); with --resume, a new peak rate from the next step on (e.g. a lower one late in training)`,
+        default: 1e-3,
+      },
+      schedule: {
+        type: "string",
+        help: "learning-rate schedule after the warm-up: constant, or cosine (decays to 2% of --lr at the last step)",
+        default: "cosine",
+      },
       "clip-norm": { type: "number", help: "clip gradients to this global norm" },
       layers: { type: "int", help: "coupling / autoregressive layers (default per model)" },
-      bins: { type: "int", help: "nsf, nsf-ar: bins of each rational-quadratic spline (default 8)" },
-      "tail-bound": { type: "number", help: "nsf, nsf-ar: the splines cover [-B, B] (data standardised for CSV), the identity outside (default 5)", value: "B" },
-      hidden: { type: "string", help: `hidden widths of each conditioner, e.g. 64,64 (image models: one channel count, default ${IMAGE_TRAIN_DEFAULTS.hidden})`, value: "W,W" },
+      bins: {
+        type: "int",
+        help: "nsf, nsf-ar: bins of each rational-quadratic spline (default 8)",
+      },
+      "tail-bound": {
+        type: "number",
+        help: "nsf, nsf-ar: the splines cover [-B, B] (data standardised for CSV), the identity outside (default 5)",
+        value: "B",
+      },
+      hidden: {
+        type: "string",
+        help: `hidden widths of each conditioner, e.g. 64,64 (image models: one channel count, default ${IMAGE_TRAIN_DEFAULTS.hidden})`,
+        value: "W,W",
+      },
       samples: { type: "int", help: "training rows drawn from a toy density", default: 20000 },
       seed: { type: "int", help: "seed for initialisation, batches and toy data", default: 0 },
-      "eval-every": { type: "int", help: `steps between validation evaluations (images: ${IMAGE_TRAIN_DEFAULTS.evalEvery})`, default: 250 },
+      "eval-every": {
+        type: "int",
+        help: `steps between validation evaluations (images: ${IMAGE_TRAIN_DEFAULTS.evalEvery})`,
+        default: 250,
+      },
       patience: { type: "int", help: "stop after this many evaluations without improvement" },
       "checkpoint-every": { type: "int", help: "steps between checkpoints", default: 500 },
-      "keep-every": { type: "int", help: "also keep a copy of the checkpoint every N steps (a multiple of --checkpoint-every) in DIR/checkpoints/, e.g. for clayflow eval --curve", value: "N" },
-      threads: { type: "int", help: "engine threads (default: CLAYFLOW_THREADS or the core count)" },
+      "keep-every": {
+        type: "int",
+        help: "also keep a copy of the checkpoint every N steps (a multiple of --checkpoint-every) in DIR/checkpoints/, e.g. for clayflow eval --curve",
+        value: "N",
+      },
+      threads: {
+        type: "int",
+        help: "engine threads (default: CLAYFLOW_THREADS or the core count)",
+      },
       "no-plots": { type: "boolean", help: "do not write PNG pictures" },
     },
     examples: [
@@ -473,12 +762,16 @@ export const train: Command = {
       tree.dispose(peek.params);
       if (peek.bestParams) tree.dispose(peek.bestParams);
       if (peek.weightsOnly) {
-        throw new UsageError(`${o.resume} holds weights only (written by clayflow export): it has no optimizer state to resume from; resume the run it was exported from`);
+        throw new UsageError(
+          `${o.resume} holds weights only (written by clayflow export): it has no optimizer state to resume from; resume the run it was exported from`,
+        );
       }
       if (isImageConfig(peek.config.model)) return resumeImage(o.resume as string, o);
       const [settings, state] = await resumeSettings(o.resume as string, o);
       if (state.step >= settings.steps) {
-        throw new UsageError(`${settings.out} already finished its ${settings.steps} steps; pass a larger --steps to train further`);
+        throw new UsageError(
+          `${settings.out} already finished its ${settings.steps} steps; pass a larger --steps to train further`,
+        );
       }
       await trainRun(settings, state);
       return;

@@ -24,7 +24,8 @@ function checkShape(where: string, height: number, width: number, channels: numb
     throw new Error(`${where}: height and width must be positive integers, got ${height}x${width}`);
   }
   // PNG stores 8-bit grey (1) or RGB (3); other channel counts would need another compressor.
-  if (channels !== 1 && channels !== 3) throw new Error(`${where}: channels must be 1 (grey) or 3 (RGB), got ${channels}`);
+  if (channels !== 1 && channels !== 3)
+    throw new Error(`${where}: channels must be 1 (grey) or 3 (RGB), got ${channels}`);
 }
 
 /** Total length of the IDAT chunks' data in a PNG file (chunks: [len u32 BE][type][data][crc]). */
@@ -41,30 +42,55 @@ function idatBytes(png: Uint8Array): number {
 
 /** Compressed length in bits/dim of one image whose bytes are `pixels` (shape already checked). */
 function bitsPerDim(pixels: Uint8Array, height: number, width: number, channels: 1 | 3): number {
-  const png = encodePng({ width, height, channels, data: pixels }, { level: 9, filter: "adaptive" });
+  const png = encodePng(
+    { width, height, channels, data: pixels },
+    { level: 9, filter: "adaptive" },
+  );
   return (8 * idatBytes(png)) / (height * width * channels);
 }
 
 /** bits per dimension of the compressed image; pixels: one grey 8-bit image height*width (channels 1) or more via `channels`. */
-export function complexityBitsPerDim(pixels: Uint8Array, height: number, width: number, channels = 1): number {
+export function complexityBitsPerDim(
+  pixels: Uint8Array,
+  height: number,
+  width: number,
+  channels = 1,
+): number {
   checkShape("complexityBitsPerDim", height, width, channels);
   const size = height * width * channels;
   if (pixels.length !== size) {
-    throw new Error(`complexityBitsPerDim: pixels has ${pixels.length} bytes, expected ${height}*${width}*${channels} = ${size}`);
+    throw new Error(
+      `complexityBitsPerDim: pixels has ${pixels.length} bytes, expected ${height}*${width}*${channels} = ${size}`,
+    );
   }
   return bitsPerDim(pixels, height, width, channels as 1 | 3);
 }
 
 /** For many images stored back to back. */
-export function complexityOfImages(pixels: Uint8Array, count: number, height: number, width: number, channels = 1): Float64Array {
+export function complexityOfImages(
+  pixels: Uint8Array,
+  count: number,
+  height: number,
+  width: number,
+  channels = 1,
+): Float64Array {
   checkShape("complexityOfImages", height, width, channels);
-  if (!Number.isInteger(count) || count < 1) throw new Error(`complexityOfImages: count must be a positive integer, got ${count}`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new Error(`complexityOfImages: count must be a positive integer, got ${count}`);
   const size = height * width * channels;
   if (pixels.length !== count * size) {
-    throw new Error(`complexityOfImages: pixels has ${pixels.length} bytes, expected ${count} images of ${height}*${width}*${channels} = ${count * size}`);
+    throw new Error(
+      `complexityOfImages: pixels has ${pixels.length} bytes, expected ${count} images of ${height}*${width}*${channels} = ${count * size}`,
+    );
   }
   const out = new Float64Array(count);
-  for (let i = 0; i < count; i++) out[i] = bitsPerDim(pixels.subarray(i * size, (i + 1) * size), height, width, channels as 1 | 3);
+  for (let i = 0; i < count; i++)
+    out[i] = bitsPerDim(
+      pixels.subarray(i * size, (i + 1) * size),
+      height,
+      width,
+      channels as 1 | 3,
+    );
   return out;
 }
 
@@ -74,9 +100,14 @@ export function complexityOfImages(pixels: Uint8Array, count: number, height: nu
  * src/train/losses.ts gives, with the log2 256 dequantisation term), so both terms are in the
  * same units; +Infinity (a row outside the model's support) stays +Infinity.
  */
-export function complexityCorrectedScores(modelBitsPerDim: ArrayLike<number>, complexity: ArrayLike<number>): Float64Array {
+export function complexityCorrectedScores(
+  modelBitsPerDim: ArrayLike<number>,
+  complexity: ArrayLike<number>,
+): Float64Array {
   if (modelBitsPerDim.length !== complexity.length) {
-    throw new Error(`complexityCorrectedScores: ${modelBitsPerDim.length} model scores but ${complexity.length} complexities; need one per image`);
+    throw new Error(
+      `complexityCorrectedScores: ${modelBitsPerDim.length} model scores but ${complexity.length} complexities; need one per image`,
+    );
   }
   const out = new Float64Array(complexity.length);
   let nan = 0;
@@ -84,7 +115,10 @@ export function complexityCorrectedScores(modelBitsPerDim: ArrayLike<number>, co
     out[i] = modelBitsPerDim[i] - complexity[i];
     if (Number.isNaN(out[i])) nan++;
   }
-  if (nan > 0) throw new Error(`complexityCorrectedScores: ${nan} score(s) are NaN (a NaN input, or an infinite model score minus an infinite complexity)`);
+  if (nan > 0)
+    throw new Error(
+      `complexityCorrectedScores: ${nan} score(s) are NaN (a NaN input, or an infinite model score minus an infinite complexity)`,
+    );
   return out;
 }
 
@@ -104,13 +138,20 @@ export async function complexityBitsPerDimAsync(
   checkShape("complexityBitsPerDimAsync", height, width, channels);
   const size = height * width * channels;
   if (pixels.length !== size) {
-    throw new Error(`complexityBitsPerDimAsync: pixels has ${pixels.length} bytes, expected ${height}*${width}*${channels} = ${size}`);
+    throw new Error(
+      `complexityBitsPerDimAsync: pixels has ${pixels.length} bytes, expected ${height}*${width}*${channels} = ${size}`,
+    );
   }
-  const raw = filteredScanlines({ width, height, channels: channels as 1 | 3, data: pixels }, "adaptive");
+  const raw = filteredScanlines(
+    { width, height, channels: channels as 1 | 3, data: pixels },
+    "adaptive",
+  );
   return (8 * (await deflate(raw)).length) / size;
 }
 
 async function streamDeflate(raw: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([raw as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream("deflate"));
+  const stream = new Blob([raw as Uint8Array<ArrayBuffer>])
+    .stream()
+    .pipeThrough(new CompressionStream("deflate"));
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }

@@ -34,18 +34,29 @@ export interface MahalanobisOptions {
 }
 
 /** Fit the mean and regularised covariance of `x` ([rows, dim] row-major). */
-export function fitMahalanobis(x: ArrayLike<number>, dim: number, options: MahalanobisOptions = {}): MahalanobisModel {
+export function fitMahalanobis(
+  x: ArrayLike<number>,
+  dim: number,
+  options: MahalanobisOptions = {},
+): MahalanobisModel {
   const ridge = options.ridge ?? 1e-6;
-  if (!Number.isInteger(dim) || dim < 1) throw new Error(`fitMahalanobis: dim must be a positive integer, got ${dim}`);
-  if (x.length % dim !== 0) throw new Error(`fitMahalanobis: ${x.length} values is not a whole number of rows of width ${dim}`);
+  if (!Number.isInteger(dim) || dim < 1)
+    throw new Error(`fitMahalanobis: dim must be a positive integer, got ${dim}`);
+  if (x.length % dim !== 0)
+    throw new Error(
+      `fitMahalanobis: ${x.length} values is not a whole number of rows of width ${dim}`,
+    );
   if (!(ridge >= 0)) throw new Error(`fitMahalanobis: ridge must be >= 0, got ${ridge}`);
   const rows = x.length / dim;
-  if (rows < 2) throw new Error(`fitMahalanobis: need at least 2 rows to estimate a covariance, got ${rows}`);
+  if (rows < 2)
+    throw new Error(`fitMahalanobis: need at least 2 rows to estimate a covariance, got ${rows}`);
 
   const mean = new Float64Array(dim);
   for (let r = 0; r < rows; r++) for (let j = 0; j < dim; j++) mean[j] += x[r * dim + j];
   for (let j = 0; j < dim; j++) mean[j] /= rows;
-  for (let j = 0; j < dim; j++) if (!Number.isFinite(mean[j])) throw new Error(`fitMahalanobis: column ${j + 1} has non-finite values`);
+  for (let j = 0; j < dim; j++)
+    if (!Number.isFinite(mean[j]))
+      throw new Error(`fitMahalanobis: column ${j + 1} has non-finite values`);
 
   // Centred sums of products (centring first avoids the cancellation of E[xx] - m m^T).
   const cov = new Float64Array(dim * dim);
@@ -85,7 +96,9 @@ export function cholesky(a: ArrayLike<number>, n: number): Float64Array {
       for (let k = 0; k < j; k++) s -= l[i * n + k] * l[j * n + k];
       if (i === j) {
         if (!(s > 0)) {
-          throw new Error(`cholesky: the matrix is not positive definite (pivot ${i + 1} is ${s}); increase the ridge`);
+          throw new Error(
+            `cholesky: the matrix is not positive definite (pivot ${i + 1} is ${s}); increase the ridge`,
+          );
         }
         l[i * n + i] = Math.sqrt(s);
       } else {
@@ -99,7 +112,10 @@ export function cholesky(a: ArrayLike<number>, n: number): Float64Array {
 /** Squared Mahalanobis distance of every row of `x` ([rows, dim] row-major) to the fit. */
 export function mahalanobisScores(model: MahalanobisModel, x: ArrayLike<number>): Float64Array {
   const { dim, mean, chol } = model;
-  if (x.length % dim !== 0) throw new Error(`mahalanobisScores: ${x.length} values is not a whole number of rows of width ${dim}`);
+  if (x.length % dim !== 0)
+    throw new Error(
+      `mahalanobisScores: ${x.length} values is not a whole number of rows of width ${dim}`,
+    );
   const rows = x.length / dim;
   const out = new Float64Array(rows);
   const y = new Float64Array(dim);

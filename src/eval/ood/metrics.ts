@@ -31,8 +31,13 @@ export interface OodMetrics {
 }
 
 /** Copies scores into a sorted Float64Array, with a clear error for empty sets and NaN scores. */
-function sortedScores(where: string, which: "inScores" | "outScores", scores: ArrayLike<number>): Float64Array {
-  if (scores.length === 0) throw new Error(`${where}: ${which} is empty; need at least one score in each set`);
+function sortedScores(
+  where: string,
+  which: "inScores" | "outScores",
+  scores: ArrayLike<number>,
+): Float64Array {
+  if (scores.length === 0)
+    throw new Error(`${where}: ${which} is empty; need at least one score in each set`);
   const out = Float64Array.from(scores);
   let nan = 0;
   let first = -1;
@@ -42,7 +47,10 @@ function sortedScores(where: string, which: "inScores" | "outScores", scores: Ar
       nan++;
     }
   }
-  if (nan > 0) throw new Error(`${where}: ${which} has ${nan} NaN score(s) (first at index ${first}); scores must be numbers or +/-Infinity`);
+  if (nan > 0)
+    throw new Error(
+      `${where}: ${which} has ${nan} NaN score(s) (first at index ${first}); scores must be numbers or +/-Infinity`,
+    );
   // TypedArray sort is numeric and orders -Infinity < finite < +Infinity (unlike (a, b) => a - b,
   // which gives NaN for Infinity - Infinity).
   return out.sort();
@@ -58,7 +66,11 @@ interface Step {
  * Calls `visit` for each distinct score in DESCENDING order with how many in/out scores equal it.
  * Equality is ===, so -0 and +0 are one threshold (typed sort keeps them adjacent).
  */
-function walkDescending(inS: Float64Array, outS: Float64Array, visit: (s: Step) => boolean | void): void {
+function walkDescending(
+  inS: Float64Array,
+  outS: Float64Array,
+  visit: (s: Step) => boolean | void,
+): void {
   let i = inS.length - 1;
   let j = outS.length - 1;
   while (i >= 0 || j >= 0) {
@@ -126,12 +138,18 @@ function checkTpr(where: string, tpr: number): void {
 
 /** Area under the ROC curve = P(out > in) + 0.5 P(out == in), exactly (Mann-Whitney U with midranks for ties). */
 export function auroc(inScores: ArrayLike<number>, outScores: ArrayLike<number>): number {
-  return aurocSorted(sortedScores("auroc", "inScores", inScores), sortedScores("auroc", "outScores", outScores));
+  return aurocSorted(
+    sortedScores("auroc", "inScores", inScores),
+    sortedScores("auroc", "outScores", outScores),
+  );
 }
 
 /** Area under the precision-recall curve with OOD as positive: average precision where tied scores form ONE threshold step (no order dependence on ties). */
 export function aupr(inScores: ArrayLike<number>, outScores: ArrayLike<number>): number {
-  return auprSorted(sortedScores("aupr", "inScores", inScores), sortedScores("aupr", "outScores", outScores));
+  return auprSorted(
+    sortedScores("aupr", "inScores", inScores),
+    sortedScores("aupr", "outScores", outScores),
+  );
 }
 
 /**
@@ -139,9 +157,17 @@ export function aupr(inScores: ArrayLike<number>, outScores: ArrayLike<number>):
  * observed threshold whose true-positive rate is >= tpr, flag = score >= threshold; this is the
  * smallest FPR any observed threshold reaches at that TPR. Default tpr 0.95.
  */
-export function fprAtTpr(inScores: ArrayLike<number>, outScores: ArrayLike<number>, tpr = 0.95): number {
+export function fprAtTpr(
+  inScores: ArrayLike<number>,
+  outScores: ArrayLike<number>,
+  tpr = 0.95,
+): number {
   checkTpr("fprAtTpr", tpr);
-  return fprSorted(sortedScores("fprAtTpr", "inScores", inScores), sortedScores("fprAtTpr", "outScores", outScores), tpr);
+  return fprSorted(
+    sortedScores("fprAtTpr", "inScores", inScores),
+    sortedScores("fprAtTpr", "outScores", outScores),
+    tpr,
+  );
 }
 
 /** AUROC, AUPR (OOD positive) and FPR at 95% TPR, sorting each set once. */

@@ -41,22 +41,29 @@ export interface TypicalityOptions {
 }
 
 function checkBatchSize(where: string, batchSize: number): void {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`${where}: batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new Error(`${where}: batchSize must be a positive integer, got ${batchSize}`);
 }
 
 function checkEntropy(where: string, entropy: number): void {
-  if (!Number.isFinite(entropy)) throw new Error(`${where}: entropy must be a finite number, got ${entropy}`);
+  if (!Number.isFinite(entropy))
+    throw new Error(`${where}: entropy must be a finite number, got ${entropy}`);
 }
 
 /** The typicality test (Nalisnick et al. 2019) fitted to held-out NLLs: its threshold epsilon by bootstrap. */
-export function fitTypicality(heldOutNll: ArrayLike<number>, options: TypicalityOptions): TypicalityTest {
+export function fitTypicality(
+  heldOutNll: ArrayLike<number>,
+  options: TypicalityOptions,
+): TypicalityTest {
   const where = "fitTypicality";
   const { batchSize, alpha = 0.01, bootstraps = 1000, seed = 0 } = options;
   checkBatchSize(where, batchSize);
   if (!(alpha > 0 && alpha < 1)) throw new Error(`${where}: alpha must be in (0, 1), got ${alpha}`);
-  if (!Number.isInteger(bootstraps) || bootstraps < 1) throw new Error(`${where}: bootstraps must be a positive integer, got ${bootstraps}`);
+  if (!Number.isInteger(bootstraps) || bootstraps < 1)
+    throw new Error(`${where}: bootstraps must be a positive integer, got ${bootstraps}`);
   const n = heldOutNll.length;
-  if (n === 0) throw new Error(`${where}: heldOutNll is empty; need in-distribution NLLs to bootstrap from`);
+  if (n === 0)
+    throw new Error(`${where}: heldOutNll is empty; need in-distribution NLLs to bootstrap from`);
   let sum = 0;
   let bad = 0;
   for (let i = 0; i < n; i++) {
@@ -64,7 +71,10 @@ export function fitTypicality(heldOutNll: ArrayLike<number>, options: Typicality
     sum += heldOutNll[i];
   }
   // One infinite or NaN held-out NLL would make the entropy and every bootstrap mean meaningless.
-  if (bad > 0) throw new Error(`${where}: heldOutNll has ${bad} non-finite value(s); held-out in-distribution NLLs must be finite`);
+  if (bad > 0)
+    throw new Error(
+      `${where}: heldOutNll has ${bad} non-finite value(s); held-out in-distribution NLLs must be finite`,
+    );
   const entropy = options.entropy ?? sum / n;
   checkEntropy(where, entropy);
   const rng = makeRng(seed);
@@ -81,12 +91,16 @@ export function fitTypicality(heldOutNll: ArrayLike<number>, options: Typicality
 }
 
 /** Split scores into consecutive batches of batchSize (drop the remainder) and return each batch's statistic (higher = more OOD). */
-export function typicalityStatistics(nll: ArrayLike<number>, test: Pick<TypicalityTest, "entropy" | "batchSize">): Float64Array {
+export function typicalityStatistics(
+  nll: ArrayLike<number>,
+  test: Pick<TypicalityTest, "entropy" | "batchSize">,
+): Float64Array {
   const where = "typicalityStatistics";
   const { entropy, batchSize } = test;
   checkBatchSize(where, batchSize);
   checkEntropy(where, entropy);
-  if (nll.length < batchSize) throw new Error(`${where}: got ${nll.length} NLL(s), fewer than one batch of ${batchSize}`);
+  if (nll.length < batchSize)
+    throw new Error(`${where}: got ${nll.length} NLL(s), fewer than one batch of ${batchSize}`);
   const batches = Math.floor(nll.length / batchSize);
   const out = new Float64Array(batches);
   let nan = 0;
@@ -97,7 +111,10 @@ export function typicalityStatistics(nll: ArrayLike<number>, test: Pick<Typicali
     out[b] = Math.abs(s / batchSize - entropy);
     if (Number.isNaN(out[b])) nan++;
   }
-  if (nan > 0) throw new Error(`${where}: ${nan} batch(es) have a NaN mean NLL (a NaN NLL, or +Infinity and -Infinity in one batch)`);
+  if (nan > 0)
+    throw new Error(
+      `${where}: ${nan} batch(es) have a NaN mean NLL (a NaN NLL, or +Infinity and -Infinity in one batch)`,
+    );
   return out;
 }
 
