@@ -576,6 +576,15 @@ describe("clayflow errors", () => {
     assert.ok(!/\n\s+at /.test(r.stderr), "no stack trace without --verbose");
   };
 
+  it("--version prints the package's version", async () => {
+    const pkg = JSON.parse(
+      readFileSync(join(dirname(CLI), "..", "..", "..", "package.json"), "utf8"),
+    );
+    const r = await clayflow("--version");
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `clayflow ${pkg.version} (Node ${process.versions.node})\n`);
+  });
+
   it("names what was wrong, in one sentence, with a non-zero exit", async () => {
     await expectError(["frobnicate"], /unknown command "frobnicate"/, 2);
     await expectError(
