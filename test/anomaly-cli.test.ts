@@ -6,41 +6,15 @@
 import "./helpers/setup.js";
 import { describe, it, before } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { writeAnomalyTable } from "../src/data/anomaly-table.js";
 import { parseCsv } from "../src/data/csv.js";
 import { LOGLIK_FILE, LOGLIK_LEVELS } from "../src/eval/loglik-quantiles.js";
+import { clayflow as runClayflow } from "./helpers/cli.js";
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli", "main.js");
-const ENV = { ...process.env, CLAYFLOW_THREADS: "1" };
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function clayflow(...args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { env: ENV, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        const code = err
-          ? typeof (err as { code?: unknown }).code === "number"
-            ? (err as { code: number }).code
-            : 1
-          : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+const clayflow = (...args: string[]) => runClayflow(args, 60_000);
 
 let tmp: string;
 let run: string;

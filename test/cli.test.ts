@@ -4,40 +4,15 @@
  */
 import { describe, it, before } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, readdirSync, cpSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { decodeSafetensors, encodeSafetensors } from "../src/io/safetensors.js";
+import { CLI, CLI_ENV, clayflow as runClayflow } from "./helpers/cli.js";
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli", "main.js");
-const ENV = { ...process.env, CLAYFLOW_THREADS: "1" };
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function clayflow(...args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { env: ENV, timeout: 120_000 },
-      (err, stdout, stderr) => {
-        const code = err
-          ? typeof (err as { code?: unknown }).code === "number"
-            ? (err as { code: number }).code
-            : 1
-          : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+const clayflow = (...args: string[]) => runClayflow(args);
 
 const SMALL = [
   "--layers",
@@ -232,7 +207,7 @@ describe("clayflow train / sample / score", () => {
 
     const killed = join(tmp, "killed");
     const child = spawn(process.execPath, [CLI, "train", "--out", killed, ...args], {
-      env: ENV,
+      env: CLI_ENV,
       stdio: "ignore",
     });
     // Kill it hard once a checkpoint exists (and before it finishes).
@@ -576,6 +551,15 @@ describe("clayflow errors", () => {
     assert.ok(!/\n\s+at /.test(r.stderr), "no stack trace without --verbose");
   };
 
+  it("--version prints the package's version", async () => {
+    const pkg = JSON.parse(
+      readFileSync(join(dirname(CLI), "..", "..", "..", "package.json"), "utf8"),
+    );
+    const r = await clayflow("--version");
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `clayflow ${pkg.version} (Node ${process.versions.node})\n`);
+  });
+
   it("names what was wrong, in one sentence, with a non-zero exit", async () => {
     await expectError(["frobnicate"], /unknown command "frobnicate"/, 2);
     await expectError(
@@ -872,7 +856,7 @@ describe("clayflow exit codes and damaged runs", () => {
           "20",
           ...SMALL,
         ],
-        { env: ENV, stdio: ["ignore", "ignore", "pipe"] },
+        { env: CLI_ENV, stdio: ["ignore", "ignore", "pipe"] },
       );
       let stderr = "";
       child.stderr!.on("data", (b) => (stderr += b));

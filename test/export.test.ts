@@ -4,30 +4,15 @@
  */
 import { describe, it, before } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { tree } from "@jax-js/jax";
 import { decodeSafetensors, encodeSafetensors } from "../src/io/safetensors.js";
 import { decodeRun, loadRun } from "../src/io/checkpoint.js";
+import { clayflow as runClayflow } from "./helpers/cli.js";
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli", "main.js");
-const ENV = { ...process.env, CLAYFLOW_THREADS: "1" };
-
-function clayflow(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { env: ENV, timeout: 120_000 },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+const clayflow = (...args: string[]) => runClayflow(args);
 
 let tmp: string;
 before(() => {

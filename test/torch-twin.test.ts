@@ -677,6 +677,41 @@ describe("clayflow-torch, the PyTorch twin", { skip: SKIP }, () => {
         Number.isFinite(tw.m) && Math.abs(tw.m - cf.m) < 4 * Math.hypot(tw.se, cf.se),
         `${name}: twin samples ${tw.m.toFixed(3)} ± ${tw.se.toFixed(3)}, clayflow's ${cf.m.toFixed(3)} ± ${cf.se.toFixed(3)}`,
       );
+      // At temperature 0 both sides draw the base's mode, so every row is the same point: the
+      // flow's inverse at z = 0, which the two implementations must agree on.
+      const cold = async (side: "twin" | "clayflow") => {
+        const file = join(tmp, `tw-${name}-cold-${side}.csv`);
+        const args = [
+          "sample",
+          "--run",
+          run,
+          "-n",
+          "4",
+          "--out",
+          file,
+          "--temperature",
+          "0",
+          ...context,
+        ];
+        if (side === "twin") await python(["-m", "clayflow_torch", ...args]);
+        else await clayflowCli(args);
+        return parseCsv(readFileSync(file, "utf8"));
+      };
+      const twCold = await cold("twin");
+      const cfCold = await cold("clayflow");
+      assert.deepEqual(twCold.columns, cfCold.columns);
+      const width = twCold.columns.length;
+      for (let i = 0; i < twCold.data.length; i++) {
+        const [t, c, first] = [twCold.data[i], cfCold.data[i], cfCold.data[i % width]];
+        assert.ok(
+          Math.abs(t - c) < 1e-4 * Math.max(1, Math.abs(c)),
+          `${name} at T=0: twin ${t}, clayflow ${c}`,
+        );
+        assert.ok(
+          Math.abs(c - first) < 1e-6 * Math.max(1, Math.abs(c)),
+          `${name} at T=0: rows differ`,
+        );
+      }
     }
   });
 

@@ -296,6 +296,8 @@ def cmd_sample(a):
         raise SystemExit(f"error: {a.run} is an image run; sample draws CSV rows of vector runs (image grids: clayflow sample --out grid.png)")
     if a.n < 1:
         raise SystemExit(f"error: -n must be at least 1, got {a.n}")
+    if not (math.isfinite(a.temperature) and a.temperature >= 0):
+        raise SystemExit(f"error: --temperature must be a finite number >= 0, got {a.temperature}")
     flow = run.use_best().to(_device(a.device))
     # clayflow sample's columns: a conditional run's context first (each row its context), then the sample.
     names = run.config["data"].get("columns") or [f"x{i}" for i in range(model["dim"])]
@@ -319,7 +321,7 @@ def cmd_sample(a):
         raise SystemExit(f"error: --context is for runs trained with --context-columns; {a.run} is not one")
     generator = torch.Generator().manual_seed(a.seed)
     with torch.no_grad():
-        z = flow.sample(a.n, cond.to(flow.base_device()) if cond is not None else None, generator).double().cpu()
+        z = flow.sample(a.n, cond.to(flow.base_device()) if cond is not None else None, generator, a.temperature).double().cpu()
     x = z * torch.tensor(run.preprocessing.std, dtype=torch.float64) + torch.tensor(run.preprocessing.mean, dtype=torch.float64) if run.preprocessing else z
     from .safetensors import write_file_atomic
 
@@ -438,6 +440,7 @@ def parser():
     m.add_argument("-n", type=int, default=1000, help="rows to draw (default 1000)")
     m.add_argument("--out", required=True)
     m.add_argument("--context", help="a conditional run's context values, comma-separated, in the data's units")
+    m.add_argument("--temperature", type=float, default=1.0, help="scale the base distribution's spread (below 1: fewer outlying samples), as clayflow sample --temperature")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     m.set_defaults(func=cmd_sample)

@@ -374,8 +374,8 @@ class StandardNormal(nn.Module):
     def log_prob(self, z):
         return -0.5 * (z * z).sum(1) - self.dim * HALF_LOG_2PI
 
-    def sample(self, n, generator, dtype, device):
-        return torch.randn(n, self.dim, generator=generator, dtype=dtype).to(device)
+    def sample(self, n, generator, dtype, device, temperature=1.0):
+        return torch.randn(n, self.dim, generator=generator, dtype=dtype).to(device) * temperature
 
 
 class DiagNormal(nn.Module):
@@ -389,8 +389,8 @@ class DiagNormal(nn.Module):
         u = (z - self.loc) * torch.exp(-self.logScale)
         return -0.5 * (u * u).sum(1) - self.logScale.sum() - self.dim * HALF_LOG_2PI
 
-    def sample(self, n, generator, dtype, device):
-        eps = torch.randn(n, self.dim, generator=generator, dtype=dtype).to(device)
+    def sample(self, n, generator, dtype, device, temperature=1.0):
+        eps = torch.randn(n, self.dim, generator=generator, dtype=dtype).to(device) * temperature
         return eps * torch.exp(self.logScale) + self.loc
 
 
@@ -413,7 +413,8 @@ class GaussianMixture(nn.Module):
         per = -0.5 * (u * u).sum(2) - self.logScales.sum(1) - self.dim * HALF_LOG_2PI + F.log_softmax(self.logits, 0)
         return torch.logsumexp(per, 1)
 
-    def sample(self, n, generator, dtype, device):
+    def sample(self, n, generator, dtype, device, temperature=1.0):
+        # As clayflow: the temperature scales each component's spread, not the weights.
         k = torch.multinomial(F.softmax(self.logits.detach().cpu().double(), 0), n, replacement=True, generator=generator).to(device)
-        eps = torch.randn(n, self.dim, generator=generator, dtype=dtype).to(device)
+        eps = torch.randn(n, self.dim, generator=generator, dtype=dtype).to(device) * temperature
         return eps * torch.exp(self.logScales[k]) + self.means[k]

@@ -241,9 +241,10 @@ class Flow(nn.Module):
         return self.log_prob(x, cond, training=training)
 
     @torch.no_grad()
-    def sample(self, n, cond=None, generator=None):
+    def sample(self, n, cond=None, generator=None, temperature=1.0):
+        """n draws; the temperature scales the base distribution's spread (clayflow's meaning)."""
         device = next(self.parameters()).device
-        z = self.base.sample(n, generator, self.dtype_, device)
+        z = self.base.sample(n, generator, self.dtype_, device, temperature)
         if cond is not None:
             cond = cond.to(device=device, dtype=self.dtype_)
         for layer in reversed(self.bijector):

@@ -11,6 +11,7 @@ import { oneLine } from "../core/excerpt.js";
 import { DatasetNotFoundError } from "../data/image-datasets.js";
 import { explainEngineError } from "./engine-errors.js";
 import { Interrupted } from "./interrupt.js";
+import { clayflowVersion } from "./version.js";
 
 function mainHelp(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
@@ -18,6 +19,7 @@ function mainHelp(): string {
     "clayflow: normalizing flows: train, sample, score and check models",
     "",
     "usage: clayflow <command> [options]     (clayflow <command> --help for its options)",
+    "       clayflow --version",
     "",
     "commands:",
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${c.spec.summary}`),
@@ -29,6 +31,10 @@ async function main(argv: string[]): Promise<number> {
   if (!name || name === "-h" || name === "--help" || name === "help") {
     process.stdout.write(mainHelp() + "\n");
     return name ? 0 : 2;
+  }
+  if (name === "--version" || name === "-V") {
+    process.stdout.write(`clayflow ${clayflowVersion()} (Node ${process.versions.node})\n`);
+    return 0;
   }
   const command = COMMANDS[name];
   if (!command)

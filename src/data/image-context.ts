@@ -10,6 +10,7 @@
  * [0, 1) maps back to pixels with `samplePixels` before its own context is taken.
  */
 import { jsonExcerpt } from "../core/excerpt.js";
+/** How an image's context is taken: a thumbnail `factor` times smaller, or its left half. */
 export type ImageContextSpec = { kind: "downsample"; factor: number } | { kind: "left-half" };
 
 /** The kinds of image context: a downsampled thumbnail or the left half. */

@@ -10,6 +10,7 @@ import { logProbRows } from "./log-prob-rows.js";
 import { IMAGE_CHUNK } from "./chunk-rows.js";
 import { dequantizeOnce, nllBitsPerDim, scaledPixels } from "./image-bits.js";
 
+/** What `classScores` gives per image: log p(x | c) for each class, bits/dim under the class mixture, p(c | x). */
 export interface ClassScores {
   classes: number;
   /** log p(x | c) in nats, [images, classes] row-major. */
