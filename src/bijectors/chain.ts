@@ -41,6 +41,7 @@ export function chain(layers: Bijector[]): Bijector<Params[]> {
     eventShape,
     ...(outputShape ? { outputShape } : {}),
     contextDim,
+    jittable: layers.every((l) => l.jittable !== false),
     init(key: Array, options: InitOptions = {}): Params[] {
       const keys = splitKey(key, layers.length);
       let { x, cond } = options;

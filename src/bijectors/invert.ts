@@ -17,6 +17,7 @@ export function invert<P extends Params>(inner: Bijector<P>): Bijector<P> {
     eventShape: outputShapeOf(inner),
     ...(inner.outputShape ? { outputShape: inner.eventShape } : {}),
     contextDim: inner.contextDim,
+    jittable: inner.jittable,
     init: (key, options) => inner.init(key, options),
     forward: (params, x, cond, options) => inner.inverse(params, x, cond, options),
     inverse: (params, y, cond, options) => inner.forward(params, y, cond, options),

@@ -48,6 +48,11 @@ export interface Bijector<P extends Params = Params> {
   readonly outputShape?: number[];
   /** Context width the conditioner expects, or 0 for an unconditional layer. */
   readonly contextDim: number;
+  /**
+   * False for layers that cannot run under `jit` (an adaptive ODE solver reads values back to
+   * choose its steps); absent means true. `Flow.jittable` reports it for the whole flow.
+   */
+  readonly jittable?: boolean;
   /** Fresh parameters (the identity map where the layer allows it); `options.x` (and `cond`) feed data-dependent inits such as actNorm's. */
   init(key: Array, options?: InitOptions): P;
   /** Data -> latent: [y, log|det dy/dx|] per batch row. Consumes its arguments. */

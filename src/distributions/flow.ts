@@ -53,6 +53,11 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
   readonly contextDim: number;
   /** The JSON config that rebuilds this flow (set by the model factories), if any. */
   readonly config?: unknown;
+  /**
+   * Whether `logProb` and `sample` can run under `jit` (false for a continuous flow with an
+   * adaptive solver); chunked evaluators compile them only when true (see `maybeJit`).
+   */
+  readonly jittable: boolean;
 
   constructor({
     bijector,
@@ -73,6 +78,7 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
     this.latentShape = a;
     this.contextDim = bijector.contextDim;
     this.config = config;
+    this.jittable = bijector.jittable !== false;
   }
 
   /**

@@ -2,7 +2,8 @@
  * Log-density of many rows held in host memory, evaluated in fixed-size chunks
  * (one compiled shape; the last chunk is padded and the padding dropped).
  */
-import { numpy as np, tree, jit, type Array } from "@jax-js/jax";
+import { numpy as np, tree, type Array } from "@jax-js/jax";
+import { maybeJit } from "../core/maybe-jit.js";
 import type { Flow, FlowParams } from "../distributions/flow.js";
 import { defaultChunkRows } from "./chunk-rows.js";
 
@@ -40,7 +41,10 @@ export async function logProbRows(
     throw new Error(`logProbRows: this flow needs a context of ${flow.contextDim} values per row`);
   }
   const batch = Math.max(1, Math.min(options.batch ?? defaultChunkRows(flow, 2048), rows));
-  const logProb = jit((p: FlowParams<any, any>, xb: Array, cb?: Array) => flow.logProb(p, xb, cb));
+  const logProb = maybeJit(
+    (p: FlowParams<any, any>, xb: Array, cb?: Array) => flow.logProb(p, xb, cb),
+    flow.jittable,
+  );
   const out = new Float64Array(rows);
   try {
     for (let start = 0; start < rows; start += batch) {

@@ -13,6 +13,7 @@
 import { jit, numpy as np, random, tree, type Array } from "@jax-js/jax";
 import type { Flow, FlowParams } from "../distributions/flow.js";
 import { defaultChunkRows } from "./chunk-rows.js";
+import { maybeJit } from "../core/maybe-jit.js";
 
 /** Options of `sampleRows`. */
 export interface SampleRowsOptions {
@@ -95,8 +96,10 @@ function acquireSampler(flow: Flow<any, any>, batch: number, temperature: number
   if (sampler)
     cache.delete(id); // re-inserted below as the most recently used
   else {
-    const draw = jit((p: FlowParams<any, any>, key: Array, c?: Array) =>
-      flow.sample(p, key, batch, { temperature, cond: c }),
+    const draw = maybeJit(
+      (p: FlowParams<any, any>, key: Array, c?: Array) =>
+        flow.sample(p, key, batch, { temperature, cond: c }),
+      flow.jittable,
     ) as Draw;
     sampler = { draw, users: 0, evicted: false };
   }

@@ -17,21 +17,33 @@ import {
   type ImageFlowConfig,
   type ResolvedImageFlowConfig,
 } from "./image.js";
+import {
+  buildFlowMatchingFlow,
+  isFlowMatchingConfig,
+  resolveFlowMatchingConfig,
+  type FlowMatchingConfig,
+  type ResolvedFlowMatchingConfig,
+} from "./flow-matching.js";
 
 /** The plain JSON config of any flow `buildFlow` builds. */
-export type FlowConfig = VectorFlowConfig | ImageFlowConfig;
+export type FlowConfig = VectorFlowConfig | ImageFlowConfig | FlowMatchingConfig;
 /** A `FlowConfig` with every default filled in. */
-export type ResolvedFlowConfig = ResolvedVectorFlowConfig | ResolvedImageFlowConfig;
+export type ResolvedFlowConfig =
+  | ResolvedVectorFlowConfig
+  | ResolvedImageFlowConfig
+  | ResolvedFlowMatchingConfig;
 
 /** A config with every default filled in (vector or image), checked. */
 export function resolveFlowConfig(config: FlowConfig): ResolvedFlowConfig {
+  if (isFlowMatchingConfig(config)) return resolveFlowMatchingConfig(config);
   return isImageConfig(config)
     ? resolveImageConfig(config)
     : resolveVectorConfig(config as VectorFlowConfig);
 }
 
-/** Any flow, vector or image, from its plain JSON config. */
+/** Any flow, vector, image or flow-matching, from its plain JSON config. */
 export function buildFlow(config: FlowConfig): Flow<any, any> {
+  if (isFlowMatchingConfig(config)) return buildFlowMatchingFlow(config);
   return isImageConfig(config)
     ? buildImageFlow(config)
     : buildVectorFlow(config as VectorFlowConfig);

@@ -38,9 +38,10 @@ import { splitRows, takeRows } from "../data/split.js";
 import { flatten, type FlatSpec, type Flattened } from "./flat-params.js";
 import { makeTrainStep, type TrainStepConfig, type TrainStepResult } from "./train-step.js";
 import type { OptState } from "./optimizer.js";
-import { nll } from "./losses.js";
+import { defaultObjective, type TrainObjective } from "./objective.js";
 import { yieldToEventLoop } from "../core/event-loop.js";
 import { jsonExcerpt } from "../core/excerpt.js";
+import { maybeJit } from "../core/maybe-jit.js";
 
 /** Rows of vector data: `x` is [rows, dim] row-major; `cond` is [rows, contextDim] for a conditional flow. */
 export interface VectorData {
@@ -147,6 +148,11 @@ export interface FitOptions {
    * `step` (the global step) so that a resumed run sees the same batches.
    */
   augment?: (batch: FloatVector, step: number) => void;
+  /**
+   * What to minimise; default `defaultObjective(flow, seed)`: maximum likelihood, or flow
+   * matching for a flow-matching model (see train/objective.ts).
+   */
+  objective?: TrainObjective;
   /** Continue from a saved state; `params` then only gives the tree structure. */
   resume?: TrainState;
   /** Stop cleanly after the current step when aborted. */
@@ -391,8 +397,10 @@ function makeEvaluator(
   const chunk =
     batchSize === undefined ? Math.min(1024, data.rows) : positiveInt("evalBatchSize", batchSize);
   const dtype = flat.spec.dtype;
-  const fn = jit((v: Array, x: Array, ...cond: Array[]) =>
-    flow.logProb(flat.unravel(v) as FlowParams, x, ...cond),
+  const fn = maybeJit(
+    (v: Array, x: Array, ...cond: Array[]) =>
+      flow.logProb(flat.unravel(v) as FlowParams, x, ...cond),
+    flow.jittable,
   );
   return {
     /** Mean NLL of the rows; consumes `v`. */
@@ -521,8 +529,12 @@ export async function fit<P extends Params, Q extends Params>(
 
     // ---- compiled functions ----
     // The batch is (x) or (x, cond): never pass `undefined` to a jitted function.
+    // The batch is (x, ...extras, cond?): the objective's host draws (noise, times) after x.
+    const objective = options.objective ?? defaultObjective(flow, seed);
+    let extraCount = -1;
     const trainStep = makeTrainStep(
-      (t: any, x: Array, ...cond: Array[]) => nll(flow.logProb(t, x, cond[0], { training: true })),
+      (t: any, x: Array, ...rest: Array[]) =>
+        objective.loss(t, x, rest.slice(0, extraCount), rest[extraCount]),
       optimizer,
       flat,
     );
@@ -585,19 +597,21 @@ export async function fit<P extends Params, Q extends Params>(
       const at = (step % stepsPerEpoch) * batchSize;
       const idx = order.subarray(at, at + batchSize);
       const stepNow = step;
-      const augment = options.augment
-        ? (b: FloatVector) => options.augment!(b, stepNow)
-        : undefined;
-      const x = gather(data.x, dim, idx, dtype, idx.length, augment).reshape([
-        batchSize,
-        ...flow.eventShape,
-      ]);
+      let hostBatch: FloatVector | null = null;
+      const x = gather(data.x, dim, idx, dtype, idx.length, (b) => {
+        options.augment?.(b, stepNow);
+        hostBatch = b;
+      }).reshape([batchSize, ...flow.eventShape]);
       const cond = data.cond ? [gather(data.cond, contextDim, idx, dtype)] : [];
+      const extras = (objective.draw?.(hostBatch!, batchSize, stepNow) ?? []).map((e) =>
+        np.array(e.data, { shape: e.shape, dtype }),
+      );
+      extraCount = extras.length;
 
       const [p2, s2, lossA, gradNorm, finiteA]: TrainStepResult = trainStep(
         p,
         s!,
-        ...(refresh ? [x.ref, ...cond.map((c) => c.ref)] : [x, ...cond]),
+        ...(refresh ? [x.ref, ...extras, ...cond.map((c) => c.ref)] : [x, ...extras, ...cond]),
       );
       gradNorm.dispose();
       p = p2;

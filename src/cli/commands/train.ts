@@ -2,12 +2,17 @@
 import { join } from "node:path";
 import { numpy as np, random, tree } from "@jax-js/jax";
 import { startEngine } from "../../engine/index.js";
+import { VECTOR_MODELS, type VectorFlowConfig, type VectorModel } from "../../models/vector.js";
+import { buildFlow, type FlowConfig } from "../../models/index.js";
 import {
-  buildVectorFlow as buildFlow,
-  VECTOR_MODELS,
-  type VectorFlowConfig,
-  type VectorModel,
-} from "../../models/vector.js";
+  FLOW_MATCHING_MODEL,
+  FM_COUPLINGS,
+  FM_PATHS,
+  isFlowMatchingConfig,
+  type FlowMatchingCoupling,
+  type FlowMatchingPath,
+} from "../../models/flow-matching.js";
+import { ODE_SOLVERS, type OdeSolver } from "../../ode/solvers.js";
 import { fit, evaluateNLL, type FitOptions, type TrainState } from "../../train/fit.js";
 import { saveRun, loadRun } from "../../io/checkpoint.js";
 import { keepCheckpoint } from "../../io/kept-checkpoints.js";
@@ -43,8 +48,15 @@ const ENTROPY: Record<string, number> = {
   checkerboard: ENTROPY_CHECKERBOARD,
 };
 
+/** The models `clayflow train` fits to vectors: the discrete flows and flow matching. */
+const TRAIN_VECTOR_MODELS = [...VECTOR_MODELS, FLOW_MATCHING_MODEL] as const;
+type TrainVectorModel = (typeof TRAIN_VECTOR_MODELS)[number];
+
+/** Default --eval-every of flow-matching runs. */
+const FLOW_MATCHING_EVAL_EVERY = 5000;
+
 export interface TrainSettings {
-  model: VectorModel;
+  model: TrainVectorModel;
   data: string;
   /** CSV columns that become each row's context (a conditional flow of the others); none by default. */
   contextColumns?: string[];
@@ -57,6 +69,11 @@ export interface TrainSettings {
   /** Spline models (nsf, nsf-ar): bins per spline and the half-width of the interval the splines cover. */
   bins?: number;
   tailBound?: number;
+  /** Flow matching: the ODE solver of logProb and sampling, its fixed step count, the training path and coupling. */
+  solver?: OdeSolver;
+  odeSteps?: number;
+  path?: FlowMatchingPath;
+  coupling?: FlowMatchingCoupling;
   samples: number;
   seed: number;
   evalEvery: number;
@@ -134,7 +151,11 @@ async function writePictures(
     const samples = Float32Array.from((await x.data()) as Float32Array);
     await savePng(
       join(s.out, "density.png"),
-      await densityFigure(run.flow, params, data.test.x, { samples }),
+      // An ODE flow's density costs a solve per chunk: a coarser grid keeps the picture to seconds.
+      await densityFigure(run.flow, params, data.test.x, {
+        samples,
+        ...(run.flow.jittable ? {} : { resolution: 100 }),
+      }),
     );
     await savePng(join(s.out, "samples.png"), samplesFigure(samples, data.test.x));
     written.push("density.png", "samples.png");
@@ -182,16 +203,28 @@ export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<T
     contextColumns: s.contextColumns,
   });
   const contextDim = data.contextColumns.length;
-  const config: VectorFlowConfig = {
-    model: s.model,
-    dim: data.dim,
-    layers: s.layers,
-    hidden: s.hidden,
-    seed: s.seed,
-    bins: s.bins,
-    tailBound: s.tailBound,
-    ...(contextDim ? { contextDim } : {}),
-  };
+  const config: FlowConfig =
+    s.model === FLOW_MATCHING_MODEL
+      ? {
+          model: s.model,
+          dim: data.dim,
+          hidden: s.hidden,
+          solver: s.solver,
+          odeSteps: s.odeSteps,
+          path: s.path,
+          coupling: s.coupling,
+          ...(contextDim ? { contextDim } : {}),
+        }
+      : {
+          model: s.model,
+          dim: data.dim,
+          layers: s.layers,
+          hidden: s.hidden,
+          seed: s.seed,
+          bins: s.bins,
+          tailBound: s.tailBound,
+          ...(contextDim ? { contextDim } : {}),
+        };
   const flow = buildFlow(config);
   // ActNorm's data-dependent initialisation sees a representative batch.
   const initRows = Math.min(data.train.rows, 1024);
@@ -223,6 +256,10 @@ export async function trainRun(s: TrainSettings, resume?: TrainState): Promise<T
   const interrupts = watchInterrupts();
   const progress = new Progress(`train ${s.model} on ${s.data}`);
   // The flow sees standardised columns, so its losses differ from the data's NLL by a constant.
+  if (s.model === FLOW_MATCHING_MODEL)
+    progress.note(
+      "loss: the flow-matching regression loss; valid: NLL in nats per row by the ODE (exact divergence)",
+    );
   if (data.standardizer)
     progress.note(
       "loss and valid: NLL in nats per row of the standardised columns (the test NLL at the end is in the data's own units)",
@@ -330,10 +367,15 @@ async function resumeSettings(dir: string, o: ParsedOptions): Promise<[TrainSett
     steps: wasGiven(o, "steps") ? (o.steps as number) : (t.steps ?? 1000),
     batchSize: t.batchSize ?? 256,
     lr: resumedLr(o, t.optimizer?.lr),
-    layers: m.layers,
-    hidden: m.hidden,
-    bins: m.bins,
-    tailBound: m.tailBound,
+    ...(isFlowMatchingConfig(m)
+      ? {
+          hidden: m.hidden,
+          solver: m.solver,
+          odeSteps: m.odeSteps,
+          path: m.path,
+          coupling: m.coupling,
+        }
+      : { layers: m.layers, hidden: m.hidden, bins: m.bins, tailBound: m.tailBound }),
     samples: run.config.data.rows ?? 20000,
     seed: t.seed ?? 0,
     evalEvery: t.evalEvery ?? 250,
@@ -356,6 +398,10 @@ async function resumeSettings(dir: string, o: ParsedOptions): Promise<[TrainSett
     "hidden",
     "bins",
     "tail-bound",
+    "solver",
+    "ode-steps",
+    "path",
+    "coupling",
     "samples",
     "seed",
     "eval-every",
@@ -373,14 +419,14 @@ async function resumeSettings(dir: string, o: ParsedOptions): Promise<[TrainSett
 
 export function settingsFrom(o: ParsedOptions): TrainSettings {
   const model = o.model as string;
-  if (!(VECTOR_MODELS as readonly string[]).includes(model)) {
+  if (!(TRAIN_VECTOR_MODELS as readonly string[]).includes(model)) {
     if ((IMAGE_MODELS as readonly string[]).includes(model)) {
       throw new UsageError(
         `${model} is an image model: it needs image data (--data ${IMAGE_DATASET_NAMES.join(" or ")})${o.data === undefined ? "" : `, not "${o.data}"`}`,
       );
     }
     throw new UsageError(
-      `unknown model "${model}": use one of ${VECTOR_MODELS.join(", ")} (vectors) or ${IMAGE_MODELS.join(", ")} (images)`,
+      `unknown model "${model}": use one of ${TRAIN_VECTOR_MODELS.join(", ")} (vectors) or ${IMAGE_MODELS.join(", ")} (images)`,
     );
   }
   if (!o.data)
@@ -393,7 +439,7 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
   checkCounts(o);
   const schedule = scheduleOption(o.schedule);
   return {
-    model: model as VectorModel,
+    model: model as TrainVectorModel,
     data: o.data as string,
     contextColumns: contextColumnsOption(o["context-columns"]),
     out: o.out as string,
@@ -402,10 +448,15 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
     lr: o.lr as number,
     layers: o.layers as number | undefined,
     hidden: parseHidden(o.hidden as string | undefined),
-    ...splineOptions(model as VectorModel, o),
+    ...splineOptions(model as TrainVectorModel, o),
+    ...flowMatchingOptions(model as TrainVectorModel, o),
     samples: o.samples as number,
     seed: o.seed as number,
-    evalEvery: o["eval-every"] as number,
+    // Flow matching's validation NLL is an ODE solve over the validation rows: rarer by default.
+    evalEvery:
+      model === FLOW_MATCHING_MODEL && !wasGiven(o, "eval-every")
+        ? FLOW_MATCHING_EVAL_EVERY
+        : (o["eval-every"] as number),
     patience: o.patience as number | undefined,
     checkpointEvery: o["checkpoint-every"] as number,
     keepEvery: keepEveryOption(o, o["checkpoint-every"] as number),
@@ -416,9 +467,44 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
   };
 }
 
+/** --solver, --ode-steps, --path and --coupling, which only flow matching has (--layers it has not). */
+function flowMatchingOptions(
+  model: TrainVectorModel,
+  o: ParsedOptions,
+): Pick<TrainSettings, "solver" | "odeSteps" | "path" | "coupling"> {
+  const given = ["solver", "ode-steps", "path", "coupling"].filter((k) => o[k] !== undefined);
+  if (model !== FLOW_MATCHING_MODEL) {
+    if (given.length)
+      throw new UsageError(
+        `--${given[0]} belongs to --model flow-matching (an ODE flow); ${model} is a discrete flow`,
+      );
+    return {};
+  }
+  if (o.layers !== undefined)
+    throw new UsageError(
+      "--layers counts the layers of a discrete flow; flow matching has one vector field (size it with --hidden)",
+    );
+  const pick = <T extends string>(name: string, known: readonly T[]): T | undefined => {
+    const v = o[name];
+    if (v === undefined) return undefined;
+    if (!(known as readonly unknown[]).includes(v))
+      throw new UsageError(`--${name} must be one of ${known.join(", ")}, got "${v}"`);
+    return v as T;
+  };
+  const odeSteps = o["ode-steps"] as number | undefined;
+  if (odeSteps !== undefined && !(odeSteps >= 1 && odeSteps <= 100000))
+    throw new UsageError(`--ode-steps must be from 1 to 100000, got ${odeSteps}`);
+  return {
+    solver: pick("solver", ODE_SOLVERS),
+    odeSteps,
+    path: pick("path", FM_PATHS),
+    coupling: pick("coupling", FM_COUPLINGS),
+  };
+}
+
 /** --bins and --tail-bound, which only the spline models have. */
 function splineOptions(
-  model: VectorModel,
+  model: TrainVectorModel,
   o: ParsedOptions,
 ): Pick<TrainSettings, "bins" | "tailBound"> {
   const bins = o.bins as number | undefined;
@@ -491,6 +577,10 @@ function dequantizationOption(v: unknown): "uniform" | "variational" {
 /** `clayflow train` options for image data as settings: given values, else IMAGE_TRAIN_DEFAULTS. */
 export function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
   const model = o.model as string;
+  if (model === FLOW_MATCHING_MODEL)
+    throw new UsageError(
+      "flow-matching models vectors (toy densities, CSV files) in this version; for images use glow or realnvp",
+    );
   if (!(IMAGE_MODELS as readonly string[]).includes(model)) {
     throw new UsageError(
       `image data needs an image model: ${IMAGE_MODELS.join(" or ")} (got "${model}")`,
@@ -641,7 +731,7 @@ export const train: Command = {
     options: {
       model: {
         type: "string",
-        help: `flow: ${VECTOR_MODELS.join(", ")} (vectors); glow, realnvp (images)`,
+        help: `flow: ${TRAIN_VECTOR_MODELS.join(", ")} (vectors); glow, realnvp (images)`,
         default: "realnvp",
         value: "NAME",
       },
@@ -721,6 +811,25 @@ export const train: Command = {
         help: "nsf, nsf-ar: the splines cover [-B, B] (data standardised for CSV), the identity outside (default 5)",
         value: "B",
       },
+      solver: {
+        type: "string",
+        help: `flow-matching: the ODE solver of likelihoods and samples: ${ODE_SOLVERS.join(", ")} (default dopri5, adaptive)`,
+        value: "NAME",
+      },
+      "ode-steps": {
+        type: "int",
+        help: "flow-matching: steps of the fixed-step solvers euler, midpoint, rk4 (default 100)",
+      },
+      path: {
+        type: "string",
+        help: "flow-matching: the probability path trained on: ot (straight lines, rectified flow) or vp (variance-preserving; default ot)",
+        value: "KIND",
+      },
+      coupling: {
+        type: "string",
+        help: "flow-matching: pair noise and data in each batch: none, or ot (exact minibatch optimal transport; default none)",
+        value: "KIND",
+      },
       hidden: {
         type: "string",
         help: `hidden widths of each conditioner, e.g. 64,64 (image models: one channel count, default ${IMAGE_TRAIN_DEFAULTS.hidden})`,
@@ -730,7 +839,7 @@ export const train: Command = {
       seed: { type: "int", help: "seed for initialisation, batches and toy data", default: 0 },
       "eval-every": {
         type: "int",
-        help: `steps between validation evaluations (images: ${IMAGE_TRAIN_DEFAULTS.evalEvery})`,
+        help: `steps between validation evaluations (images: ${IMAGE_TRAIN_DEFAULTS.evalEvery}; flow-matching: ${FLOW_MATCHING_EVAL_EVERY})`,
         default: 250,
       },
       patience: { type: "int", help: "stop after this many evaluations without improvement" },
@@ -750,6 +859,7 @@ export const train: Command = {
       "clayflow train --data 8gaussians --out runs/8g",
       "clayflow train --model maf --data table.csv --out runs/table --steps 20000",
       "clayflow train --model nsf --data checkerboard --out runs/cb --bins 16",
+      "clayflow train --model flow-matching --data checkerboard --out runs/cb-fm --steps 40000 --lr 2e-3",
       "clayflow train --model maf --data table.csv --context-columns age,income --out runs/given",
       "clayflow train --resume runs/8g",
       "clayflow train --model glow --data fashion-mnist --out runs/fashion --steps 20000",
