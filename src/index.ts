@@ -89,6 +89,13 @@ export {
 } from "./bijectors/image-coupling.js";
 export type { ImageCouplingMask, ImageCouplingParams } from "./bijectors/image-coupling.js";
 export { multiScale, type MultiScaleLevel, type MultiScaleOptions } from "./bijectors/split.js";
+export {
+  continuousFlow,
+  velocityAndDivergence,
+  type ContinuousFlowBijector,
+  type ContinuousFlowParams,
+  type OdeStats,
+} from "./bijectors/continuous-flow.js";
 export type { MultiScaleParams } from "./bijectors/split.js";
 
 // Conditioner networks
@@ -107,6 +114,24 @@ export { conv2d, type Conv2d, type Conv2dOptions, type ConvParams } from "./nn/c
 export type { ConvKernel } from "./nn/conv.js";
 export { resnet, type Resnet, type ResnetOptions, type ResnetParams } from "./nn/resnet.js";
 export type { ResBlockParams } from "./nn/resnet.js";
+export {
+  mlpVectorField,
+  linearVectorField,
+  timeEmbedding,
+  type VectorField,
+  type MlpVectorFieldOptions,
+  type LinearFieldParams,
+} from "./nn/vector-field.js";
+
+// ODE solvers
+export {
+  odeint,
+  ODE_SOLVERS,
+  type OdeSolver,
+  type OdeOptions,
+  type OdeResult,
+  type OdeFunction,
+} from "./ode/solvers.js";
 
 // Distributions and flows
 export type {
@@ -173,6 +198,19 @@ export {
   type BaseConfig,
 } from "./models/vector.js";
 export type { SplineFields } from "./models/vector.js";
+export {
+  buildFlowMatchingFlow,
+  resolveFlowMatchingConfig,
+  isFlowMatchingConfig,
+  flowMatching,
+  FLOW_MATCHING_MODEL,
+  FM_PATHS,
+  FM_COUPLINGS,
+  type FlowMatchingConfig,
+  type ResolvedFlowMatchingConfig,
+  type FlowMatchingPath,
+  type FlowMatchingCoupling,
+} from "./models/flow-matching.js";
 
 // Training
 export {
@@ -208,6 +246,16 @@ export {
   type TrainState,
 } from "./train/fit.js";
 export type { FloatVector } from "./train/fit.js";
+export {
+  maximumLikelihood,
+  flowMatchingObjective,
+  defaultObjective,
+  otPairNoise,
+  type TrainObjective,
+  type FlowMatchingOptions,
+  type BatchExtra,
+} from "./train/objective.js";
+export { solveAssignment } from "./core/assignment.js";
 export { fitDensity, type FitDensityOptions, type FitDensityResult } from "./train/fit-density.js";
 export { logProbRows } from "./eval/log-prob-rows.js";
 export type { RowsOptions } from "./eval/log-prob-rows.js";

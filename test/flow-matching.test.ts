@@ -5,7 +5,7 @@ import { numpy as np, random, tree } from "@jax-js/jax";
 import { buildFlow } from "../src/models/index.js";
 import { resolveFlowMatchingConfig } from "../src/models/flow-matching.js";
 import { solveAssignment } from "../src/core/assignment.js";
-import { flowMatching, otPairNoise, defaultObjective } from "../src/train/objective.js";
+import { flowMatchingObjective, otPairNoise, defaultObjective } from "../src/train/objective.js";
 import { evaluateNLL, fit, type VectorData } from "../src/train/fit.js";
 import { makeRng } from "../src/core/prng.js";
 import { flatten } from "../src/train/flat-params.js";
@@ -68,7 +68,7 @@ describe("flow-matching objective", () => {
   const x = Float32Array.from({ length: 12 }, (_, i) => Math.sin(3 * i) * 2);
 
   it("draws noise and times that depend only on the step", () => {
-    const obj = flowMatching(flow, { seed: 3 });
+    const obj = flowMatchingObjective(flow, { seed: 3 });
     const a = obj.draw!(x, 6, 10);
     const b = obj.draw!(x, 6, 10);
     const c = obj.draw!(x, 6, 11);
@@ -100,7 +100,7 @@ describe("flow-matching objective", () => {
 
   for (const path of ["ot", "vp"] as const) {
     it(`the ${path} loss of a zero field is the mean squared target velocity`, async () => {
-      const obj = flowMatching(flow, { path });
+      const obj = flowMatchingObjective(flow, { path });
       const [noise, times] = obj.draw!(x, 6, 0);
       let want = 0;
       for (let i = 0; i < 6; i++) {

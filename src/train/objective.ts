@@ -3,7 +3,7 @@
  *
  * - `maximumLikelihood`: the mean negative log-likelihood -mean(log p(x | c)), for every flow
  *   whose `logProb` compiles (all the discrete flows).
- * - `flowMatching`: conditional flow matching (Lipman et al., "Flow Matching for Generative
+ * - `flowMatchingObjective`: conditional flow matching (Lipman et al., "Flow Matching for Generative
  *   Modeling", ICLR 2023; Liu et al., "Flow Straight and Fast", ICLR 2023) for a continuous
  *   flow: with noise x0 ~ N(0, I), data x1 and t ~ U(0, 1), regress the vector field on the
  *   velocity of a path between them,
@@ -33,8 +33,7 @@ import {
   type FlowMatchingPath,
 } from "../models/flow-matching.js";
 import { nll } from "./losses.js";
-
-type FloatVector = Float32Array | Float64Array;
+import type { FloatVector } from "./fit.js";
 
 /** Host arrays that go with one training batch (row-major, with their shape). */
 export interface BatchExtra {
@@ -63,7 +62,7 @@ export function maximumLikelihood(flow: Flow<any, any>): TrainObjective {
   };
 }
 
-/** Options of `flowMatching`. */
+/** Options of `flowMatchingObjective`. */
 export interface FlowMatchingOptions {
   /** Default "ot". */
   path?: FlowMatchingPath;
@@ -107,14 +106,14 @@ export function otPairNoise(
 }
 
 /** Conditional flow matching for a flow whose bijector is a `continuousFlow`. */
-export function flowMatching(
+export function flowMatchingObjective(
   flow: Flow<any, any>,
   options: FlowMatchingOptions = {},
 ): TrainObjective {
   const bijector = flow.bijector as ContinuousFlowBijector;
   if (bijector.kind !== "continuousFlow")
     throw new Error(
-      `flowMatching: the flow's bijector is ${bijector.kind}, not a continuousFlow; train it by maximum likelihood`,
+      `flowMatchingObjective: the flow's bijector is ${bijector.kind}, not a continuousFlow; train it by maximum likelihood`,
     );
   const path = options.path ?? "ot";
   const coupling = options.coupling ?? "none";
@@ -166,10 +165,14 @@ export function flowMatching(
  */
 export function defaultObjective(flow: Flow<any, any>, seed = 0): TrainObjective {
   if (isFlowMatchingConfig(flow.config))
-    return flowMatching(flow, { path: flow.config.path, coupling: flow.config.coupling, seed });
+    return flowMatchingObjective(flow, {
+      path: flow.config.path,
+      coupling: flow.config.coupling,
+      seed,
+    });
   if (!flow.jittable)
     throw new Error(
-      `fit: this flow's logProb cannot be compiled (a ${flow.bijector.kind}), so it cannot be trained by maximum likelihood here; pass an objective (e.g. flowMatching(flow))`,
+      `fit: this flow's logProb cannot be compiled (a ${flow.bijector.kind}), so it cannot be trained by maximum likelihood here; pass an objective (e.g. flowMatchingObjective(flow))`,
     );
   return maximumLikelihood(flow);
 }
