@@ -1,9 +1,10 @@
 /**
- * Maximum-likelihood training of a `Flow` on rows of vector data:
+ * Training of a `Flow` on rows of vector data:
  *
  *   const result = await fit(flow, params, { x, rows }, { steps: 2000, optimizer: { kind: "adam", lr: 1e-3 } });
  *
- * minimises the mean negative log-likelihood -mean(log p(x_i | c_i)) over mini-batches with
+ * minimises the objective (train/objective.ts: by default the mean negative log-likelihood
+ * -mean(log p(x_i | c_i)), or flow matching for a flow-matching model) over mini-batches with
  * one jitted step per iteration (`makeTrainStep`: loss, gradient, clipping, Adam/AdamW, and a
  * guard that skips non-finite steps), on the parameters as ONE flat vector (`flatten`).
  *
@@ -55,7 +56,7 @@ export interface ProgressInfo {
   /** Steps done so far (global, counting a resumed run's earlier steps). */
   step: number;
   totalSteps: number;
-  /** This step's training loss (mean NLL of the batch; NaN or Infinity for a skipped step). */
+  /** This step's training loss (the objective on the batch, e.g. its mean NLL; NaN or Infinity for a skipped step). */
   loss: number;
   /** Validation NLL, on the steps where it was evaluated. */
   validLoss?: number;
