@@ -77,6 +77,24 @@ describe("doctor", () => {
     });
   }
 
+  it("checks a flow-matching model's round trips and says why it skips the Jacobian", async () => {
+    const flow = buildFlow({ model: "flow-matching", dim: 2, hidden: [16], contextDim: 1 });
+    const params = perturbParams(flow.init(random.key(0)) as any, random.key(1), 0.3) as any;
+    const cond = Float32Array.from({ length: 16 }, (_, i) => Math.cos(i));
+    const report = await diagnose(flow, params, { cond, samples: 16 });
+    assert.equal(report.verdict, "healthy", formatReport(report));
+    assert.deepEqual(
+      report.checks.map((c) => c.name).filter((n) => /round|encode/.test(n)).length,
+      2,
+    );
+    assert.equal(report.skipped.length, 1);
+    assert.match(
+      formatReport(report),
+      /skip {2}log-det vs exact Jacobian: not run for a continuousFlow/,
+    );
+    tree.dispose(params);
+  });
+
   it("checks an image flow on images (batches of [n, height, width, channels], not flat rows)", async () => {
     const flow = buildImageFlow({
       model: "glow",
