@@ -3,7 +3,7 @@
  * (one compiled shape; the last chunk is padded and the padding dropped).
  */
 import { numpy as np, tree, type Array } from "@jax-js/jax";
-import { maybeJit } from "../core/maybe-jit.js";
+import { maybeJit, readyForEager } from "../core/maybe-jit.js";
 import type { Flow, FlowParams } from "../distributions/flow.js";
 import { defaultChunkRows } from "./chunk-rows.js";
 
@@ -49,9 +49,9 @@ export async function logProbRows(
   try {
     for (let start = 0; start < rows; start += batch) {
       const xb = chunk(x, flow.eventShape, start, batch);
-      const lp = cond
-        ? logProb(tree.ref(params), xb, chunk(cond, [flow.contextDim], start, batch))
-        : logProb(tree.ref(params), xb);
+      const cb = cond ? chunk(cond, [flow.contextDim], start, batch) : undefined;
+      await readyForEager(flow.jittable, params, xb, cb);
+      const lp = cb ? logProb(tree.ref(params), xb, cb) : logProb(tree.ref(params), xb);
       const values = (await lp.data()) as Float32Array;
       out.set(values.subarray(0, Math.min(batch, rows - start)), start);
     }

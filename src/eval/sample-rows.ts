@@ -10,10 +10,10 @@
  * against 0.65 GiB in jitted chunks of 1,000 rows at the same speed. Awaiting
  * each chunk bounds memory by one chunk.
  */
-import { jit, numpy as np, random, tree, type Array } from "@jax-js/jax";
+import { numpy as np, random, tree, type Array } from "@jax-js/jax";
 import type { Flow, FlowParams } from "../distributions/flow.js";
 import { defaultChunkRows } from "./chunk-rows.js";
-import { maybeJit } from "../core/maybe-jit.js";
+import { maybeJit, readyForEager } from "../core/maybe-jit.js";
 
 /** Options of `sampleRows`. */
 export interface SampleRowsOptions {
@@ -57,6 +57,7 @@ export async function sampleRows(
         rows.set(cond!.subarray(at * k, Math.min(n, at + batch) * k));
         c = np.array(rows).reshape([batch, k]);
       }
+      await readyForEager(flow.jittable, params, keys[i], c);
       const drawn = c
         ? sampler.draw(tree.ref(params), keys[i], c)
         : sampler.draw(tree.ref(params), keys[i]);

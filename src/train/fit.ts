@@ -42,7 +42,7 @@ import type { OptState } from "./optimizer.js";
 import { defaultObjective, type TrainObjective } from "./objective.js";
 import { yieldToEventLoop } from "../core/event-loop.js";
 import { jsonExcerpt } from "../core/excerpt.js";
-import { maybeJit } from "../core/maybe-jit.js";
+import { maybeJit, readyForEager } from "../core/maybe-jit.js";
 
 /** Rows of vector data: `x` is [rows, dim] row-major; `cond` is [rows, contextDim] for a conditional flow. */
 export interface VectorData {
@@ -414,6 +414,7 @@ function makeEvaluator(
           const idx = Int32Array.from({ length: chunk }, (_, k) => start + (k < count ? k : 0));
           const x = gather(data.x, dim, idx, dtype).reshape([chunk, ...flow.eventShape]);
           const cond = data.cond ? [gather(data.cond, contextDim, idx, dtype)] : [];
+          await readyForEager(flow.jittable, v, x, cond);
           const lp = (await fn(v.ref, x, ...cond).data()) as ArrayLike<number>;
           for (let k = 0; k < count; k++) sum += lp[k];
         }
