@@ -17,8 +17,13 @@ import {
 } from "../core/types.js";
 import { splitKey } from "../core/keys.js";
 
+/** A chain of bijectors; `layers` are its layers in forward order. */
+export interface ChainBijector extends Bijector<Params[]> {
+  readonly layers: readonly Bijector[];
+}
+
 /** Compose bijectors: `chain([a, b, c])` applies a, b, c forward (data -> latent) and the reverse on inverse; log-dets add up. */
-export function chain(layers: Bijector[]): Bijector<Params[]> {
+export function chain(layers: Bijector[]): ChainBijector {
   if (layers.length === 0) throw new Error("chain: needs at least one layer");
   const eventShape = layers[0].eventShape;
   const same = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
@@ -38,6 +43,7 @@ export function chain(layers: Bijector[]): Bijector<Params[]> {
   const contextDim = Math.max(...layers.map((l) => l.contextDim));
   return {
     kind: "chain",
+    layers: [...layers],
     eventShape,
     ...(outputShape ? { outputShape } : {}),
     contextDim,
@@ -48,8 +54,9 @@ export function chain(layers: Bijector[]): Bijector<Params[]> {
       const params: Params[] = [];
       layers.forEach((layer, i) => {
         const p = layer.init(keys[i], { dtype: options.dtype, x: x?.ref, cond: cond?.ref });
-        if (x !== undefined) {
-          // Feed the batch on so the next layer's data-dependent init sees its own input.
+        if (x !== undefined && i < layers.length - 1) {
+          // Feed the batch on so the next layer's data-dependent init sees its own input
+          // (not past the last layer: nothing needs it, and a continuous flow would solve an ODE).
           const [y, logDet] = layer.forward(tree.ref(p), x, cond?.ref);
           logDet.dispose();
           x = y;

@@ -23,6 +23,11 @@ export interface InitOptions {
 /** Per-call options. `training` selects batch statistics in batch-norm layers. */
 export interface CallOptions {
   training?: boolean;
+  /**
+   * false: the caller discards the log-det (sampling), so a layer may return zeros instead of
+   * computing it (a continuous flow then skips the divergence, most of its cost). Default true.
+   */
+  logDet?: boolean;
 }
 
 /**

@@ -118,7 +118,7 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
     checkSample("Flow.sample", n, options);
     this.checkSampleContext("Flow.sample", n, cond);
     const z = this.base.sample(params.base, key, n, { temperature, dtype: paramsDtype(params) });
-    const [x, logDet] = this.bijector.inverse(params.bijector, z, cond);
+    const [x, logDet] = this.bijector.inverse(params.bijector, z, cond, { logDet: false });
     logDet.dispose();
     return x;
   }
@@ -150,7 +150,7 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
   encode(params: FlowParams<P, Q>, x: Array, cond?: Array): Array {
     this.check("Flow.encode", x, cond);
     tree.dispose(params.base);
-    const [z, logDet] = this.bijector.forward(params.bijector, x, cond);
+    const [z, logDet] = this.bijector.forward(params.bijector, x, cond, { logDet: false });
     logDet.dispose();
     return z;
   }
@@ -159,7 +159,7 @@ export class Flow<P extends Params = Params, Q extends Params = Params> {
   decode(params: FlowParams<P, Q>, z: Array, cond?: Array): Array {
     this.check("Flow.decode", z, cond, this.latentShape);
     tree.dispose(params.base);
-    const [x, logDet] = this.bijector.inverse(params.bijector, z, cond);
+    const [x, logDet] = this.bijector.inverse(params.bijector, z, cond, { logDet: false });
     logDet.dispose();
     return x;
   }

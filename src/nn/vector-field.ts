@@ -15,15 +15,18 @@ import { assertPositiveInt } from "../core/checks.js";
 import { splitKey } from "../core/keys.js";
 import { mlp, type Activation, type MlpParams } from "./mlp.js";
 
-/** A time-dependent vector field v(x, t | cond) on R^dim. */
+/** A time-dependent vector field v(x, t | cond) on events of shape `eventShape`. */
 export interface VectorField<P extends Params = Params> {
+  /** Shape of one event: [dim] for vectors, [H, W, C] for images. */
+  readonly eventShape: number[];
+  /** Number of values in one event (the product of `eventShape`). */
   readonly dim: number;
   /** Width of the context, 0 for an unconditional field. */
   readonly contextDim: number;
   /** Fresh parameters in `dtype` (default float32). Consumes `key`. */
   init(key: Array, dtype?: DType): P;
   /**
-   * x: [batch, dim], t: [batch, 1], cond: [batch, contextDim] -> v: [batch, dim].
+   * x: [batch, ...eventShape], t: [batch, 1], cond: [batch, contextDim] -> v, shaped as x.
    * Consumes every argument.
    */
   apply(params: P, x: Array, t: Array, cond?: Array): Array;
@@ -63,6 +66,7 @@ export function mlpVectorField(options: MlpVectorFieldOptions): VectorField<MlpP
     activation: options.activation ?? "gelu",
   });
   return {
+    eventShape: [dim],
     dim,
     contextDim,
     init: (key, dtype) => net.init(key, dtype),
@@ -84,6 +88,7 @@ export type LinearFieldParams = { a: Array; b: Array };
 export function linearVectorField(dim: number, scale = 0.5): VectorField<LinearFieldParams> {
   assertPositiveInt("linearVectorField", "dim", dim);
   return {
+    eventShape: [dim],
     dim,
     contextDim: 0,
     init(key, dtype = np.float32) {
