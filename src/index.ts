@@ -16,7 +16,7 @@ export { splitKey } from "./core/keys.js";
 export { mulberry32, makeRng, type Rng } from "./core/prng.js";
 
 // Bijectors
-export { chain } from "./bijectors/chain.js";
+export { chain, type ChainBijector } from "./bijectors/chain.js";
 export { invert } from "./bijectors/invert.js";
 export { affine, type AffineParams } from "./bijectors/affine.js";
 export { sigmoid, logit, tanh, type ElementwiseParams } from "./bijectors/elementwise.js";
@@ -92,8 +92,10 @@ export { multiScale, type MultiScaleLevel, type MultiScaleOptions } from "./bije
 export {
   continuousFlow,
   velocityAndDivergence,
+  velocityAndHutchinson,
   type ContinuousFlowBijector,
   type ContinuousFlowParams,
+  type DivergenceOptions,
   type OdeStats,
 } from "./bijectors/continuous-flow.js";
 export type { MultiScaleParams } from "./bijectors/split.js";
@@ -122,6 +124,13 @@ export {
   type MlpVectorFieldOptions,
   type LinearFieldParams,
 } from "./nn/vector-field.js";
+export {
+  unetVectorField,
+  type UnetFieldOptions,
+  type UnetFieldParams,
+  type UnetBlockParams,
+  type UnetLevelParams,
+} from "./nn/unet-field.js";
 
 // ODE solvers
 export {
@@ -211,6 +220,13 @@ export {
   type FlowMatchingPath,
   type FlowMatchingCoupling,
 } from "./models/flow-matching.js";
+export {
+  buildImageFlowMatchingFlow,
+  resolveImageFlowMatchingConfig,
+  isImageFlowMatchingConfig,
+  type ImageFlowMatchingConfig,
+  type ResolvedImageFlowMatchingConfig,
+} from "./models/image-flow-matching.js";
 
 // Training
 export {

@@ -41,6 +41,7 @@ import { DEFAULT_LOGIT_ALPHA } from "../data/dequantize.js";
 import { checkContextSpec, contextSize, type ImageContextSpec } from "../data/image-context.js";
 import { contextImage, contextImageChannels } from "../nn/context-image.js";
 import { jsonExcerpt } from "../core/excerpt.js";
+import type { ImageFlowMatchingConfig } from "./image-flow-matching.js";
 
 /** The image model names: "glow" and "realnvp". */
 export const IMAGE_MODELS = ["glow", "realnvp"] as const;
@@ -85,7 +86,8 @@ export type ResolvedImageFlowConfig = Required<Omit<ImageFlowConfig, "context">>
   context: ImageContextSpec | null;
 };
 
-export function isImageConfig(c: unknown): c is ImageFlowConfig {
+/** Whether a config models images (it has a `shape`): Glow, RealNVP or image flow matching. */
+export function isImageConfig(c: unknown): c is ImageFlowConfig | ImageFlowMatchingConfig {
   return !!c && typeof c === "object" && globalThis.Array.isArray((c as ImageFlowConfig).shape);
 }
 

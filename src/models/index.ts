@@ -18,6 +18,13 @@ import {
   type ResolvedImageFlowConfig,
 } from "./image.js";
 import {
+  buildImageFlowMatchingFlow,
+  isImageFlowMatchingConfig,
+  resolveImageFlowMatchingConfig,
+  type ImageFlowMatchingConfig,
+  type ResolvedImageFlowMatchingConfig,
+} from "./image-flow-matching.js";
+import {
   buildFlowMatchingFlow,
   isFlowMatchingConfig,
   resolveFlowMatchingConfig,
@@ -26,15 +33,21 @@ import {
 } from "./flow-matching.js";
 
 /** The plain JSON config of any flow `buildFlow` builds. */
-export type FlowConfig = VectorFlowConfig | ImageFlowConfig | FlowMatchingConfig;
+export type FlowConfig =
+  | VectorFlowConfig
+  | ImageFlowConfig
+  | FlowMatchingConfig
+  | ImageFlowMatchingConfig;
 /** A `FlowConfig` with every default filled in. */
 export type ResolvedFlowConfig =
   | ResolvedVectorFlowConfig
   | ResolvedImageFlowConfig
-  | ResolvedFlowMatchingConfig;
+  | ResolvedFlowMatchingConfig
+  | ResolvedImageFlowMatchingConfig;
 
 /** A config with every default filled in (vector or image), checked. */
 export function resolveFlowConfig(config: FlowConfig): ResolvedFlowConfig {
+  if (isImageFlowMatchingConfig(config)) return resolveImageFlowMatchingConfig(config);
   if (isFlowMatchingConfig(config)) return resolveFlowMatchingConfig(config);
   return isImageConfig(config)
     ? resolveImageConfig(config)
@@ -43,6 +56,7 @@ export function resolveFlowConfig(config: FlowConfig): ResolvedFlowConfig {
 
 /** Any flow, vector, image or flow-matching, from its plain JSON config. */
 export function buildFlow(config: FlowConfig): Flow<any, any> {
+  if (isImageFlowMatchingConfig(config)) return buildImageFlowMatchingFlow(config);
   if (isFlowMatchingConfig(config)) return buildFlowMatchingFlow(config);
   return isImageConfig(config)
     ? buildImageFlow(config)
@@ -58,6 +72,7 @@ export function configDim(config: ResolvedFlowConfig): number {
 
 /** Context width: a vector model's contextDim; an image model's classes or context image size. */
 export function configContextDim(config: ResolvedFlowConfig): number {
+  if (isImageFlowMatchingConfig(config)) return config.classes;
   return isImageConfig(config)
     ? imageContextDim(config)
     : (config as ResolvedVectorFlowConfig).contextDim;

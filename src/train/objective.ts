@@ -25,6 +25,8 @@
 import { numpy as np, type Array } from "@jax-js/jax";
 import type { Flow, FlowParams } from "../distributions/flow.js";
 import type { ContinuousFlowBijector } from "../bijectors/continuous-flow.js";
+import type { ChainBijector } from "../bijectors/chain.js";
+import type { Bijector, Params } from "../core/types.js";
 import { makeRng } from "../core/prng.js";
 import { solveAssignment } from "../core/assignment.js";
 import {
@@ -105,20 +107,44 @@ export function otPairNoise(
   return out;
 }
 
-/** Conditional flow matching for a flow whose bijector is a `continuousFlow`. */
+/**
+ * The continuous flow a flow-matching objective trains: the flow's bijector, or the last layer
+ * of its chain, after parameter-free preprocessing layers (the image model's logit map).
+ */
+function continuousPart(flow: Flow<any, any>): {
+  cnf: ContinuousFlowBijector;
+  pre: Bijector[];
+} {
+  const b = flow.bijector;
+  if (b.kind === "continuousFlow") return { cnf: b as ContinuousFlowBijector, pre: [] };
+  const layers = (b as Partial<ChainBijector>).layers;
+  const last = layers?.[layers.length - 1];
+  if (b.kind === "chain" && last?.kind === "continuousFlow")
+    return { cnf: last as ContinuousFlowBijector, pre: layers!.slice(0, -1) };
+  throw new Error(
+    `flowMatchingObjective: the flow's bijector is ${b.kind}, not a continuousFlow (or a chain that ends in one); train it by maximum likelihood`,
+  );
+}
+
+/**
+ * Conditional flow matching for a flow whose bijector is a `continuousFlow`, or a chain of
+ * preprocessing layers ending in one (the field then regresses in the preprocessed space).
+ */
 export function flowMatchingObjective(
   flow: Flow<any, any>,
   options: FlowMatchingOptions = {},
 ): TrainObjective {
-  const bijector = flow.bijector as ContinuousFlowBijector;
-  if (bijector.kind !== "continuousFlow")
-    throw new Error(
-      `flowMatchingObjective: the flow's bijector is ${bijector.kind}, not a continuousFlow; train it by maximum likelihood`,
-    );
+  const { cnf, pre } = continuousPart(flow);
   const path = options.path ?? "ot";
   const coupling = options.coupling ?? "none";
   const seed = options.seed ?? 0;
-  const dim = flow.eventShape.reduce((a, d) => a * d, 1);
+  const shape = cnf.eventShape;
+  const dim = shape.reduce((a, d) => a * d, 1);
+  // The plan pairs the data as given to the noise: only right without preprocessing.
+  if (coupling === "ot" && pre.length > 0)
+    throw new Error(
+      "flowMatchingObjective: minibatch OT coupling pairs raw data with noise, so it needs a flow without preprocessing layers (vector flow matching); use coupling none",
+    );
   return {
     name: "flow-matching",
     draw(x, rows, step) {
@@ -134,16 +160,26 @@ export function flowMatchingObjective(
         { data: t, shape: [rows, 1] },
       ];
     },
-    loss(params, x, [x0, t], cond) {
+    loss(params, x, [x0Flat, t], cond) {
       const rows = x.shape[0];
-      const x1 = x.reshape([rows, dim]);
+      const layerParams = pre.length ? (params.bijector as Params[]) : [params.bijector as Params];
+      let x1 = x.reshape([rows, ...(pre[0]?.eventShape ?? shape)]);
+      pre.forEach((layer, i) => {
+        const [y, logDet] = layer.forward(layerParams[i], x1, cond?.ref);
+        logDet.dispose();
+        x1 = y;
+      });
+      const cnfParams = layerParams[pre.length] as { field: Params };
+      const x0 = x0Flat.reshape([rows, ...shape]);
+      // t broadcast over the event: [rows, 1, ..., 1].
+      const tb = t.ref.reshape([rows, ...shape.map(() => 1)]);
       let xt: Array;
       let target: Array;
       if (path === "ot") {
-        xt = x0.ref.mul(t.ref.neg().add(1)).add(x1.ref.mul(t.ref));
+        xt = x0.ref.mul(tb.ref.neg().add(1)).add(x1.ref.mul(tb));
         target = x1.sub(x0);
       } else {
-        const angle = t.ref.mul(Math.PI / 2);
+        const angle = tb.mul(Math.PI / 2);
         const c = np.cos(angle.ref);
         const s = np.sin(angle);
         xt = x0.ref.mul(c.ref).add(x1.ref.mul(s.ref));
@@ -152,8 +188,8 @@ export function flowMatchingObjective(
           .sub(x0.mul(s))
           .mul(Math.PI / 2);
       }
-      const v = bijector.field.apply((params.bijector as { field: any }).field, xt, t, cond);
-      const r = v.sub(target);
+      const v = cnf.field.apply(cnfParams.field, xt, t, cond);
+      const r = v.sub(target).reshape([rows, dim]);
       return r.ref.mul(r).sum(1).mean();
     },
   };
