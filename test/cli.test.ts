@@ -564,7 +564,7 @@ describe("clayflow errors", () => {
     await expectError(["frobnicate"], /unknown command "frobnicate"/, 2);
     await expectError(
       ["train", "--data", "moons", "--out", join(tmp, "x"), "--model", "glowish"],
-      /unknown model "glowish": use one of nice, realnvp, maf, iaf, nsf, nsf-ar, flow-matching \(vectors\) or glow, realnvp \(images\)/,
+      /unknown model "glowish": use one of nice, realnvp, maf, iaf, nsf, nsf-ar, flow-matching \(vectors\) or glow, realnvp, flow-matching \(images\)/,
       2,
     );
     await expectError(

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { clayflow as runClayflow } from "./helpers/cli.js";
+import { locateImageDataset } from "../src/data/image-datasets.js";
 
 const clayflow = (...args: string[]) => runClayflow(args, 240_000);
 
@@ -98,17 +99,79 @@ describe("clayflow train --model flow-matching", () => {
       assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
       assert.match(r.stderr, message);
     }
-    const img = await clayflow(
+    const imageCases: [string[], RegExp][] = [
+      [["--coupling", "ot"], /--coupling ot \(minibatch optimal transport\) is for vector data/],
+      [["--context", "downsample4"], /--context belongs to glow and realnvp/],
+      [["--dequantization", "variational"], /--dequantization belongs to glow and realnvp/],
+    ];
+    for (const [args, message] of imageCases) {
+      const r = await clayflow(
+        "train",
+        "--model",
+        "flow-matching",
+        "--data",
+        "fashion-mnist",
+        "--out",
+        out,
+        ...args,
+      );
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+    assert.ok(!existsSync(out), "no run directory is left behind");
+  });
+});
+
+const fashion = locateImageDataset("fashion-mnist", "test").found !== null;
+
+describe("clayflow train --model flow-matching on images", {
+  skip: fashion ? false : "dataset-fashion-mnist is not installed",
+}, () => {
+  it("trains a class-conditional U-Net field, reports bits/dim, and its run samples and evaluates", async () => {
+    const run = join(tmp, "images");
+    // A tiny field and few images: the run's parts, not its quality (docs/FLOW_MATCHING.md).
+    const t = await clayflow(
       "train",
       "--model",
       "flow-matching",
       "--data",
       "fashion-mnist",
+      "--conditional",
       "--out",
-      out,
+      run,
+      "--steps",
+      "6",
+      "--batch-size",
+      "8",
+      "--hidden",
+      "4",
+      "--ode-steps",
+      "2",
+      "--eval-every",
+      "6",
+      "--checkpoint-every",
+      "6",
+      "--test-images",
+      "16",
+      "--no-judge",
     );
-    assert.equal(img.code, 2);
-    assert.match(img.stderr, /flow-matching models vectors .* for images use glow or realnvp/);
-    assert.ok(!existsSync(out), "no run directory is left behind");
+    assert.equal(t.code, 0, t.stderr);
+    assert.match(t.stdout, /trained flow-matching on fashion-mnist for 6 steps/);
+    assert.match(t.stdout, /test \d+\.\d+ ± \d+\.\d+ bits\/dim on 16 images/);
+    assert.match(t.stderr, /flow-matching regression loss/);
+    const config = JSON.parse(readFileSync(join(run, "config.json"), "utf8")).model;
+    assert.equal(config.model, "flow-matching");
+    assert.deepEqual(config.shape, [28, 28, 1]);
+    assert.equal(config.classes, 10);
+    assert.equal(config.divergence, "hutchinson");
+    assert.ok(existsSync(join(run, "samples.png")));
+
+    const e = await clayflow("eval", "--run", run, "--images", "16", "--no-judge");
+    assert.equal(e.code, 0, e.stderr);
+    assert.match(e.stdout, /bits\/dim on 16 images/);
+    const grid = join(tmp, "fm-grid.png");
+    const s = await clayflow("sample", "--run", run, "-n", "10", "--out", grid);
+    assert.equal(s.code, 0, s.stderr);
+    assert.ok(existsSync(grid));
   });
 });

@@ -2,6 +2,7 @@
 import { tree } from "@jax-js/jax";
 import { startEngine } from "../../engine/index.js";
 import { isImageConfig, type ResolvedImageFlowConfig } from "../../models/image.js";
+import { isImageFlowMatchingConfig } from "../../models/image-flow-matching.js";
 import { contextName } from "../../data/image-context.js";
 import {
   IMAGE_DATASET_NAMES,
@@ -12,7 +13,7 @@ import { UsageError, type Command } from "../args.js";
 import { inferenceParams, openRun } from "../run-dir.js";
 import { testCurve } from "../test-curve.js";
 import { judgeClassSamples } from "../../eval/class-judge.js";
-import { classAgreementLines, evaluateImages } from "./train-image.js";
+import { classAgreementLines, evaluateImages, IMAGE_FM_DEFAULTS } from "./train-image.js";
 
 export const evaluate: Command = {
   spec: {
@@ -28,7 +29,7 @@ export const evaluate: Command = {
       },
       images: {
         type: "int",
-        help: "test images to evaluate (default: all 10,000; with --curve, 2,000 per checkpoint)",
+        help: `test images to evaluate (default: all 10,000, flow-matching ${IMAGE_FM_DEFAULTS.testImages}; with --curve, 2,000 per checkpoint)`,
       },
       curve: {
         type: "boolean",
@@ -38,7 +39,7 @@ export const evaluate: Command = {
       threads: { type: "int", help: "engine threads" },
       "no-judge": {
         type: "boolean",
-        help: "class-conditional runs: skip the class-agreement check (a classifier labels 1,000 samples)",
+        help: "class-conditional runs: skip the class-agreement check (a classifier labels 2,000 samples, 1,000 at each of two temperatures)",
       },
     },
   },
@@ -85,7 +86,8 @@ export const evaluate: Command = {
         run.flow,
         params,
         test.images,
-        (o.images as number | undefined) ?? test.n,
+        (o.images as number | undefined) ??
+          (isImageFlowMatchingConfig(run.config.model) ? IMAGE_FM_DEFAULTS.testImages : test.n),
         seed,
         test.labels,
       );

@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import { numpy as np, random, tree } from "@jax-js/jax";
 import { startEngine } from "../../engine/index.js";
-import { VECTOR_MODELS, type VectorFlowConfig, type VectorModel } from "../../models/vector.js";
+import { VECTOR_MODELS } from "../../models/vector.js";
 import { buildFlow, type FlowConfig } from "../../models/index.js";
 import {
   FLOW_MATCHING_MODEL,
@@ -17,8 +17,14 @@ import { fit, evaluateNLL, type FitOptions, type TrainState } from "../../train/
 import { saveRun, loadRun } from "../../io/checkpoint.js";
 import { keepCheckpoint } from "../../io/kept-checkpoints.js";
 import { isImageConfig, IMAGE_MODELS, type ImageModel } from "../../models/image.js";
+import { isImageFlowMatchingConfig } from "../../models/image-flow-matching.js";
 import { IMAGE_DATASET_NAMES, type ImageDatasetName } from "../../data/image-datasets.js";
-import { IMAGE_TRAIN_DEFAULTS, trainImageRun, type ImageTrainSettings } from "./train-image.js";
+import {
+  IMAGE_FM_DEFAULTS,
+  IMAGE_TRAIN_DEFAULTS,
+  trainImageRun,
+  type ImageTrainSettings,
+} from "./train-image.js";
 import { parseContextName, type ImageContextSpec } from "../../data/image-context.js";
 import { writeFileAtomic } from "../../io/atomic-write.js";
 import { savePng } from "../../io/plot.js";
@@ -426,7 +432,7 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
       );
     }
     throw new UsageError(
-      `unknown model "${model}": use one of ${TRAIN_VECTOR_MODELS.join(", ")} (vectors) or ${IMAGE_MODELS.join(", ")} (images)`,
+      `unknown model "${model}": use one of ${TRAIN_VECTOR_MODELS.join(", ")} (vectors) or ${[...IMAGE_MODELS, FLOW_MATCHING_MODEL].join(", ")} (images)`,
     );
   }
   if (!o.data)
@@ -436,6 +442,11 @@ export function settingsFrom(o: ParsedOptions): TrainSettings {
       `--context conditions an image model on part of each image, so it needs image data (--data ${IMAGE_DATASET_NAMES.join(" or ")}), not "${o.data}"`,
     );
   if (!o.out) throw new UsageError("--out DIR is required: where the run is saved");
+  for (const name of ["test-images", "no-judge"])
+    if (o[name] !== undefined)
+      throw new UsageError(
+        `--${name} belongs to image runs (--data ${IMAGE_DATASET_NAMES.join(" or ")}), not "${o.data}"`,
+      );
   checkCounts(o);
   const schedule = scheduleOption(o.schedule);
   return {
@@ -577,15 +588,14 @@ function dequantizationOption(v: unknown): "uniform" | "variational" {
 /** `clayflow train` options for image data as settings: given values, else IMAGE_TRAIN_DEFAULTS. */
 export function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
   const model = o.model as string;
-  if (model === FLOW_MATCHING_MODEL)
+  const flowMatching = model === FLOW_MATCHING_MODEL;
+  if (!flowMatching && !(IMAGE_MODELS as readonly string[]).includes(model)) {
     throw new UsageError(
-      "flow-matching models vectors (toy densities, CSV files) in this version; for images use glow or realnvp",
-    );
-  if (!(IMAGE_MODELS as readonly string[]).includes(model)) {
-    throw new UsageError(
-      `image data needs an image model: ${IMAGE_MODELS.join(" or ")} (got "${model}")`,
+      `image data needs an image model: ${IMAGE_MODELS.join(", ")} or ${FLOW_MATCHING_MODEL} (got "${model}")`,
     );
   }
+  const fm = flowMatching ? imageFlowMatchingOptions(o) : {};
+  if (!flowMatching) flowMatchingOptions(model as TrainVectorModel, o); // refuses --solver & co.
   if (!o.out) throw new UsageError("--out DIR is required: where the run is saved");
   if (o["context-columns"] !== undefined)
     throw new UsageError(
@@ -606,7 +616,8 @@ export function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
   if (!(perturb >= 0 && perturb < 1))
     throw new UsageError(`--perturb is a probability in [0, 1), e.g. 0.2; got ${o.perturb}`);
   return {
-    model: model as ImageModel,
+    model: flowMatching ? FLOW_MATCHING_MODEL : (model as ImageModel),
+    ...fm,
     data: o.data as ImageDatasetName,
     dataDir: o["data-dir"] as string | undefined,
     out: o.out as string,
@@ -614,7 +625,11 @@ export function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
     batchSize: wasGiven(o, "batch-size")
       ? (o["batch-size"] as number)
       : IMAGE_TRAIN_DEFAULTS.batchSize,
-    lr: wasGiven(o, "lr") ? (o.lr as number) : IMAGE_TRAIN_DEFAULTS.lr,
+    lr: wasGiven(o, "lr")
+      ? (o.lr as number)
+      : flowMatching
+        ? IMAGE_FM_DEFAULTS.lr
+        : IMAGE_TRAIN_DEFAULTS.lr,
     schedule: scheduleOption(o.schedule),
     levels: o.levels as number | undefined,
     flowSteps: (o["flow-steps"] as number | undefined) ?? IMAGE_TRAIN_DEFAULTS.flowSteps,
@@ -622,16 +637,53 @@ export function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
     blocks: o.blocks as number | undefined,
     conditional: !!o.conditional,
     perturb,
-    dequantization: dequantizationOption(o.dequantization),
+    dequantization: flowMatching ? "uniform" : dequantizationOption(o.dequantization),
     context,
     seed: o.seed as number,
     evalEvery: wasGiven(o, "eval-every")
       ? (o["eval-every"] as number)
-      : IMAGE_TRAIN_DEFAULTS.evalEvery,
+      : flowMatching
+        ? IMAGE_FM_DEFAULTS.evalEvery
+        : IMAGE_TRAIN_DEFAULTS.evalEvery,
     checkpointEvery: o["checkpoint-every"] as number,
     keepEvery: keepEveryOption(o, o["checkpoint-every"] as number),
-    validImages: 2000,
+    validImages: flowMatching ? IMAGE_FM_DEFAULTS.validImages : 2000,
+    testImages: testImagesOption(o, flowMatching ? IMAGE_FM_DEFAULTS.testImages : undefined),
+    judge: !o["no-judge"],
     threads: o.threads as number | undefined,
+  };
+}
+
+/** --test-images N: how many test images the final figure uses (default: `fallback`, else all). */
+function testImagesOption(o: ParsedOptions, fallback: number | undefined): number | undefined {
+  const n = o["test-images"] as number | undefined;
+  if (n === undefined) return fallback;
+  if (!(Number.isInteger(n) && n >= 1))
+    throw new UsageError(`--test-images must be a positive integer, got ${n}`);
+  return n;
+}
+
+/**
+ * Flow matching on images: --solver and --ode-steps (defaults IMAGE_FM_DEFAULTS), --path;
+ * refuses what it does not have (--coupling ot, --context, variational dequantisation).
+ */
+function imageFlowMatchingOptions(
+  o: ParsedOptions,
+): Pick<ImageTrainSettings, "solver" | "odeSteps" | "path"> {
+  const { solver, odeSteps, path, coupling } = flowMatchingOptions(FLOW_MATCHING_MODEL, o);
+  if (coupling === "ot")
+    throw new UsageError(
+      "--coupling ot (minibatch optimal transport) is for vector data in this version; image flow matching pairs noise and images independently",
+    );
+  for (const name of ["context", "dequantization", "flow-steps"])
+    if (wasGiven(o, name))
+      throw new UsageError(
+        `--${name} belongs to glow and realnvp; image flow matching is class-conditional (--conditional) or unconditional, with uniform dequantisation`,
+      );
+  return {
+    solver: solver ?? IMAGE_FM_DEFAULTS.solver,
+    odeSteps: odeSteps ?? IMAGE_FM_DEFAULTS.odeSteps,
+    path,
   };
 }
 
@@ -683,6 +735,9 @@ async function resumeImage(dir: string, o: ParsedOptions): Promise<void> {
     "perturb",
     "dequantization",
     "schedule",
+    "solver",
+    "ode-steps",
+    "path",
   ]) {
     if (wasGiven(o, name))
       throw new UsageError(
@@ -702,20 +757,33 @@ async function resumeImage(dir: string, o: ParsedOptions): Promise<void> {
         typeof t.optimizer?.lr === "object" && t.optimizer.lr.kind === "cosine"
           ? "cosine"
           : "constant",
+      ...(isImageFlowMatchingConfig(m)
+        ? {
+            solver: m.solver,
+            odeSteps: m.odeSteps,
+            path: m.path,
+            dequantization: "uniform" as const,
+          }
+        : {
+            flowSteps: m.steps,
+            context: m.context ?? undefined,
+            dequantization: m.dequantization,
+          }),
       levels: m.levels,
-      flowSteps: m.steps,
       hidden: m.hidden,
       blocks: m.blocks,
-      conditional: m.classes > 0,
-      context: m.context ?? undefined,
+      conditional: (m.classes ?? 0) > 0,
       perturb: run.config.data.perturb,
-      dequantization: m.dequantization,
       seed: t.seed ?? 0,
       evalEvery: t.evalEvery ?? 500,
       checkpointEvery: t.checkpointEvery ?? 500,
       keepEvery: keepEveryOption(o, t.checkpointEvery ?? 500),
       trainImages: run.config.data.rows ?? undefined,
-      validImages: 2000,
+      validImages: isImageFlowMatchingConfig(m) ? IMAGE_FM_DEFAULTS.validImages : 2000,
+      testImages: testImagesOption(
+        o,
+        isImageFlowMatchingConfig(m) ? IMAGE_FM_DEFAULTS.testImages : undefined,
+      ),
       threads: o.threads as number | undefined,
     },
     run.state,
@@ -731,7 +799,7 @@ export const train: Command = {
     options: {
       model: {
         type: "string",
-        help: `flow: ${TRAIN_VECTOR_MODELS.join(", ")} (vectors); glow, realnvp (images)`,
+        help: `flow: ${TRAIN_VECTOR_MODELS.join(", ")} (vectors); glow, realnvp, flow-matching (images)`,
         default: "realnvp",
         value: "NAME",
       },
@@ -750,7 +818,18 @@ export const train: Command = {
         type: "int",
         help: `glow: flow steps per level (default ${IMAGE_TRAIN_DEFAULTS.flowSteps})`,
       },
-      blocks: { type: "int", help: "image models: residual blocks per conditioner (default 1)" },
+      blocks: {
+        type: "int",
+        help: "image models: residual blocks per conditioner (flow-matching: per U-Net level; default 1)",
+      },
+      "no-judge": {
+        type: "boolean",
+        help: "class-conditional image runs: skip the class-agreement check at the end (a classifier labels 2,000 samples)",
+      },
+      "test-images": {
+        type: "int",
+        help: `image data: test images of the final bits/dim (default all; flow-matching ${IMAGE_FM_DEFAULTS.testImages}, an ODE solve each)`,
+      },
       conditional: {
         type: "boolean",
         help: "image models: condition on the class label (sample grids get a row per class)",
@@ -813,7 +892,7 @@ export const train: Command = {
       },
       solver: {
         type: "string",
-        help: `flow-matching: the ODE solver of likelihoods and samples: ${ODE_SOLVERS.join(", ")} (default dopri5, adaptive)`,
+        help: `flow-matching: the ODE solver of likelihoods and samples: ${ODE_SOLVERS.join(", ")} (default dopri5, adaptive; images ${IMAGE_FM_DEFAULTS.solver} with ${IMAGE_FM_DEFAULTS.odeSteps} steps)`,
         value: "NAME",
       },
       "ode-steps": {
