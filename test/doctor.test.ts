@@ -90,7 +90,7 @@ describe("doctor", () => {
     assert.equal(report.skipped.length, 1);
     assert.match(
       formatReport(report),
-      /skip {2}log-det vs exact Jacobian: not run for a continuousFlow/,
+      /skip {2}log-det vs exact Jacobian: not run for a continuous flow/,
     );
     tree.dispose(params);
   });

@@ -277,7 +277,7 @@ export async function diagnose(
   // An adaptive ODE solve reads its error back to choose steps, which jacfwd cannot trace.
   if (!flow.jittable)
     skipped.push(
-      `log-det vs exact Jacobian: not run for a ${flow.bijector.kind} (its solver chooses steps from values read back, which jacfwd cannot differentiate); the integrated divergence is tested against the Jacobian of a fixed-step solve in clayflow's own tests`,
+      `log-det vs exact Jacobian: not run for a continuous flow (jacfwd cannot trace an adaptive solve, which reads values back, and would take one ODE solve per dimension); the integrated divergence is tested against the Jacobian of a fixed-step solve in clayflow's own tests`,
     );
   else if (m > 0) {
     const { worst, illConditioned } = await logDetError(
