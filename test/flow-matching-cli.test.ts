@@ -173,5 +173,20 @@ describe("clayflow train --model flow-matching on images", {
     const s = await clayflow("sample", "--run", run, "-n", "10", "--out", grid);
     assert.equal(s.code, 0, s.stderr);
     assert.ok(existsSync(grid));
+    // encode and decode by the ODE: the latents have the images' shape, not a flat vector.
+    const arcs = join(tmp, "fm-arcs.png");
+    const i = await clayflow(
+      "interpolate",
+      "--run",
+      run,
+      "--out",
+      arcs,
+      "--pairs",
+      "1",
+      "--steps",
+      "3",
+    );
+    assert.equal(i.code, 0, i.stderr);
+    assert.ok(existsSync(arcs));
   });
 });

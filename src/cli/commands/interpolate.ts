@@ -86,7 +86,7 @@ export const interpolate: Command = {
       }
       const decoded = flow.decode(
         tree.ref(params),
-        np.array(path).reshape([pairs * steps, latent]),
+        np.array(path).reshape([pairs * steps, ...flow.latentShape]),
         contexts(rowPicks),
       );
       const pixels = Float32Array.from((await decoded.data()) as Float32Array).map((v) =>
