@@ -121,6 +121,18 @@ export function resolveFlowMatchingConfig(config: FlowMatchingConfig): ResolvedF
       `${where}: activation must be relu, tanh or gelu, got ${jsonExcerpt(full.activation)}`,
     );
   assertSize(where, "timeFeatures", full.timeFeatures, 1000);
+  checkOdeFields(where, full);
+  return full;
+}
+
+/** The ODE and objective fields that vector and image flow-matching configs share. */
+export type OdeFields = Pick<
+  ResolvedFlowMatchingConfig,
+  "solver" | "odeSteps" | "rtol" | "atol" | "maxSteps" | "path" | "coupling"
+>;
+
+/** Checks the shared ODE and objective fields of a resolved config; errors name the field. */
+export function checkOdeFields(where: string, full: OdeFields): void {
   if (!ODE_SOLVERS.includes(full.solver))
     throw new Error(
       `${where}: solver must be one of ${ODE_SOLVERS.join(", ")}, got ${jsonExcerpt(full.solver)}`,
@@ -134,7 +146,6 @@ export function resolveFlowMatchingConfig(config: FlowMatchingConfig): ResolvedF
     throw new Error(`${where}: path must be ot or vp, got ${jsonExcerpt(full.path)}`);
   if (!FM_COUPLINGS.includes(full.coupling))
     throw new Error(`${where}: coupling must be none or ot, got ${jsonExcerpt(full.coupling)}`);
-  return full;
 }
 
 /** Build a flow-matching flow (a continuous flow of an MLP vector field, standard-normal base). */

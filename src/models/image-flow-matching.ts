@@ -20,12 +20,11 @@ import { scaledLogit } from "../bijectors/scaled-logit.js";
 import { standardNormal } from "../distributions/standard-normal.js";
 import { Flow } from "../distributions/flow.js";
 import { unetVectorField } from "../nn/unet-field.js";
-import { ODE_SOLVERS, type OdeSolver } from "../ode/solvers.js";
+import type { OdeSolver } from "../ode/solvers.js";
 import { DEFAULT_LOGIT_ALPHA } from "../data/dequantize.js";
 import {
+  checkOdeFields,
   FLOW_MATCHING_MODEL,
-  FM_COUPLINGS,
-  FM_PATHS,
   type FlowMatchingCoupling,
   type FlowMatchingPath,
 } from "./flow-matching.js";
@@ -151,23 +150,11 @@ export function resolveImageFlowMatchingConfig(
     throw new Error(
       `${where}: logitAlpha must be in [0, 0.5), got ${jsonExcerpt(full.logitAlpha)}`,
     );
-  if (!ODE_SOLVERS.includes(full.solver))
-    throw new Error(
-      `${where}: solver must be one of ${ODE_SOLVERS.join(", ")}, got ${jsonExcerpt(full.solver)}`,
-    );
-  assertSize(where, "odeSteps", full.odeSteps, 1_000_000);
-  assertSize(where, "maxSteps", full.maxSteps, 10_000_000);
-  for (const k of ["rtol", "atol"] as const)
-    if (!(typeof full[k] === "number" && full[k] > 0 && full[k] < 1))
-      throw new Error(`${where}: ${k} must be a number in (0, 1), got ${jsonExcerpt(full[k])}`);
+  checkOdeFields(where, full);
   if (full.divergence !== "hutchinson" && full.divergence !== "exact")
     throw new Error(
       `${where}: divergence must be hutchinson or exact, got ${jsonExcerpt(full.divergence)}`,
     );
-  if (!FM_PATHS.includes(full.path))
-    throw new Error(`${where}: path must be ot or vp, got ${jsonExcerpt(full.path)}`);
-  if (!FM_COUPLINGS.includes(full.coupling))
-    throw new Error(`${where}: coupling must be none or ot, got ${jsonExcerpt(full.coupling)}`);
   if (full.coupling === "ot")
     throw new Error(
       `${where}: coupling ot (minibatch optimal transport) is for vector data in this version; use none`,
