@@ -166,6 +166,25 @@ describe("clayflow train --model flow-matching on images", {
     assert.equal(config.divergence, "hutchinson");
     assert.ok(existsSync(join(run, "samples.png")));
 
+    // Resuming keeps the run's ODE settings and honours the evaluation options given again.
+    const changed = await clayflow("train", "--resume", run, "--steps", "8", "--ode-steps", "3");
+    assert.equal(changed.code, 2);
+    assert.match(changed.stderr, /--ode-steps cannot change when resuming/);
+    const resumed = await clayflow(
+      "train",
+      "--resume",
+      run,
+      "--steps",
+      "8",
+      "--test-images",
+      "16",
+      "--no-judge",
+    );
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stdout, /for 8 steps/);
+    assert.match(resumed.stdout, /bits\/dim on 16 images/);
+    assert.doesNotMatch(resumed.stdout, /samples judged/);
+
     const e = await clayflow("eval", "--run", run, "--images", "16", "--no-judge");
     assert.equal(e.code, 0, e.stderr);
     assert.match(e.stdout, /bits\/dim on 16 images/);

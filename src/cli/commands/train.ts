@@ -647,20 +647,27 @@ export function imageSettingsFrom(o: ParsedOptions): ImageTrainSettings {
         : IMAGE_TRAIN_DEFAULTS.evalEvery,
     checkpointEvery: o["checkpoint-every"] as number,
     keepEvery: keepEveryOption(o, o["checkpoint-every"] as number),
-    validImages: flowMatching ? IMAGE_FM_DEFAULTS.validImages : 2000,
-    testImages: testImagesOption(o, flowMatching ? IMAGE_FM_DEFAULTS.testImages : undefined),
-    judge: !o["no-judge"],
+    ...imageEvaluation(o, flowMatching),
     threads: o.threads as number | undefined,
   };
 }
 
-/** --test-images N: how many test images the final figure uses (default: `fallback`, else all). */
-function testImagesOption(o: ParsedOptions, fallback: number | undefined): number | undefined {
+/**
+ * What an image run evaluates, new or resumed: its validation images, --test-images (default
+ * all; fewer for flow matching, whose likelihood is an ODE solve per image) and --no-judge.
+ */
+function imageEvaluation(
+  o: ParsedOptions,
+  flowMatching: boolean,
+): Pick<ImageTrainSettings, "validImages" | "testImages" | "judge"> {
   const n = o["test-images"] as number | undefined;
-  if (n === undefined) return fallback;
-  if (!(Number.isInteger(n) && n >= 1))
+  if (n !== undefined && !(Number.isInteger(n) && n >= 1))
     throw new UsageError(`--test-images must be a positive integer, got ${n}`);
-  return n;
+  return {
+    validImages: flowMatching ? IMAGE_FM_DEFAULTS.validImages : 2000,
+    testImages: n ?? (flowMatching ? IMAGE_FM_DEFAULTS.testImages : undefined),
+    judge: !o["no-judge"],
+  };
 }
 
 /**
@@ -772,18 +779,14 @@ async function resumeImage(dir: string, o: ParsedOptions): Promise<void> {
       levels: m.levels,
       hidden: m.hidden,
       blocks: m.blocks,
-      conditional: (m.classes ?? 0) > 0,
+      conditional: m.classes > 0,
       perturb: run.config.data.perturb,
       seed: t.seed ?? 0,
       evalEvery: t.evalEvery ?? 500,
       checkpointEvery: t.checkpointEvery ?? 500,
       keepEvery: keepEveryOption(o, t.checkpointEvery ?? 500),
       trainImages: run.config.data.rows ?? undefined,
-      validImages: isImageFlowMatchingConfig(m) ? IMAGE_FM_DEFAULTS.validImages : 2000,
-      testImages: testImagesOption(
-        o,
-        isImageFlowMatchingConfig(m) ? IMAGE_FM_DEFAULTS.testImages : undefined,
-      ),
+      ...imageEvaluation(o, isImageFlowMatchingConfig(m)),
       threads: o.threads as number | undefined,
     },
     run.state,
@@ -813,7 +816,10 @@ export const train: Command = {
         help: "folder holding the image datasets (else CLAYFLOW_DATA_DIR, the cache, /usr/share/datasets)",
         value: "DIR",
       },
-      levels: { type: "int", help: "image models: multi-scale levels (default 2)" },
+      levels: {
+        type: "int",
+        help: "image models: multi-scale levels (flow-matching: U-Net resolutions; default 2)",
+      },
       "flow-steps": {
         type: "int",
         help: `glow: flow steps per level (default ${IMAGE_TRAIN_DEFAULTS.flowSteps})`,
